@@ -1,0 +1,45 @@
+# Two commands matter: `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+UI_STAMP := ui/node_modules/.installed
+
+.PHONY: run test install ui test-python test-ui bench-ingest clean
+
+$(STAMP): pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required (found %s)" % sys.version.split()[0])'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test]'
+	@touch $@
+
+install: $(STAMP)
+
+# The console is built only when a UI exists and its sources changed since the last build.
+ui:
+	@if [ -f ui/package.json ]; then $(MAKE) --no-print-directory ui/dist/index.html; fi
+
+$(UI_STAMP): ui/package.json ui/package-lock.json
+	cd ui && npm ci --no-audit --no-fund
+	@touch $@
+
+ui/dist/index.html: $(UI_STAMP) $(shell find ui/src ui/index.html ui/vite.config.* -type f 2>/dev/null)
+	cd ui && npm run build
+
+run: install ui
+	$(BIN)/activity-console serve
+
+test: install test-python test-ui
+
+test-python: install
+	$(BIN)/python -m pytest
+
+test-ui:
+	@if [ -f ui/package.json ]; then $(MAKE) --no-print-directory $(UI_STAMP) ui/dist/index.html && cd ui && npm test; fi
+
+bench-ingest: install
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) ui/node_modules ui/dist

@@ -1,0 +1,136 @@
+"""``create_app(settings)``: one aiohttp application that starts everything in order and unwinds
+in reverse (aiohttp ``cleanup_ctx``): database → pool → live hub → batch writer → OTLP/gRPC →
+OTLP/HTTP. Shutdown stops the receivers first, so the writer can still commit what they accepted."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import AsyncIterator
+
+import asyncpg
+import grpc
+from aiohttp import web
+
+from api import bootstrap, health
+from api.settings import Settings
+from collector.auth import IngestAuthenticator
+from collector.db import migrate
+from collector.db.connect import EmbeddedPostgres, connect, create_pool
+from collector.grpc_server import start_grpc_server
+from collector.http_receiver import create_otlp_http_app
+from collector.hub import LiveHub
+from collector.ingest import IngestService
+from collector.writer import BatchWriter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """What the running server holds; handlers reach it through ``app[RUNTIME]``."""
+
+    settings: Settings
+    dsn: str = ""
+    pool: asyncpg.Pool | None = None
+    hub: LiveHub = field(default_factory=LiveHub)
+    writer: BatchWriter | None = None
+    ingest_auth: IngestAuthenticator | None = None
+    otlp_grpc_port: int | None = None
+    otlp_http_port: int | None = None
+    first_run: bootstrap.FirstRun | None = None
+
+
+RUNTIME = web.AppKey("runtime", Runtime)
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    runtime = app[RUNTIME]
+    embedded = None
+    if runtime.settings.database_url:
+        runtime.dsn = runtime.settings.database_url
+    else:
+        embedded = EmbeddedPostgres(runtime.settings.data_dir)
+        runtime.dsn = await embedded.start()
+    try:
+        conn = await connect(runtime.dsn)
+        try:
+            await migrate.apply(conn)
+        finally:
+            await conn.close()
+        runtime.pool = await create_pool(runtime.dsn, min_size=2, max_size=10, timeout=5, command_timeout=60)
+        try:
+            if runtime.settings.bootstrap:
+                runtime.first_run = await bootstrap.ensure_first_run(runtime.pool, runtime.settings.data_dir)
+            yield
+        finally:
+            await runtime.pool.close()
+    finally:
+        if embedded is not None:
+            await embedded.stop()
+
+
+async def _writer(app: web.Application) -> AsyncIterator[None]:
+    runtime = app[RUNTIME]
+    assert runtime.pool is not None
+    runtime.writer = BatchWriter(
+        runtime.pool,
+        runtime.hub,
+        max_pending_rows=runtime.settings.max_pending_rows,
+        settings_refresh=runtime.settings.settings_refresh_s,
+    )
+    await runtime.writer.start()
+    try:
+        yield
+    finally:
+        await runtime.writer.close()
+        runtime.hub.close()
+        log.info(
+            "batch writer stopped: %d committed, %d rejected", runtime.writer.stats.committed, runtime.writer.stats.rejected
+        )
+
+
+async def _otlp_grpc(app: web.Application) -> AsyncIterator[None]:
+    runtime = app[RUNTIME]
+    assert runtime.writer is not None and runtime.pool is not None
+    runtime.ingest_auth = IngestAuthenticator(runtime.pool)
+    server: grpc.aio.Server
+    server, runtime.otlp_grpc_port = await start_grpc_server(
+        IngestService(runtime.writer),
+        runtime.ingest_auth,
+        runtime.settings.host,
+        runtime.settings.otlp_grpc_port,
+        runtime.settings.max_request_bytes,
+    )
+    log.info("OTLP/gRPC listening on %s:%d", runtime.settings.host, runtime.otlp_grpc_port)
+    try:
+        yield
+    finally:
+        await server.stop(grace=10)
+
+
+async def _otlp_http(app: web.Application) -> AsyncIterator[None]:
+    runtime = app[RUNTIME]
+    assert runtime.writer is not None and runtime.ingest_auth is not None
+    otlp_app = create_otlp_http_app(
+        IngestService(runtime.writer), runtime.ingest_auth, runtime.settings.max_request_bytes
+    )
+    # We decompress ourselves, with a bound on the output (decompression bombs).
+    runner = web.AppRunner(otlp_app, auto_decompress=False, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, runtime.settings.host, runtime.settings.otlp_http_port)
+    await site.start()
+    runtime.otlp_http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    log.info("OTLP/HTTP listening on %s:%d", runtime.settings.host, runtime.otlp_http_port)
+    try:
+        yield
+    finally:
+        await runner.cleanup()
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application()
+    app[RUNTIME] = Runtime(settings=settings)
+    app.cleanup_ctx.extend([_database, _writer, _otlp_grpc, _otlp_http])
+    health.add_routes(app)
+    return app

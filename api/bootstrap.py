@@ -1,0 +1,72 @@
+"""First run: the first admin account and a default ingest token, so that a fresh server can be
+logged into and sent logs at once.
+
+Generated secrets are written to files in the data directory (mode 0600), in the way Jenkins keeps
+``initialAdminPassword``: ``make run`` prints them on every start until you delete the files.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+from api.passwords import generate_password, hash_password
+from collector.auth import create_token
+from collector.db.queries import q
+
+log = logging.getLogger(__name__)
+
+ADMIN_FILE = "initial-admin.txt"
+TOKEN_FILE = "ingest-token.txt"
+DEFAULT_ADMIN_EMAIL = "admin@localhost"
+
+
+@dataclass
+class FirstRun:
+    admin_email: str | None = None
+    admin_password: str | None = None  # None when it came from the environment or was deleted
+    ingest_token: str | None = None
+
+
+def _write_secret(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+def _read_secret(path: Path) -> str | None:
+    try:
+        return path.read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+async def ensure_first_run(pool: asyncpg.Pool, data_dir: Path, environ: dict[str, str] | None = None) -> FirstRun:
+    environ = dict(os.environ) if environ is None else environ
+    result = FirstRun()
+    admin_file, token_file = data_dir / ADMIN_FILE, data_dir / TOKEN_FILE
+    async with pool.acquire() as conn:
+        if await conn.fetchval(q("count_admins")) == 0:
+            email = environ.get("ACTIVITY_ADMIN_EMAIL") or DEFAULT_ADMIN_EMAIL
+            password = environ.get("ACTIVITY_ADMIN_PASSWORD")
+            generated = not password
+            password = password or generate_password()
+            await conn.execute(q("insert_user"), email, hash_password(password), "admin")
+            log.info("created the first admin %s", email)
+            if generated:
+                _write_secret(admin_file, f"{email}\n{password}\n")
+            result.admin_email = email
+            result.admin_password = password
+        elif (saved := _read_secret(admin_file)) is not None:
+            result.admin_email, _, result.admin_password = saved.partition("\n")
+        if not await conn.fetch(q("list_ingest_tokens")):
+            token, _ = await create_token(conn, "default")
+            _write_secret(token_file, token + "\n")
+            log.info("created the default ingest token (saved in %s)", token_file)
+        result.ingest_token = _read_secret(token_file)
+    return result

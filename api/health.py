@@ -1,0 +1,40 @@
+"""``/healthz`` (the process is alive) and ``/readyz`` (database reachable, schema current, ingest open)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from collector.db import migrate
+from collector.db.queries import q
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    from api.app import RUNTIME
+
+    runtime = request.app[RUNTIME]
+    problems = []
+    if runtime.pool is None:
+        problems.append("database pool not started")
+    else:
+        try:
+            async with runtime.pool.acquire(timeout=2) as conn:
+                await conn.fetchval(q("ping"), timeout=2)
+                todo = await migrate.pending(conn)
+                if todo:
+                    problems.append(f"{len(todo)} migration(s) not applied")
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+            problems.append(f"database unreachable: {type(exc).__name__}")
+    if runtime.writer is None or not runtime.writer.available:
+        problems.append("ingest is not accepting records")
+    if problems:
+        return web.json_response({"status": "unavailable", "problems": problems}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)

@@ -1,0 +1,1 @@
+"""PostgreSQL access: named queries, migrations, connection pools and the embedded server."""

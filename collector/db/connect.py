@@ -1,0 +1,65 @@
+"""Connection pools with the project's type codecs, and the embedded PostgreSQL server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+
+def _encode_jsonb(value: Any) -> bytes:
+    # Binary jsonb is a version byte (1) followed by the JSON text. Pre-serialised JSON may be
+    # passed as bytes (the batch writer does, to serialise each row once).
+    return b"\x01" + (value if isinstance(value, bytes) else json.dumps(value, ensure_ascii=False).encode())
+
+
+def _decode_jsonb(data: bytes) -> Any:
+    return json.loads(data[1:])
+
+
+async def init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec(
+        "jsonb", schema="pg_catalog", encoder=_encode_jsonb, decoder=_decode_jsonb, format="binary"
+    )
+
+
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10, **kwargs: Any) -> asyncpg.Pool:
+    return await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, init=init_connection, **kwargs
+    )
+
+
+async def connect(dsn: str, **kwargs: Any) -> asyncpg.Connection:
+    conn = await asyncpg.connect(dsn, **kwargs)
+    await init_connection(conn)
+    return conn
+
+
+class EmbeddedPostgres:
+    """A PostgreSQL server run from the ``pgserver`` package's binaries, with its data in
+    ``data_dir``. Used when no database URL is configured."""
+
+    def __init__(self, data_dir: Path):
+        self.data_dir = Path(data_dir)
+        self._server: Any = None
+
+    async def start(self) -> str:
+        import pgserver  # imported here: only the embedded mode needs it
+
+        pgdata = self.data_dir / "pgdata"
+        pgdata.mkdir(parents=True, exist_ok=True)
+        log.info("starting embedded PostgreSQL in %s", pgdata)
+        self._server = await asyncio.to_thread(pgserver.get_server, pgdata, cleanup_mode="stop")
+        return self._server.get_uri()
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            server, self._server = self._server, None
+            await asyncio.to_thread(server.cleanup)
+            log.info("embedded PostgreSQL stopped")

@@ -1,0 +1,90 @@
+-- Every SQL statement of Activity Console, by name. Load with collector.db.queries.
+-- A block starts with "-- name: <name>" and runs to the next one.
+
+-- name: create_migrations_table
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    checksum   TEXT NOT NULL,
+    applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+
+-- name: list_applied_migrations
+SELECT version, name, checksum FROM schema_migrations ORDER BY version;
+
+-- name: record_migration
+INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3);
+
+-- name: lock_migrations
+SELECT pg_advisory_xact_lock(7317001);
+
+-- name: ping
+SELECT 1;
+
+-- name: list_levels
+SELECT id, name FROM activity_log_levels ORDER BY id;
+
+-- name: list_sources
+SELECT id, name FROM activity_log_sources ORDER BY id;
+
+-- name: reserve_activity_log_ids
+-- Ids are taken from the sequence inside the writer's transaction so that the rows can be
+-- published with their ids after the commit. One writer commits at a time, so ids become
+-- visible in increasing order (the live tail's resume relies on it).
+SELECT nextval('activity_logs_id_seq') FROM generate_series(1, $1);
+
+-- name: get_settings
+SELECT retention_days_debug, retention_days_info, retention_days_warn, retention_days_error,
+       batch_size, flush_interval_ms, updated_at
+FROM activity_log_settings WHERE id = 1;
+
+-- name: insert_ingest_token
+INSERT INTO ingest_tokens (name, token_hash, token_prefix) VALUES ($1, $2, $3)
+RETURNING id, name, token_prefix, created_at, revoked_at, last_used_at;
+
+-- name: find_ingest_token
+SELECT id FROM ingest_tokens WHERE token_hash = $1 AND revoked_at IS NULL;
+
+-- name: touch_ingest_tokens
+UPDATE ingest_tokens SET last_used_at = now() WHERE id = ANY($1::bigint[]);
+
+-- name: revoke_ingest_token
+UPDATE ingest_tokens SET revoked_at = now()
+WHERE (id = $1 OR name = $2) AND revoked_at IS NULL
+RETURNING id, name;
+
+-- name: list_ingest_tokens
+SELECT id, name, token_prefix, created_at, revoked_at, last_used_at FROM ingest_tokens ORDER BY id;
+
+-- name: insert_user
+INSERT INTO users (email, password_hash, role) VALUES ($1, $2, $3)
+RETURNING id, email, role, created_at;
+
+-- name: count_admins
+SELECT count(*) FROM users WHERE role = 'admin';
+
+-- name: update_settings
+-- Partial update: a NULL argument keeps the current value. The row is recreated if missing.
+INSERT INTO activity_log_settings AS s (id, retention_days_debug, retention_days_info, retention_days_warn,
+                                        retention_days_error, batch_size, flush_interval_ms)
+VALUES (1, COALESCE($1, 7), COALESCE($2, 30), COALESCE($3, 30), COALESCE($4, 90), COALESCE($5, 100), COALESCE($6, 1000))
+ON CONFLICT (id) DO UPDATE SET
+    retention_days_debug = COALESCE($1, s.retention_days_debug),
+    retention_days_info  = COALESCE($2, s.retention_days_info),
+    retention_days_warn  = COALESCE($3, s.retention_days_warn),
+    retention_days_error = COALESCE($4, s.retention_days_error),
+    batch_size           = COALESCE($5, s.batch_size),
+    flush_interval_ms    = COALESCE($6, s.flush_interval_ms)
+RETURNING retention_days_debug, retention_days_info, retention_days_warn, retention_days_error,
+          batch_size, flush_interval_ms, updated_at;
+
+-- name: delete_activity_logs_chunk
+-- One bounded chunk of a level's entries older than a cutoff (retention and manual purge).
+WITH doomed AS (
+    SELECT l.id FROM activity_logs l
+    WHERE l.level_id = (SELECT id FROM activity_log_levels WHERE name = $1) AND l.timestamp < $2
+    LIMIT $3
+), deleted AS (
+    DELETE FROM activity_logs WHERE id IN (SELECT id FROM doomed) RETURNING 1
+)
+SELECT count(*) FROM deleted;

@@ -1,0 +1,163 @@
+"""Reading and maintaining ``activity_logs`` and its settings.
+
+Fixed statements live in ``queries.sql``; this module only assembles the WHERE clause of the
+filtered reads, always with bound parameters, from a ``LogFilter`` and a ``Scope``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Sequence
+
+import asyncpg
+
+from collector.db.queries import q
+from collector.model import ActivityRow
+
+SELECT_COLUMNS = """
+    l.id, l.timestamp, lv.name AS level, src.name AS source, l.message, l.category, l.fields,
+    l.entity_type, l.entity_id, l.user_id, l.job_id, l.project_id, l.trace_id, l.span_id,
+    l.trace_flags, l.severity_number, l.severity_text, l.service_name, l.event_name, l.resource,
+    l.scope_name, l.scope_version
+"""
+FROM = """
+    FROM activity_logs l
+    JOIN activity_log_levels lv ON lv.id = l.level_id
+    JOIN activity_log_sources src ON src.id = l.source_id
+"""
+
+SETTINGS_FIELDS = (
+    "retention_days_debug", "retention_days_info", "retention_days_warn", "retention_days_error",
+    "batch_size", "flush_interval_ms",
+)  # fmt: skip
+DEFAULT_SETTINGS = {
+    "retention_days_debug": 7, "retention_days_info": 30, "retention_days_warn": 30,
+    "retention_days_error": 90, "batch_size": 100, "flush_interval_ms": 1000,
+}  # fmt: skip
+
+
+@dataclass
+class LogFilter:
+    levels: Sequence[str] | None = None
+    sources: Sequence[str] | None = None
+    mode: str | None = None  # curated | verbose
+    entity_type: str | None = None
+    entity_id: int | None = None
+    job_id: int | None = None
+    user_id: int | None = None
+    project_id: int | None = None
+    trace_id: str | None = None
+    since: datetime | None = None  # inclusive
+    until: datetime | None = None  # exclusive
+    search: str | None = None  # case-insensitive substring of the message
+    before_id: int | None = None  # keyset: entries older than this one in (timestamp, id) order
+    after_id: int | None = None  # entries committed after this id (live-tail resume)
+
+
+@dataclass
+class Scope:
+    """Who is reading (seed Note 7). Admins see everything; a creator sees entries that are
+    theirs, or of one of their projects, or system entries (neither user nor project). An entry
+    carrying only a job id follows the job's project when the job is known."""
+
+    is_admin: bool
+    user_id: int | None = None
+    project_ids: list[int] = field(default_factory=list)
+
+    @classmethod
+    def admin(cls) -> "Scope":
+        return cls(is_admin=True)
+
+
+def escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def where_clause(log_filter: LogFilter, scope: Scope, params: list[Any]) -> str:
+    """The SQL condition for a filter and a scope; appends the bound values to ``params``."""
+
+    def bind(value: Any) -> str:
+        params.append(value)
+        return f"${len(params)}"
+
+    conditions: list[str] = []
+    f = log_filter
+    if f.levels:
+        conditions.append(f"lv.name = ANY({bind(list(f.levels))}::text[])")
+    if f.sources:
+        conditions.append(f"src.name = ANY({bind(list(f.sources))}::text[])")
+    if f.mode:
+        conditions.append(f"l.category = {bind(f.mode)}")
+    for column in ("entity_type", "entity_id", "job_id", "user_id", "project_id", "trace_id"):
+        value = getattr(f, column)
+        if value is not None:
+            conditions.append(f"l.{column} = {bind(value)}")
+    if f.since is not None:
+        conditions.append(f"l.timestamp >= {bind(f.since)}")
+    if f.until is not None:
+        conditions.append(f"l.timestamp < {bind(f.until)}")
+    if f.search:
+        conditions.append(f"l.message ILIKE {bind('%' + escape_like(f.search) + '%')}")
+    if f.before_id is not None:
+        ref = bind(f.before_id)
+        conditions.append(f"(l.timestamp, l.id) < (SELECT b.timestamp, b.id FROM activity_logs b WHERE b.id = {ref})")
+    if f.after_id is not None:
+        conditions.append(f"l.id > {bind(f.after_id)}")
+    if not scope.is_admin:
+        me, projects = bind(scope.user_id), bind(list(scope.project_ids))
+        conditions.append(
+            f"""(l.user_id = {me} OR l.project_id = ANY({projects}::bigint[])
+                OR (l.user_id IS NULL AND l.project_id IS NULL AND (l.job_id IS NULL OR NOT EXISTS (
+                    SELECT 1 FROM jobs j WHERE j.id = l.job_id AND j.project_id IS NOT NULL
+                    AND NOT j.project_id = ANY({projects}::bigint[])))))"""
+        )
+    return " AND ".join(conditions) or "TRUE"
+
+
+def row_from_record(record: asyncpg.Record) -> ActivityRow:
+    return ActivityRow(**dict(record))
+
+
+async def query_logs(
+    conn: asyncpg.Connection, log_filter: LogFilter, scope: Scope, *, limit: int = 25, offset: int = 0
+) -> list[ActivityRow]:
+    """Newest first in (timestamp, id) order; with ``after_id``, oldest first in id (commit) order."""
+    params: list[Any] = []
+    where = where_clause(log_filter, scope, params)
+    order = "l.id ASC" if log_filter.after_id is not None else "l.timestamp DESC, l.id DESC"
+    sql = f"SELECT {SELECT_COLUMNS} {FROM} WHERE {where} ORDER BY {order} LIMIT ${len(params) + 1} OFFSET ${len(params) + 2}"
+    return [row_from_record(r) for r in await conn.fetch(sql, *params, limit, offset)]
+
+
+async def count_logs(conn: asyncpg.Connection, log_filter: LogFilter, scope: Scope) -> int:
+    params: list[Any] = []
+    where = where_clause(log_filter, scope, params)
+    return await conn.fetchval(f"SELECT count(*) {FROM} WHERE {where}", *params)
+
+
+async def delete_older_than(conn: asyncpg.Connection, level: str, cutoff: datetime, *, chunk: int = 10_000) -> int:
+    """Delete a level's entries older than ``cutoff`` in chunks, each its own short transaction,
+    so that retention never holds locks long enough to stall ingest."""
+    total = 0
+    while True:
+        deleted = await conn.fetchval(q("delete_activity_logs_chunk"), level, cutoff, chunk)
+        total += deleted
+        if deleted < chunk:
+            return total
+
+
+async def get_settings(conn: asyncpg.Connection) -> dict[str, Any]:
+    """The settings row, or the defaults when the row is missing."""
+    row = await conn.fetchrow(q("get_settings"))
+    return dict(row) if row is not None else {**DEFAULT_SETTINGS, "updated_at": None}
+
+
+async def update_settings(conn: asyncpg.Connection, changes: dict[str, int]) -> dict[str, Any]:
+    """Partial update of the singleton; unknown keys are a programming error."""
+    unknown = set(changes) - set(SETTINGS_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
+    values = [changes.get(name) for name in SETTINGS_FIELDS]
+    row = await conn.fetchrow(q("update_settings"), *values)
+    return dict(row)

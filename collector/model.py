@@ -1,0 +1,81 @@
+"""The activity row: what one OTLP log record becomes, in memory, on the live hub and in the table."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from collector import attributes as attr
+
+LEVELS = attr.LEVELS
+SOURCES = attr.SOURCES
+CATEGORIES = attr.CATEGORIES
+
+
+@dataclass(slots=True)
+class ActivityRow:
+    """One activity log entry. ``id`` is None until the batch writer assigns it in the commit."""
+
+    timestamp: datetime
+    level: str
+    source: str
+    message: str
+    category: str = attr.DEFAULT_CATEGORY
+    fields: dict[str, Any] = field(default_factory=dict)
+    entity_type: str | None = None
+    entity_id: int | None = None
+    user_id: int | None = None
+    job_id: int | None = None
+    project_id: int | None = None
+    trace_id: str | None = None
+    span_id: str | None = None
+    trace_flags: int | None = None
+    severity_number: int = 0
+    severity_text: str | None = None
+    service_name: str | None = None
+    event_name: str | None = None
+    resource: dict[str, Any] = field(default_factory=dict)
+    scope_name: str | None = None
+    scope_version: str | None = None
+    id: int | None = None
+    _json: bytes | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape shared by the REST API, export and the WebSocket live tail."""
+        return {
+            "id": self.id,
+            "timestamp": format_timestamp(self.timestamp),
+            "level": self.level,
+            "source": self.source,
+            "message": self.message,
+            "category": self.category,
+            "fields": self.fields,
+            "entity_type": self.entity_type,
+            "entity_id": self.entity_id,
+            "user_id": self.user_id,
+            "job_id": self.job_id,
+            "project_id": self.project_id,
+            "trace_id": self.trace_id,
+            "span_id": self.span_id,
+            "trace_flags": self.trace_flags,
+            "severity_number": self.severity_number,
+            "severity_text": self.severity_text,
+            "service_name": self.service_name,
+            "event_name": self.event_name,
+            "resource": self.resource,
+            "scope_name": self.scope_name,
+            "scope_version": self.scope_version,
+        }
+
+    def json(self) -> bytes:
+        """The entry serialised once, however many live subscribers send it."""
+        if self._json is None:
+            self._json = json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()
+        return self._json
+
+
+def format_timestamp(ts: datetime) -> str:
+    """RFC 3339 in UTC with microseconds, e.g. ``2026-11-26T05:30:46.123456Z``."""
+    return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -1,0 +1,365 @@
+"""The batch writer: queues mapped rows, commits them to ``activity_logs`` with binary COPY, then
+publishes them (now with ids) to the live hub and tells each waiting receiver how it went.
+
+Delivery guarantee: ``submit`` returns only after the transaction holding the request's rows has
+committed, so an OTLP success means "stored". The writer flushes when ``batch_size`` rows wait or
+the oldest row has waited ``flush_interval`` (both from ``activity_log_settings``, re-read every few
+seconds); under load a flush takes everything queued meanwhile (group commit, up to
+``max_batch_rows``). A request's rows are never split across transactions.
+
+Failure handling:
+- A row PostgreSQL refuses (data or constraint errors, SQLSTATE classes 22 and 23) does not fail
+  its batch: the batch is retried request by request, then row by row, and only the refused rows
+  are rejected and counted for their request's ``partial_success``.
+- Any other database failure (connection lost, server shutting down, timeout) fails every queued
+  request with ``StoreUnavailable``: nothing of them was committed, the senders retry. New requests
+  are refused at once until a probe reaches the database again.
+- The queue is bounded (``max_pending_rows``); a request that does not fit is refused with
+  ``Overloaded`` (also retryable).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from collector.db.queries import q
+from collector.errors import Overloaded, StoreUnavailable
+from collector.hub import LiveHub
+from collector.model import ActivityRow
+
+log = logging.getLogger(__name__)
+
+COPY_COLUMNS = (
+    "id", "timestamp", "level_id", "source_id", "message", "fields", "category",
+    "entity_type", "entity_id", "user_id", "job_id", "project_id", "trace_id", "span_id",
+    "trace_flags", "severity_number", "severity_text", "service_name", "event_name",
+    "resource", "scope_name", "scope_version",
+)  # fmt: skip
+
+# Bounds the API enforces on the settings, and the writer too when reading them.
+BATCH_SIZE_RANGE = (1, 10_000)
+FLUSH_INTERVAL_MS_RANGE = (10, 60_000)
+
+
+@dataclass(slots=True)
+class WriteResult:
+    accepted: int
+    rejected: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Request:
+    rows: list[ActivityRow]
+    future: asyncio.Future[WriteResult] | None
+    enqueued_at: float
+
+
+@dataclass
+class WriterStats:
+    committed: int = 0
+    rejected: int = 0
+    refused_requests: int = 0
+    dropped_internal: int = 0
+    flushes: int = 0
+
+
+class _BatchRejected(Exception):
+    """A COPY failed because of the data (SQLSTATE class 22 or 23), not the connection."""
+
+    def __init__(self, cause: asyncpg.PostgresError):
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def _is_data_error(exc: BaseException) -> bool:
+    sqlstate = getattr(exc, "sqlstate", None) or ""
+    return isinstance(exc, asyncpg.PostgresError) and sqlstate[:2] in ("22", "23")
+
+
+def _clamp(value: int, bounds: tuple[int, int]) -> int:
+    return max(bounds[0], min(bounds[1], int(value)))
+
+
+class BatchWriter:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        hub: LiveHub,
+        *,
+        batch_size: int = 100,
+        flush_interval: float = 1.0,
+        max_pending_rows: int = 50_000,
+        max_batch_rows: int = 10_000,
+        settings_refresh: float = 5.0,
+        retry_after: float = 1.0,
+    ):
+        self._pool = pool
+        self._hub = hub
+        self.batch_size = batch_size
+        self.flush_interval = flush_interval
+        self.max_pending_rows = max_pending_rows
+        self.max_batch_rows = max_batch_rows
+        self.settings_refresh = settings_refresh
+        self.retry_after = retry_after
+        self.stats = WriterStats()
+        self._queue: deque[_Request] = deque()
+        self._queued_rows = 0
+        self._wake = asyncio.Event()
+        self._available = True
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+        self._level_ids: dict[str, int] = {}
+        self._source_ids: dict[str, int] = {}
+        self._next_settings_read = 0.0
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        async with self._pool.acquire() as conn:
+            self._level_ids = {r["name"]: r["id"] for r in await conn.fetch(q("list_levels"))}
+            self._source_ids = {r["name"]: r["id"] for r in await conn.fetch(q("list_sources"))}
+        await self._read_settings()
+        self._task = asyncio.create_task(self._run(), name="batch-writer")
+
+    async def close(self) -> None:
+        """Stop accepting, commit everything queued, then stop."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        self._fail_queued(StoreUnavailable("the server is shutting down"))
+
+    # --- submitting ------------------------------------------------------------------------
+
+    async def submit(self, rows: list[ActivityRow]) -> WriteResult:
+        """Queue rows and wait until they are committed (or rejected)."""
+        if not rows:
+            return WriteResult(accepted=0)
+        self._check_accepting(len(rows))
+        future: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
+        self._enqueue(_Request(rows, future, time.monotonic()))
+        return await future
+
+    def submit_nowait(self, rows: list[ActivityRow]) -> bool:
+        """Queue rows without waiting (the server's own log records). Returns False, and counts
+        the rows as dropped, when they cannot be queued."""
+        try:
+            self._check_accepting(len(rows))
+        except StoreUnavailable:
+            self.stats.dropped_internal += len(rows)
+            return False
+        self._enqueue(_Request(rows, None, time.monotonic()))
+        return True
+
+    @property
+    def available(self) -> bool:
+        return self._available and not self._closing
+
+    @property
+    def queued_rows(self) -> int:
+        return self._queued_rows
+
+    def apply_settings(self, batch_size: int, flush_interval_ms: int) -> None:
+        self.batch_size = _clamp(batch_size, BATCH_SIZE_RANGE)
+        self.flush_interval = _clamp(flush_interval_ms, FLUSH_INTERVAL_MS_RANGE) / 1000
+        self._wake.set()
+
+    def _check_accepting(self, count: int) -> None:
+        if self._closing:
+            raise StoreUnavailable("the server is shutting down", self.retry_after)
+        if not self._available:
+            raise StoreUnavailable("the database is unavailable; retry later", self.retry_after)
+        if self._queued_rows and self._queued_rows + count > self.max_pending_rows:
+            self.stats.refused_requests += 1
+            raise Overloaded(
+                f"ingest queue is full ({self._queued_rows} records waiting); retry later", self.retry_after
+            )
+
+    def _enqueue(self, request: _Request) -> None:
+        self._queue.append(request)
+        self._queued_rows += len(request.rows)
+        if self._queued_rows >= self.batch_size or len(self._queue) == 1:
+            self._wake.set()
+
+    # --- the loop --------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            if not self._available:
+                await self._probe()
+                continue
+            if time.monotonic() >= self._next_settings_read and not self._closing:
+                await self._read_settings()
+            if not self._queue:
+                if self._closing:
+                    return
+                await self._sleep(self.settings_refresh)
+                continue
+            due = self._queue[0].enqueued_at + self.flush_interval - time.monotonic()
+            if self._queued_rows < self.batch_size and due > 0 and not self._closing:
+                await self._sleep(due)
+                continue
+            batch = self._take()
+            try:
+                await self._flush(batch)
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                self._on_store_failure(batch, exc)
+            except Exception as exc:  # noqa: BLE001 - a bug must fail its batch, not the writer
+                log.exception("writer failed on a batch of %d requests", len(batch))
+                self._settle(batch, exc)
+            if self._closing and not self._available:
+                return  # the database is gone while shutting down: the senders were told to retry
+
+    async def _sleep(self, seconds: float) -> None:
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=max(seconds, 0.001))
+        except TimeoutError:
+            pass
+
+    def _take(self) -> list[_Request]:
+        batch = [self._queue.popleft()]
+        rows = len(batch[0].rows)
+        while self._queue and rows + len(self._queue[0].rows) <= self.max_batch_rows:
+            request = self._queue.popleft()
+            rows += len(request.rows)
+            batch.append(request)
+        self._queued_rows -= rows
+        return batch
+
+    async def _flush(self, batch: list[_Request]) -> None:
+        started = time.perf_counter()
+        results: list[WriteResult]
+        async with self._pool.acquire() as conn:
+            try:
+                await self._copy(conn, [row for request in batch for row in request.rows])
+                results = [WriteResult(accepted=len(request.rows)) for request in batch]
+            except _BatchRejected as exc:
+                log.warning("a batch of %d requests was refused (%s); isolating the bad records", len(batch), exc)
+                results = [await self._copy_isolated(conn, request.rows) for request in batch]
+        committed = [row for request in batch for row in request.rows if row.id is not None]
+        self.stats.flushes += 1
+        self.stats.committed += len(committed)
+        self.stats.rejected += sum(r.rejected for r in results)
+        self._hub.publish(committed)
+        for request, result in zip(batch, results):
+            if request.future is not None and not request.future.done():
+                request.future.set_result(result)
+        log.debug("flushed %d rows in %.1f ms", len(committed), (time.perf_counter() - started) * 1000)
+
+    async def _copy(self, conn: asyncpg.Connection, rows: list[ActivityRow]) -> None:
+        """Commit rows in one transaction; on success every row has its id."""
+        try:
+            async with conn.transaction():
+                ids = await conn.fetch(q("reserve_activity_log_ids"), len(rows))
+                records = self._records(rows, [r[0] for r in ids])
+                await conn.copy_records_to_table("activity_logs", records=records, columns=COPY_COLUMNS)
+        except asyncpg.PostgresError as exc:
+            if _is_data_error(exc):
+                raise _BatchRejected(exc) from exc
+            raise
+        for row, (row_id,) in zip(rows, ids):
+            row.id = row_id
+
+    async def _copy_isolated(self, conn: asyncpg.Connection, rows: list[ActivityRow]) -> WriteResult:
+        try:
+            await self._copy(conn, rows)
+            return WriteResult(accepted=len(rows))
+        except _BatchRejected:
+            pass
+        result = WriteResult(accepted=0)
+        for row in rows:
+            try:
+                await self._copy(conn, [row])
+                result.accepted += 1
+            except _BatchRejected as exc:
+                result.rejected += 1
+                if len(result.errors) < 3:
+                    result.errors.append(f"{exc.cause.sqlstate}: {exc.cause}")
+        return result
+
+    def _records(self, rows: list[ActivityRow], ids: list[int]) -> list[tuple[Any, ...]]:
+        level_ids, source_ids = self._level_ids, self._source_ids
+        resource_json: dict[int, bytes] = {}  # rows of one OTLP resource share its dict: encode it once
+        dumps = json.dumps
+        records = []
+        for row, row_id in zip(rows, ids):
+            resource = resource_json.get(id(row.resource))
+            if resource is None:
+                resource = resource_json[id(row.resource)] = dumps(row.resource, ensure_ascii=False).encode()
+            records.append((
+                row_id, row.timestamp, level_ids[row.level], source_ids[row.source], row.message,
+                dumps(row.fields, ensure_ascii=False).encode(), row.category, row.entity_type,
+                row.entity_id, row.user_id, row.job_id, row.project_id, row.trace_id, row.span_id,
+                row.trace_flags, row.severity_number, row.severity_text, row.service_name,
+                row.event_name, resource, row.scope_name, row.scope_version,
+            ))  # fmt: skip
+        return records
+
+    # --- failures and recovery -------------------------------------------------------------
+
+    def _on_store_failure(self, batch: list[_Request], exc: BaseException) -> None:
+        log.error("database unavailable, refusing ingest until it returns: %s", exc)
+        self._available = False
+        error = StoreUnavailable(f"the database is unavailable ({type(exc).__name__}); retry later", self.retry_after)
+        self._settle(batch, error)
+        self._fail_queued(error)
+
+    def _settle(self, batch: list[_Request], error: BaseException) -> None:
+        """Fail a batch whose flush broke off. Requests the isolation path had already committed
+        in full still succeed, so their senders do not send them twice."""
+        committed = [row for request in batch for row in request.rows if row.id is not None]
+        self._hub.publish(committed)
+        self.stats.committed += len(committed)
+        for request in batch:
+            if all(row.id is not None for row in request.rows):
+                if request.future is not None and not request.future.done():
+                    request.future.set_result(WriteResult(accepted=len(request.rows)))
+            elif request.future is not None and not request.future.done():
+                request.future.set_exception(error)
+            else:
+                self.stats.dropped_internal += len(request.rows)
+
+    def _fail_queued(self, error: StoreUnavailable) -> None:
+        while self._queue:
+            request = self._queue.popleft()
+            self._queued_rows -= len(request.rows)
+            if request.future is not None and not request.future.done():
+                request.future.set_exception(error)
+            elif request.future is None:
+                self.stats.dropped_internal += len(request.rows)
+
+    async def _probe(self) -> None:
+        await self._sleep(self.retry_after)
+        try:
+            async with self._pool.acquire(timeout=5) as conn:
+                await conn.fetchval(q("ping"), timeout=5)
+        except Exception as exc:  # noqa: BLE001 - any failure means "still down"
+            log.debug("database still unavailable: %s", exc)
+            if self._closing:
+                self._fail_queued(StoreUnavailable("the server is shutting down"))
+                self._available = True  # let the loop end
+            return
+        log.info("database reachable again; accepting ingest")
+        self._available = True
+
+    async def _read_settings(self) -> None:
+        self._next_settings_read = time.monotonic() + self.settings_refresh
+        try:
+            async with self._pool.acquire(timeout=5) as conn:
+                row = await conn.fetchrow(q("get_settings"), timeout=5)
+        except Exception as exc:  # noqa: BLE001 - keep the current settings
+            log.debug("could not read activity_log_settings: %s", exc)
+            return
+        if row is not None:
+            self.apply_settings(row["batch_size"], row["flush_interval_ms"])

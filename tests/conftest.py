@@ -1,0 +1,161 @@
+"""Test fixtures: a real PostgreSQL (this machine's when TEST_DATABASE_URL or DATABASE_URL is set,
+else an embedded one from pgserver), one fresh database per test cloned from a migrated template,
+and a running server on free ports."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, AsyncIterator
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+from aiohttp import web
+
+from api.app import RUNTIME, Runtime, create_app
+from api.settings import Settings
+from collector.auth import create_token
+from collector.db import migrate
+from collector.db.connect import EmbeddedPostgres, connect
+
+_counter = itertools.count()
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+@pytest.fixture(scope="session")
+async def pg_admin_url() -> AsyncIterator[str]:
+    url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    if url:
+        yield url
+        return
+    data_dir = Path(tempfile.mkdtemp(prefix="ac-test-pg-"))
+    embedded = EmbeddedPostgres(data_dir)
+    try:
+        yield await embedded.start()
+    finally:
+        await embedded.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+async def template_db(pg_admin_url: str) -> AsyncIterator[str]:
+    name = f"ac_template_{os.getpid()}"
+    admin = await asyncpg.connect(pg_admin_url)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name}")
+        await admin.execute(f"CREATE DATABASE {name}")
+        conn = await connect(with_database(pg_admin_url, name))
+        try:
+            await migrate.apply(conn)
+        finally:
+            await conn.close()
+        yield name
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def database_url(pg_admin_url: str, template_db: str) -> AsyncIterator[str]:
+    """A fresh, migrated database for one test."""
+    name = f"ac_test_{os.getpid()}_{next(_counter)}"
+    admin = await asyncpg.connect(pg_admin_url)
+    try:
+        await admin.execute(f"CREATE DATABASE {name} TEMPLATE {template_db}")
+        yield with_database(pg_admin_url, name)
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await connect(database_url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+@dataclass
+class RunningServer:
+    app: web.Application
+    runner: web.AppRunner
+    http_port: int
+    token: str
+
+    @property
+    def runtime(self) -> Runtime:
+        return self.app[RUNTIME]
+
+    @property
+    def grpc_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.runtime.otlp_grpc_port}"
+
+    @property
+    def otlp_http_url(self) -> str:
+        return f"http://127.0.0.1:{self.runtime.otlp_http_port}/v1/logs"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+async def start_server(
+    database_url: str, data_dir: Path, *, flush_interval_ms: int = 50, **overrides: Any
+) -> RunningServer:
+    """Start the whole server on free ports. The writer's flush interval is shortened so that
+    tests do not wait for the production default (1 s)."""
+    conn = await connect(database_url)
+    try:
+        await migrate.apply(conn)
+        await conn.execute("UPDATE activity_log_settings SET flush_interval_ms = $1", flush_interval_ms)
+        token, _ = await create_token(conn, f"test-{next(_counter)}")
+    finally:
+        await conn.close()
+    values: dict[str, Any] = dict(
+        database_url=database_url, data_dir=data_dir, http_port=0, otlp_grpc_port=0, otlp_http_port=0,
+        bootstrap=False, settings_refresh_s=0.2,
+    )  # fmt: skip
+    values.update(overrides)
+    app = create_app(Settings(**values))
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return RunningServer(app=app, runner=runner, http_port=port, token=token)
+
+
+@pytest.fixture
+async def server(database_url: str, tmp_path: Path) -> AsyncIterator[RunningServer]:
+    running = await start_server(database_url, tmp_path)
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+async def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05) -> Any:
+    """Poll an async predicate until it returns something truthy."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await predicate()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            return result
+        await asyncio.sleep(interval)
