@@ -131,6 +131,7 @@ async def _otlp_http(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: Settings) -> web.Application:
     app = web.Application()
     app[RUNTIME] = Runtime(settings=settings)
+    # Start-up order; shutdown runs it backwards. Background jobs that need the writer go after it.
     app.cleanup_ctx.extend([_database, _writer, _otlp_grpc, _otlp_http])
     health.add_routes(app)
     return app
