@@ -25,6 +25,12 @@ class Settings(BaseModel):
     settings_refresh_s: float = Field(5.0, gt=0, description="how often the writer re-reads its settings")
     log_level: str = "INFO"
     bootstrap: bool = Field(True, description="create the first admin and a default ingest token")
+    jwt_secret: str | None = Field(None, repr=False, min_length=32,
+                                   description="HS256 key of API tokens; empty = generated once into data_dir/jwt-secret")
+    jwt_ttl_s: int = Field(12 * 3600, ge=60, description="lifetime of an API token (JWT exp)")
+    login_max_failures: int = Field(10, ge=1, description="failed logins per email and address before 429")
+    login_failure_window_s: int = Field(300, ge=1, description="window of the failed-login count")
+    retention_interval_s: float = Field(3600.0, gt=0, description="how often the retention job runs")
 
     model_config = {"extra": "forbid"}
 
@@ -41,6 +47,11 @@ ENV_VARS = {
     "max_pending_rows": "ACTIVITY_MAX_PENDING_ROWS",
     "settings_refresh_s": "ACTIVITY_SETTINGS_REFRESH_S",
     "log_level": "ACTIVITY_LOG_LEVEL",
+    "jwt_secret": "ACTIVITY_JWT_SECRET",
+    "jwt_ttl_s": "ACTIVITY_JWT_TTL_S",
+    "login_max_failures": "ACTIVITY_LOGIN_MAX_FAILURES",
+    "login_failure_window_s": "ACTIVITY_LOGIN_FAILURE_WINDOW_S",
+    "retention_interval_s": "ACTIVITY_RETENTION_INTERVAL_S",
 }
 
 

@@ -88,3 +88,42 @@ WITH doomed AS (
     DELETE FROM activity_logs WHERE id IN (SELECT id FROM doomed) RETURNING 1
 )
 SELECT count(*) FROM deleted;
+
+-- ===== API =====
+-- Accounts, projects and tokens for the HTTP API (api/accounts_store.py), and the fixed parts of
+-- the log reads that repository.py assembles.
+
+-- name: get_user_by_email
+SELECT id, email, role, password_hash, created_at FROM users WHERE lower(email) = lower($1);
+
+-- name: get_user
+SELECT id, email, role, created_at FROM users WHERE id = $1;
+
+-- name: list_users
+SELECT id, email, role, created_at FROM users ORDER BY id;
+
+-- name: list_user_project_ids
+-- A creator's scope, read on every request they make.
+SELECT project_id FROM project_members WHERE user_id = $1 ORDER BY project_id;
+
+-- name: insert_project
+INSERT INTO projects (name) VALUES ($1) RETURNING id, name, created_at;
+
+-- name: list_projects
+SELECT p.id, p.name, p.created_at,
+       COALESCE(array_agg(m.user_id ORDER BY m.user_id) FILTER (WHERE m.user_id IS NOT NULL), '{}') AS member_ids
+FROM projects p LEFT JOIN project_members m ON m.project_id = p.id
+GROUP BY p.id ORDER BY p.id;
+
+-- name: insert_project_member
+-- Adding an existing membership again is not an error; the row is returned either way.
+INSERT INTO project_members (project_id, user_id) VALUES ($1, $2)
+ON CONFLICT (project_id, user_id) DO UPDATE SET project_id = EXCLUDED.project_id
+RETURNING project_id, user_id, created_at;
+
+-- name: delete_project_member
+DELETE FROM project_members WHERE project_id = $1 AND user_id = $2 RETURNING project_id, user_id;
+
+-- name: get_activity_log_position
+-- The (timestamp, id) of one entry, the anchor of a context view (scope is checked separately).
+SELECT timestamp, id FROM activity_logs WHERE id = $1;

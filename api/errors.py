@@ -1,0 +1,145 @@
+"""One error shape for the whole HTTP API: ``{"error": {"code": ..., "message": ...}}``.
+
+Handlers raise ``ApiError`` (or one of its subclasses); ``error_middleware`` turns it, aiohttp's
+own HTTP errors (404 for an unknown route, 405, 413…), request-body validation errors and any
+unexpected exception into that shape, for every path under ``/api/``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Awaitable, Callable, Mapping, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/"
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+# Error codes of aiohttp's HTTP exceptions, by status.
+_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+    500: "internal",
+    503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    """An error answered as ``{"error": {"code", "message"}}`` with ``status``."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None,
+                 headers: Mapping[str, str] | None = None):  # fmt: skip
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+        if code is not None:
+            self.code = code
+        self.headers = dict(headers or {})
+
+
+class BadRequest(ApiError):
+    """Invalid query parameter or request body (400)."""
+
+
+class Unauthorized(ApiError):
+    """Missing, malformed, expired or otherwise invalid credentials (401)."""
+
+    status, code = 401, "unauthenticated"
+
+
+class Forbidden(ApiError):
+    """Authenticated, but the role does not allow this (403)."""
+
+    status, code = 403, "forbidden"
+
+
+class NotFound(ApiError):
+    """The resource does not exist or is outside the caller's scope (404)."""
+
+    status, code = 404, "not_found"
+
+
+class Conflict(ApiError):
+    """The resource already exists (409)."""
+
+    status, code = 409, "conflict"
+
+
+class TooManyRequests(ApiError):
+    """Rate limited (429); ``retry_after`` seconds go into ``Retry-After``."""
+
+    status, code = 429, "too_many_requests"
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message, headers={"Retry-After": str(max(1, int(retry_after)))})
+        self.retry_after = retry_after
+
+
+def error_response(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> web.Response:
+    """The JSON error body every API error uses."""
+    return web.json_response({"error": {"code": code, "message": message}}, status=status, headers=headers)
+
+
+def validation_message(exc: ValidationError) -> str:
+    """Pydantic's errors as one line: ``field: problem; other: problem``."""
+    parts = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in error.get("loc", ())) or "body"
+        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request body"
+
+
+async def parse_body(request: web.Request, model: type[ModelT]) -> ModelT:
+    """The JSON request body validated against ``model``; ``BadRequest`` otherwise."""
+    try:
+        data: Any = await request.json(loads=json.loads)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise BadRequest("the request body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise BadRequest("the request body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise BadRequest(validation_message(exc)) from None
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer every failure under ``/api/`` in the one error shape. Other paths (health, the OTLP
+    receivers' own app, the WebSocket) keep their own conventions."""
+    if not request.path.startswith(API_PREFIX):
+        return await handler(request)
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.headers)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise  # redirects and the like are not errors
+        headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
+        return error_response(exc.status, _CODES.get(exc.status, "error"), exc.reason, headers)
+    except ValidationError as exc:
+        return error_response(400, "bad_request", validation_message(exc))
+    except ConnectionResetError:
+        raise  # the client went away: nothing to answer
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return error_response(500, "internal", "internal server error")
