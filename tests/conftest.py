@@ -5,6 +5,7 @@ and a running server on free ports."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 import os
 import shutil
@@ -150,10 +151,13 @@ async def server(database_url: str, tmp_path: Path) -> AsyncIterator[RunningServ
 
 
 async def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05) -> Any:
-    """Poll an async predicate until it returns something truthy."""
+    """Poll a predicate (plain or async) until it returns something truthy, or give up and return
+    its last result after ``timeout`` seconds."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        result = await predicate()
+        result = predicate()
+        if inspect.isawaitable(result):
+            result = await result
         if result:
             return result
         if asyncio.get_running_loop().time() > deadline:
