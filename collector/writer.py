@@ -89,6 +89,27 @@ def _clamp(value: int, bounds: tuple[int, int]) -> int:
     return max(bounds[0], min(bounds[1], int(value)))
 
 
+def copy_records(
+    rows: list[ActivityRow], ids: list[int], level_ids: dict[str, int], source_ids: dict[str, int]
+) -> list[tuple[Any, ...]]:
+    """Rows as tuples in ``COPY_COLUMNS`` order, JSON pre-encoded for the binary jsonb codec."""
+    resource_json: dict[int, bytes] = {}  # rows of one OTLP resource share its dict: encode it once
+    dumps = json.dumps
+    records = []
+    for row, row_id in zip(rows, ids):
+        resource = resource_json.get(id(row.resource))
+        if resource is None:
+            resource = resource_json[id(row.resource)] = dumps(row.resource, ensure_ascii=False).encode()
+        records.append((
+            row_id, row.timestamp, level_ids[row.level], source_ids[row.source], row.message,
+            dumps(row.fields, ensure_ascii=False).encode(), row.category, row.entity_type,
+            row.entity_id, row.user_id, row.job_id, row.project_id, row.trace_id, row.span_id,
+            row.trace_flags, row.severity_number, row.severity_text, row.service_name,
+            row.event_name, resource, row.scope_name, row.scope_version,
+        ))  # fmt: skip
+    return records
+
+
 class BatchWriter:
     def __init__(
         self,
@@ -262,7 +283,7 @@ class BatchWriter:
         try:
             async with conn.transaction():
                 ids = await conn.fetch(q("reserve_activity_log_ids"), len(rows))
-                records = self._records(rows, [r[0] for r in ids])
+                records = copy_records(rows, [r[0] for r in ids], self._level_ids, self._source_ids)
                 await conn.copy_records_to_table("activity_logs", records=records, columns=COPY_COLUMNS)
         except asyncpg.PostgresError as exc:
             if _is_data_error(exc):
@@ -287,24 +308,6 @@ class BatchWriter:
                 if len(result.errors) < 3:
                     result.errors.append(f"{exc.cause.sqlstate}: {exc.cause}")
         return result
-
-    def _records(self, rows: list[ActivityRow], ids: list[int]) -> list[tuple[Any, ...]]:
-        level_ids, source_ids = self._level_ids, self._source_ids
-        resource_json: dict[int, bytes] = {}  # rows of one OTLP resource share its dict: encode it once
-        dumps = json.dumps
-        records = []
-        for row, row_id in zip(rows, ids):
-            resource = resource_json.get(id(row.resource))
-            if resource is None:
-                resource = resource_json[id(row.resource)] = dumps(row.resource, ensure_ascii=False).encode()
-            records.append((
-                row_id, row.timestamp, level_ids[row.level], source_ids[row.source], row.message,
-                dumps(row.fields, ensure_ascii=False).encode(), row.category, row.entity_type,
-                row.entity_id, row.user_id, row.job_id, row.project_id, row.trace_id, row.span_id,
-                row.trace_flags, row.severity_number, row.severity_text, row.service_name,
-                row.event_name, resource, row.scope_name, row.scope_version,
-            ))  # fmt: skip
-        return records
 
     # --- failures and recovery -------------------------------------------------------------
 
