@@ -1,9 +1,11 @@
 """``create_app(settings)``: one aiohttp application that starts everything in order and unwinds
-in reverse (aiohttp ``cleanup_ctx``): database → pool → live hub → batch writer → OTLP/gRPC →
-OTLP/HTTP. Shutdown stops the receivers first, so the writer can still commit what they accepted."""
+in reverse (aiohttp ``cleanup_ctx``): database → pool → live hub → batch writer → retention job →
+OTLP/gRPC → OTLP/HTTP. Shutdown stops the receivers first, so the writer can still commit what they accepted."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import AsyncIterator
@@ -12,7 +14,10 @@ import asyncpg
 import grpc
 from aiohttp import web
 
-from api import bootstrap, health
+from api import accounts, bootstrap, health, logs, openapi, security
+from api.errors import error_middleware
+from api.retention import RetentionJob
+from api import live, server_logs
 from api.settings import Settings
 from collector.auth import IngestAuthenticator
 from collector.db import migrate
@@ -39,6 +44,7 @@ class Runtime:
     otlp_grpc_port: int | None = None
     otlp_http_port: int | None = None
     first_run: bootstrap.FirstRun | None = None
+    retention: RetentionJob | None = None
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
@@ -90,6 +96,19 @@ async def _writer(app: web.Application) -> AsyncIterator[None]:
         )
 
 
+async def _retention(app: web.Application) -> AsyncIterator[None]:
+    runtime = app[RUNTIME]
+    assert runtime.pool is not None
+    job = runtime.retention = RetentionJob(runtime.pool, runtime.writer, runtime.settings.retention_interval_s)
+    task = asyncio.create_task(job.run_forever(), name="activity-retention")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 async def _otlp_grpc(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
     assert runtime.writer is not None and runtime.pool is not None
@@ -129,9 +148,18 @@ async def _otlp_http(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application()
+    # Errors outermost, so that a refused token also comes out in the API's error shape.
+    app = web.Application(middlewares=[error_middleware, security.auth_middleware])
     app[RUNTIME] = Runtime(settings=settings)
     # Start-up order; shutdown runs it backwards. Background jobs that need the writer go after it.
-    app.cleanup_ctx.extend([_database, _writer, _otlp_grpc, _otlp_http])
+    app.cleanup_ctx.extend([_database, _writer, _retention, _otlp_grpc, _otlp_http])
+    # The server's own log records are captured from right after the writer starts until just
+    # before it stops; the live tail starts last and so closes its sockets first.
+    app.cleanup_ctx.insert(app.cleanup_ctx.index(_writer) + 1, server_logs.server_logs_ctx(RUNTIME))
+    app.cleanup_ctx.append(live.setup(app, RUNTIME))
     health.add_routes(app)
+    security.setup(app, settings)
+    accounts.setup(app, settings.login_max_failures, settings.login_failure_window_s)
+    logs.setup(app)
+    openapi.setup(app)
     return app

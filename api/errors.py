@@ -143,3 +143,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
         return error_response(500, "internal", "internal server error")
+
+
+MAX_BIGINT = 2**63 - 1
+
+
+def path_int(request: web.Request, name: str) -> int:
+    """A numeric path segment (the route pattern ensures digits); ids beyond PostgreSQL's bigint
+    cannot exist, so they are a 404 rather than a database error."""
+    value = int(request.match_info[name])
+    if value > MAX_BIGINT:
+        raise NotFound(f"no such {name.removesuffix('_id')} {value}")
+    return value

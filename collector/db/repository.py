@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any, AsyncIterator, Sequence
 
 import asyncpg
 
@@ -53,6 +53,7 @@ class LogFilter:
     search: str | None = None  # case-insensitive substring of the message
     before_id: int | None = None  # keyset: entries older than this one in (timestamp, id) order
     after_id: int | None = None  # entries committed after this id (live-tail resume)
+    newer_than_id: int | None = None  # keyset: entries newer than this one in (timestamp, id) order
 
 
 @dataclass
@@ -104,6 +105,9 @@ def where_clause(log_filter: LogFilter, scope: Scope, params: list[Any]) -> str:
         conditions.append(f"(l.timestamp, l.id) < (SELECT b.timestamp, b.id FROM activity_logs b WHERE b.id = {ref})")
     if f.after_id is not None:
         conditions.append(f"l.id > {bind(f.after_id)}")
+    if f.newer_than_id is not None:
+        ref = bind(f.newer_than_id)
+        conditions.append(f"(l.timestamp, l.id) > (SELECT b.timestamp, b.id FROM activity_logs b WHERE b.id = {ref})")
     if not scope.is_admin:
         me, projects = bind(scope.user_id), bind(list(scope.project_ids))
         conditions.append(
@@ -119,21 +123,91 @@ def row_from_record(record: asyncpg.Record) -> ActivityRow:
     return ActivityRow(**dict(record))
 
 
+def _order(log_filter: LogFilter, oldest_first: bool) -> str:
+    if log_filter.after_id is not None:
+        return "l.id ASC"
+    return "l.timestamp ASC, l.id ASC" if oldest_first else "l.timestamp DESC, l.id DESC"
+
+
 async def query_logs(
-    conn: asyncpg.Connection, log_filter: LogFilter, scope: Scope, *, limit: int = 25, offset: int = 0
+    conn: asyncpg.Connection, log_filter: LogFilter, scope: Scope, *, limit: int = 25, offset: int = 0,
+    oldest_first: bool = False,
 ) -> list[ActivityRow]:
-    """Newest first in (timestamp, id) order; with ``after_id``, oldest first in id (commit) order."""
+    """Newest first in (timestamp, id) order (oldest first with ``oldest_first``); with
+    ``after_id``, oldest first in id (commit) order."""
     params: list[Any] = []
     where = where_clause(log_filter, scope, params)
-    order = "l.id ASC" if log_filter.after_id is not None else "l.timestamp DESC, l.id DESC"
+    order = _order(log_filter, oldest_first)
     sql = f"SELECT {SELECT_COLUMNS} {FROM} WHERE {where} ORDER BY {order} LIMIT ${len(params) + 1} OFFSET ${len(params) + 2}"
     return [row_from_record(r) for r in await conn.fetch(sql, *params, limit, offset)]
 
 
-async def count_logs(conn: asyncpg.Connection, log_filter: LogFilter, scope: Scope) -> int:
+async def count_logs(conn: asyncpg.Connection, log_filter: LogFilter, scope: Scope, *, cap: int | None = None) -> int:
+    """How many entries match; with ``cap``, counting stops there (the result is at most ``cap``),
+    which bounds the cost of a total over millions of rows."""
     params: list[Any] = []
     where = where_clause(log_filter, scope, params)
-    return await conn.fetchval(f"SELECT count(*) {FROM} WHERE {where}", *params)
+    if cap is None:
+        return await conn.fetchval(f"SELECT count(*) {FROM} WHERE {where}", *params)
+    sql = f"SELECT count(*) FROM (SELECT 1 {FROM} WHERE {where} LIMIT ${len(params) + 1}) capped"
+    return await conn.fetchval(sql, *params, cap)
+
+
+async def get_log(conn: asyncpg.Connection, log_id: int, scope: Scope) -> ActivityRow | None:
+    """One entry by id, or None when it does not exist or is outside ``scope``."""
+    params: list[Any] = []
+    where = where_clause(LogFilter(), scope, params)
+    sql = f"SELECT {SELECT_COLUMNS} {FROM} WHERE l.id = ${len(params) + 1} AND {where}"
+    record = await conn.fetchrow(sql, *params, log_id)
+    return row_from_record(record) if record is not None else None
+
+
+async def context_logs(
+    conn: asyncpg.Connection, anchor_id: int, log_filter: LogFilter, scope: Scope, *, before: int, after: int
+) -> tuple[list[ActivityRow], list[ActivityRow]]:
+    """Up to ``before`` entries just older and ``after`` just newer than the anchor, both oldest
+    first, among those matching the filter and scope."""
+    older: list[ActivityRow] = []
+    newer: list[ActivityRow] = []
+    base = {k: v for k, v in vars(log_filter).items() if k not in ("before_id", "after_id", "newer_than_id")}
+    if before:
+        older = await query_logs(conn, LogFilter(**base, before_id=anchor_id), scope, limit=before)
+        older.reverse()
+    if after:
+        newer = await query_logs(conn, LogFilter(**base, newer_than_id=anchor_id), scope, limit=after, oldest_first=True)
+    return older, newer
+
+
+async def iter_logs(
+    conn: asyncpg.Connection, log_filter: LogFilter, scope: Scope, *, prefetch: int = 1000
+) -> AsyncIterator[ActivityRow]:
+    """Every matching entry, oldest first, read through a server-side cursor ``prefetch`` rows at
+    a time inside one read-only transaction: constant memory for any result size. Close the
+    generator (``contextlib.aclosing``) when stopping early, so the transaction ends at once."""
+    params: list[Any] = []
+    where = where_clause(log_filter, scope, params)
+    sql = f"SELECT {SELECT_COLUMNS} {FROM} WHERE {where} ORDER BY {_order(log_filter, True)}"
+    async with conn.transaction(readonly=True):
+        async for record in conn.cursor(sql, *params, prefetch=prefetch):
+            yield row_from_record(record)
+
+
+async def histogram(
+    conn: asyncpg.Connection, log_filter: LogFilter, scope: Scope, *, since: datetime, until: datetime, buckets: int
+) -> list[tuple[int, str, int]]:
+    """(bucket index 0..buckets-1, level, count) for the entries in [since, until), the range cut
+    into ``buckets`` equal parts. Buckets and levels without entries are absent."""
+    ranged = LogFilter(**{**vars(log_filter), "since": since, "until": until})
+    params: list[Any] = []
+    where = where_clause(ranged, scope, params)
+    start, end, count = (f"${len(params) + i}" for i in (1, 2, 3))
+    sql = f"""
+        SELECT width_bucket(extract(epoch FROM l.timestamp)::float8, {start}::float8, {end}::float8, {count}::int) - 1
+                   AS bucket,
+               lv.name AS level, count(*) AS entries
+        {FROM} WHERE {where} GROUP BY 1, 2 ORDER BY 1, 2"""
+    rows = await conn.fetch(sql, *params, since.timestamp(), until.timestamp(), buckets)
+    return [(r["bucket"], r["level"], r["entries"]) for r in rows if 0 <= r["bucket"] < buckets]
 
 
 async def delete_older_than(conn: asyncpg.Connection, level: str, cutoff: datetime, *, chunk: int = 10_000) -> int:

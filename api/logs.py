@@ -1,0 +1,420 @@
+"""REST endpoints over ``activity_logs`` (seed Tasks 7.1/7.2): list, export, context, trace,
+histogram, and the admin settings and purge. Every read goes through ``repository.where_clause``
+with the caller's ``Scope``; no SQL here."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable
+
+from aiohttp import web
+from multidict import MultiDictProxy
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from api.errors import MAX_BIGINT, BadRequest, NotFound, parse_body, path_int
+from api.retention import curated_api_entry
+from api.security import load_scope, principal_of, require_admin
+from collector.db import repository
+from collector.db.repository import LogFilter
+from collector.model import CATEGORIES, LEVELS, SOURCES, ActivityRow, format_timestamp
+from collector.writer import BATCH_SIZE_RANGE, FLUSH_INTERVAL_MS_RANGE
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PER_PAGE = 25
+MAX_PER_PAGE = 100
+# Deep OFFSET pages read and discard every row before them; past this, use the cursor form.
+MAX_OFFSET = 100_000
+MAX_TRACE_ENTRIES = 10_000
+DEFAULT_BUCKETS, MAX_BUCKETS = 60, 1000
+DEFAULT_HISTOGRAM_SPAN = timedelta(hours=24)
+EXPORT_CHUNK_BYTES = 64 * 1024
+
+FILTER_PARAMS = frozenset({
+    "level", "source", "mode", "entity_type", "entity_id", "job_id", "user_id", "project_id",
+    "trace_id", "from", "to", "search",
+})  # fmt: skip
+_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+_BARE_VALUE = re.compile(r'^[^\s"=\\]+$')
+
+
+def _runtime(request: web.Request):  # noqa: ANN202 - api.app imports this module
+    from api.app import RUNTIME
+
+    return request.app[RUNTIME]
+
+
+# --- query-string parsing --------------------------------------------------------------------
+
+
+def _check_known(query: MultiDictProxy[str], allowed: Iterable[str]) -> None:
+    """Unknown parameters are refused: a typo (``levels=``) must not silently widen the result."""
+    unknown = sorted(set(query.keys()) - set(allowed))
+    if unknown:
+        raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)}")
+
+
+def _names(query: MultiDictProxy[str], key: str, allowed: tuple[str, ...]) -> list[str] | None:
+    """A repeated and/or comma-separated parameter, each value one of ``allowed``."""
+    values = [v.strip().lower() for raw in query.getall(key, []) for v in raw.split(",") if v.strip()]
+    bad = [v for v in values if v not in allowed]
+    if bad:
+        raise BadRequest(f"unknown {key} {', '.join(map(repr, bad))}; expected one of {', '.join(allowed)}")
+    return list(dict.fromkeys(values)) or None
+
+
+def _single(query: MultiDictProxy[str], key: str) -> str | None:
+    values = query.getall(key, [])
+    if len(values) > 1:
+        raise BadRequest(f"{key} may be given only once")
+    if not values or values[0] == "":
+        return None
+    if "\x00" in values[0]:
+        raise BadRequest(f"{key} must not contain NUL characters")
+    return values[0]
+
+
+def _int(query: MultiDictProxy[str], key: str, *, default: int | None = None, low: int = 0,
+         high: int = MAX_BIGINT) -> int | None:  # fmt: skip
+    text = _single(query, key)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise BadRequest(f"{key} must be an integer") from None
+    if not low <= value <= high:
+        raise BadRequest(f"{key} must be between {low} and {high}")
+    return value
+
+
+def parse_timestamp(text: str, key: str) -> datetime:
+    """RFC 3339 / ISO 8601 (``2026-01-31T12:00:00Z``, offsets allowed; no offset means UTC)."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise BadRequest(f"{key} is not an RFC 3339 timestamp (e.g. 2026-01-31T12:00:00Z)") from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+
+
+def _timestamp(query: MultiDictProxy[str], key: str) -> datetime | None:
+    text = _single(query, key)
+    return parse_timestamp(text, key) if text is not None else None
+
+
+def parse_filter(query: MultiDictProxy[str]) -> LogFilter:
+    """The filters shared by list, export, context and histogram."""
+    trace_id = _single(query, "trace_id")
+    if trace_id is not None:
+        trace_id = trace_id.strip().lower()
+        if not _TRACE_ID.match(trace_id):
+            raise BadRequest("trace_id must be 32 hexadecimal characters")
+    mode = _single(query, "mode")
+    if mode is not None and mode not in CATEGORIES:
+        raise BadRequest(f"unknown mode {mode!r}; expected one of {', '.join(CATEGORIES)}")
+    since, until = _timestamp(query, "from"), _timestamp(query, "to")
+    if since is not None and until is not None and since > until:
+        raise BadRequest("from must not be after to")
+    search = _single(query, "search")
+    if search is not None and len(search) > 1000:
+        raise BadRequest("search is limited to 1000 characters")
+    entity_type = _single(query, "entity_type")
+    return LogFilter(
+        levels=_names(query, "level", LEVELS),
+        sources=_names(query, "source", SOURCES),
+        mode=mode,
+        entity_type=entity_type,
+        entity_id=_int(query, "entity_id", low=-MAX_BIGINT),
+        job_id=_int(query, "job_id", low=-MAX_BIGINT),
+        user_id=_int(query, "user_id", low=-MAX_BIGINT),
+        project_id=_int(query, "project_id", low=-MAX_BIGINT),
+        trace_id=trace_id,
+        since=since,
+        until=until,
+        search=search,
+    )
+
+
+def _data(rows: list[ActivityRow]) -> list[dict[str, Any]]:
+    return [row.to_dict() for row in rows]
+
+
+# --- reads -------------------------------------------------------------------------------------
+
+
+async def list_logs(request: web.Request) -> web.Response:
+    """``GET /api/v1/activity-logs``: a page (``page``/``per_page``), or a cursor slice
+    (``before_id``: older than that entry, newest first; ``after_id``: committed after it, oldest
+    first)."""
+    query = request.query
+    _check_known(query, FILTER_PARAMS | {"page", "per_page", "before_id", "after_id"})
+    log_filter = parse_filter(query)
+    per_page = _int(query, "per_page", default=DEFAULT_PER_PAGE, low=1, high=MAX_PER_PAGE)
+    before_id, after_id = _int(query, "before_id", low=1), _int(query, "after_id", low=0)
+    page = _int(query, "page", default=1, low=1)
+    assert per_page is not None and page is not None
+    if before_id is not None and after_id is not None:
+        raise BadRequest("give before_id or after_id, not both")
+    cursor = before_id is not None or after_id is not None
+    if cursor and "page" in query:
+        raise BadRequest("page cannot be combined with before_id/after_id")
+    if (page - 1) * per_page > MAX_OFFSET:
+        raise BadRequest(f"pages end at offset {MAX_OFFSET}; continue with before_id=<last id>")
+    log_filter.before_id, log_filter.after_id = before_id, after_id
+    principal = principal_of(request)
+    async with _runtime(request).pool.acquire() as conn:
+        scope = await load_scope(conn, principal)
+        if cursor:
+            rows = await repository.query_logs(conn, log_filter, scope, limit=per_page + 1)
+            has_more = len(rows) > per_page
+            rows = rows[:per_page]
+            meta: dict[str, Any] = {"per_page": per_page, "has_more": has_more}
+            if before_id is not None:
+                meta.update(before_id=before_id, next_before_id=rows[-1].id if rows and has_more else None)
+            else:
+                meta.update(after_id=after_id, next_after_id=rows[-1].id if rows else after_id)
+            return web.json_response({"data": _data(rows), "meta": meta})
+        rows = await repository.query_logs(conn, log_filter, scope, limit=per_page, offset=(page - 1) * per_page)
+        total = await repository.count_logs(conn, log_filter, scope)
+    return web.json_response({"data": _data(rows), "meta": {"page": page, "per_page": per_page, "total": total}})
+
+
+async def log_context(request: web.Request) -> web.Response:
+    """``GET /api/v1/activity-logs/{id}/context?before=N&after=N``: the entries around one entry,
+    oldest first, the entry itself included; the filters, if any, apply to the neighbours."""
+    query = request.query
+    _check_known(query, FILTER_PARAMS | {"before", "after"})
+    log_filter = parse_filter(query)
+    before = _int(query, "before", default=10, high=MAX_PER_PAGE)
+    after = _int(query, "after", default=10, high=MAX_PER_PAGE)
+    assert before is not None and after is not None
+    log_id = path_int(request, "log_id")
+    principal = principal_of(request)
+    async with _runtime(request).pool.acquire() as conn:
+        scope = await load_scope(conn, principal)
+        anchor = await repository.get_log(conn, log_id, scope)
+        if anchor is None:
+            raise NotFound(f"no activity log entry {log_id}")
+        older, newer = await repository.context_logs(conn, log_id, log_filter, scope, before=before, after=after)
+    return web.json_response({
+        "data": _data(older + [anchor] + newer),
+        "meta": {"anchor_id": log_id, "before": len(older), "after": len(newer)},
+    })  # fmt: skip
+
+
+async def trace(request: web.Request) -> web.Response:
+    """``GET /api/v1/traces/{trace_id}``: every visible entry of a trace, oldest first."""
+    _check_known(request.query, {"limit"})
+    trace_id = request.match_info["trace_id"].lower()
+    if not _TRACE_ID.match(trace_id):
+        raise BadRequest("trace_id must be 32 hexadecimal characters")
+    limit = _int(request.query, "limit", default=1000, low=1, high=MAX_TRACE_ENTRIES)
+    assert limit is not None
+    principal = principal_of(request)
+    async with _runtime(request).pool.acquire() as conn:
+        scope = await load_scope(conn, principal)
+        rows = await repository.query_logs(conn, LogFilter(trace_id=trace_id), scope, limit=limit + 1, oldest_first=True)
+    truncated = len(rows) > limit
+    rows = rows[:limit]
+    return web.json_response(
+        {"data": _data(rows), "meta": {"trace_id": trace_id, "count": len(rows), "truncated": truncated}}
+    )
+
+
+async def log_histogram(request: web.Request) -> web.Response:
+    """``GET /api/v1/activity-logs/histogram?…&buckets=N``: counts per equal time bucket and
+    level over [from, to) (default: the last 24 hours)."""
+    query = request.query
+    _check_known(query, FILTER_PARAMS | {"buckets"})
+    log_filter = parse_filter(query)
+    buckets = _int(query, "buckets", default=DEFAULT_BUCKETS, low=1, high=MAX_BUCKETS)
+    assert buckets is not None
+    until = log_filter.until or datetime.now(timezone.utc)
+    since = log_filter.since or until - DEFAULT_HISTOGRAM_SPAN
+    if until <= since:
+        raise BadRequest("from must be before to")
+    principal = principal_of(request)
+    async with _runtime(request).pool.acquire() as conn:
+        scope = await load_scope(conn, principal)
+        counts = await repository.histogram(conn, log_filter, scope, since=since, until=until, buckets=buckets)
+    width = (until - since) / buckets
+    data = [
+        {"start": format_timestamp(since + width * i), "end": format_timestamp(since + width * (i + 1)),
+         "total": 0, "counts": dict.fromkeys(LEVELS, 0)}
+        for i in range(buckets)
+    ]  # fmt: skip
+    for bucket, level, entries in counts:
+        data[bucket]["counts"][level] = entries
+        data[bucket]["total"] += entries
+    meta = {"from": format_timestamp(since), "to": format_timestamp(until), "buckets": buckets,
+            "bucket_seconds": width.total_seconds()}  # fmt: skip
+    return web.json_response({"data": data, "meta": meta})
+
+
+# --- export ------------------------------------------------------------------------------------
+
+
+def _text_value(value: Any) -> str:
+    if isinstance(value, str):
+        return value if _BARE_VALUE.match(value) else json.dumps(value, ensure_ascii=False)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def text_line(row: ActivityRow) -> str:
+    """``timestamp level source message key=value…``: one line per entry (newlines in the
+    message are escaped), then the non-empty columns, then the fields."""
+    message = row.message.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+    pairs: list[tuple[str, Any]] = [("id", row.id), ("category", row.category)]
+    if row.entity_type is not None:
+        pairs.append(("entity", f"{row.entity_type}:{row.entity_id}" if row.entity_id is not None else row.entity_type))
+    for key in ("user_id", "job_id", "project_id", "trace_id", "span_id", "service_name"):
+        value = getattr(row, key)
+        if value is not None:
+            pairs.append((key, value))
+    pairs.extend(row.fields.items())
+    rest = " ".join(f"{key}={_text_value(value)}" for key, value in pairs)
+    return f"{format_timestamp(row.timestamp)} {row.level} {row.source} {message} {rest}\n"
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    content_type: str
+    extension: str
+
+
+EXPORT_FORMATS = {
+    "json": ExportFormat("application/x-ndjson", "ndjson"),  # one JSON entry per line
+    "text": ExportFormat("text/plain; charset=utf-8", "log"),
+}
+
+
+async def export_logs(request: web.Request) -> web.StreamResponse:
+    """``GET /api/v1/activity-logs/export?format=json|text&…filters``: every matching entry,
+    oldest first, streamed from a server-side cursor (constant memory). ``json`` is NDJSON."""
+    query = request.query
+    _check_known(query, FILTER_PARAMS | {"format"})
+    format_name = _single(query, "format") or "json"
+    if format_name not in EXPORT_FORMATS:
+        raise BadRequest(f"unknown format {format_name!r}; expected json or text")
+    export_format = EXPORT_FORMATS[format_name]
+    log_filter = parse_filter(query)
+    principal = principal_of(request)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    response = web.StreamResponse(headers={
+        "Content-Type": export_format.content_type,
+        "Content-Disposition": f'attachment; filename="activity-logs-{stamp}.{export_format.extension}"',
+        "Cache-Control": "no-store",
+    })  # fmt: skip
+    async with _runtime(request).pool.acquire() as conn:
+        scope = await load_scope(conn, principal)
+        await response.prepare(request)
+        buffer: list[bytes] = []
+        size = 0
+        try:
+            async with contextlib.aclosing(repository.iter_logs(conn, log_filter, scope)) as rows:
+                async for row in rows:
+                    chunk = row.json() + b"\n" if format_name == "json" else text_line(row).encode()
+                    buffer.append(chunk)
+                    size += len(chunk)
+                    if size >= EXPORT_CHUNK_BYTES:
+                        await response.write(b"".join(buffer))
+                        buffer, size = [], 0
+            if buffer:
+                await response.write(b"".join(buffer))
+        except ConnectionResetError:
+            raise  # the client went away; the cursor's transaction is already closed
+        except Exception:
+            # The status line is sent: the only way left to signal failure is to end the
+            # connection without the final chunk, which clients report as an incomplete body.
+            log.exception("export failed after it started")
+            if request.transport is not None:
+                request.transport.close()
+            return response
+    await response.write_eof()
+    return response
+
+
+# --- admin -------------------------------------------------------------------------------------
+
+
+def _settings_json(settings: dict[str, Any]) -> dict[str, Any]:
+    updated = settings.get("updated_at")
+    return {**settings, "updated_at": format_timestamp(updated) if updated else None}
+
+
+class SettingsUpdate(BaseModel):
+    """A partial update: only the fields present change. ``null`` is not a value."""
+
+    model_config = ConfigDict(extra="forbid")
+    # Defaults are not validated, so ``None`` means "absent" while an explicit null fails as a
+    # non-integer.
+    retention_days_debug: int = Field(None, ge=1, le=3650)  # type: ignore[assignment]
+    retention_days_info: int = Field(None, ge=1, le=3650)  # type: ignore[assignment]
+    retention_days_warn: int = Field(None, ge=1, le=3650)  # type: ignore[assignment]
+    retention_days_error: int = Field(None, ge=7, le=3650)  # type: ignore[assignment]
+    batch_size: int = Field(None, ge=BATCH_SIZE_RANGE[0], le=BATCH_SIZE_RANGE[1])  # type: ignore[assignment]
+    flush_interval_ms: int = Field(  # type: ignore[assignment]
+        None, ge=FLUSH_INTERVAL_MS_RANGE[0], le=FLUSH_INTERVAL_MS_RANGE[1]
+    )
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> "SettingsUpdate":
+        if not self.model_fields_set:
+            raise ValueError("give at least one setting to change")
+        return self
+
+
+async def get_settings(request: web.Request) -> web.Response:
+    require_admin(request)
+    async with _runtime(request).pool.acquire() as conn:
+        return web.json_response(_settings_json(await repository.get_settings(conn)))
+
+
+async def update_settings(request: web.Request) -> web.Response:
+    require_admin(request)
+    body = await parse_body(request, SettingsUpdate)
+    runtime = _runtime(request)
+    async with runtime.pool.acquire() as conn:
+        settings = await repository.update_settings(conn, body.model_dump(include=body.model_fields_set))
+    if runtime.writer is not None:
+        runtime.writer.apply_settings(settings["batch_size"], settings["flush_interval_ms"])
+    return web.json_response(_settings_json(settings))
+
+
+async def purge_logs(request: web.Request) -> web.Response:
+    """``DELETE /api/v1/admin/activity-logs?before=…[&level=…]``: delete older entries now."""
+    principal = require_admin(request)
+    query = request.query
+    _check_known(query, {"before", "level"})
+    before = _timestamp(query, "before")
+    if before is None:
+        raise BadRequest("before is required (an RFC 3339 timestamp)")
+    levels = _names(query, "level", LEVELS) or list(LEVELS)
+    runtime = _runtime(request)
+    deleted: dict[str, int] = {}
+    async with runtime.pool.acquire() as conn:
+        for level in levels:
+            deleted[level] = await repository.delete_older_than(conn, level, before)
+    total = sum(deleted.values())
+    if runtime.writer is not None:
+        message = f"manual purge by {principal.email} deleted {total} entries older than {format_timestamp(before)}"
+        fields = {"deleted": deleted, "before": format_timestamp(before), "job": "manual-purge"}
+        runtime.writer.submit_nowait([curated_api_entry(message, fields, user_id=principal.user_id)])
+    return web.json_response({"deleted": total, "by_level": deleted, "before": format_timestamp(before)})
+
+
+def setup(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/api/v1/activity-logs", list_logs)
+    r.add_get("/api/v1/activity-logs/export", export_logs)
+    r.add_get("/api/v1/activity-logs/histogram", log_histogram)
+    r.add_get(r"/api/v1/activity-logs/{log_id:\d+}/context", log_context)
+    r.add_get("/api/v1/traces/{trace_id}", trace)
+    r.add_get("/api/v1/admin/activity-logs/settings", get_settings)
+    r.add_put("/api/v1/admin/activity-logs/settings", update_settings)
+    r.add_delete("/api/v1/admin/activity-logs", purge_logs)

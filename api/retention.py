@@ -1,0 +1,82 @@
+"""Retention (seed Task 5.3): every ``Settings.retention_interval_s`` (1 h by default) delete, per
+level, the entries older than that level's retention in ``activity_log_settings``.
+
+- The settings are read at each cycle, so a change through the API applies at the next run; the
+  defaults apply when the row is missing (``repository.get_settings``).
+- Deletion goes in bounded chunks, each its own short statement, so ingest (COPY into the same
+  table) never waits behind one long delete.
+- Purged counts are logged as a curated entry (source ``api``) through the batch writer, and only
+  when something was purged, so that an idle server's log is not one line per hour of nothing.
+- The first cycle runs at start-up: a server that restarts more often than the interval still
+  enforces retention.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import asyncpg
+
+from collector.db import repository
+from collector.model import LEVELS, ActivityRow
+from collector.writer import BatchWriter
+
+log = logging.getLogger(__name__)
+
+DELETE_CHUNK_ROWS = 10_000
+
+
+def curated_api_entry(message: str, fields: dict[str, Any], *, level: str = "info",
+                      user_id: int | None = None) -> ActivityRow:  # fmt: skip
+    """A curated entry of the API server itself (retention runs, manual purges)."""
+    return ActivityRow(
+        timestamp=datetime.now(timezone.utc), level=level, source="api", message=message,
+        category="curated", fields=fields, user_id=user_id, service_name="activity-console",
+        severity_number=9, severity_text="INFO",
+    )  # fmt: skip
+
+
+class RetentionJob:
+    """Deletes what is past each level's retention, once per ``interval_s``."""
+
+    def __init__(self, pool: asyncpg.Pool, writer: BatchWriter | None, interval_s: float,
+                 *, chunk_rows: int = DELETE_CHUNK_ROWS):  # fmt: skip
+        self.pool = pool
+        self.writer = writer
+        self.interval_s = interval_s
+        self.chunk_rows = chunk_rows
+        self.cycles = 0  # completed cycles (tests wait on it)
+
+    async def run_once(self, now: datetime | None = None) -> dict[str, int]:
+        """One cycle: the number of entries deleted per level."""
+        now = now or datetime.now(timezone.utc)
+        async with self.pool.acquire() as conn:
+            settings = await repository.get_settings(conn)
+            purged = {}
+            for level in LEVELS:
+                cutoff = now - timedelta(days=settings[f"retention_days_{level}"])
+                purged[level] = await repository.delete_older_than(conn, level, cutoff, chunk=self.chunk_rows)
+        total = sum(purged.values())
+        log.debug("retention purged %d entries: %s", total, purged)
+        if total and self.writer is not None:
+            message = "retention purged {} entries ({})".format(
+                total, ", ".join(f"{level} {count}" for level, count in purged.items() if count)
+            )
+            self.writer.submit_nowait([curated_api_entry(message, {"purged": purged, "job": "retention"})])
+        self.cycles += 1
+        return purged
+
+    async def run_forever(self) -> None:
+        """Cycles until cancelled. A failed cycle (database down) is logged and retried at the
+        next interval; it never ends the job."""
+        while True:
+            try:
+                await self.run_once()
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("retention cycle failed, retrying in %.0f s: %s", self.interval_s, exc)
+            except Exception:  # noqa: BLE001 - a bug must not end retention for the server's life
+                log.exception("retention cycle failed")
+            await asyncio.sleep(self.interval_s)
