@@ -278,7 +278,8 @@ class ComfyUIBridge:
         self._stopping.set()
 
     async def run(self) -> None:
-        """Connect, follow, reconnect, until ``stop()``."""
+        """Connect, follow, reconnect, until ``stop()``. Requires ``sdk_shim.configure()`` first."""
+        sdk_shim.get_provider()  # fail now, not at the first message, when nothing is configured
         failures = 0
         outage_reported = False
         # The timeouts bound the handshake only; an open WebSocket is watched by its heartbeat.
