@@ -1,6 +1,9 @@
 """Ingest throughput: records/s committed through the whole OTLP path, next to two baselines
 measured in the same run on the same PostgreSQL (this machine is noisy: compare ratios).
 
+Each record is shaped like a worker's log line: a message, a severity, trace and span ids, the
+activity attributes (category, job, project, user) and eight structured fields.
+
 1. limit: a bare asyncpg binary COPY of the same rows into the same schema;
 2. ours:  pre-encoded OTLP/HTTP protobuf requests (512 records, the SDK's batch size) sent from
           separate client processes to the running server, counting records acknowledged
@@ -123,6 +126,12 @@ def build_request(rng: random.Random) -> ExportLogsServiceRequest:
                 _kv("activity.user.id", rng.randint(1, 20)),
                 _kv("gpu", values["w"]),
                 _kv("duration_ms", float(values["ms"])),
+                _kv("prompt_id", f"{values['p']:08x}-4f1c-4b8e-9d2a-1c3e5f7a9b0d"),
+                _kv("node_id", str(values["n"])),
+                _kv("node_type", rng.choice(["KSampler", "VAEDecode", "CLIPTextEncode", "SaveImage"])),
+                _kv("step", values["n"]),
+                _kv("total", values["t"]),
+                _kv("code.function.name", rng.choice(["run_job", "execute_node", "poll_gpu"])),
             ]
         )
     return request

@@ -21,7 +21,6 @@ Failure handling:
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections import deque
@@ -33,7 +32,7 @@ import asyncpg
 from collector.db.queries import q
 from collector.errors import Overloaded, StoreUnavailable
 from collector.hub import LiveHub
-from collector.model import ActivityRow
+from collector.model import ActivityRow, dumps
 
 log = logging.getLogger(__name__)
 
@@ -94,15 +93,14 @@ def copy_records(
 ) -> list[tuple[Any, ...]]:
     """Rows as tuples in ``COPY_COLUMNS`` order, JSON pre-encoded for the binary jsonb codec."""
     resource_json: dict[int, bytes] = {}  # rows of one OTLP resource share its dict: encode it once
-    dumps = json.dumps
     records = []
     for row, row_id in zip(rows, ids):
         resource = resource_json.get(id(row.resource))
         if resource is None:
-            resource = resource_json[id(row.resource)] = dumps(row.resource, ensure_ascii=False).encode()
+            resource = resource_json[id(row.resource)] = dumps(row.resource)
         records.append((
             row_id, row.timestamp, level_ids[row.level], source_ids[row.source], row.message,
-            dumps(row.fields, ensure_ascii=False).encode(), row.category, row.entity_type,
+            dumps(row.fields), row.category, row.entity_type,
             row.entity_id, row.user_id, row.job_id, row.project_id, row.trace_id, row.span_id,
             row.trace_flags, row.severity_number, row.severity_text, row.service_name,
             row.event_name, resource, row.scope_name, row.scope_version,

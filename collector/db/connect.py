@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import orjson
+
+from collector.model import dumps
 
 log = logging.getLogger(__name__)
 
@@ -16,11 +18,11 @@ log = logging.getLogger(__name__)
 def _encode_jsonb(value: Any) -> bytes:
     # Binary jsonb is a version byte (1) followed by the JSON text. Pre-serialised JSON may be
     # passed as bytes (the batch writer does, to serialise each row once).
-    return b"\x01" + (value if isinstance(value, bytes) else json.dumps(value, ensure_ascii=False).encode())
+    return b"\x01" + (value if isinstance(value, bytes) else dumps(value))
 
 
 def _decode_jsonb(data: bytes) -> Any:
-    return json.loads(data[1:])
+    return orjson.loads(data[1:])
 
 
 async def init_connection(conn: asyncpg.Connection) -> None:
