@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from collector.errors import ConfigurationError
 
@@ -31,8 +31,21 @@ class Settings(BaseModel):
     login_max_failures: int = Field(10, ge=1, description="failed logins per email and address before 429")
     login_failure_window_s: int = Field(300, ge=1, description="window of the failed-login count")
     retention_interval_s: float = Field(3600.0, gt=0, description="how often the retention job runs")
+    allowed_origins: list[str] = Field(default_factory=list, description="Origins allowed on the live-tail "
+                                       "WebSocket (comma list in the env); empty = the server's own origin")
+    live_auth_timeout_s: float = Field(5.0, gt=0, description="a live-tail client must authenticate within this")
+    live_queue_capacity: int = Field(4096, ge=1, description="entries buffered per live-tail client before lagged")
+    server_log_level: str = Field("INFO", description="the server's own log records at or above this reach the console")
 
     model_config = {"extra": "forbid"}
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        # The environment gives "https://a.example, https://b.example".
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
 
 # Environment variable of each setting.
@@ -52,6 +65,10 @@ ENV_VARS = {
     "login_max_failures": "ACTIVITY_LOGIN_MAX_FAILURES",
     "login_failure_window_s": "ACTIVITY_LOGIN_FAILURE_WINDOW_S",
     "retention_interval_s": "ACTIVITY_RETENTION_INTERVAL_S",
+    "allowed_origins": "ACTIVITY_ALLOWED_ORIGINS",
+    "live_auth_timeout_s": "ACTIVITY_LIVE_AUTH_TIMEOUT_S",
+    "live_queue_capacity": "ACTIVITY_LIVE_QUEUE_CAPACITY",
+    "server_log_level": "ACTIVITY_SERVER_LOG_LEVEL",
 }
 
 

@@ -127,3 +127,9 @@ DELETE FROM project_members WHERE project_id = $1 AND user_id = $2 RETURNING pro
 -- name: get_activity_log_position
 -- The (timestamp, id) of one entry, the anchor of a context view (scope is checked separately).
 SELECT timestamp, id FROM activity_logs WHERE id = $1;
+
+-- ===== Live tail =====
+
+-- name: live_job_projects
+-- The project of each job, to scope entries that carry only a job id (api.live.JobProjects).
+SELECT id, project_id FROM jobs WHERE id = ANY($1::bigint[]);

@@ -1,0 +1,628 @@
+"""The WebSocket live tail: ``GET /ws/activity-logs`` (issue 3 item 5, seed Task 6.1).
+
+Protocol (every frame is a JSON text frame)::
+
+    client → {"action": "auth", "token": "<JWT>"}           first message, within live_auth_timeout_s (5 s)
+    client → {"action": "subscribe", "levels": [...], "sources": [...], "mode": "curated"|"verbose",
+              "entity_type"?, "entity_id"?, "job_id"?, "user_id"?, "project_id"?, "trace_id"?,
+              "search"?, "after_id"?}
+    client → {"action": "update_filter", <any filter field of subscribe except after_id>}
+    server → {"type": "subscribed", "filter": {...}}         a subscription (or its new filter) is in force
+    server → {"type": "entries", "entries": [<entry>, ...]}  entries in id (commit) order, batched to
+                                                              save frames; same shape as the REST API
+    server → {"type": "lagged", "skipped": N}                 N matching entries were dropped because this
+                                                              client read too slowly; they are between the
+                                                              entries received before and after it
+    server → {"type": "error", "message": "..."}              a malformed or unknown message; the
+                                                              connection stays open
+
+- The token travels in the first message, never in the URL (URLs end up in access logs).
+- ``Origin``, when the browser sends one, must be one of ``Settings.allowed_origins`` (default: the
+  server's own origin, ``http(s)://<Host>``): cross-site WebSocket hijacking (NOTES §4).
+- A foreign origin, a missing/invalid/expired token or a first message other than ``auth`` closes
+  the connection with 1008 (policy violation). Server shutdown closes with 1001 (going away).
+- Filters mean exactly what they mean in the REST API: ``EntryMatcher`` is the Python twin of
+  ``repository.where_clause`` (an empty ``levels`` or ``sources`` list means "any", as in SQL),
+  including the creator scope and job-only entries scoped through their job's project.
+- ``update_filter`` is a partial change: fields present replace the current ones (``null`` clears
+  one), absent fields stay. It applies to entries committed from then on.
+- Resume: ``subscribe`` with ``after_id`` first replays the stored entries with a larger id that
+  match the filter and scope, then continues live, with no gap and no duplicate at the seam.
+
+Each client has its own bounded hub subscription and a sender task that drains it, so a client
+that reads slowly only loses its own oldest entries (and is told with ``lagged``); publishing and
+other clients never wait for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import json
+import logging
+import time
+from datetime import datetime, timezone
+from typing import Annotated, Any, AsyncIterator, Callable, Iterable, Literal, Union
+
+import asyncpg
+from aiohttp import WSCloseCode, WSMsgType, web
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from api import security
+from collector import attributes as attr
+from collector.db.queries import q
+from collector.db.repository import LogFilter, Scope, query_logs
+from collector.hub import LiveHub, Subscription
+from collector.model import ActivityRow
+
+log = logging.getLogger(__name__)
+
+PATH = "/ws/activity-logs"
+REPLAY_PAGE_ROWS = 500
+# A frame carries at most this many entries or about this many bytes, whichever comes first, so
+# that a burst never makes one huge frame (browsers and aiohttp cap message sizes).
+FRAME_MAX_ENTRIES = 1000
+FRAME_MAX_BYTES = 512 * 1024
+CLIENT_MESSAGE_MAX_BYTES = 64 * 1024
+HEARTBEAT_S = 30.0
+CLOSE_TIMEOUT_S = 2.0  # how long a close waits for the client's close frame before dropping it
+SCOPE_REFRESH_S = 60.0  # a creator's project memberships are re-read this often on a long session
+
+INT64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+
+
+# --- client messages ---------------------------------------------------------------------------
+
+
+class _FilterFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    levels: list[Literal["debug", "info", "warn", "error"]] | None = None
+    sources: list[Literal["api", "comfyui", "worker", "agent", "pipeline"]] | None = None
+    mode: Literal["curated", "verbose"] | None = None
+    entity_type: str | None = Field(None, max_length=200)
+    entity_id: INT64 | None = None
+    job_id: INT64 | None = None
+    user_id: INT64 | None = None
+    project_id: INT64 | None = None
+    trace_id: str | None = Field(None, pattern=r"^[0-9a-f]{32}$")
+    search: str | None = Field(None, max_length=500)
+
+
+class AuthMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    action: Literal["auth"]
+    token: str = Field(max_length=8192)
+
+
+class SubscribeMessage(_FilterFields):
+    action: Literal["subscribe"]
+    after_id: Annotated[int, Field(ge=0, le=2**63 - 1)] | None = None
+
+
+class UpdateFilterMessage(_FilterFields):
+    action: Literal["update_filter"]
+
+
+ClientMessage = Annotated[Union[AuthMessage, SubscribeMessage, UpdateFilterMessage], Field(discriminator="action")]
+CLIENT_MESSAGE = TypeAdapter(ClientMessage)
+FILTER_FIELDS = tuple(_FilterFields.model_fields)
+
+
+def parse_client_message(text: str) -> AuthMessage | SubscribeMessage | UpdateFilterMessage:
+    """The validated message, else ``ValueError`` with a message fit for the client."""
+    try:
+        return CLIENT_MESSAGE.validate_json(text)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors()[:3]:
+            where = ".".join(str(part) for part in error["loc"])
+            problems.append(f"{where}: {error['msg']}" if where else error["msg"])
+        raise ValueError("; ".join(problems)) from None
+
+
+def filter_from_fields(fields: dict[str, Any], base: LogFilter | None = None) -> LogFilter:
+    return dataclasses.replace(base or LogFilter(), **{k: v for k, v in fields.items() if k in FILTER_FIELDS})
+
+
+def describe_filter(log_filter: LogFilter) -> dict[str, Any]:
+    return {name: getattr(log_filter, name) for name in FILTER_FIELDS}
+
+
+# --- the Python twin of repository.where_clause -------------------------------------------------
+
+
+class JobProjects:
+    """Job id → project id, for scoping entries that carry only a job id (the SQL joins ``jobs``).
+
+    Filled on demand, one query for all ids a batch of rows needs, and kept ``ttl_s`` so that a job
+    moved to another project is seen within that time. Concurrent lookups are serialised so that
+    many clients receiving the same row cost one query.
+    """
+
+    def __init__(self, pool: asyncpg.Pool | None, *, ttl_s: float = 30.0, max_entries: int = 100_000):
+        self._pool = pool
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        # job id → (project id or None when the job has none or does not exist, fetched at)
+        self._projects: dict[int, tuple[int | None, float]] = {}
+        self._lock = asyncio.Lock()
+
+    def known(self, job_id: int) -> bool:
+        cached = self._projects.get(job_id)
+        return cached is not None and time.monotonic() - cached[1] < self.ttl_s
+
+    def project_of(self, job_id: int) -> int | None:
+        """The job's project; None when the job has none, does not exist, or was not looked up."""
+        cached = self._projects.get(job_id)
+        return cached[0] if cached is not None else None
+
+    def remember(self, job_projects: dict[int, int | None], looked_up: Iterable[int] = ()) -> None:
+        now = time.monotonic()
+        if len(self._projects) + len(job_projects) > self.max_entries:
+            self._projects.clear()  # a cache, not a mirror of the table: start over rather than grow
+        for job_id in looked_up:
+            self._projects[job_id] = (None, now)
+        for job_id, project_id in job_projects.items():
+            self._projects[job_id] = (project_id, now)
+
+    async def ensure(self, job_ids: set[int]) -> None:
+        """Look up the jobs not known (or known too long ago)."""
+        if not any(not self.known(job_id) for job_id in job_ids) or self._pool is None:
+            return
+        async with self._lock:
+            missing = [job_id for job_id in job_ids if not self.known(job_id)]
+            if not missing:
+                return
+            async with self._pool.acquire() as conn:
+                records = await conn.fetch(q("live_job_projects"), missing)
+            self.remember({r["id"]: r["project_id"] for r in records}, looked_up=missing)
+
+
+class EntryMatcher:
+    """Does an entry match a filter and a scope? Exactly ``repository.where_clause``, in Python.
+
+    ``__call__`` runs inside ``LiveHub.publish`` (cheap and synchronous); it lets through the
+    job-only entries whose job is not in ``jobs`` yet for a creator, and ``matches`` decides them
+    once the sender has looked the jobs up (``pending_job_ids`` + ``JobProjects.ensure``).
+    """
+
+    def __init__(self, log_filter: LogFilter, scope: Scope, jobs: JobProjects):
+        self.log_filter = log_filter
+        self.scope = scope
+        self.jobs = jobs
+        f = log_filter
+        self._levels = frozenset(f.levels) if f.levels else None
+        self._sources = frozenset(f.sources) if f.sources else None
+        # ILIKE '%text%': case-insensitive substring; the wildcards in the text are escaped there,
+        # so here it is a plain substring test.
+        self._search = f.search.lower() if f.search else None
+        self._equal = [
+            (column, getattr(f, column))
+            for column in ("entity_type", "entity_id", "job_id", "user_id", "project_id", "trace_id")
+            if getattr(f, column) is not None
+        ]
+        self._projects = frozenset(scope.project_ids)
+
+    def _filter_matches(self, row: ActivityRow) -> bool:
+        f = self.log_filter
+        if self._levels is not None and row.level not in self._levels:
+            return False
+        if self._sources is not None and row.source not in self._sources:
+            return False
+        if f.mode and row.category != f.mode:
+            return False
+        for column, value in self._equal:
+            if getattr(row, column) != value:  # a NULL column never equals (SQL), nor does None here
+                return False
+        if f.since is not None and not row.timestamp >= f.since:
+            return False
+        if f.until is not None and not row.timestamp < f.until:
+            return False
+        if self._search is not None and self._search not in row.message.lower():
+            return False
+        if f.after_id is not None and not (row.id is not None and row.id > f.after_id):
+            return False
+        return True  # before_id is a history cursor; the live tail never sets it
+
+    def _is_job_only(self, row: ActivityRow) -> bool:
+        return row.user_id is None and row.project_id is None and row.job_id is not None
+
+    def _scope_allows(self, row: ActivityRow, *, unknown_job_visible: bool) -> bool:
+        scope = self.scope
+        if scope.is_admin:
+            return True
+        if scope.user_id is not None and row.user_id == scope.user_id:
+            return True
+        if row.project_id is not None and row.project_id in self._projects:
+            return True
+        if row.user_id is not None or row.project_id is not None:
+            return False
+        if row.job_id is None:
+            return True  # a system entry
+        if not self.jobs.known(row.job_id):
+            return unknown_job_visible
+        job_project = self.jobs.project_of(row.job_id)
+        # Hidden only when the job is known to belong to a project that is not one of mine.
+        return job_project is None or job_project in self._projects
+
+    def __call__(self, row: ActivityRow) -> bool:
+        """The hub's pre-filter: a job-only row whose job is not looked up yet passes."""
+        return self._filter_matches(row) and self._scope_allows(row, unknown_job_visible=True)
+
+    def matches(self, row: ActivityRow) -> bool:
+        """The final decision, once ``pending_job_ids`` are looked up: a job still unknown is not in
+        ``jobs``, and SQL shows such an entry too."""
+        return self._filter_matches(row) and self._scope_allows(row, unknown_job_visible=True)
+
+    def pending_job_ids(self, rows: Iterable[ActivityRow]) -> set[int]:
+        """Job ids to look up before ``matches`` can decide these rows for this scope."""
+        if self.scope.is_admin:
+            return set()
+        return {row.job_id for row in rows if self._is_job_only(row) and not self.jobs.known(row.job_id)}  # type: ignore[misc]
+
+
+# --- one client --------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class LiveStats:
+    delivered: int = 0
+    skipped: int = 0
+    frames: int = 0
+
+
+class LiveConnection:
+    """One authenticated WebSocket client: its filter, its hub subscription and its sender task.
+
+    All frames to the client go out under ``_send_lock``: the sender task writes entries, the
+    receiving handler writes ``subscribed`` and ``error`` replies.
+    """
+
+    def __init__(self, connection_id: int, ws: web.WebSocketResponse, registry: "LiveRegistry", remote: str | None):
+        self.id = connection_id
+        self.ws = ws
+        self.registry = registry
+        self.remote = remote
+        self.principal: security.Principal | None = None
+        self.scope: Scope | None = None
+        self.scope_loaded_at = 0.0
+        self.matcher: EntryMatcher | None = None
+        self.subscription: Subscription | None = None
+        self.sender: asyncio.Task[None] | None = None
+        self.stats = LiveStats()
+        self.connected_at = time.monotonic()
+        self.finished = asyncio.Event()  # set when the handler has fully ended
+        self._send_lock = asyncio.Lock()
+
+    # --- frames --------------------------------------------------------------------------------
+
+    async def send_json(self, message: dict[str, Any]) -> None:
+        await self._send(json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode())
+
+    async def _send(self, payload: bytes) -> None:
+        async with self._send_lock:
+            await self.ws.send_frame(payload, WSMsgType.TEXT)
+
+    async def send_entries(self, rows: list[ActivityRow]) -> None:
+        """Entries in frames of bounded size; each entry's JSON was serialised once for all clients."""
+        start = 0
+        while start < len(rows):
+            parts: list[bytes] = []
+            size = 0
+            end = start
+            while end < len(rows) and len(parts) < FRAME_MAX_ENTRIES and (size < FRAME_MAX_BYTES or not parts):
+                encoded = rows[end].json()
+                parts.append(encoded)
+                size += len(encoded) + 1
+                end += 1
+            await self._send(b'{"type":"entries","entries":[' + b",".join(parts) + b"]}")
+            self.stats.frames += 1
+            self.stats.delivered += len(parts)
+            start = end
+
+    async def send_lagged(self, skipped: int) -> None:
+        self.stats.skipped += skipped
+        await self.send_json({"type": "lagged", "skipped": skipped})
+
+    # --- subscription --------------------------------------------------------------------------
+
+    async def subscribe(self, message: SubscribeMessage) -> None:
+        """(Re)start the subscription: the old sender stops before the new one starts, so that
+        frames of the two never interleave."""
+        await self.stop_sender()
+        fields = message.model_dump(include=set(FILTER_FIELDS))
+        self.matcher = EntryMatcher(filter_from_fields(fields), self.scope or Scope(is_admin=False), self.registry.jobs)
+        # Subscribe to the hub BEFORE reading history: a row committed meanwhile is then either in
+        # the replay or in the subscription (or both, and the id check drops the second copy).
+        self.subscription = self.registry.hub.subscribe(self.matcher, capacity=self.registry.queue_capacity)
+        await self.send_json({"type": "subscribed", "filter": describe_filter(self.matcher.log_filter)})
+        self.sender = asyncio.create_task(
+            self._run_sender(self.subscription, message.after_id), name=f"live-tail-sender-{self.id}"
+        )
+
+    async def update_filter(self, message: UpdateFilterMessage) -> None:
+        if self.matcher is None or self.subscription is None:
+            raise ValueError("subscribe first")
+        changes = message.model_dump(exclude_unset=True, include=set(FILTER_FIELDS))
+        self.matcher = EntryMatcher(filter_from_fields(changes, self.matcher.log_filter), self.matcher.scope, self.registry.jobs)
+        self.subscription.predicate = self.matcher  # the sender reads self.matcher for each batch
+        await self.send_json({"type": "subscribed", "filter": describe_filter(self.matcher.log_filter)})
+
+    async def stop_sender(self) -> None:
+        if self.subscription is not None:
+            self.subscription.close()
+        if self.sender is not None:
+            self.sender.cancel()
+            try:
+                await self.sender
+            except asyncio.CancelledError:
+                if asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                    raise
+            except Exception:  # noqa: BLE001 - the sender logged it; the connection is closing anyway
+                pass
+        self.sender = None
+        self.subscription = None
+
+    async def _run_sender(self, subscription: Subscription, after_id: int | None) -> None:
+        try:
+            last_id = await self._replay(after_id) if after_id is not None else None
+            while not subscription.closed:
+                rows, skipped = await subscription.get(FRAME_MAX_ENTRIES)
+                await self._refresh_scope_if_due()
+                matcher = self.matcher
+                assert matcher is not None
+                if last_id is not None:
+                    rows = [row for row in rows if row.id is not None and row.id > last_id]
+                pending = matcher.pending_job_ids(rows)
+                if pending:
+                    await self.registry.jobs.ensure(pending)
+                rows = [row for row in rows if matcher.matches(row)]
+                if skipped:
+                    await self.send_lagged(skipped)
+                if rows:
+                    await self.send_entries(rows)
+        except (ConnectionResetError, ConnectionError):
+            pass  # the client went away; the handler notices and cleans up
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("live tail sender %d failed", self.id)
+            await self.ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"internal error")
+
+    async def _replay(self, after_id: int) -> int:
+        """Send the stored entries after ``after_id`` (filter and scope applied in SQL), page by
+        page; returns the last id sent. The pool connection is released before each send, so a slow
+        client never holds one."""
+        last_id = after_id
+        matcher = self.matcher
+        assert matcher is not None and self.scope is not None
+        while True:
+            page_filter = dataclasses.replace(matcher.log_filter, after_id=last_id)
+            async with self.registry.pool.acquire() as conn:
+                rows = await query_logs(conn, page_filter, self.scope, limit=REPLAY_PAGE_ROWS)
+            if rows:
+                await self.send_entries(rows)
+                last_id = rows[-1].id  # type: ignore[assignment]
+            if len(rows) < REPLAY_PAGE_ROWS:
+                return last_id
+
+    async def load_scope(self) -> None:
+        assert self.principal is not None
+        async with self.registry.pool.acquire() as conn:
+            self.scope = await security.load_scope(conn, self.principal)
+        self.scope_loaded_at = time.monotonic()
+
+    async def _refresh_scope_if_due(self) -> None:
+        """A creator added to or removed from a project sees the change on a long-lived session."""
+        if self.scope is None or self.scope.is_admin or time.monotonic() - self.scope_loaded_at < SCOPE_REFRESH_S:
+            return
+        await self.load_scope()
+        if self.matcher is not None:
+            self.matcher = EntryMatcher(self.matcher.log_filter, self.scope, self.registry.jobs)
+            if self.subscription is not None:
+                self.subscription.predicate = self.matcher
+
+
+# --- all clients -------------------------------------------------------------------------------
+
+
+class LiveRegistry:
+    """Every open live-tail connection of the server, so that shutdown can close them all."""
+
+    def __init__(self, *, queue_capacity: int, auth_timeout_s: float, allowed_origins: list[str]):
+        self.queue_capacity = queue_capacity
+        self.auth_timeout_s = auth_timeout_s
+        self.allowed_origins = {origin.rstrip("/").lower() for origin in allowed_origins}
+        self.connections: dict[int, LiveConnection] = {}
+        self.closing = True  # until ``attach``: connections arriving before start-up ends are refused
+        self._ids = itertools.count(1)
+        self.hub: LiveHub
+        self.pool: asyncpg.Pool
+        self.jobs: JobProjects
+        self.log_row: Callable[[ActivityRow], None]
+
+    def attach(self, hub: LiveHub, pool: asyncpg.Pool, log_row: Callable[[ActivityRow], None]) -> None:
+        """Bind what exists only once the server has started (the pool, the writer)."""
+        self.hub, self.pool, self.log_row = hub, pool, log_row
+        self.jobs = JobProjects(pool)
+        self.closing = False
+
+    def open(self, ws: web.WebSocketResponse, remote: str | None) -> LiveConnection:
+        connection = LiveConnection(next(self._ids), ws, self, remote)
+        self.connections[connection.id] = connection
+        return connection
+
+    def forget(self, connection: LiveConnection) -> None:
+        self.connections.pop(connection.id, None)
+
+    def origin_allowed(self, request: web.Request) -> bool:
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return True  # not a browser (browsers always send Origin on WebSocket handshakes)
+        origin = origin.rstrip("/").lower()
+        if self.allowed_origins:
+            return origin in self.allowed_origins
+        host = request.host.lower()
+        return origin in (f"http://{host}", f"https://{host}")
+
+    async def close_all(self, code: int = WSCloseCode.GOING_AWAY) -> None:
+        """Close every socket (1001 on shutdown) and wait until each handler has ended."""
+        self.closing = True
+        connections = list(self.connections.values())
+        for connection in connections:
+            await connection.stop_sender()
+        await asyncio.gather(*(_close_socket(c.ws, code, b"server shutting down") for c in connections))
+        for connection in connections:
+            try:
+                await asyncio.wait_for(connection.finished.wait(), CLOSE_TIMEOUT_S + 1)
+            except TimeoutError:
+                log.warning("live tail connection %d did not end in time", connection.id)
+
+
+async def _close_socket(ws: web.WebSocketResponse, code: int, reason: bytes) -> None:
+    try:
+        await asyncio.wait_for(ws.close(code=code, message=reason), CLOSE_TIMEOUT_S)
+    except (TimeoutError, ConnectionError):
+        pass  # a client that does not answer the close frame is dropped by the transport
+
+
+# --- the handler -------------------------------------------------------------------------------
+
+REGISTRY = web.AppKey("live_registry", LiveRegistry)
+
+
+def _event_row(level: str, message: str, principal: security.Principal | None, fields: dict[str, Any]) -> ActivityRow:
+    return ActivityRow(
+        timestamp=datetime.now(timezone.utc), level=level, source="api", message=message, category="curated",
+        fields=fields, user_id=principal.user_id if principal else None, service_name="activity-console",
+        scope_name=__name__,
+        severity_number={"info": 9, "warn": 13}.get(level, 9), severity_text=level.upper(),
+    )  # fmt: skip
+
+
+async def handle_live_tail(request: web.Request) -> web.WebSocketResponse:
+    registry = request.app[REGISTRY]
+    ws = web.WebSocketResponse(
+        heartbeat=HEARTBEAT_S, max_msg_size=CLIENT_MESSAGE_MAX_BYTES, compress=False, timeout=CLOSE_TIMEOUT_S
+    )
+    await ws.prepare(request)
+    if registry.closing:
+        await _close_socket(ws, WSCloseCode.GOING_AWAY, b"server shutting down")
+        return ws
+    if not registry.origin_allowed(request):
+        log.warning("live tail: refused origin %r from %s", request.headers.get("Origin"), request.remote)
+        await _close_socket(ws, WSCloseCode.POLICY_VIOLATION, b"origin not allowed")
+        return ws
+    connection = registry.open(ws, request.remote)
+    try:
+        if await _authenticate(connection, request.app):
+            registry.log_row(
+                _event_row("info", "live tail client connected", connection.principal, {
+                    "connection_id": connection.id, "remote": connection.remote,
+                    "email": connection.principal.email if connection.principal else None,
+                })  # fmt: skip
+            )
+            try:
+                await _serve_messages(connection)
+            finally:
+                await connection.stop_sender()
+                registry.log_row(
+                    _event_row("info", "live tail client disconnected", connection.principal, {
+                        "connection_id": connection.id, "remote": connection.remote,
+                        "duration_s": round(time.monotonic() - connection.connected_at, 3),
+                        "delivered": connection.stats.delivered, "skipped": connection.stats.skipped,
+                        "close_code": ws.close_code,
+                    })  # fmt: skip
+                )
+    finally:
+        registry.forget(connection)
+        connection.finished.set()
+    return ws
+
+
+async def _authenticate(connection: LiveConnection, app: web.Application) -> bool:
+    ws = connection.ws
+    try:
+        first = await ws.receive(timeout=connection.registry.auth_timeout_s)
+    except TimeoutError:
+        await _close_socket(ws, WSCloseCode.POLICY_VIOLATION, b"authentication timeout")
+        return False
+    if first.type is not WSMsgType.TEXT:
+        if first.type not in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+            await _close_socket(ws, WSCloseCode.POLICY_VIOLATION, b"authenticate first")
+        return False
+    try:
+        message = parse_client_message(first.data)
+        if not isinstance(message, AuthMessage):
+            raise ValueError("the first message must be {action: auth}")
+        connection.principal = security.verify_token(app, message.token)
+    except (ValueError, security.InvalidToken) as exc:
+        log.info("live tail: authentication refused from %s: %s", connection.remote, exc)
+        await _close_socket(ws, WSCloseCode.POLICY_VIOLATION, b"authentication failed")
+        return False
+    await connection.load_scope()
+    return True
+
+
+async def _serve_messages(connection: LiveConnection) -> None:
+    async for frame in connection.ws:
+        if frame.type is not WSMsgType.TEXT:
+            await connection.send_json({"type": "error", "message": "send JSON text frames"})
+            continue
+        try:
+            message = parse_client_message(frame.data)
+            if isinstance(message, AuthMessage):
+                raise ValueError("already authenticated")
+            if isinstance(message, SubscribeMessage):
+                await connection.subscribe(message)
+            else:
+                await connection.update_filter(message)
+        except ValueError as exc:
+            await connection.send_json({"type": "error", "message": str(exc)})
+
+
+# --- wiring ------------------------------------------------------------------------------------
+
+
+def live_tail_ctx(runtime_key: web.AppKey) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The cleanup_ctx step: creates the registry once the pool and writer run; unwinding closes
+    whatever is still open (``on_shutdown`` has normally closed everything already)."""
+
+    async def live_tail(app: web.Application) -> AsyncIterator[None]:
+        runtime = app[runtime_key]
+
+        def log_row(row: ActivityRow) -> None:
+            if runtime.writer is not None:
+                runtime.writer.submit_nowait([row])
+
+        registry = app[REGISTRY]
+        registry.attach(runtime.hub, runtime.pool, log_row)
+        try:
+            yield
+        finally:
+            await registry.close_all()
+
+    return live_tail
+
+
+async def close_live_tail(app: web.Application) -> None:
+    """``on_shutdown``: aiohttp waits for running handlers (up to its shutdown timeout) before
+    cleanup_ctx unwinds, so the sockets must be closed here for shutdown to be prompt."""
+    registry = app.get(REGISTRY)
+    if registry is not None:
+        await registry.close_all()
+
+
+def setup(app: web.Application, runtime_key: web.AppKey) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Add the route, the registry and the shutdown hook; returns the cleanup_ctx step for
+    ``create_app`` to place after the writer's."""
+    settings = app[runtime_key].settings
+    app[REGISTRY] = LiveRegistry(
+        queue_capacity=settings.live_queue_capacity, auth_timeout_s=settings.live_auth_timeout_s,
+        allowed_origins=settings.allowed_origins,
+    )  # fmt: skip
+    app.router.add_get(PATH, handle_live_tail)
+    app.on_shutdown.append(close_live_tail)
+    return live_tail_ctx(runtime_key)

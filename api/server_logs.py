@@ -1,0 +1,242 @@
+"""The API server's own ``logging`` records become activity entries (seed Task 5.1, Note 4).
+
+``ActivityLogHandler`` sits on the root logger next to the stderr handler (added, never
+replacing). Each record at or above ``Settings.server_log_level`` (INFO by default) is mapped to an
+``ActivityRow`` — source ``api``, category ``verbose`` unless ``extra`` says ``category="curated"``,
+level from ``levelno``, ``extra`` as fields (``user_id``, ``job_id``, ``project_id``,
+``entity_type``, ``entity_id`` or their ``activity.*`` attribute names become columns), exception
+info as ``exception.type/message/stacktrace``, the active OpenTelemetry span as trace context —
+and handed to ``BatchWriter.submit_nowait``, which publishes it to the live hub after the commit.
+
+It never blocks and never recurses:
+- ``emit`` only builds a row and queues it; the writer's queue is bounded and refuses (and counts)
+  what does not fit.
+- A context variable marks "inside the handler", so a record logged while mapping or queueing
+  one is dropped rather than fed back; the writer's own DEBUG lines are excluded outright (each
+  flush would otherwise log a line that becomes a row that causes a flush…), and so is
+  ``aiohttp.access`` (one line per HTTP request, which the console does not need).
+- Records from other threads are handed to the event loop with ``call_soon_threadsafe``, at most
+  ``MAX_PENDING_FROM_THREADS`` at a time; beyond that they are dropped and counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import threading
+import traceback
+from datetime import datetime, timezone
+from typing import Any, AsyncIterator, Callable
+
+from aiohttp import web
+
+from collector import attributes as attr
+from collector.model import ActivityRow
+from collector.writer import BatchWriter
+
+SERVICE_NAME = "activity-console"
+MAX_PENDING_FROM_THREADS = 10_000
+# Loggers whose records below WARNING are never forwarded (why: see the module docstring).
+QUIET_BELOW_WARNING = ("collector.writer",)
+EXCLUDED_LOGGERS = ("aiohttp.access",)
+
+# The attributes every LogRecord has; anything else on a record came from ``extra``.
+_STANDARD_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message", "asctime", "taskName",
+}  # fmt: skip
+# ``extra`` keys that become columns instead of fields.
+_COLUMN_KEYS = {
+    "user_id": "user_id", attr.USER_ID: "user_id", attr.ENDUSER_ID: "user_id",
+    "job_id": "job_id", attr.JOB_ID: "job_id",
+    "project_id": "project_id", attr.PROJECT_ID: "project_id",
+    "entity_type": "entity_type", attr.ENTITY_TYPE: "entity_type",
+    "entity_id": "entity_id", attr.ENTITY_ID: "entity_id",
+}  # fmt: skip
+_CATEGORY_KEYS = ("category", attr.CATEGORY)
+
+_inside_handler: contextvars.ContextVar[bool] = contextvars.ContextVar("activity_log_handler_active", default=False)
+
+
+def level_of(levelno: int) -> str:
+    if levelno >= logging.ERROR:
+        return "error"
+    if levelno >= logging.WARNING:
+        return "warn"
+    if levelno >= logging.INFO:
+        return "info"
+    return "debug"
+
+
+def severity_number_of(levelno: int) -> int:
+    """What the OpenTelemetry SDK's LoggingHandler sends (NOTES §1): 10/20/30/40/50 → 5/9/13/17/21,
+    levels in between keep their offset within the range."""
+    if levelno < logging.DEBUG:
+        return 1  # TRACE
+    for base, severity in ((logging.CRITICAL, 21), (logging.ERROR, 17), (logging.WARNING, 13), (logging.INFO, 9)):
+        if levelno >= base:
+            return min(severity + (levelno - base), severity + 3)
+    return 5 + min(levelno - logging.DEBUG, 3)
+
+
+def _json_safe(value: Any) -> Any:
+    """Fields end up as JSONB: keep JSON types, turn anything else into its ``str``."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")  # PostgreSQL text and jsonb refuse NUL (NOTES §4)
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    return _json_safe(str(value))
+
+
+def _as_int(value: Any) -> int | None:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if -(2**63) <= number < 2**63 else None
+
+
+def _trace_context() -> tuple[str | None, str | None, int | None]:
+    try:
+        from opentelemetry import trace
+    except ImportError:  # pragma: no cover - the SDK is a dependency
+        return None, None, None
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return None, None, None
+    return format(context.trace_id, "032x"), format(context.span_id, "016x"), int(context.trace_flags)
+
+
+def row_from_record(record: logging.LogRecord) -> ActivityRow:
+    """One LogRecord as an activity entry. Call it in the thread that logged (for the span)."""
+    fields: dict[str, Any] = {"logger": record.name}
+    columns: dict[str, Any] = {}
+    category = attr.DEFAULT_CATEGORY
+    for key, value in vars(record).items():
+        if key in _STANDARD_RECORD_ATTRIBUTES or key.startswith("_"):
+            continue
+        if key in _COLUMN_KEYS:
+            column = _COLUMN_KEYS[key]
+            columns[column] = str(value) if column == "entity_type" else _as_int(value)
+        elif key in _CATEGORY_KEYS and value in attr.CATEGORIES:
+            category = value
+        else:
+            fields[key] = _json_safe(value)
+    fields["code.function.name"] = record.funcName
+    fields["code.file.path"] = record.pathname
+    fields["code.line.number"] = record.lineno
+    if record.exc_info and record.exc_info[0] is not None:
+        exc_type, exc_value, exc_tb = record.exc_info
+        fields[attr.EXCEPTION_TYPE] = exc_type.__qualname__
+        fields[attr.EXCEPTION_MESSAGE] = _json_safe(str(exc_value))
+        fields[attr.EXCEPTION_STACKTRACE] = _json_safe("".join(traceback.format_exception(exc_type, exc_value, exc_tb)))
+    elif record.exc_text:
+        fields[attr.EXCEPTION_STACKTRACE] = _json_safe(record.exc_text)
+    if record.stack_info:
+        fields["code.stacktrace"] = _json_safe(record.stack_info)
+    trace_id, span_id, trace_flags = _trace_context()
+    return ActivityRow(
+        timestamp=datetime.fromtimestamp(record.created, tz=timezone.utc),
+        level=level_of(record.levelno),
+        source="api",
+        message=_json_safe(record.getMessage()),
+        category=category,
+        fields=fields,
+        trace_id=trace_id,
+        span_id=span_id,
+        trace_flags=trace_flags,
+        severity_number=severity_number_of(record.levelno),
+        severity_text=record.levelname,
+        service_name=SERVICE_NAME,
+        scope_name=record.name,
+        **columns,
+    )
+
+
+class ActivityLogHandler(logging.Handler):
+    """Feeds the server's log records to the batch writer (and through it to the live hub)."""
+
+    def __init__(self, writer: BatchWriter, loop: asyncio.AbstractEventLoop, level: int | str = logging.INFO):
+        super().__init__(level)
+        self._writer = writer
+        self._loop = loop
+        self._loop_thread = threading.get_ident()
+        self._pending_from_threads = 0
+        self._pending_lock = threading.Lock()
+        self.dropped = 0  # records that could not be handed over (other threads, beyond the bound)
+        self._closed = False
+
+    def filter(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
+        if _inside_handler.get() or self._closed:
+            return False
+        name = record.name
+        if any(name == n or name.startswith(n + ".") for n in EXCLUDED_LOGGERS):
+            return False
+        if record.levelno < logging.WARNING and any(name == n or name.startswith(n + ".") for n in QUIET_BELOW_WARNING):
+            return False
+        return bool(super().filter(record))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        token = _inside_handler.set(True)
+        try:
+            row = row_from_record(record)
+            if threading.get_ident() == self._loop_thread:
+                self._writer.submit_nowait([row])
+            else:
+                self._hand_over(row)
+        except Exception:  # noqa: BLE001 - logging must never raise into the caller
+            self.handleError(record)
+        finally:
+            _inside_handler.reset(token)
+
+    def _hand_over(self, row: ActivityRow) -> None:
+        with self._pending_lock:
+            if self._pending_from_threads >= MAX_PENDING_FROM_THREADS:
+                self.dropped += 1
+                return
+            self._pending_from_threads += 1
+        try:
+            self._loop.call_soon_threadsafe(self._submit_in_loop, row)
+        except RuntimeError:  # the loop is closed: the server is gone
+            with self._pending_lock:
+                self._pending_from_threads -= 1
+            self.dropped += 1
+
+    def _submit_in_loop(self, row: ActivityRow) -> None:
+        with self._pending_lock:
+            self._pending_from_threads -= 1
+        token = _inside_handler.set(True)
+        try:
+            if not self._closed:
+                self._writer.submit_nowait([row])
+        finally:
+            _inside_handler.reset(token)
+
+    def close(self) -> None:
+        self._closed = True
+        super().close()
+
+
+def server_logs_ctx(runtime_key: web.AppKey) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The cleanup_ctx step (after the writer's): install the handler on the root logger at
+    start-up, remove it at shutdown before the writer stops."""
+
+    async def server_logs(app: web.Application) -> AsyncIterator[None]:
+        runtime = app[runtime_key]
+        assert runtime.writer is not None
+        handler = ActivityLogHandler(
+            runtime.writer, asyncio.get_running_loop(), runtime.settings.server_log_level.upper()
+        )
+        root = logging.getLogger()
+        root.addHandler(handler)
+        try:
+            yield
+        finally:
+            root.removeHandler(handler)
+            handler.close()
+
+    return server_logs
