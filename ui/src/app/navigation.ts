@@ -1,0 +1,27 @@
+import { Settings, Terminal } from "lucide-react";
+import type { LucideIcon } from "lucide-react";
+import type { Role } from "../lib/authStore";
+
+export interface NavItem {
+  label: string;
+  path: string;
+  icon: LucideIcon;
+  /** Roles that see the item; every signed-in user when absent. */
+  roles?: Role[];
+}
+
+export interface NavGroup {
+  label: string;
+  items: NavItem[];
+}
+
+export const NAVIGATION: NavGroup[] = [
+  {
+    label: "Tools",
+    items: [{ label: "Activity Console", path: "/tools/activity-console", icon: Terminal }],
+  },
+  {
+    label: "Admin",
+    items: [{ label: "Settings", path: "/settings", icon: Settings, roles: ["admin"] }],
+  },
+];

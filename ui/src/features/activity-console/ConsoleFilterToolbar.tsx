@@ -1,0 +1,126 @@
+import { Search, X } from "lucide-react";
+import { forwardRef, useEffect, useState } from "react";
+import { LEVEL_TITLES, SOURCE_LABELS } from "./constants";
+import { useActivityConsoleStore } from "./stores/activityConsoleStore";
+import { ACTIVITY_LOG_LEVELS, ACTIVITY_LOG_SOURCES } from "./types";
+
+/** Level and source pills, Activity/Debug mode, search and entity scope, in one row, all reading the store. */
+export const ConsoleFilterToolbar = forwardRef<HTMLInputElement>(function ConsoleFilterToolbar(_props, searchRef) {
+  const levels = useActivityConsoleStore((s) => s.levels);
+  const sources = useActivityConsoleStore((s) => s.sources);
+  const mode = useActivityConsoleStore((s) => s.mode);
+  const searchText = useActivityConsoleStore((s) => s.searchText);
+  const entityFilter = useActivityConsoleStore((s) => s.entityFilter);
+  const toggleLevel = useActivityConsoleStore((s) => s.toggleLevel);
+  const toggleSource = useActivityConsoleStore((s) => s.toggleSource);
+  const setMode = useActivityConsoleStore((s) => s.setMode);
+  const setSearchText = useActivityConsoleStore((s) => s.setSearchText);
+  const setEntityFilter = useActivityConsoleStore((s) => s.setEntityFilter);
+
+  // Entity scope is applied on Enter/blur, so a half-typed id does not filter the buffer.
+  const [entityType, setEntityType] = useState(entityFilter?.type ?? "");
+  const [entityId, setEntityId] = useState(entityFilter?.id != null ? String(entityFilter.id) : "");
+  useEffect(() => {
+    setEntityType(entityFilter?.type ?? "");
+    setEntityId(entityFilter?.id != null ? String(entityFilter.id) : "");
+  }, [entityFilter]);
+
+  const applyEntity = () => {
+    const id = entityId.trim() === "" ? undefined : Number(entityId);
+    const type = entityType.trim() || undefined;
+    if (type === entityFilter?.type && id === entityFilter?.id) return;
+    setEntityFilter(type || id != null ? { type, id: Number.isFinite(id) ? id : undefined } : null);
+  };
+
+  return (
+    <div className="console-toolbar" role="toolbar" aria-label="Console filters">
+      <div className="pill-group" role="group" aria-label="Levels">
+        {ACTIVITY_LOG_LEVELS.map((level) => (
+          <button
+            key={level}
+            type="button"
+            className={`pill pill-level lvl-${level}`}
+            aria-pressed={levels.has(level)}
+            onClick={() => toggleLevel(level)}
+          >
+            {LEVEL_TITLES[level]}
+          </button>
+        ))}
+      </div>
+      <div className="pill-group" role="group" aria-label="Sources">
+        {ACTIVITY_LOG_SOURCES.map((source) => (
+          <button
+            key={source}
+            type="button"
+            className={`pill pill-source src-${source}`}
+            aria-pressed={sources.has(source)}
+            onClick={() => toggleSource(source)}
+          >
+            {SOURCE_LABELS[source]}
+          </button>
+        ))}
+      </div>
+      <div className="segmented" role="group" aria-label="Mode">
+        <button
+          type="button"
+          aria-pressed={mode === "curated"}
+          onClick={() => setMode("curated")}
+          title="Curated activity entries only"
+        >
+          Activity
+        </button>
+        <button
+          type="button"
+          aria-pressed={mode === "verbose"}
+          onClick={() => setMode("verbose")}
+          title="Everything, including verbose debug entries"
+        >
+          Debug
+        </button>
+      </div>
+      <label className="search-field">
+        <Search size={14} aria-hidden />
+        <input
+          ref={searchRef}
+          type="search"
+          aria-label="Search messages"
+          placeholder="Search  ( / )"
+          value={searchText}
+          onChange={(e) => setSearchText(e.target.value)}
+          data-console-search=""
+        />
+      </label>
+      <div className="entity-scope" role="group" aria-label="Entity scope">
+        <input
+          aria-label="Entity type"
+          placeholder="entity"
+          value={entityType}
+          size={8}
+          onChange={(e) => setEntityType(e.target.value)}
+          onBlur={applyEntity}
+          onKeyDown={(e) => e.key === "Enter" && applyEntity()}
+        />
+        <input
+          aria-label="Entity id"
+          placeholder="id"
+          inputMode="numeric"
+          value={entityId}
+          size={5}
+          onChange={(e) => setEntityId(e.target.value.replace(/[^0-9]/g, ""))}
+          onBlur={applyEntity}
+          onKeyDown={(e) => e.key === "Enter" && applyEntity()}
+        />
+        {entityFilter && (
+          <button
+            type="button"
+            className="icon-button"
+            aria-label="Clear entity scope"
+            onClick={() => setEntityFilter(null)}
+          >
+            <X size={14} aria-hidden />
+          </button>
+        )}
+      </div>
+    </div>
+  );
+});

@@ -1,0 +1,362 @@
+import { ChevronLeft, ChevronRight, Download, Loader2, RotateCcw, X } from "lucide-react";
+import { useEffect, useMemo, useRef, useState } from "react";
+import { Link, useSearchParams } from "react-router-dom";
+import { EntryDetails, tracePath } from "./components/EntryDetails";
+import { Highlight } from "./components/Highlight";
+import { VolumeHistogram } from "./components/VolumeHistogram";
+import { LEVEL_LABELS, LEVEL_TITLES, SOURCE_LABELS } from "./constants";
+import {
+  exportActivityLogs,
+  useActivityLogHistogram,
+  useActivityLogHistory,
+} from "./hooks/useActivityLogHistory";
+import type { ExportProgress } from "./hooks/useActivityLogHistory";
+import { formatDateTime } from "./rows";
+import { ACTIVITY_LOG_LEVELS, ACTIVITY_LOG_SOURCES } from "./types";
+import type { ActivityLogEntry, ExportFormat } from "./types";
+import {
+  PAGE_SIZES,
+  fromLocalInput,
+  parseHistoryFilters,
+  serializeHistoryFilters,
+  toLocalInput,
+  toQueryParams,
+} from "./urlFilters";
+import type { HistoryFilters } from "./urlFilters";
+
+const QUICK_RANGES = [
+  { label: "15m", ms: 15 * 60_000 },
+  { label: "1h", ms: 60 * 60_000 },
+  { label: "24h", ms: 24 * 60 * 60_000 },
+  { label: "7d", ms: 7 * 24 * 60 * 60_000 },
+];
+
+function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} kB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+}
+
+function toggle<T>(list: T[], value: T, order: readonly T[]): T[] {
+  return list.includes(value) ? list.filter((v) => v !== value) : order.filter((v) => v === value || list.includes(v));
+}
+
+/** Text filters are typed locally and pushed to the URL after a pause, so each keystroke does not query. */
+function useDebouncedUrlText(value: string, commit: (v: string) => void, delay = 400) {
+  const [text, setText] = useState(value);
+  const commitRef = useRef(commit);
+  commitRef.current = commit;
+  useEffect(() => setText(value), [value]);
+  useEffect(() => {
+    if (text === value) return undefined;
+    const t = setTimeout(() => commitRef.current(text), delay);
+    return () => clearTimeout(t);
+  }, [text, value, delay]);
+  return [text, setText] as const;
+}
+
+/** Stored entries: URL-synced filters, histogram, paginated table, export with progress. */
+export function HistoryPane() {
+  const [searchParams, setSearchParams] = useSearchParams();
+  const filters = useMemo(() => parseHistoryFilters(searchParams), [searchParams]);
+  const query = useMemo(() => toQueryParams(filters), [filters]);
+  const selectsNothing = filters.levels.length === 0 || filters.sources.length === 0;
+
+  const update = (patch: Partial<HistoryFilters>, keepPage = false) => {
+    const next = { ...filters, ...patch, ...(keepPage ? {} : { page: 1 }) };
+    setSearchParams(serializeHistoryFilters(next), { replace: false });
+  };
+
+  const [search, setSearch] = useDebouncedUrlText(filters.search, (v) => update({ search: v }));
+  const [entityType, setEntityType] = useDebouncedUrlText(filters.entity_type ?? "", (v) =>
+    update({ entity_type: v || undefined }),
+  );
+  const [entityId, setEntityId] = useDebouncedUrlText(filters.entity_id != null ? String(filters.entity_id) : "", (v) =>
+    update({ entity_id: v ? Number(v) : undefined }),
+  );
+
+  const history = useActivityLogHistory(query, { enabled: !selectsNothing });
+  const histogram = useActivityLogHistogram(query);
+  const [openRow, setOpenRow] = useState<number | null>(null);
+
+  const [format, setFormat] = useState<ExportFormat>("json");
+  const [progress, setProgress] = useState<ExportProgress | null>(null);
+  const [exportMessage, setExportMessage] = useState<string | null>(null);
+  const exportAbort = useRef<AbortController | null>(null);
+
+  const startExport = async () => {
+    const controller = new AbortController();
+    exportAbort.current = controller;
+    setExportMessage(null);
+    setProgress({ bytes: 0, totalBytes: null });
+    try {
+      const { filename, bytes } = await exportActivityLogs(query, format, setProgress, controller.signal);
+      setExportMessage(`Saved ${filename} (${formatBytes(bytes)})`);
+    } catch (e) {
+      setExportMessage(controller.signal.aborted ? "Export cancelled" : `Export failed: ${(e as Error).message}`);
+    } finally {
+      exportAbort.current = null;
+      setProgress(null);
+    }
+  };
+
+  const total = history.data?.meta.total ?? 0;
+  const pageCount = Math.max(1, Math.ceil(total / filters.per_page));
+  const rows = selectsNothing ? [] : (history.data?.data ?? []);
+
+  return (
+    <section className="history-pane" aria-label="History">
+      <form className="history-filters" role="search" aria-label="History filters" onSubmit={(e) => e.preventDefault()}>
+        <div className="filter-row">
+          <label>
+            From
+            <input
+              type="datetime-local"
+              aria-label="From"
+              value={toLocalInput(filters.from)}
+              onChange={(e) => update({ from: fromLocalInput(e.target.value) })}
+            />
+          </label>
+          <label>
+            To
+            <input
+              type="datetime-local"
+              aria-label="To"
+              value={toLocalInput(filters.to)}
+              onChange={(e) => update({ to: fromLocalInput(e.target.value) })}
+            />
+          </label>
+          <div className="pill-group" role="group" aria-label="Quick ranges">
+            {QUICK_RANGES.map((r) => (
+              <button
+                key={r.label}
+                type="button"
+                className="pill"
+                aria-label={`Last ${r.label}`}
+                onClick={() => update({ from: new Date(Date.now() - r.ms).toISOString(), to: undefined })}
+              >
+                {r.label}
+              </button>
+            ))}
+          </div>
+          <div className="pill-group" role="group" aria-label="History levels">
+            {ACTIVITY_LOG_LEVELS.map((level) => (
+              <button
+                key={level}
+                type="button"
+                className={`pill pill-level lvl-${level}`}
+                aria-pressed={filters.levels.includes(level)}
+                onClick={() => update({ levels: toggle(filters.levels, level, ACTIVITY_LOG_LEVELS) })}
+              >
+                {LEVEL_TITLES[level]}
+              </button>
+            ))}
+          </div>
+          <div className="pill-group" role="group" aria-label="History sources">
+            {ACTIVITY_LOG_SOURCES.map((source) => (
+              <button
+                key={source}
+                type="button"
+                className={`pill pill-source src-${source}`}
+                aria-pressed={filters.sources.includes(source)}
+                onClick={() => update({ sources: toggle(filters.sources, source, ACTIVITY_LOG_SOURCES) })}
+              >
+                {SOURCE_LABELS[source]}
+              </button>
+            ))}
+          </div>
+        </div>
+        <div className="filter-row">
+          <div className="segmented" role="group" aria-label="History mode">
+            <button type="button" aria-pressed={filters.mode === "curated"} onClick={() => update({ mode: "curated" })}>
+              Activity
+            </button>
+            <button type="button" aria-pressed={filters.mode === "verbose"} onClick={() => update({ mode: "verbose" })}>
+              Debug
+            </button>
+          </div>
+          <input
+            type="search"
+            aria-label="Search history"
+            placeholder="Search messages"
+            value={search}
+            onChange={(e) => setSearch(e.target.value)}
+          />
+          <input aria-label="History entity type" placeholder="entity" size={8} value={entityType} onChange={(e) => setEntityType(e.target.value)} />
+          <input
+            aria-label="History entity id"
+            placeholder="id"
+            inputMode="numeric"
+            size={5}
+            value={entityId}
+            onChange={(e) => setEntityId(e.target.value.replace(/[^0-9]/g, ""))}
+          />
+          {filters.trace_id && (
+            <span className="chip">
+              trace {filters.trace_id.slice(0, 8)}…
+              <button type="button" className="icon-button" aria-label="Clear trace filter" onClick={() => update({ trace_id: undefined })}>
+                <X size={12} aria-hidden />
+              </button>
+            </span>
+          )}
+          <button type="button" className="btn btn-small" onClick={() => setSearchParams(new URLSearchParams())}>
+            <RotateCcw size={14} aria-hidden /> Reset
+          </button>
+          <span className="spacer" />
+          <label>
+            <span className="visually-hidden">Export format</span>
+            <select aria-label="Export format" value={format} onChange={(e) => setFormat(e.target.value as ExportFormat)}>
+              <option value="json">JSON (NDJSON)</option>
+              <option value="text">Text</option>
+            </select>
+          </label>
+          {progress ? (
+            <>
+              <span className="export-progress" role="status">
+                <Loader2 size={14} className="spin" aria-hidden /> Downloading… {formatBytes(progress.bytes)}
+                {progress.totalBytes ? ` of ${formatBytes(progress.totalBytes)}` : ""}
+                {progress.totalBytes ? (
+                  <progress max={progress.totalBytes} value={progress.bytes} aria-label="Export progress" />
+                ) : null}
+              </span>
+              <button type="button" className="btn btn-small" onClick={() => exportAbort.current?.abort()}>
+                Cancel export
+              </button>
+            </>
+          ) : (
+            <button type="button" className="btn btn-small btn-primary" onClick={startExport} disabled={selectsNothing}>
+              <Download size={14} aria-hidden /> Export
+            </button>
+          )}
+          {exportMessage && <span className="muted" role="status">{exportMessage}</span>}
+        </div>
+      </form>
+
+      <VolumeHistogram
+        buckets={histogram.data ?? []}
+        onSelectRange={(from, to) => update({ from, to: to !== from ? to : undefined })}
+      />
+
+      <div className="history-table-wrap">
+        {selectsNothing && <p className="muted">Select at least one level and one source.</p>}
+        {history.error && <p className="form-error" role="alert">{(history.error as Error).message}</p>}
+        <table className="history-table mono" aria-label="History results" aria-busy={history.isFetching}>
+          <thead>
+            <tr>
+              <th scope="col">Time</th>
+              <th scope="col">Level</th>
+              <th scope="col">Source</th>
+              <th scope="col">Message</th>
+              <th scope="col">Trace</th>
+            </tr>
+          </thead>
+          <tbody>
+            {rows.map((e) => {
+              const key = e.id ?? -1;
+              const open = openRow === key;
+              return (
+                <HistoryRow key={key} entry={e} open={open} onToggle={() => setOpenRow(open ? null : key)} search={filters.search} />
+              );
+            })}
+            {!selectsNothing && !history.isLoading && rows.length === 0 && (
+              <tr>
+                <td colSpan={5} className="muted">
+                  No entries match.
+                </td>
+              </tr>
+            )}
+          </tbody>
+        </table>
+      </div>
+
+      <nav className="pagination" aria-label="Pagination">
+        <span className="muted">
+          {total.toLocaleString()} {total === 1 ? "entry" : "entries"}
+        </span>
+        <span className="spacer" />
+        <label>
+          Rows per page{" "}
+          <select
+            aria-label="Rows per page"
+            value={filters.per_page}
+            onChange={(e) => update({ per_page: Number(e.target.value) })}
+          >
+            {PAGE_SIZES.map((n) => (
+              <option key={n} value={n}>
+                {n}
+              </option>
+            ))}
+          </select>
+        </label>
+        <button
+          type="button"
+          className="icon-button"
+          aria-label="Previous page"
+          disabled={filters.page <= 1}
+          onClick={() => update({ page: filters.page - 1 }, true)}
+        >
+          <ChevronLeft size={16} aria-hidden />
+        </button>
+        <span>
+          Page {filters.page} of {pageCount}
+        </span>
+        <button
+          type="button"
+          className="icon-button"
+          aria-label="Next page"
+          disabled={filters.page >= pageCount}
+          onClick={() => update({ page: filters.page + 1 }, true)}
+        >
+          <ChevronRight size={16} aria-hidden />
+        </button>
+      </nav>
+    </section>
+  );
+}
+
+function HistoryRow({
+  entry,
+  open,
+  onToggle,
+  search,
+}: {
+  entry: ActivityLogEntry;
+  open: boolean;
+  onToggle: () => void;
+  search: string;
+}) {
+  return (
+    <>
+      <tr className={`level-${entry.level}${open ? " is-expanded" : ""}`}>
+        <td className="log-time">
+          <button type="button" className="link-button" aria-expanded={open} onClick={onToggle} aria-label={`Details of entry ${entry.id ?? ""}`.trim()}>
+            {formatDateTime(entry.timestamp)}
+          </button>
+        </td>
+        <td>
+          <span className={`log-level lvl-${entry.level}`}>{LEVEL_LABELS[entry.level]}</span>
+        </td>
+        <td>
+          <span className={`log-source src-${entry.source}`}>{SOURCE_LABELS[entry.source]}</span>
+        </td>
+        <td className="log-message">
+          <Highlight text={entry.message} needle={search} />
+        </td>
+        <td>
+          {entry.trace_id ? (
+            <Link className="trace-link" to={tracePath(entry.trace_id)} aria-label={`Open trace ${entry.trace_id}`}>
+              {entry.trace_id.slice(0, 8)}…
+            </Link>
+          ) : null}
+        </td>
+      </tr>
+      {open && (
+        <tr className="history-details">
+          <td colSpan={5}>
+            <EntryDetails entry={entry} />
+          </td>
+        </tr>
+      )}
+    </>
+  );
+}

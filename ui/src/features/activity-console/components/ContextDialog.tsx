@@ -1,0 +1,33 @@
+import { Dialog } from "../../../components/Dialog";
+import { LEVEL_LABELS, SOURCE_LABELS } from "../constants";
+import { useActivityLogContext } from "../hooks/useActivityLogHistory";
+import { formatDateTime } from "../rows";
+import type { ActivityLogEntry } from "../types";
+
+/** "Show surrounding entries": the entries logged just before and after one entry. */
+export function ContextDialog({ entry, onClose }: { entry: ActivityLogEntry; onClose: () => void }) {
+  const { data, isLoading, error } = useActivityLogContext(entry.id, 25, 25);
+  return (
+    <Dialog title={`Entries around #${entry.id}`} onClose={onClose} wide>
+      {isLoading && <p className="muted">Loading surrounding entries…</p>}
+      {error && <p className="form-error">{(error as Error).message}</p>}
+      {data && data.length === 0 && <p className="muted">No surrounding entries.</p>}
+      {data && data.length > 0 && (
+        <ol className="context-list mono">
+          {data.map((e) => (
+            <li
+              key={e.id ?? `${e.timestamp}${e.message}`}
+              className={`context-item level-${e.level}${e.id === entry.id ? " is-anchor" : ""}`}
+              aria-current={e.id === entry.id ? "true" : undefined}
+            >
+              <span className="log-time">{formatDateTime(e.timestamp)}</span>
+              <span className={`log-level lvl-${e.level}`}>{LEVEL_LABELS[e.level]}</span>
+              <span className={`log-source src-${e.source}`}>{SOURCE_LABELS[e.source]}</span>
+              <span className="log-message">{e.message}</span>
+            </li>
+          ))}
+        </ol>
+      )}
+    </Dialog>
+  );
+}

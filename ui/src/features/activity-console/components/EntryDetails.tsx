@@ -1,0 +1,84 @@
+import { Crosshair, ListTree, Rows3 } from "lucide-react";
+import { Link } from "react-router-dom";
+import type { ActivityLogEntry } from "../types";
+
+export const tracePath = (traceId: string) => `/tools/activity-console/traces/${encodeURIComponent(traceId)}`;
+
+interface EntryDetailsProps {
+  entry: ActivityLogEntry;
+  onShowContext?: (entry: ActivityLogEntry) => void;
+  onScopeToEntity?: (type: string, id: number | undefined) => void;
+}
+
+function Ref({ label, value }: { label: string; value: React.ReactNode }) {
+  return (
+    <>
+      <dt>{label}</dt>
+      <dd>{value}</dd>
+    </>
+  );
+}
+
+/** The expanded part of a row: structured fields, trace/span ids and entity references. */
+export function EntryDetails({ entry, onShowContext, onScopeToEntity }: EntryDetailsProps) {
+  const hasFields = entry.fields && Object.keys(entry.fields).length > 0;
+  return (
+    <div className="entry-details">
+      <dl className="entry-refs">
+        {entry.id != null && <Ref label="id" value={entry.id} />}
+        <Ref label="time" value={entry.timestamp} />
+        {entry.trace_id && (
+          <Ref
+            label="trace"
+            value={
+              <Link className="trace-link" to={tracePath(entry.trace_id)} aria-label={`Open trace ${entry.trace_id}`}>
+                <ListTree size={12} aria-hidden /> {entry.trace_id}
+              </Link>
+            }
+          />
+        )}
+        {entry.span_id && <Ref label="span" value={<code>{entry.span_id}</code>} />}
+        {entry.entity_type && (
+          <Ref
+            label="entity"
+            value={
+              <span>
+                {entry.entity_type}
+                {entry.entity_id != null ? ` #${entry.entity_id}` : ""}
+                {onScopeToEntity && (
+                  <button
+                    type="button"
+                    className="link-button"
+                    onClick={() => onScopeToEntity(entry.entity_type!, entry.entity_id ?? undefined)}
+                    aria-label={`Scope the console to ${entry.entity_type} ${entry.entity_id ?? ""}`.trim()}
+                  >
+                    <Crosshair size={12} aria-hidden /> scope
+                  </button>
+                )}
+              </span>
+            }
+          />
+        )}
+        {entry.job_id != null && <Ref label="job" value={`#${entry.job_id}`} />}
+        {entry.project_id != null && <Ref label="project" value={`#${entry.project_id}`} />}
+        {entry.user_id != null && <Ref label="user" value={`#${entry.user_id}`} />}
+        {entry.service_name && <Ref label="service" value={entry.service_name} />}
+        {entry.event_name && <Ref label="event" value={entry.event_name} />}
+        <Ref
+          label="severity"
+          value={`${entry.severity_text ?? entry.level}${entry.severity_number ? ` (${entry.severity_number})` : ""}`}
+        />
+        <Ref label="category" value={entry.category} />
+        {entry.scope_name && (
+          <Ref label="scope" value={`${entry.scope_name}${entry.scope_version ? ` ${entry.scope_version}` : ""}`} />
+        )}
+      </dl>
+      {hasFields && <pre className="entry-fields">{JSON.stringify(entry.fields, null, 2)}</pre>}
+      {onShowContext && entry.id != null && (
+        <button type="button" className="btn btn-small" onClick={() => onShowContext(entry)}>
+          <Rows3 size={14} aria-hidden /> Show surrounding entries
+        </button>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,130 @@
+import { ACTIVITY_LOG_LEVELS, ACTIVITY_LOG_SOURCES } from "./types";
+import type {
+  ActivityLogEntry,
+  ActivityLogLevel,
+  ActivityLogMode,
+  ActivityLogSource,
+  EntityFilter,
+} from "./types";
+
+/** One log entry processed once into what a row renders and filters on. */
+export interface EntryRow {
+  kind: "entry";
+  /** Stable React/virtualizer key. */
+  key: string;
+  id: number | null;
+  entry: ActivityLogEntry;
+  /** Local wall-clock time, HH:MM:SS.mmm */
+  time: string;
+  /** Lower-cased message, so search does not lower-case 100,000 strings per keystroke. */
+  haystack: string;
+}
+
+/** Where the server told us (via `lagged`) that entries were dropped for this client. */
+export interface GapRow {
+  kind: "gap";
+  key: string;
+  skipped: number;
+  /** Last entry id received before the gap (exclusive lower bound for backfill). */
+  afterId: number | null;
+  /** First entry id received after the gap (exclusive upper bound), once known. */
+  beforeId: number | null;
+  status: "idle" | "loading" | "error";
+  error?: string;
+}
+
+export type ConsoleRow = EntryRow | GapRow;
+
+let clientSeq = 0;
+
+const pad = (n: number, width = 2) => String(n).padStart(width, "0");
+
+/** HH:MM:SS.mmm in local time; falls back to the raw text for unparsable timestamps. */
+export function formatClock(timestamp: string): string {
+  const ms = Date.parse(timestamp);
+  if (Number.isNaN(ms)) return timestamp;
+  const d = new Date(ms);
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+}
+
+/** Date and time for tables: YYYY-MM-DD HH:MM:SS.mmm local. */
+export function formatDateTime(timestamp: string): string {
+  const ms = Date.parse(timestamp);
+  if (Number.isNaN(ms)) return timestamp;
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${formatClock(timestamp)}`;
+}
+
+const LEVEL_SET = new Set<string>(ACTIVITY_LOG_LEVELS);
+const SOURCE_SET = new Set<string>(ACTIVITY_LOG_SOURCES);
+
+/** Coerces what the wire gave us into a well-formed entry (unknown level/source are kept visible). */
+export function normalizeEntry(raw: Partial<ActivityLogEntry> & Record<string, unknown>): ActivityLogEntry {
+  const level = (LEVEL_SET.has(String(raw.level)) ? raw.level : "info") as ActivityLogLevel;
+  const source = (SOURCE_SET.has(String(raw.source)) ? raw.source : "api") as ActivityLogSource;
+  return {
+    id: typeof raw.id === "number" ? raw.id : raw.id == null ? null : Number(raw.id),
+    timestamp: String(raw.timestamp ?? ""),
+    level,
+    source,
+    message: String(raw.message ?? ""),
+    category: raw.category === "curated" ? "curated" : "verbose",
+    fields: (raw.fields as Record<string, unknown>) ?? {},
+    entity_type: raw.entity_type ?? null,
+    entity_id: raw.entity_id ?? null,
+    user_id: raw.user_id ?? null,
+    job_id: raw.job_id ?? null,
+    project_id: raw.project_id ?? null,
+    trace_id: raw.trace_id ?? null,
+    span_id: raw.span_id ?? null,
+    trace_flags: raw.trace_flags ?? null,
+    severity_number: raw.severity_number ?? 0,
+    severity_text: raw.severity_text ?? null,
+    service_name: raw.service_name ?? null,
+    event_name: raw.event_name ?? null,
+    resource: (raw.resource as Record<string, unknown>) ?? {},
+    scope_name: raw.scope_name ?? null,
+    scope_version: raw.scope_version ?? null,
+  };
+}
+
+export function toEntryRow(entry: ActivityLogEntry): EntryRow {
+  return {
+    kind: "entry",
+    key: entry.id != null ? `e${entry.id}` : `c${++clientSeq}`,
+    id: entry.id,
+    entry,
+    time: formatClock(entry.timestamp),
+    haystack: entry.message.toLowerCase(),
+  };
+}
+
+export function makeGapRow(skipped: number, afterId: number | null): GapRow {
+  return { kind: "gap", key: `gap${++clientSeq}`, skipped, afterId, beforeId: null, status: "idle" };
+}
+
+export interface RowFilter {
+  levels: ReadonlySet<ActivityLogLevel>;
+  sources: ReadonlySet<ActivityLogSource>;
+  mode: ActivityLogMode;
+  search: string;
+  entity: EntityFilter | null;
+}
+
+/** Builds the client-side predicate that mirrors the server-side stream filter. */
+export function makeRowPredicate(filter: RowFilter): (row: ConsoleRow) => boolean {
+  const needle = filter.search.trim().toLowerCase();
+  const entity = filter.entity;
+  return (row) => {
+    // Gap markers stay visible whatever the filter: dropped entries must never be hidden.
+    if (row.kind === "gap") return true;
+    const e = row.entry;
+    if (!filter.levels.has(e.level)) return false;
+    if (!filter.sources.has(e.source)) return false;
+    if (filter.mode === "curated" && e.category !== "curated") return false;
+    if (needle && !row.haystack.includes(needle)) return false;
+    if (entity?.type && e.entity_type !== entity.type) return false;
+    if (entity?.id != null && e.entity_id !== entity.id) return false;
+    return true;
+  };
+}

@@ -1,0 +1,349 @@
+import { create } from "zustand";
+import { createJSONStorage, persist } from "zustand/middleware";
+import {
+  DEFAULT_MAX_ENTRIES,
+  MAX_MAX_ENTRIES,
+  MIN_MAX_ENTRIES,
+} from "../constants";
+import { makeGapRow, makeRowPredicate, toEntryRow } from "../rows";
+import type { ConsoleRow, EntryRow, GapRow } from "../rows";
+import { ACTIVITY_LOG_LEVELS, ACTIVITY_LOG_SOURCES } from "../types";
+import type {
+  ActivityLogEntry,
+  ActivityLogLevel,
+  ActivityLogMode,
+  ActivityLogSource,
+  ConnectionStatus,
+  EntityFilter,
+} from "../types";
+
+export type PanelPosition = "bottom" | "right";
+export type PauseReason = "user" | "scroll";
+
+export interface ActivityConsoleState {
+  // Panel (docked console) state, remembered across visits.
+  isOpen: boolean;
+  panelPosition: PanelPosition;
+  /** Docked panel size in px: height when at the bottom, width when on the right. */
+  panelSize: Record<PanelPosition, number>;
+
+  // Filters (mirrored to the server as the stream subscription).
+  levels: Set<ActivityLogLevel>;
+  sources: Set<ActivityLogSource>;
+  mode: ActivityLogMode;
+  entityFilter: EntityFilter | null;
+  searchText: string;
+
+  // Ring buffer: every row received, oldest first, at most maxEntries rows.
+  rows: ConsoleRow[];
+  /** The rows passing the current filter, in buffer order (what the list renders). */
+  visibleRows: ConsoleRow[];
+  /** Number of log entries (not gap markers) in the buffer. */
+  entryCount: number;
+  maxEntries: number;
+  /** Visible rows dropped from the front by eviction, cumulative: lets a paused list keep its place. */
+  evictedVisible: number;
+
+  // Follow-the-tail.
+  isPaused: boolean;
+  pauseReason: PauseReason | null;
+  /** Visible entries that arrived since the tail was paused ("Jump to latest (N new)"). */
+  newWhilePaused: number;
+
+  expanded: Set<string>;
+
+  connectionStatus: ConnectionStatus;
+  /** Entries the server reported as skipped for this client since the page loaded. */
+  skippedTotal: number;
+
+  // Actions
+  togglePanel: () => void;
+  setPanelOpen: (open: boolean) => void;
+  setPanelPosition: (position: PanelPosition) => void;
+  setPanelSize: (position: PanelPosition, size: number) => void;
+  setMode: (mode: ActivityLogMode) => void;
+  toggleLevel: (level: ActivityLogLevel) => void;
+  toggleSource: (source: ActivityLogSource) => void;
+  setSearchText: (text: string) => void;
+  setEntityFilter: (filter: EntityFilter | null) => void;
+  addEntry: (entry: ActivityLogEntry) => void;
+  /** Appends a batch (one store update per animation frame, not per message). */
+  appendEntries: (entries: ActivityLogEntry[]) => void;
+  /** Records a `lagged` message as a visible gap marker. */
+  markLagged: (skipped: number) => void;
+  setGapStatus: (key: string, status: GapRow["status"], error?: string) => void;
+  /** Replaces a gap marker with the entries fetched from history. */
+  resolveGap: (key: string, entries: ActivityLogEntry[]) => void;
+  clearEntries: () => void;
+  setPaused: (paused: boolean, reason?: PauseReason) => void;
+  setMaxEntries: (max: number) => void;
+  toggleExpanded: (key: string) => void;
+  collapseAll: () => void;
+  setConnectionStatus: (status: ConnectionStatus) => void;
+}
+
+export const DEFAULT_PANEL_SIZE: Record<PanelPosition, number> = { bottom: 320, right: 560 };
+
+type FilterSlice = Pick<ActivityConsoleState, "levels" | "sources" | "mode" | "searchText" | "entityFilter">;
+
+function predicateOf(state: FilterSlice) {
+  return makeRowPredicate({
+    levels: state.levels,
+    sources: state.sources,
+    mode: state.mode,
+    search: state.searchText,
+    entity: state.entityFilter,
+  });
+}
+
+function withFilter(state: ActivityConsoleState, patch: Partial<FilterSlice>): Partial<ActivityConsoleState> {
+  const next = { ...state, ...patch };
+  return { ...patch, visibleRows: state.rows.filter(predicateOf(next)) };
+}
+
+function lastEntryId(rows: ConsoleRow[]): number | null {
+  for (let i = rows.length - 1; i >= 0; i--) {
+    const row = rows[i]!;
+    if (row.kind === "entry" && row.id != null) return row.id;
+  }
+  return null;
+}
+
+function countEntries(rows: readonly ConsoleRow[]): number {
+  let n = 0;
+  for (const row of rows) if (row.kind === "entry") n++;
+  return n;
+}
+
+/**
+ * Drops the oldest rows beyond `max`. `visible` is a subsequence of `rows` in the same order, so the
+ * evicted visible rows are found by walking both fronts together: O(evicted), not O(buffer).
+ */
+function evict(rows: ConsoleRow[], visible: ConsoleRow[], max: number) {
+  const overflow = rows.length - max;
+  if (overflow <= 0) return { rows, visible, evictedEntries: 0, evictedVisible: 0 };
+  let v = 0;
+  let evictedEntries = 0;
+  for (let i = 0; i < overflow; i++) {
+    const row = rows[i]!;
+    if (row.kind === "entry") evictedEntries++;
+    if (visible[v] === row) v++;
+  }
+  return {
+    rows: rows.slice(overflow),
+    visible: v > 0 ? visible.slice(v) : visible,
+    evictedEntries,
+    evictedVisible: v,
+  };
+}
+
+const clampMax = (n: number) =>
+  Math.min(MAX_MAX_ENTRIES, Math.max(MIN_MAX_ENTRIES, Math.round(Number.isFinite(n) ? n : DEFAULT_MAX_ENTRIES)));
+
+export const useActivityConsoleStore = create<ActivityConsoleState>()(
+  persist(
+    (set, get) => ({
+      isOpen: false,
+      panelPosition: "bottom",
+      panelSize: { ...DEFAULT_PANEL_SIZE },
+
+      levels: new Set(ACTIVITY_LOG_LEVELS),
+      sources: new Set(ACTIVITY_LOG_SOURCES),
+      mode: "curated",
+      entityFilter: null,
+      searchText: "",
+
+      rows: [],
+      visibleRows: [],
+      entryCount: 0,
+      maxEntries: DEFAULT_MAX_ENTRIES,
+      evictedVisible: 0,
+
+      isPaused: false,
+      pauseReason: null,
+      newWhilePaused: 0,
+
+      expanded: new Set(),
+      connectionStatus: "idle",
+      skippedTotal: 0,
+
+      togglePanel: () => set((s) => ({ isOpen: !s.isOpen })),
+      setPanelOpen: (open) => set({ isOpen: open }),
+      setPanelPosition: (position) => set({ panelPosition: position }),
+      setPanelSize: (position, size) =>
+        set((s) => ({ panelSize: { ...s.panelSize, [position]: Math.round(size) } })),
+
+      setMode: (mode) => set((s) => withFilter(s, { mode })),
+      toggleLevel: (level) =>
+        set((s) => {
+          const levels = new Set(s.levels);
+          if (levels.has(level)) levels.delete(level);
+          else levels.add(level);
+          return withFilter(s, { levels });
+        }),
+      toggleSource: (source) =>
+        set((s) => {
+          const sources = new Set(s.sources);
+          if (sources.has(source)) sources.delete(source);
+          else sources.add(source);
+          return withFilter(s, { sources });
+        }),
+      setSearchText: (text) => set((s) => withFilter(s, { searchText: text })),
+      setEntityFilter: (filter) => {
+        const normalized = filter && (filter.type || filter.id != null) ? filter : null;
+        set((s) => withFilter(s, { entityFilter: normalized }));
+      },
+
+      addEntry: (entry) => get().appendEntries([entry]),
+
+      appendEntries: (entries) => {
+        if (entries.length === 0) return;
+        set((s) => {
+          const incoming: EntryRow[] = entries.map(toEntryRow);
+          let rows = s.rows;
+          let visible = s.visibleRows;
+          // The first entry after a gap marker closes the gap's id range for backfill.
+          const last = rows[rows.length - 1];
+          const firstId = incoming.find((r) => r.id != null)?.id ?? null;
+          if (last?.kind === "gap" && last.beforeId == null && firstId != null) {
+            const closed: GapRow = { ...last, beforeId: firstId };
+            rows = [...rows.slice(0, -1), closed];
+            visible = visible[visible.length - 1] === last ? [...visible.slice(0, -1), closed] : visible;
+          }
+          const pred = predicateOf(s);
+          const newVisible = incoming.filter(pred);
+          const out = evict(rows.concat(incoming), newVisible.length ? visible.concat(newVisible) : visible, s.maxEntries);
+          return {
+            rows: out.rows,
+            visibleRows: out.visible,
+            entryCount: s.entryCount + incoming.length - out.evictedEntries,
+            evictedVisible: s.evictedVisible + out.evictedVisible,
+            newWhilePaused: s.isPaused ? s.newWhilePaused + newVisible.length : 0,
+          };
+        });
+      },
+
+      markLagged: (skipped) =>
+        set((s) => {
+          const last = s.rows[s.rows.length - 1];
+          // Consecutive `lagged` messages with nothing in between describe one gap.
+          if (last?.kind === "gap" && last.beforeId == null) {
+            const merged: GapRow = { ...last, skipped: last.skipped + skipped };
+            const visible = s.visibleRows.map((r) => (r === last ? merged : r));
+            return {
+              rows: [...s.rows.slice(0, -1), merged],
+              visibleRows: visible,
+              skippedTotal: s.skippedTotal + skipped,
+            };
+          }
+          const gap = makeGapRow(skipped, lastEntryId(s.rows));
+          const out = evict([...s.rows, gap], [...s.visibleRows, gap], s.maxEntries);
+          return {
+            rows: out.rows,
+            visibleRows: out.visible,
+            entryCount: s.entryCount - out.evictedEntries,
+            evictedVisible: s.evictedVisible + out.evictedVisible,
+            skippedTotal: s.skippedTotal + skipped,
+            newWhilePaused: s.isPaused ? s.newWhilePaused + 1 : 0,
+          };
+        }),
+
+      setGapStatus: (key, status, error) =>
+        set((s) => {
+          const replace = (r: ConsoleRow): ConsoleRow =>
+            r.kind === "gap" && r.key === key ? { ...r, status, error } : r;
+          return { rows: s.rows.map(replace), visibleRows: s.visibleRows.map(replace) };
+        }),
+
+      resolveGap: (key, entries) =>
+        set((s) => {
+          const index = s.rows.findIndex((r) => r.key === key);
+          if (index < 0) return {};
+          const present = new Set<number>();
+          for (const r of s.rows) if (r.kind === "entry" && r.id != null) present.add(r.id);
+          const fill = entries
+            .filter((e) => e.id == null || !present.has(e.id))
+            .sort((a, b) => (a.id ?? 0) - (b.id ?? 0))
+            .map(toEntryRow);
+          const rows = [...s.rows.slice(0, index), ...fill, ...s.rows.slice(index + 1)];
+          const out = evict(rows, rows.filter(predicateOf(s)), s.maxEntries);
+          return {
+            rows: out.rows,
+            visibleRows: out.visible,
+            entryCount: countEntries(out.rows),
+          };
+        }),
+
+      clearEntries: () =>
+        set({ rows: [], visibleRows: [], entryCount: 0, newWhilePaused: 0, expanded: new Set() }),
+
+      setPaused: (paused, reason = "user") =>
+        set((s) => {
+          if (paused === s.isPaused && (!paused || reason === s.pauseReason)) return {};
+          return paused
+            ? { isPaused: true, pauseReason: reason, newWhilePaused: 0 }
+            : { isPaused: false, pauseReason: null, newWhilePaused: 0 };
+        }),
+
+      setMaxEntries: (max) =>
+        set((s) => {
+          const maxEntries = clampMax(max);
+          const out = evict(s.rows, s.visibleRows, maxEntries);
+          return {
+            maxEntries,
+            rows: out.rows,
+            visibleRows: out.visible,
+            entryCount: s.entryCount - out.evictedEntries,
+            evictedVisible: s.evictedVisible + out.evictedVisible,
+          };
+        }),
+
+      toggleExpanded: (key) =>
+        set((s) => {
+          const expanded = new Set(s.expanded);
+          if (expanded.has(key)) expanded.delete(key);
+          else expanded.add(key);
+          return { expanded };
+        }),
+      collapseAll: () => set((s) => (s.expanded.size ? { expanded: new Set() } : {})),
+
+      setConnectionStatus: (status) => set({ connectionStatus: status }),
+    }),
+    {
+      name: "activity-console:panel",
+      storage: createJSONStorage(() => localStorage),
+      version: 1,
+      // Only preferences survive a reload; entries and filters (Sets) are session state.
+      partialize: (s) => ({
+        isOpen: s.isOpen,
+        panelPosition: s.panelPosition,
+        panelSize: s.panelSize,
+        maxEntries: s.maxEntries,
+        mode: s.mode,
+      }),
+      merge: (persisted, current) => {
+        const p = (persisted ?? {}) as Partial<ActivityConsoleState>;
+        return {
+          ...current,
+          isOpen: typeof p.isOpen === "boolean" ? p.isOpen : current.isOpen,
+          panelPosition: p.panelPosition === "right" ? "right" : "bottom",
+          panelSize: { ...current.panelSize, ...(p.panelSize ?? {}) },
+          maxEntries: p.maxEntries ? clampMax(p.maxEntries) : current.maxEntries,
+          mode: p.mode === "verbose" ? "verbose" : "curated",
+        };
+      },
+    },
+  ),
+);
+
+/** The subscription filter the server should apply, derived from the store. */
+export function selectStreamFilter(s: FilterSlice) {
+  return {
+    levels: ACTIVITY_LOG_LEVELS.filter((l) => s.levels.has(l)),
+    sources: ACTIVITY_LOG_SOURCES.filter((x) => s.sources.has(x)),
+    mode: s.mode,
+    ...(s.entityFilter?.type ? { entity_type: s.entityFilter.type } : {}),
+    ...(s.entityFilter?.id != null ? { entity_id: s.entityFilter.id } : {}),
+    ...(s.searchText.trim() ? { search: s.searchText.trim() } : {}),
+  };
+}

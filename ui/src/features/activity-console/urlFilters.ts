@@ -1,0 +1,113 @@
+import { ACTIVITY_LOG_LEVELS, ACTIVITY_LOG_SOURCES } from "./types";
+import type { ActivityLogLevel, ActivityLogMode, ActivityLogQueryParams, ActivityLogSource } from "./types";
+
+/** The history pane's filters; mirrored in the page URL so a view can be shared. */
+export interface HistoryFilters {
+  levels: ActivityLogLevel[];
+  sources: ActivityLogSource[];
+  mode: ActivityLogMode;
+  /** RFC 3339 */
+  from?: string;
+  /** RFC 3339 */
+  to?: string;
+  search: string;
+  entity_type?: string;
+  entity_id?: number;
+  trace_id?: string;
+  page: number;
+  per_page: number;
+}
+
+export const PAGE_SIZES = [25, 50, 100] as const;
+
+export const DEFAULT_HISTORY_FILTERS: HistoryFilters = {
+  levels: [...ACTIVITY_LOG_LEVELS],
+  sources: [...ACTIVITY_LOG_SOURCES],
+  mode: "curated",
+  search: "",
+  page: 1,
+  per_page: 25,
+};
+
+/** Accepts both `level=warn&level=error` and `level=warn,error`. */
+function multi<T extends string>(params: URLSearchParams, key: string, allowed: readonly T[]): T[] {
+  const raw = params.getAll(key).flatMap((v) => v.split(",")).map((v) => v.trim());
+  if (!params.has(key)) return [...allowed];
+  return allowed.filter((a) => raw.includes(a));
+}
+
+function positiveInt(value: string | null): number | undefined {
+  if (value == null || value === "") return undefined;
+  const n = Number(value);
+  return Number.isInteger(n) && n > 0 ? n : undefined;
+}
+
+function timestamp(value: string | null): string | undefined {
+  return value && !Number.isNaN(Date.parse(value)) ? value : undefined;
+}
+
+export function parseHistoryFilters(params: URLSearchParams): HistoryFilters {
+  const perPage = positiveInt(params.get("per_page"));
+  return {
+    levels: multi(params, "level", ACTIVITY_LOG_LEVELS),
+    sources: multi(params, "source", ACTIVITY_LOG_SOURCES),
+    mode: params.get("mode") === "verbose" ? "verbose" : "curated",
+    from: timestamp(params.get("from")),
+    to: timestamp(params.get("to")),
+    search: params.get("search") ?? "",
+    entity_type: params.get("entity_type") || undefined,
+    entity_id: positiveInt(params.get("entity_id")),
+    trace_id: params.get("trace_id") || undefined,
+    page: positiveInt(params.get("page")) ?? 1,
+    per_page: perPage && (PAGE_SIZES as readonly number[]).includes(perPage) ? perPage : DEFAULT_HISTORY_FILTERS.per_page,
+  };
+}
+
+/** Only what differs from the defaults goes into the URL, so shared links stay short. */
+export function serializeHistoryFilters(f: HistoryFilters): URLSearchParams {
+  const p = new URLSearchParams();
+  if (f.levels.length !== ACTIVITY_LOG_LEVELS.length) p.set("level", f.levels.join(","));
+  if (f.sources.length !== ACTIVITY_LOG_SOURCES.length) p.set("source", f.sources.join(","));
+  if (f.mode !== DEFAULT_HISTORY_FILTERS.mode) p.set("mode", f.mode);
+  if (f.from) p.set("from", f.from);
+  if (f.to) p.set("to", f.to);
+  if (f.search) p.set("search", f.search);
+  if (f.entity_type) p.set("entity_type", f.entity_type);
+  if (f.entity_id != null) p.set("entity_id", String(f.entity_id));
+  if (f.trace_id) p.set("trace_id", f.trace_id);
+  if (f.page !== 1) p.set("page", String(f.page));
+  if (f.per_page !== DEFAULT_HISTORY_FILTERS.per_page) p.set("per_page", String(f.per_page));
+  return p;
+}
+
+/** The REST query for these filters (an empty level/source selection matches nothing, so it is sent as-is). */
+export function toQueryParams(f: HistoryFilters): ActivityLogQueryParams {
+  return {
+    ...(f.levels.length !== ACTIVITY_LOG_LEVELS.length ? { level: f.levels } : {}),
+    ...(f.sources.length !== ACTIVITY_LOG_SOURCES.length ? { source: f.sources } : {}),
+    mode: f.mode,
+    ...(f.from ? { from: f.from } : {}),
+    ...(f.to ? { to: f.to } : {}),
+    ...(f.search ? { search: f.search } : {}),
+    ...(f.entity_type ? { entity_type: f.entity_type } : {}),
+    ...(f.entity_id != null ? { entity_id: f.entity_id } : {}),
+    ...(f.trace_id ? { trace_id: f.trace_id } : {}),
+    page: f.page,
+    per_page: f.per_page,
+  };
+}
+
+/** `<input type="datetime-local">` value (local time) ↔ RFC 3339 UTC. */
+export function toLocalInput(iso: string | undefined): string {
+  if (!iso) return "";
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return "";
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+export function fromLocalInput(value: string): string | undefined {
+  if (!value) return undefined;
+  const d = new Date(value);
+  return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
+}

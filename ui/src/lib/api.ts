@@ -1,0 +1,94 @@
+import { useAuthStore } from "./authStore";
+
+export const API_BASE = "/api/v1";
+
+/** An API failure, carrying the `{ error: { code, message } }` body the backend always sends. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  /** Field the error is about, when the API names one (used to show validation inline). */
+  readonly field: string | undefined;
+
+  constructor(status: number, code: string, message: string, field?: string) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+    this.field = field;
+  }
+}
+
+export type QueryValue = string | number | boolean | null | undefined | readonly (string | number)[];
+
+/** Repeats a key for array values (`level=warn&level=error`), skips empty values. */
+export function toSearchParams(params: Record<string, QueryValue> | object): URLSearchParams {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value == null || value === "") continue;
+    if (Array.isArray(value)) {
+      for (const v of value) search.append(key, String(v));
+    } else {
+      search.set(key, String(value));
+    }
+  }
+  return search;
+}
+
+export function apiUrl(path: string, params?: object): string {
+  const qs = params ? toSearchParams(params).toString() : "";
+  return `${API_BASE}${path}${qs ? `?${qs}` : ""}`;
+}
+
+export function authHeaders(): Record<string, string> {
+  const token = useAuthStore.getState().token;
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
+export async function errorFromResponse(res: Response): Promise<ApiError> {
+  let code = `http_${res.status}`;
+  let message = res.statusText || `Request failed with status ${res.status}`;
+  let field: string | undefined;
+  try {
+    const body = (await res.json()) as { error?: { code?: string; message?: string; field?: string } };
+    if (body?.error) {
+      code = body.error.code ?? code;
+      message = body.error.message ?? message;
+      field = body.error.field;
+    }
+  } catch {
+    // Not JSON (a proxy error page, say): keep the status text.
+  }
+  return new ApiError(res.status, code, message, field);
+}
+
+interface RequestOptions {
+  method?: "GET" | "POST" | "PUT" | "DELETE";
+  params?: object;
+  body?: unknown;
+  signal?: AbortSignal;
+}
+
+export async function apiFetch(path: string, options: RequestOptions = {}): Promise<Response> {
+  const headers: Record<string, string> = { Accept: "application/json", ...authHeaders() };
+  if (options.body !== undefined) headers["Content-Type"] = "application/json";
+  const res = await fetch(apiUrl(path, options.params), {
+    method: options.method ?? "GET",
+    headers,
+    body: options.body !== undefined ? JSON.stringify(options.body) : undefined,
+    signal: options.signal,
+  });
+  if (!res.ok) {
+    const error = await errorFromResponse(res);
+    // An expired or revoked session: drop it so the router sends the user to the login page.
+    if (res.status === 401 && path !== "/auth/login") useAuthStore.getState().signOut();
+    throw error;
+  }
+  return res;
+}
+
+export async function apiJson<T>(path: string, options: RequestOptions = {}): Promise<T> {
+  const res = await apiFetch(path, options);
+  if (res.status === 204) return undefined as T;
+  const text = await res.text();
+  return (text ? JSON.parse(text) : undefined) as T;
+}

@@ -1,0 +1,31 @@
+import "@testing-library/jest-dom/vitest";
+import { cleanup } from "@testing-library/react";
+import { afterEach, beforeEach } from "vitest";
+
+declare const process: { env: Record<string, string | undefined> };
+// Rows print local wall-clock time; pin the zone so expectations are the same on every machine.
+process.env.TZ = "UTC";
+
+// jsdom has no layout. Give elements a viewport size so the virtualizer renders rows,
+// and stub the APIs it and the panel call.
+Object.defineProperty(HTMLElement.prototype, "offsetHeight", { configurable: true, get: () => 400 });
+Object.defineProperty(HTMLElement.prototype, "offsetWidth", { configurable: true, get: () => 800 });
+class ResizeObserverStub {
+  observe() {}
+  unobserve() {}
+  disconnect() {}
+}
+(globalThis as unknown as { ResizeObserver: unknown }).ResizeObserver ??= ResizeObserverStub;
+Element.prototype.scrollTo ??= function scrollTo(this: Element, arg?: ScrollToOptions | number, y?: number) {
+  const top = typeof arg === "number" ? y : arg?.top;
+  if (typeof top === "number") this.scrollTop = top;
+};
+
+beforeEach(() => {
+  localStorage.clear();
+  sessionStorage.clear();
+});
+
+afterEach(() => {
+  cleanup();
+});

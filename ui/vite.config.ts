@@ -1,0 +1,36 @@
+import react from "@vitejs/plugin-react";
+import { defineConfig } from "vitest/config";
+
+// The aiohttp server (api/) listens on 8080 and serves ui/dist at "/"; in `npm run dev`
+// Vite proxies the API and the live-tail WebSocket to it so the browser sees one origin.
+const backend = "http://127.0.0.1:8080";
+
+export default defineConfig({
+  base: "/",
+  plugins: [react()],
+  build: {
+    outDir: "dist",
+    sourcemap: true,
+  },
+  server: {
+    proxy: {
+      "/api": { target: backend, changeOrigin: false },
+      "/ws": { target: backend, ws: true, changeOrigin: false },
+    },
+  },
+  preview: {
+    proxy: {
+      "/api": { target: backend, changeOrigin: false },
+      "/ws": { target: backend, ws: true, changeOrigin: false },
+    },
+  },
+  test: {
+    environment: "jsdom",
+    setupFiles: ["./src/test/setup.ts"],
+    include: ["src/**/*.test.{ts,tsx}"],
+    css: false,
+    restoreMocks: true,
+    // The machine has two cores shared with other builds.
+    maxWorkers: 2,
+  },
+});
