@@ -8,8 +8,14 @@ process.env.TZ = "UTC";
 
 // jsdom has no layout. Give elements a viewport size so the virtualizer renders rows,
 // and stub the APIs it and the panel call.
-Object.defineProperty(HTMLElement.prototype, "offsetHeight", { configurable: true, get: () => 400 });
-Object.defineProperty(HTMLElement.prototype, "offsetWidth", { configurable: true, get: () => 800 });
+for (const [prop, value] of [
+  ["offsetHeight", 400],
+  ["offsetWidth", 800],
+  ["clientHeight", 400],
+  ["clientWidth", 800],
+] as const) {
+  Object.defineProperty(HTMLElement.prototype, prop, { configurable: true, get: () => value });
+}
 class ResizeObserverStub {
   observe() {}
   unobserve() {}

@@ -8,7 +8,7 @@ import { DEFAULT_MAX_ENTRIES, MAX_MAX_ENTRIES, ROW_HEIGHT, TAIL_THRESHOLD_PX } f
 import { fetchGapEntries } from "./hooks/useActivityLogHistory";
 import { useConsoleKeyboard } from "./hooks/useConsoleKeyboard";
 import type { GapRow } from "./rows";
-import { selectStreamFilter, useActivityConsoleStore } from "./stores/activityConsoleStore";
+import { selectStreamFilter, streamFilterToQuery, useActivityConsoleStore } from "./stores/activityConsoleStore";
 import type { ActivityLogEntry, ConnectionStatus } from "./types";
 
 const BUFFER_SIZES = [DEFAULT_MAX_ENTRIES, 25_000, 50_000, MAX_MAX_ENTRIES];
@@ -32,19 +32,7 @@ async function backfillGap(row: GapRow): Promise<void> {
   const store = useActivityConsoleStore.getState();
   store.setGapStatus(row.key, "loading");
   try {
-    const f = selectStreamFilter(store);
-    const entries = await fetchGapEntries(
-      {
-        level: f.levels,
-        source: f.sources,
-        mode: f.mode,
-        ...(f.entity_type ? { entity_type: f.entity_type } : {}),
-        ...(f.entity_id != null ? { entity_id: f.entity_id } : {}),
-        ...(f.search ? { search: f.search } : {}),
-      },
-      row.afterId,
-      row.beforeId,
-    );
+    const entries = await fetchGapEntries(streamFilterToQuery(selectStreamFilter(store)), row.afterId, row.beforeId);
     useActivityConsoleStore.getState().resolveGap(row.key, entries);
   } catch (e) {
     useActivityConsoleStore.getState().setGapStatus(row.key, "error", (e as Error).message);

@@ -99,8 +99,9 @@ export interface IngestToken {
   name: string;
   created_at?: string | null;
   last_used_at?: string | null;
-  /** Some APIs show a short non-secret prefix to tell tokens apart. */
-  prefix?: string | null;
+  revoked_at?: string | null;
+  /** A short non-secret prefix to tell tokens apart. */
+  token_prefix?: string | null;
 }
 
 export interface CreatedIngestToken extends IngestToken {
@@ -112,13 +113,18 @@ export type ExportFormat = "json" | "text";
 
 // --- WebSocket protocol (issue 3 item 5) ---
 
+/**
+ * The server's live-tail filter. `null` clears a field: `update_filter` is a partial change on the
+ * server (absent fields stay), so every field is always sent. `mode: null` means every category,
+ * which is what the console's Debug mode shows; an empty `levels`/`sources` list means "any".
+ */
 export interface StreamFilter {
   levels: ActivityLogLevel[];
   sources: ActivityLogSource[];
-  mode: ActivityLogMode;
-  entity_type?: string;
-  entity_id?: number;
-  search?: string;
+  mode: "curated" | null;
+  entity_type: string | null;
+  entity_id: number | null;
+  search: string | null;
 }
 
 export type ClientMessage =

@@ -85,7 +85,8 @@ export function toQueryParams(f: HistoryFilters): ActivityLogQueryParams {
   return {
     ...(f.levels.length !== ACTIVITY_LOG_LEVELS.length ? { level: f.levels } : {}),
     ...(f.sources.length !== ACTIVITY_LOG_SOURCES.length ? { source: f.sources } : {}),
-    mode: f.mode,
+    // Debug mode means every category, i.e. no mode filter (the API's "verbose" is verbose only).
+    ...(f.mode === "curated" ? { mode: "curated" as const } : {}),
     ...(f.from ? { from: f.from } : {}),
     ...(f.to ? { to: f.to } : {}),
     ...(f.search ? { search: f.search } : {}),

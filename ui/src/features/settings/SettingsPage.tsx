@@ -26,11 +26,28 @@ const SETTING_FIELDS: { key: SettingKey; label: string; unit: string }[] = [
   { key: "flush_interval_ms", label: "Flush interval", unit: "ms" },
 ];
 
-/** Which field a validation error is about: the API's `field`, else the first field named in its message. */
-export function errorField(error: ApiError): SettingKey | null {
-  if (error.field && SETTING_FIELDS.some((f) => f.key === error.field)) return error.field as SettingKey;
-  const hit = SETTING_FIELDS.find((f) => error.message.includes(f.key));
-  return hit?.key ?? null;
+/**
+ * Splits an API validation message into per-field messages. The API reports pydantic errors as
+ * `field: problem; other: problem`; `error.field`, when sent, names the field directly.
+ */
+export function fieldErrors(error: ApiError): { byField: Partial<Record<SettingKey, string>>; rest: string[] } {
+  const byField: Partial<Record<SettingKey, string>> = {};
+  const rest: string[] = [];
+  const known = new Set<string>(SETTING_FIELDS.map((f) => f.key));
+  if (error.field && known.has(error.field)) {
+    byField[error.field as SettingKey] = error.message;
+    return { byField, rest };
+  }
+  for (const part of error.message.split(/;\s*/)) {
+    const m = /^([a-z_]+)\s*:\s*(.+)$/.exec(part.trim());
+    if (m && known.has(m[1]!)) byField[m[1] as SettingKey] = m[2]!;
+    else {
+      const named = SETTING_FIELDS.find((f) => part.includes(f.key));
+      if (named && !byField[named.key]) byField[named.key] = part.trim();
+      else if (part.trim()) rest.push(part.trim());
+    }
+  }
+  return { byField, rest };
 }
 
 function SettingsForm() {
@@ -44,7 +61,7 @@ function SettingsForm() {
   }, [data]);
 
   const apiError = update.error instanceof ApiError ? update.error : null;
-  const fieldWithError = apiError ? errorField(apiError) : null;
+  const errors = apiError ? fieldErrors(apiError) : { byField: {}, rest: [] as string[] };
 
   const submit = (e: React.FormEvent) => {
     e.preventDefault();
@@ -65,7 +82,8 @@ function SettingsForm() {
     <form className="settings-form" onSubmit={submit} noValidate aria-label="Retention and batching">
       <div className="settings-grid">
         {SETTING_FIELDS.map((f) => {
-          const invalid = fieldWithError === f.key;
+          const message = errors.byField[f.key];
+          const invalid = message != null;
           const errorId = `${f.key}-error`;
           return (
             <label key={f.key} className="field">
@@ -88,16 +106,21 @@ function SettingsForm() {
               </span>
               {invalid && (
                 <span className="field-error" id={errorId} role="alert">
-                  {apiError!.message}
+                  {message}
                 </span>
               )}
             </label>
           );
         })}
       </div>
-      {update.error && !fieldWithError && (
+      {update.error && !apiError && (
         <p className="form-error" role="alert">
           {(update.error as Error).message}
+        </p>
+      )}
+      {errors.rest.length > 0 && (
+        <p className="form-error" role="alert">
+          {errors.rest.join("; ")}
         </p>
       )}
       <div className="form-actions">
@@ -265,14 +288,23 @@ function TokensSection() {
               <tr key={t.id}>
                 <td>
                   {t.name}
-                  {t.prefix ? <code className="muted"> {t.prefix}…</code> : null}
+                  {t.token_prefix ? <code className="muted"> {t.token_prefix}…</code> : null}
                 </td>
                 <td>{t.created_at ? new Date(t.created_at).toLocaleString() : "—"}</td>
                 <td>{t.last_used_at ? new Date(t.last_used_at).toLocaleString() : "never"}</td>
                 <td>
-                  <button type="button" className="btn btn-small btn-danger" onClick={() => setRevoking(t)} aria-label={`Revoke token ${t.name}`}>
-                    Revoke
-                  </button>
+                  {t.revoked_at ? (
+                    <span className="muted">revoked {new Date(t.revoked_at).toLocaleDateString()}</span>
+                  ) : (
+                    <button
+                      type="button"
+                      className="btn btn-small btn-danger"
+                      onClick={() => setRevoking(t)}
+                      aria-label={`Revoke token ${t.name}`}
+                    >
+                      Revoke
+                    </button>
+                  )}
                 </td>
               </tr>
             ))}

@@ -6,7 +6,14 @@ import type { StreamEvent } from "../stream/ActivityStreamClient";
 import { useActivityConsoleStore } from "../stores/activityConsoleStore";
 import type { StreamFilter } from "../types";
 
-const filter: StreamFilter = { levels: ["info", "warn", "error"], sources: ["api"], mode: "curated" };
+const filter: StreamFilter = {
+  levels: ["info", "warn", "error"],
+  sources: ["api"],
+  mode: "curated",
+  entity_type: null,
+  entity_id: null,
+  search: null,
+};
 
 function setup(overrides: { getFilter?: () => StreamFilter; maxPending?: number } = {}) {
   const frames: (() => void)[] = [];

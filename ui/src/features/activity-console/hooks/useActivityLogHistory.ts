@@ -139,8 +139,9 @@ export function useTrace(traceId: string | null) {
 }
 
 /**
- * Entries between two ids (exclusive), newest first pages walked with before_id, used to backfill
- * a `lagged` gap. Stops after `maxPages` so a huge gap cannot flood the buffer.
+ * Entries strictly between two ids, to backfill a `lagged` gap. Walks the API's `after_id` cursor
+ * (oldest first; the API refuses `after_id` and `before_id` together) and stops at `beforeId`,
+ * when the API has no more, or after `maxPages` so a huge gap cannot flood the buffer.
  */
 export async function fetchGapEntries(
   filters: ActivityLogQueryParams,
@@ -150,20 +151,23 @@ export async function fetchGapEntries(
   perPage = 100,
 ): Promise<ActivityLogEntry[]> {
   const out: ActivityLogEntry[] = [];
-  let cursor = beforeId;
+  let cursor = afterId ?? 0;
   for (let page = 0; page < maxPages; page++) {
-    const { data } = await fetchActivityLogs({
-      ...filters,
-      per_page: perPage,
-      ...(afterId != null ? { after_id: afterId } : {}),
-      ...(cursor != null ? { before_id: cursor } : {}),
+    const body = await apiJson<{ data?: unknown; meta?: { has_more?: boolean } }>("/activity-logs", {
+      params: { ...filters, per_page: perPage, after_id: cursor },
     });
-    const inRange = data.filter(
-      (e) => e.id != null && (afterId == null || e.id > afterId) && (cursor == null || e.id < cursor),
-    );
-    out.push(...inRange);
-    if (data.length < perPage || inRange.length === 0) break;
-    cursor = Math.min(...inRange.map((e) => e.id as number));
+    const data = normalizeList(body?.data);
+    let reachedEnd = false;
+    for (const e of data) {
+      if (e.id == null) continue;
+      if (beforeId != null && e.id >= beforeId) {
+        reachedEnd = true;
+        break;
+      }
+      out.push(e);
+      cursor = Math.max(cursor, e.id);
+    }
+    if (reachedEnd || data.length === 0 || body?.meta?.has_more === false || data.length < perPage) break;
   }
   return out;
 }

@@ -12,9 +12,11 @@ import type {
   ActivityLogEntry,
   ActivityLogLevel,
   ActivityLogMode,
+  ActivityLogQueryParams,
   ActivityLogSource,
   ConnectionStatus,
   EntityFilter,
+  StreamFilter,
 } from "../types";
 
 export type PanelPosition = "bottom" | "right";
@@ -337,13 +339,27 @@ export const useActivityConsoleStore = create<ActivityConsoleState>()(
 );
 
 /** The subscription filter the server should apply, derived from the store. */
-export function selectStreamFilter(s: FilterSlice) {
+export function selectStreamFilter(s: FilterSlice): StreamFilter {
+  const search = s.searchText.trim();
   return {
     levels: ACTIVITY_LOG_LEVELS.filter((l) => s.levels.has(l)),
     sources: ACTIVITY_LOG_SOURCES.filter((x) => s.sources.has(x)),
-    mode: s.mode,
-    ...(s.entityFilter?.type ? { entity_type: s.entityFilter.type } : {}),
-    ...(s.entityFilter?.id != null ? { entity_id: s.entityFilter.id } : {}),
-    ...(s.searchText.trim() ? { search: s.searchText.trim() } : {}),
+    // Debug mode shows every category: no mode filter at all (the API's "verbose" means verbose only).
+    mode: s.mode === "curated" ? "curated" : null,
+    entity_type: s.entityFilter?.type ?? null,
+    entity_id: s.entityFilter?.id ?? null,
+    search: search || null,
+  };
+}
+
+/** The same filter as REST query parameters (for backfilling a gap from history). */
+export function streamFilterToQuery(f: StreamFilter): ActivityLogQueryParams {
+  return {
+    ...(f.levels.length ? { level: f.levels } : {}),
+    ...(f.sources.length ? { source: f.sources } : {}),
+    ...(f.mode ? { mode: f.mode } : {}),
+    ...(f.entity_type ? { entity_type: f.entity_type } : {}),
+    ...(f.entity_id != null ? { entity_id: f.entity_id } : {}),
+    ...(f.search ? { search: f.search } : {}),
   };
 }
