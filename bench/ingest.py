@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import http.client
-import multiprocessing
 import os
 import random
 import sys
@@ -33,10 +31,10 @@ from pathlib import Path
 import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from aiohttp import web  # noqa: E402
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest  # noqa: E402
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue  # noqa: E402
 
 from api.app import RUNTIME, create_app  # noqa: E402
 from api.settings import Settings  # noqa: E402
@@ -45,8 +43,7 @@ from collector.db import migrate  # noqa: E402
 from collector.db.connect import EmbeddedPostgres, connect  # noqa: E402
 from collector.mapping import map_request  # noqa: E402
 from collector.writer import COPY_COLUMNS, copy_records  # noqa: E402
-
-RECORDS_PER_REQUEST = 512
+from otlp_load import RECORDS_PER_REQUEST, build_request, run_clients, spawn_clients  # noqa: E402
 
 SEED_SCHEMA = """
 CREATE TABLE users (id BIGSERIAL PRIMARY KEY, email TEXT);
@@ -82,85 +79,10 @@ INSERT INTO projects (name) SELECT 'p' || g FROM generate_series(1, 20) g;
 INSERT INTO jobs (name) SELECT 'j' || g FROM generate_series(1, 1000) g;
 """
 
-MESSAGES = [
-    "Job {j} started on worker gpu-{w}",
-    "Executing node KSampler ({n}/{t}) for prompt {p}",
-    "GPU {w} temperature {temp}°C above threshold",
-    "Pipeline stage upscale finished in {ms} ms",
-    "GET /api/v1/projects/{j} 200 {ms}ms",
-]
-
-
-def _kv(key: str, value) -> KeyValue:
-    if isinstance(value, int):
-        return KeyValue(key=key, value=AnyValue(int_value=value))
-    if isinstance(value, float):
-        return KeyValue(key=key, value=AnyValue(double_value=value))
-    return KeyValue(key=key, value=AnyValue(string_value=value))
-
-
-def build_request(rng: random.Random) -> ExportLogsServiceRequest:
-    """One SDK-sized export request of the seed's shape of record."""
-    request = ExportLogsServiceRequest()
-    resource_logs = request.resource_logs.add()
-    resource_logs.resource.attributes.extend(
-        [_kv("service.name", "render-worker"), _kv("activity.source", "worker"), _kv("host.name", "gpu-node-3")]
-    )
-    scope_logs = resource_logs.scope_logs.add()
-    scope_logs.scope.name = "sdk_shim"
-    now = time.time_ns()
-    for i in range(RECORDS_PER_REQUEST):
-        record = scope_logs.log_records.add()
-        record.time_unix_nano = now + i
-        record.severity_number = rng.choice([5, 9, 9, 9, 13, 17])
-        values = dict(j=rng.randint(1, 1000), w=rng.randint(0, 7), n=rng.randint(1, 30), t=30,
-                      p=rng.getrandbits(32), temp=rng.randint(60, 95), ms=rng.randint(1, 5000))  # fmt: skip
-        record.body.string_value = rng.choice(MESSAGES).format(**values)
-        record.trace_id = rng.randbytes(16)
-        record.span_id = rng.randbytes(8)
-        record.attributes.extend(
-            [
-                _kv("activity.category", rng.choice(["curated", "verbose", "verbose"])),
-                _kv("activity.job.id", values["j"]),
-                _kv("activity.project.id", rng.randint(1, 20)),
-                _kv("activity.user.id", rng.randint(1, 20)),
-                _kv("gpu", values["w"]),
-                _kv("duration_ms", float(values["ms"])),
-                _kv("prompt_id", f"{values['p']:08x}-4f1c-4b8e-9d2a-1c3e5f7a9b0d"),
-                _kv("node_id", str(values["n"])),
-                _kv("node_type", rng.choice(["KSampler", "VAEDecode", "CLIPTextEncode", "SaveImage"])),
-                _kv("step", values["n"]),
-                _kv("total", values["t"]),
-                _kv("code.function.name", rng.choice(["run_job", "execute_node", "poll_gpu"])),
-            ]
-        )
-    return request
-
-
 # --- client processes -------------------------------------------------------------------------
 
 
-def _client(port: int, token: str, bodies: list[bytes], seconds: float, start_at: float, results) -> None:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    headers = {"Content-Type": "application/x-protobuf", "Authorization": f"Bearer {token}"}
-    while time.time() < start_at:
-        time.sleep(0.005)
-    end = start_at + seconds
-    acked = refused = 0
-    i = 0
-    while time.time() < end:
-        connection.request("POST", "/v1/logs", body=bodies[i % len(bodies)], headers=headers)
-        response = connection.getresponse()
-        response.read()
-        if response.status == 200:
-            acked += RECORDS_PER_REQUEST
-        else:
-            refused += 1
-        i += 1
-    results.put((acked, refused, time.time() - start_at))
-
-
-async def bench_ours(admin_url: str, seconds: float, clients: int, bodies: list[bytes]) -> float:
+async def bench_ours(admin_url: str, seconds: float, clients: int) -> float:
     url = await fresh_database(admin_url, "bench_ours")
     conn = await connect(url)
     await migrate.apply(conn)
@@ -174,17 +96,8 @@ async def bench_ours(admin_url: str, seconds: float, clients: int, bodies: list[
         await runner.setup()
         try:
             port = app[RUNTIME].otlp_http_port
-            ctx = multiprocessing.get_context("spawn")
-            results = ctx.Queue()
-            start_at = time.time() + 2.0
-            processes = [
-                ctx.Process(target=_client, args=(port, token, bodies, seconds, start_at, results)) for _ in range(clients)
-            ]
-            for process in processes:
-                process.start()
-            outcomes = [await asyncio.to_thread(results.get) for _ in processes]
-            for process in processes:
-                await asyncio.to_thread(process.join)
+            clients_running = spawn_clients(clients, port, token, seconds)
+            outcomes = await asyncio.to_thread(run_clients, clients_running)
         finally:
             await runner.cleanup()
     acked = sum(o[0] for o in outcomes)
@@ -319,12 +232,11 @@ async def main() -> None:
 
     rng = random.Random(42)
     requests = [build_request(rng) for _ in range(40)]
-    bodies = [r.SerializeToString() for r in requests]
     try:
         print(f"ingest benchmark: {args.seconds:.0f} s each, {args.clients} client processes, {RECORDS_PER_REQUEST} records/request")
         limit = await bench_copy_limit(admin_url, args.seconds, requests)
         print(f"  limit  bare binary COPY, same rows and schema   {limit:>9,.0f} records/s")
-        ours = await bench_ours(admin_url, args.seconds, args.clients, bodies)
+        ours = await bench_ours(admin_url, args.seconds, args.clients)
         print(f"  ours   OTLP/HTTP → map → writer → COPY → ack     {ours:>9,.0f} records/s")
         seed = await bench_seed_insert(admin_url, args.seconds, requests)
         print(f"  seed   multi-row INSERT of 100, seed schema     {seed:>9,.0f} records/s")
