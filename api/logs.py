@@ -27,6 +27,9 @@ from collector.writer import BATCH_SIZE_RANGE, FLUSH_INTERVAL_MS_RANGE
 log = logging.getLogger(__name__)
 
 DEFAULT_PER_PAGE = 25
+# ``meta.total`` is exact up to this many entries, then a lower bound (``total_exact: false``):
+# an exact count reads every matching row, seconds on millions (bench/query.py).
+COUNT_CAP = 10_000
 MAX_PER_PAGE = 100
 # Deep OFFSET pages read and discard every row before them; past this, use the cursor form.
 MAX_OFFSET = 100_000
@@ -148,7 +151,8 @@ def _data(rows: list[ActivityRow]) -> list[dict[str, Any]]:
 
 
 async def list_logs(request: web.Request) -> web.Response:
-    """``GET /api/v1/activity-logs``: a page (``page``/``per_page``), or a cursor slice
+    """``GET /api/v1/activity-logs``: a page (``page``/``per_page``, ``meta.total`` exact up to
+    ``COUNT_CAP``), or a cursor slice
     (``before_id``: older than that entry, newest first; ``after_id``: committed after it, oldest
     first)."""
     query = request.query
@@ -180,8 +184,9 @@ async def list_logs(request: web.Request) -> web.Response:
                 meta.update(after_id=after_id, next_after_id=rows[-1].id if rows else after_id)
             return web.json_response({"data": _data(rows), "meta": meta})
         rows = await repository.query_logs(conn, log_filter, scope, limit=per_page, offset=(page - 1) * per_page)
-        total = await repository.count_logs(conn, log_filter, scope)
-    return web.json_response({"data": _data(rows), "meta": {"page": page, "per_page": per_page, "total": total}})
+        counted = await repository.count_logs(conn, log_filter, scope, cap=COUNT_CAP + 1)
+    meta = {"page": page, "per_page": per_page, "total": min(counted, COUNT_CAP), "total_exact": counted <= COUNT_CAP}
+    return web.json_response({"data": _data(rows), "meta": meta})
 
 
 async def log_context(request: web.Request) -> web.Response:

@@ -93,7 +93,8 @@ SCHEMAS: dict[str, Any] = {
     "EntryList": {
         "type": "object", "required": ["data", "meta"],
         "properties": {"data": {"type": "array", "items": _ref("Entry")}, "meta": {"type": "object", "description":
-            "page form: {page, per_page, total}; cursor form: {per_page, has_more, before_id, next_before_id} "
+            "page form: {page, per_page, total, total_exact} (total is exact up to 10,000, then 10,000 with "
+            "total_exact false); cursor form: {per_page, has_more, before_id, next_before_id} "
             "or {per_page, has_more, after_id, next_after_id}"}},
     },
     "User": {"type": "object", "properties": {"id": _INT, "email": {"type": "string"},

@@ -12,7 +12,8 @@ import aiohttp
 import pytest
 
 from api.security import Principal
-from collector.db.repository import LogFilter, Scope, count_logs
+from api import logs as logs_module
+from collector.db.repository import LEVEL_IDS, SOURCE_IDS, LogFilter, Scope, count_logs
 from collector.model import format_timestamp
 from tests.api_helpers import NOW, call, make_project, make_user, row, store
 
@@ -91,7 +92,7 @@ async def list_messages(session, server, who, params) -> list[str]:
 async def test_paginated_envelope_newest_first(server, session, world):
     status, body, _ = await call(session, server, "GET", "/api/v1/activity-logs", world.admin)
     assert status == 200
-    assert body["meta"] == {"page": 1, "per_page": 25, "total": 12}
+    assert body["meta"] == {"page": 1, "per_page": 25, "total": 12, "total_exact": True}
     timestamps = [entry["timestamp"] for entry in body["data"]]
     assert timestamps == sorted(timestamps, reverse=True)
     assert set(messages(body)) == world.everything
@@ -103,7 +104,7 @@ async def test_paginated_envelope_newest_first(server, session, world):
     for page in (1, 2, 3, 4):
         status, body, _ = await call(session, server, "GET", "/api/v1/activity-logs", world.admin,
                                      params={"page": page, "per_page": 5})  # fmt: skip
-        assert body["meta"] == {"page": page, "per_page": 5, "total": 12}
+        assert body["meta"] == {"page": page, "per_page": 5, "total": 12, "total_exact": True}
         pages.append(messages(body))
     assert [len(p) for p in pages] == [5, 5, 2, 0]
     assert sum(pages, []) == messages((await call(session, server, "GET", "/api/v1/activity-logs", world.admin))[1])
@@ -111,6 +112,19 @@ async def test_paginated_envelope_newest_first(server, session, world):
     for bad in ({"per_page": 101}, {"per_page": 0}, {"page": 0}, {"page": "x"}, {"page": 100_000, "per_page": 100}):
         status, body, _ = await call(session, server, "GET", "/api/v1/activity-logs", world.admin, params=bad)
         assert status == 400 and body["error"]["code"] == "bad_request", bad
+
+
+async def test_total_is_capped(server, session, world, monkeypatch):
+    monkeypatch.setattr(logs_module, "COUNT_CAP", 11)
+    status, body, _ = await call(session, server, "GET", "/api/v1/activity-logs", world.admin, params={"per_page": 2})
+    assert body["meta"] == {"page": 1, "per_page": 2, "total": 11, "total_exact": False}
+    status, body, _ = await call(session, server, "GET", "/api/v1/activity-logs", world.creator, params={"per_page": 2})
+    assert body["meta"] == {"page": 1, "per_page": 2, "total": 7, "total_exact": True}
+
+
+async def test_lookup_ids_match_the_database(db):
+    assert {r["name"]: r["id"] for r in await db.fetch("SELECT id, name FROM activity_log_levels")} == LEVEL_IDS
+    assert {r["name"]: r["id"] for r in await db.fetch("SELECT id, name FROM activity_log_sources")} == SOURCE_IDS
 
 
 async def test_filters_return_the_right_subsets(server, session, world):

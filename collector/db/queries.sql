@@ -124,10 +124,6 @@ RETURNING project_id, user_id, created_at;
 -- name: delete_project_member
 DELETE FROM project_members WHERE project_id = $1 AND user_id = $2 RETURNING project_id, user_id;
 
--- name: get_activity_log_position
--- The (timestamp, id) of one entry, the anchor of a context view (scope is checked separately).
-SELECT timestamp, id FROM activity_logs WHERE id = $1;
-
 -- ===== Live tail =====
 
 -- name: live_job_projects

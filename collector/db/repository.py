@@ -37,6 +37,12 @@ DEFAULT_SETTINGS = {
 }  # fmt: skip
 
 
+# The ids of the lookup tables' rows, fixed by migrations/0001_initial.sql (tests check them
+# against the database).
+LEVEL_IDS = {"debug": 1, "info": 2, "warn": 3, "error": 4}
+SOURCE_IDS = {"api": 1, "comfyui": 2, "worker": 3, "agent": 4, "pipeline": 5}
+
+
 @dataclass
 class LogFilter:
     levels: Sequence[str] | None = None
@@ -84,10 +90,17 @@ def where_clause(log_filter: LogFilter, scope: Scope, params: list[Any]) -> str:
 
     conditions: list[str] = []
     f = log_filter
-    if f.levels:
-        conditions.append(f"lv.name = ANY({bind(list(f.levels))}::text[])")
-    if f.sources:
-        conditions.append(f"src.name = ANY({bind(list(f.sources))}::text[])")
+    # By id when the names are known: a condition on the joined lookup table's name hides the
+    # selectivity from the planner, which then misjudges combined filters (bench/query.py:
+    # level+source+mode first page 120 ms by name, 7 ms by id, on 1M rows).
+    for names, ids, column, lookup in ((f.levels, LEVEL_IDS, "l.level_id", "lv.name"),
+                                       (f.sources, SOURCE_IDS, "l.source_id", "src.name")):  # fmt: skip
+        if not names:
+            continue
+        if all(name in ids for name in names):
+            conditions.append(f"{column} = ANY({bind([ids[name] for name in names])}::smallint[])")
+        else:
+            conditions.append(f"{lookup} = ANY({bind(list(names))}::text[])")
     if f.mode:
         conditions.append(f"l.category = {bind(f.mode)}")
     for column in ("entity_type", "entity_id", "job_id", "user_id", "project_id", "trace_id"):

@@ -1,0 +1,251 @@
+"""Query latency of the console's reads on a large ``activity_logs``, and export throughput.
+
+Fills N rows (default 10 million) by binary COPY into a fresh database with the real schema
+(migrations applied, so the real indexes), runs VACUUM ANALYZE, then times, through the same
+repository functions the REST handlers call, for each filter:
+
+- page:   the first page (25 rows, newest first), as ``GET /api/v1/activity-logs`` reads it;
+- count:  an exact count of the matching rows, and the capped one the API runs for ``meta.total``
+          (exact up to 10,000);
+- cursor: the next page by ``before_id`` (what infinite scroll asks for);
+
+each the median of ``--repeat`` runs after one warm-up. Then the histogram (24 h, 60 buckets)
+and export throughput (NDJSON, serialised as the handler does) over ``--export-rows`` rows.
+Goal (issue 3): < 50 ms per first page.
+
+    .venv/bin/python bench/query.py [--rows 10000000] [--database-url URL] [--keep]
+
+Without ``--database-url`` (or ``DATABASE_URL``/``TEST_DATABASE_URL``) an embedded PostgreSQL is
+started in a temporary directory. The bench database is dropped at the end unless ``--keep``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from collector.db import migrate, repository  # noqa: E402
+from collector.db.connect import EmbeddedPostgres, connect  # noqa: E402
+from collector.db.repository import LogFilter, Scope  # noqa: E402
+from collector.writer import COPY_COLUMNS  # noqa: E402
+
+PROJECTS = 20
+JOBS = 5000
+USERS = 50
+DAYS = 30
+CHUNK = 50_000
+WORDS = ("render", "frame", "scene", "upload", "queue", "worker", "gpu", "model", "cache", "retry", "timeout",
+         "checkpoint", "sampler", "latent", "prompt", "batch", "vae", "lora", "node", "output")  # fmt: skip
+RARE_WORD = "zanzibar"  # in about 1 row in 100,000
+LEVELS = ((1, 0.40), (2, 0.45), (3, 0.10), (4, 0.05))  # debug, info, warn, error
+SOURCES = ((1, 0.30), (2, 0.25), (3, 0.30), (4, 0.10), (5, 0.05))  # api, comfyui, worker, agent, pipeline
+
+
+def _with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path="/" + name))
+
+
+def _weighted(choices: tuple[tuple[int, float], ...], rng: random.Random, n: int) -> list[int]:
+    return rng.choices([c for c, _ in choices], weights=[w for _, w in choices], k=n)
+
+
+def _rows(start_id: int, n: int, rng: random.Random, now: datetime, job_projects: list[int]) -> list[tuple]:
+    """n rows shaped like a worker fleet's logs, spread evenly over the last DAYS days in id order."""
+    span = DAYS * 86400
+    levels, sources = _weighted(LEVELS, rng, n), _weighted(SOURCES, rng, n)
+    out = []
+    for i in range(n):
+        row_id = start_id + i
+        timestamp = now - timedelta(seconds=span * (1 - row_id / TOTAL_ROWS[0]))
+        words = rng.sample(WORDS, 4)
+        if rng.random() < 0.00001:
+            words[1] = RARE_WORD
+        job_id = rng.randrange(1, JOBS + 1) if rng.random() < 0.7 else None
+        # Entries of a job mostly carry its project too; some carry only the job (scoped through it).
+        project_id = job_projects[job_id - 1] if job_id and rng.random() < 0.8 else (
+            rng.randrange(1, PROJECTS + 1) if rng.random() < 0.2 else None)  # fmt: skip
+        user_id = rng.randrange(1, USERS + 1) if rng.random() < 0.3 else None
+        entity = rng.random() < 0.2
+        trace = rng.random() < 0.5
+        trace_id = f"{row_id // 10:032x}" if trace else None
+        out.append((
+            row_id, timestamp, levels[i], sources[i], " ".join(words) + f" #{row_id}",
+            b'{"step": %d, "gpu": %d}' % (i % 50, i % 4), "curated" if rng.random() < 0.1 else "verbose",
+            "scene" if entity else None, rng.randrange(1, 10_000) if entity else None,
+            user_id, job_id, project_id, trace_id, f"{row_id:016x}" if trace else None, 1 if trace else None,
+            9, "INFO", "render-worker", None, b"{}", "bench", None,
+        ))  # fmt: skip
+    return out
+
+
+TOTAL_ROWS = [0]
+
+
+async def fill(conn: asyncpg.Connection, rows: int, seed: int) -> float:
+    rng = random.Random(seed)
+    TOTAL_ROWS[0] = rows
+    now = datetime.now(timezone.utc)
+    await conn.execute(f"INSERT INTO projects (name) SELECT 'project ' || g FROM generate_series(1, {PROJECTS}) g")
+    job_projects = [rng.randrange(1, PROJECTS + 1) for _ in range(JOBS)]
+    await conn.executemany("INSERT INTO jobs (project_id) VALUES ($1)", [(p,) for p in job_projects])
+    await conn.execute(f"INSERT INTO users (email, password_hash, role) SELECT 'u' || g || '@bench', 'x', "
+                       f"'creator' FROM generate_series(1, {USERS}) g")  # fmt: skip
+    # The creator of the scoped measurements: user 1, member of projects 1 and 2.
+    await conn.execute("INSERT INTO project_members (project_id, user_id) VALUES (1, 1), (2, 1)")
+    started = time.perf_counter()
+    done = 0
+    while done < rows:
+        n = min(CHUNK, rows - done)
+        await conn.copy_records_to_table("activity_logs", records=_rows(done + 1, n, rng, now, job_projects),
+                                          columns=COPY_COLUMNS)  # fmt: skip
+        done += n
+        if done % 1_000_000 == 0 or done == rows:
+            print(f"  {done:>11,} rows  {done / (time.perf_counter() - started):>9,.0f} rows/s", flush=True)
+    await conn.execute("SELECT setval('activity_logs_id_seq', $1)", rows)
+    elapsed = time.perf_counter() - started
+    print("  VACUUM ANALYZE…", flush=True)
+    await conn.execute("VACUUM ANALYZE activity_logs")
+    return elapsed
+
+
+async def timed(action: Callable[[], Awaitable[Any]], repeat: int) -> float:
+    """Median milliseconds of ``repeat`` runs after one warm-up."""
+    await action()
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        await action()
+        samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
+
+
+async def measure(conn: asyncpg.Connection, rows: int, repeat: int, export_rows: int) -> None:
+    now = datetime.now(timezone.utc)
+    admin, creator = Scope.admin(), Scope(is_admin=False, user_id=1, project_ids=[1, 2])
+    some_trace = f"{(rows // 2) // 10:032x}"
+    cases: list[tuple[str, LogFilter, Scope]] = [
+        ("no filter", LogFilter(), admin),
+        ("level=error", LogFilter(levels=["error"]), admin),
+        ("level=warn,error", LogFilter(levels=["warn", "error"]), admin),
+        ("source=pipeline", LogFilter(sources=["pipeline"]), admin),
+        ("mode=curated", LogFilter(mode="curated"), admin),
+        ("level=error&source=agent&curated", LogFilter(levels=["error"], sources=["agent"], mode="curated"), admin),
+        ("entity=scene:42", LogFilter(entity_type="scene", entity_id=42), admin),
+        ("job_id=77", LogFilter(job_id=77), admin),
+        ("user_id=7", LogFilter(user_id=7), admin),
+        ("project_id=3", LogFilter(project_id=3), admin),
+        ("trace_id", LogFilter(trace_id=some_trace), admin),
+        ("last hour", LogFilter(since=now - timedelta(hours=1)), admin),
+        ("a day a week ago", LogFilter(since=now - timedelta(days=8), until=now - timedelta(days=7)), admin),
+        ("search common word", LogFilter(search="checkpoint"), admin),
+        (f"search rare word", LogFilter(search=RARE_WORD), admin),
+        ("creator: no filter", LogFilter(), creator),
+        ("creator: level=error", LogFilter(levels=["error"]), creator),
+        ("creator: search rare", LogFilter(search=RARE_WORD), creator),
+    ]
+    print(f"\nfirst page (25 rows) and its total, median of {repeat} ms, {rows:,} rows")
+    header = f"{'filter':<36} {'page':>9} {'count':>10} {'count≤10k':>10} {'cursor':>9} {'total':>11}"
+    print(header)
+    print("-" * len(header))
+    for name, log_filter, scope in cases:
+        page_rows: list = []
+
+        async def page() -> None:
+            page_rows[:] = await repository.query_logs(conn, log_filter, scope, limit=25)
+
+        page_ms = await timed(page, repeat)
+        total = await repository.count_logs(conn, log_filter, scope)
+        count_ms = await timed(lambda: repository.count_logs(conn, log_filter, scope), min(repeat, 3))
+        # What the API runs for meta.total (api.logs.COUNT_CAP).
+        capped_ms = await timed(lambda: repository.count_logs(conn, log_filter, scope, cap=10_001), repeat)
+        cursor_ms = float("nan")
+        if page_rows:
+            after = LogFilter(**{**vars(log_filter), "before_id": page_rows[-1].id})
+            cursor_ms = await timed(lambda: repository.query_logs(conn, after, scope, limit=25), repeat)
+        print(f"{name:<36} {page_ms:>9.1f} {count_ms:>10.1f} {capped_ms:>10.1f} {cursor_ms:>9.1f} {total:>11,}", flush=True)
+
+    for label, scope in (("admin", admin), ("creator", creator)):
+        ms = await timed(lambda: repository.histogram(conn, LogFilter(), scope, since=now - timedelta(hours=24),
+                                                        until=now, buckets=60), repeat)  # fmt: skip
+        print(f"{'histogram 24 h / 60 buckets, ' + label:<36} {ms:>9.1f}")
+
+    # Export: the handler's loop (server-side cursor, one JSON line per entry), without HTTP.
+    started = time.perf_counter()
+    exported = size = 0
+    async with contextlib.aclosing(repository.iter_logs(conn, LogFilter(), admin)) as entries:
+        async for entry in entries:
+            size += len(entry.json()) + 1
+            exported += 1
+            if exported >= export_rows:
+                break
+    elapsed = time.perf_counter() - started
+    print(f"\nexport NDJSON: {exported:,} rows in {elapsed:.1f} s = {exported / elapsed:,.0f} rows/s, "
+          f"{size / elapsed / 1e6:.1f} MB/s")  # fmt: skip
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--export-rows", type=int, default=1_000_000)
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL") or os.environ.get("TEST_DATABASE_URL"))
+    parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--reuse", metavar="DATABASE", help="measure an existing bench database (from --keep); no fill")
+    parser.add_argument("--jit", choices=["on", "off"], default="on",
+                        help="PostgreSQL JIT for the measuring connection (the server's default is on)")
+    args = parser.parse_args()
+
+    embedded, tmp = None, None
+    admin_url = args.database_url
+    if not admin_url:
+        tmp = Path(tempfile.mkdtemp(prefix="ac-bench-query-"))
+        embedded = EmbeddedPostgres(tmp)
+        admin_url = await embedded.start()
+    name = args.reuse or f"ac_bench_query_{os.getpid()}"
+    admin = await asyncpg.connect(admin_url)
+    try:
+        if not args.reuse:
+            await admin.execute(f"CREATE DATABASE {name}")
+        conn = await connect(_with_database(admin_url, name), server_settings={"jit": args.jit})
+        try:
+            if args.reuse:
+                args.rows = await conn.fetchval("SELECT count(*) FROM activity_logs")
+            else:
+                await migrate.apply(conn)
+                print(f"filling {args.rows:,} rows by COPY into {name}…", flush=True)
+                fill_s = await fill(conn, args.rows, args.seed)
+                print(f"  filled in {fill_s:.0f} s ({args.rows / fill_s:,.0f} rows/s)")
+            print(f"  JIT {args.jit}")
+            size = await conn.fetchval("SELECT pg_size_pretty(pg_total_relation_size('activity_logs'))")
+            print(f"  table with indexes: {size}")
+            await measure(conn, args.rows, args.repeat, min(args.export_rows, args.rows))
+        finally:
+            await conn.close()
+    finally:
+        if not args.keep and not args.reuse:
+            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.close()
+        if embedded is not None:
+            await embedded.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
