@@ -1,0 +1,52 @@
+import { describe, expect, it } from "vitest";
+import { DEFAULT_HISTORY_FILTERS, parseHistoryFilters, serializeHistoryFilters, toQueryParams } from "../urlFilters";
+
+describe("URL-synced history filters", () => {
+  it("defaults keep the URL empty", () => {
+    expect(serializeHistoryFilters(DEFAULT_HISTORY_FILTERS).toString()).toBe("");
+    expect(parseHistoryFilters(new URLSearchParams())).toEqual(DEFAULT_HISTORY_FILTERS);
+  });
+
+  it("round-trips every filter", () => {
+    const filters = {
+      ...DEFAULT_HISTORY_FILTERS,
+      levels: ["warn", "error"] as const,
+      sources: ["worker"] as const,
+      mode: "verbose" as const,
+      from: "2026-11-26T05:00:00.000Z",
+      to: "2026-11-26T06:00:00.000Z",
+      search: "out of memory",
+      entity_type: "job",
+      entity_id: 42,
+      trace_id: "4bf92f3577b34da6a3ce929d0e0e4736",
+      page: 3,
+      per_page: 50,
+    };
+    const url = serializeHistoryFilters({ ...filters, levels: [...filters.levels], sources: [...filters.sources] });
+    expect(url.get("level")).toBe("warn,error");
+    expect(parseHistoryFilters(new URLSearchParams(url.toString()))).toEqual({
+      ...filters,
+      levels: ["warn", "error"],
+      sources: ["worker"],
+    });
+  });
+
+  it("accepts repeated parameters and ignores junk", () => {
+    const f = parseHistoryFilters(new URLSearchParams("level=error&level=bogus&level=warn&page=-2&per_page=7&from=yesterday"));
+    expect(f.levels).toEqual(["warn", "error"]);
+    expect(f.page).toBe(1);
+    expect(f.per_page).toBe(25);
+    expect(f.from).toBeUndefined();
+  });
+
+  it("an empty selection survives the round trip (it must not silently mean 'all')", () => {
+    const url = serializeHistoryFilters({ ...DEFAULT_HISTORY_FILTERS, levels: [] });
+    expect(parseHistoryFilters(url).levels).toEqual([]);
+  });
+
+  it("builds the REST query: Debug mode sends no mode filter, Activity sends curated", () => {
+    expect(toQueryParams(DEFAULT_HISTORY_FILTERS)).toEqual({ mode: "curated", page: 1, per_page: 25 });
+    const q = toQueryParams({ ...DEFAULT_HISTORY_FILTERS, mode: "verbose", levels: ["error"], search: "x" });
+    expect(q).toEqual({ level: ["error"], search: "x", page: 1, per_page: 25 });
+  });
+});
