@@ -183,53 +183,20 @@ class JobProjects:
 class EntryMatcher:
     """Does an entry match a filter and a scope? Exactly ``repository.where_clause``, in Python.
 
-    ``__call__`` runs inside ``LiveHub.publish`` (cheap and synchronous); it lets through the
-    job-only entries whose job is not in ``jobs`` yet for a creator, and ``matches`` decides them
-    once the sender has looked the jobs up (``pending_job_ids`` + ``JobProjects.ensure``).
+    ``__call__`` runs inside ``LiveHub.publish`` for every row and every subscriber, so the filter
+    is compiled once into a short tuple of checks (only the fields that are set). For a creator it
+    lets through the job-only entries whose job has not been looked up yet; the sender decides
+    them with ``matches`` after ``JobProjects.ensure(pending_job_ids(rows))``.
     """
 
     def __init__(self, log_filter: LogFilter, scope: Scope, jobs: JobProjects):
         self.log_filter = log_filter
         self.scope = scope
         self.jobs = jobs
-        f = log_filter
-        self._levels = frozenset(f.levels) if f.levels else None
-        self._sources = frozenset(f.sources) if f.sources else None
-        # ILIKE '%text%': case-insensitive substring; the wildcards in the text are escaped there,
-        # so here it is a plain substring test.
-        self._search = f.search.lower() if f.search else None
-        self._equal = [
-            (column, getattr(f, column))
-            for column in ("entity_type", "entity_id", "job_id", "user_id", "project_id", "trace_id")
-            if getattr(f, column) is not None
-        ]
         self._projects = frozenset(scope.project_ids)
+        self._checks = _compile_filter(log_filter)
 
-    def _filter_matches(self, row: ActivityRow) -> bool:
-        f = self.log_filter
-        if self._levels is not None and row.level not in self._levels:
-            return False
-        if self._sources is not None and row.source not in self._sources:
-            return False
-        if f.mode and row.category != f.mode:
-            return False
-        for column, value in self._equal:
-            if getattr(row, column) != value:  # a NULL column never equals (SQL), nor does None here
-                return False
-        if f.since is not None and not row.timestamp >= f.since:
-            return False
-        if f.until is not None and not row.timestamp < f.until:
-            return False
-        if self._search is not None and self._search not in row.message.lower():
-            return False
-        if f.after_id is not None and not (row.id is not None and row.id > f.after_id):
-            return False
-        return True  # before_id is a history cursor; the live tail never sets it
-
-    def _is_job_only(self, row: ActivityRow) -> bool:
-        return row.user_id is None and row.project_id is None and row.job_id is not None
-
-    def _scope_allows(self, row: ActivityRow, *, unknown_job_visible: bool) -> bool:
+    def _scope_allows(self, row: ActivityRow) -> bool:
         scope = self.scope
         if scope.is_admin:
             return True
@@ -241,26 +208,62 @@ class EntryMatcher:
             return False
         if row.job_id is None:
             return True  # a system entry
-        if not self.jobs.known(row.job_id):
-            return unknown_job_visible
-        job_project = self.jobs.project_of(row.job_id)
-        # Hidden only when the job is known to belong to a project that is not one of mine.
+        # A job-only entry is hidden only when its job is known to belong to a project that is
+        # not one of mine; a job not in ``jobs`` (or not looked up yet: see the class doc) shows.
+        job_project = self.jobs.project_of(row.job_id) if self.jobs.known(row.job_id) else None
         return job_project is None or job_project in self._projects
 
     def __call__(self, row: ActivityRow) -> bool:
-        """The hub's pre-filter: a job-only row whose job is not looked up yet passes."""
-        return self._filter_matches(row) and self._scope_allows(row, unknown_job_visible=True)
+        for check in self._checks:
+            if not check(row):
+                return False
+        return self.scope.is_admin or self._scope_allows(row)
 
-    def matches(self, row: ActivityRow) -> bool:
-        """The final decision, once ``pending_job_ids`` are looked up: a job still unknown is not in
-        ``jobs``, and SQL shows such an entry too."""
-        return self._filter_matches(row) and self._scope_allows(row, unknown_job_visible=True)
+    matches = __call__  # the same rule; called again once the rows' jobs have been looked up
 
     def pending_job_ids(self, rows: Iterable[ActivityRow]) -> set[int]:
         """Job ids to look up before ``matches`` can decide these rows for this scope."""
         if self.scope.is_admin:
             return set()
-        return {row.job_id for row in rows if self._is_job_only(row) and not self.jobs.known(row.job_id)}  # type: ignore[misc]
+        return {
+            row.job_id for row in rows
+            if row.job_id is not None and row.user_id is None and row.project_id is None
+            and not self.jobs.known(row.job_id)
+        }  # fmt: skip
+
+
+def _compile_filter(f: LogFilter) -> tuple[Callable[[ActivityRow], bool], ...]:
+    """One check per condition of ``where_clause`` that the filter sets (None compares like SQL
+    NULL: a NULL column never equals a value, and an unset filter field adds no condition)."""
+    checks: list[Callable[[ActivityRow], bool]] = []
+    if f.levels:  # an empty list adds no condition, as in where_clause
+        levels = frozenset(f.levels)
+        checks.append(lambda row: row.level in levels)
+    if f.sources:
+        sources = frozenset(f.sources)
+        checks.append(lambda row: row.source in sources)
+    if f.mode:
+        mode = f.mode
+        checks.append(lambda row: row.category == mode)
+    for column in ("entity_type", "entity_id", "job_id", "user_id", "project_id", "trace_id"):
+        value = getattr(f, column)
+        if value is not None:
+            checks.append(lambda row, column=column, value=value: getattr(row, column) == value)
+    if f.since is not None:
+        since = f.since
+        checks.append(lambda row: row.timestamp >= since)
+    if f.until is not None:
+        until = f.until
+        checks.append(lambda row: row.timestamp < until)
+    if f.search:
+        # ILIKE '%text%' with the wildcards escaped: a case-insensitive substring test.
+        needle = f.search.lower()
+        checks.append(lambda row: needle in row.message.lower())
+    if f.after_id is not None:
+        after_id = f.after_id
+        checks.append(lambda row: row.id is not None and row.id > after_id)
+    # before_id is a history cursor; the live tail never sets it.
+    return tuple(checks)
 
 
 # --- one client --------------------------------------------------------------------------------
@@ -294,6 +297,9 @@ class LiveConnection:
         self.stats = LiveStats()
         self.connected_at = time.monotonic()
         self.finished = asyncio.Event()  # set when the handler has fully ended
+        # The hub already applied the filter to queued rows; after a filter or scope change the
+        # rows queued before it must be checked again, until the queue has been drained once.
+        self._recheck = False
         self._send_lock = asyncio.Lock()
 
     # --- frames --------------------------------------------------------------------------------
@@ -337,6 +343,7 @@ class LiveConnection:
         # Subscribe to the hub BEFORE reading history: a row committed meanwhile is then either in
         # the replay or in the subscription (or both, and the id check drops the second copy).
         self.subscription = self.registry.hub.subscribe(self.matcher, capacity=self.registry.queue_capacity)
+        self._recheck = False
         await self.send_json({"type": "subscribed", "filter": describe_filter(self.matcher.log_filter)})
         self.sender = asyncio.create_task(
             self._run_sender(self.subscription, message.after_id), name=f"live-tail-sender-{self.id}"
@@ -348,6 +355,7 @@ class LiveConnection:
         changes = message.model_dump(exclude_unset=True, include=set(FILTER_FIELDS))
         self.matcher = EntryMatcher(filter_from_fields(changes, self.matcher.log_filter), self.matcher.scope, self.registry.jobs)
         self.subscription.predicate = self.matcher  # the sender reads self.matcher for each batch
+        self._recheck = True
         await self.send_json({"type": "subscribed", "filter": describe_filter(self.matcher.log_filter)})
 
     async def stop_sender(self) -> None:
@@ -375,10 +383,18 @@ class LiveConnection:
                 assert matcher is not None
                 if last_id is not None:
                     rows = [row for row in rows if row.id is not None and row.id > last_id]
+                    if rows and subscription.pending() == 0:
+                        last_id = None  # every row from now on is newer than the replay
                 pending = matcher.pending_job_ids(rows)
                 if pending:
                     await self.registry.jobs.ensure(pending)
-                rows = [row for row in rows if matcher.matches(row)]
+                if self._recheck:
+                    # Rows queued under the previous filter or scope: apply the current one.
+                    if subscription.pending() == 0:
+                        self._recheck = False
+                    rows = [row for row in rows if matcher.matches(row)]
+                elif pending:
+                    rows = [row for row in rows if row.job_id not in pending or matcher.matches(row)]
                 if skipped:
                     await self.send_lagged(skipped)
                 if rows:
@@ -423,6 +439,7 @@ class LiveConnection:
             self.matcher = EntryMatcher(self.matcher.log_filter, self.scope, self.registry.jobs)
             if self.subscription is not None:
                 self.subscription.predicate = self.matcher
+                self._recheck = True
 
 
 # --- all clients -------------------------------------------------------------------------------
@@ -568,9 +585,11 @@ async def _authenticate(connection: LiveConnection, app: web.Application) -> boo
 
 async def _serve_messages(connection: LiveConnection) -> None:
     async for frame in connection.ws:
-        if frame.type is not WSMsgType.TEXT:
+        if frame.type is WSMsgType.BINARY:
             await connection.send_json({"type": "error", "message": "send JSON text frames"})
             continue
+        if frame.type is not WSMsgType.TEXT:
+            break  # ERROR: the connection is gone (CLOSE ends the iteration by itself)
         try:
             message = parse_client_message(frame.data)
             if isinstance(message, AuthMessage):
