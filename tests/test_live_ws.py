@@ -15,7 +15,7 @@ import pytest
 from aiohttp import WSMsgType
 
 import sdk_shim
-from api import security
+from api import live, security
 from api.live import EntryMatcher, JobProjects
 from collector.db.repository import LogFilter, Scope, query_logs
 from collector.model import ActivityRow
@@ -240,9 +240,20 @@ async def test_slow_client_gets_lagged_while_fast_client_gets_everything(databas
 # --- resume ------------------------------------------------------------------------------------
 
 
-async def test_resume_with_after_id_across_reconnect_yields_every_entry_once(server):
+async def test_resume_with_after_id_across_reconnect_yields_every_entry_once(server, monkeypatch):
     stop = asyncio.Event()
     sent: list[int] = []
+
+    # Make the seam race certain rather than likely: before each replay page is read, commit more
+    # rows, which then reach the client's subscription and the next replay page both.
+    real_query_logs = live.query_logs
+
+    async def query_logs_racing_ingest(conn, log_filter, scope, **kwargs):
+        if log_filter.after_id:
+            sent.extend(await ingest(server, [row(f"during replay {i}") for i in range(10)]))
+        return await real_query_logs(conn, log_filter, scope, **kwargs)
+
+    monkeypatch.setattr(live, "query_logs", query_logs_racing_ingest)
 
     async def ingest_continuously() -> None:
         batch = 0
