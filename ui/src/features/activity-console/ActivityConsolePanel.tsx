@@ -102,7 +102,8 @@ export function ActivityConsolePanel({ actions, keyboardShortcuts = true, classN
     if (!state.isPaused && movedUp && fromBottom > TAIL_THRESHOLD_PX) {
       state.setPaused(true, "scroll");
     } else if (state.isPaused && state.pauseReason === "scroll" && fromBottom <= TAIL_THRESHOLD_PX) {
-      // Scrolling back down to the end resumes a pause that scrolling started (not one the user asked for).
+      // Scrolling back down to the end resumes a pause that scrolling started (not one the user asked for,
+      // nor one an expanded row holds).
       state.setPaused(false);
     }
   }, []);
@@ -153,7 +154,8 @@ export function ActivityConsolePanel({ actions, keyboardShortcuts = true, classN
         </span>
         {isPaused && (
           <span className="paused-badge" role="status">
-            <Pause size={12} aria-hidden /> PAUSED{pauseReason === "scroll" ? " (scrolled up)" : ""}
+            <Pause size={12} aria-hidden /> PAUSED
+            {pauseReason === "scroll" ? " (scrolled up)" : pauseReason === "inspect" ? " (row expanded)" : ""}
           </span>
         )}
         <span className="console-counts" aria-live="off">

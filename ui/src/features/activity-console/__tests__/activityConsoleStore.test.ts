@@ -59,6 +59,18 @@ describe("activityConsoleStore ring buffer", () => {
     expect(store.getState().newWhilePaused).toBe(0);
   });
 
+  it("expanding a row stops following; collapsing resumes that pause only", () => {
+    store.getState().appendEntries([makeEntry({ id: 1 })]);
+    store.getState().toggleExpanded("e1");
+    expect(store.getState()).toMatchObject({ isPaused: true, pauseReason: "inspect" });
+    store.getState().collapseAll();
+    expect(store.getState().isPaused).toBe(false);
+    store.getState().setPaused(true, "user");
+    store.getState().toggleExpanded("e1");
+    store.getState().collapseAll();
+    expect(store.getState()).toMatchObject({ isPaused: true, pauseReason: "user" });
+  });
+
   it("clear empties the visible buffer only", () => {
     store.getState().appendEntries([makeEntry(), makeEntry()]);
     store.getState().clearEntries();

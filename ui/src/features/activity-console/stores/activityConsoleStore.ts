@@ -20,7 +20,8 @@ import type {
 } from "../types";
 
 export type PanelPosition = "bottom" | "right";
-export type PauseReason = "user" | "scroll";
+/** user: the Pause button or `p`; scroll: scrolled up; inspect: a row was expanded to be read. */
+export type PauseReason = "user" | "scroll" | "inspect";
 
 export interface ActivityConsoleState {
   // Panel (docked console) state, remembered across visits.
@@ -303,11 +304,22 @@ export const useActivityConsoleStore = create<ActivityConsoleState>()(
       toggleExpanded: (key) =>
         set((s) => {
           const expanded = new Set(s.expanded);
-          if (expanded.has(key)) expanded.delete(key);
-          else expanded.add(key);
-          return { expanded };
+          if (expanded.has(key)) {
+            expanded.delete(key);
+            return { expanded };
+          }
+          expanded.add(key);
+          // Following the tail would push the row being read off the screen: stop following.
+          return s.isPaused ? { expanded } : { expanded, isPaused: true, pauseReason: "inspect", newWhilePaused: 0 };
         }),
-      collapseAll: () => set((s) => (s.expanded.size ? { expanded: new Set() } : {})),
+      collapseAll: () =>
+        set((s) => {
+          if (!s.expanded.size) return {};
+          const resume = s.isPaused && s.pauseReason === "inspect";
+          return resume
+            ? { expanded: new Set(), isPaused: false, pauseReason: null, newWhilePaused: 0 }
+            : { expanded: new Set() };
+        }),
 
       setConnectionStatus: (status) => set({ connectionStatus: status }),
     }),
