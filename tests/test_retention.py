@@ -81,7 +81,10 @@ async def test_defaults_apply_when_the_settings_row_is_missing(server, db):
 
 
 async def test_background_job_runs_each_interval_and_stops_with_the_server(database_url, tmp_path, db):
+    others = retention_tasks()
     server = await start_server(database_url, tmp_path, retention_interval_s=0.1)
+    mine = retention_tasks() - others
+    assert len(mine) == 1
     try:
         old = datetime.now(timezone.utc) - timedelta(days=8)
         await store(server, [row("old debug", level="debug", at=old), row("old error", level="error", at=old)])
@@ -100,4 +103,8 @@ async def test_background_job_runs_each_interval_and_stops_with_the_server(datab
         assert server.runtime.retention.cycles >= 2
     finally:
         await server.stop()
-    assert not [t for t in asyncio.all_tasks() if t.get_name() == "activity-retention"]
+    assert all(task.done() for task in mine)  # cancelled and awaited, not left running
+
+
+def retention_tasks() -> set[asyncio.Task]:
+    return {t for t in asyncio.all_tasks() if t.get_name() == "activity-retention" and not t.done()}
