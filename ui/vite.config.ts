@@ -3,6 +3,8 @@ import { defineConfig } from "vitest/config";
 
 // The aiohttp server (api/) listens on 8080 and serves ui/dist at "/"; in `npm run dev`
 // Vite proxies the API and the live-tail WebSocket to it so the browser sees one origin.
+// changeOrigin stays false: the WebSocket endpoint accepts an Origin equal to the request's Host,
+// and both then name the dev server.
 const backend = "http://127.0.0.1:8080";
 
 export default defineConfig({

@@ -88,7 +88,7 @@ const server = createServer(async (req, res) => {
     }
     if (!req.headers.authorization) return error(res, 401, "unauthorized", "sign in first");
     const newestFirst = () => stored.filter((e) => matches(e, q)).reverse();
-    if (p === "/api/v1/auth/me") return json(res, 200, { id: 1, email: "admin@localhost", role: "admin" });
+    if (p === "/api/v1/auth/me") return json(res, 200, { user: { id: 1, email: "admin@localhost", role: "admin", project_ids: [] } });
     if (p === "/api/v1/activity-logs") {
       const perPage = Number(q.get("per_page") ?? 25);
       if (q.get("after_id")) {

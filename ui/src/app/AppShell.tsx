@@ -1,9 +1,12 @@
 import { LogOut, Moon, PanelBottom, Sun, Terminal } from "lucide-react";
+import { useQuery } from "@tanstack/react-query";
 import { Suspense, useEffect } from "react";
 import { NavLink, Outlet, useLocation } from "react-router-dom";
 import { useActivityLogStream } from "../features/activity-console/hooks/useActivityLogStream";
 import { useActivityConsoleStore } from "../features/activity-console/stores/activityConsoleStore";
+import { apiJson } from "../lib/api";
 import { useAuthStore } from "../lib/authStore";
+import type { User } from "../lib/authStore";
 import { applyTheme, useThemeStore } from "../lib/theme";
 import { DockedConsole } from "./DockedConsole";
 import { NAVIGATION } from "./navigation";
@@ -25,6 +28,19 @@ export function AppShell() {
   const showDock = isOpen && !onConsolePage;
 
   useEffect(() => applyTheme(theme), [theme]);
+  // Re-check the stored session on load: a 401 signs out (apiFetch), a changed role updates the menu.
+  const me = useQuery({
+    queryKey: ["auth", "me"],
+    queryFn: ({ signal }) => apiJson<{ user?: User } & Partial<User>>("/auth/me", { signal }),
+    staleTime: 5 * 60_000,
+  });
+  useEffect(() => {
+    const fresh = me.data?.user ?? (me.data?.email ? (me.data as User) : null);
+    const { token, user: current, signIn } = useAuthStore.getState();
+    if (fresh && token && (fresh.role !== current?.role || fresh.email !== current?.email)) {
+      signIn(token, { id: fresh.id, email: fresh.email, role: fresh.role });
+    }
+  }, [me.data]);
   // One live connection for the app, open while some console is on screen.
   useActivityLogStream({ enabled: isOpen || onConsolePage });
 

@@ -24,6 +24,7 @@ describe("app shell", () => {
     MockWebSocket.instances = [];
     vi.stubGlobal("WebSocket", MockWebSocket);
     mockFetch((url) => {
+      if (url.pathname === "/api/v1/auth/me") return { body: { user: { id: 1, email: "admin@localhost", role: "admin", project_ids: [] } } };
       if (url.pathname === "/api/v1/activity-logs") return { body: { data: [], meta: { page: 1, per_page: 25, total: 0 } } };
       if (url.pathname === "/api/v1/activity-logs/histogram") return { body: { data: [] } };
       if (url.pathname === "/api/v1/admin/activity-logs/settings") return { body: {} };
@@ -61,6 +62,17 @@ describe("app shell", () => {
     act(() => ws.open());
     expect(ws.sent[0]).toEqual({ action: "auth", token: "test-jwt" });
     expect(ws.sent[1]).toMatchObject({ action: "subscribe", mode: "curated", search: null });
+  });
+
+  it("signs out when the stored session is no longer valid", async () => {
+    mockFetch((url) =>
+      url.pathname === "/api/v1/auth/me"
+        ? { status: 401, body: { error: { code: "unauthorized", message: "token expired" } } }
+        : { body: { data: [], meta: { page: 1, per_page: 25, total: 0 } } },
+    );
+    renderApp("/settings");
+    expect(await screen.findByRole("button", { name: "Sign in" })).toBeInTheDocument();
+    expect(useAuthStore.getState().token).toBeNull();
   });
 
   it("toggles the docked console on other pages and remembers it", async () => {
