@@ -65,6 +65,7 @@ REPLAY_PAGE_ROWS = 500
 FRAME_MAX_ENTRIES = 1000
 FRAME_MAX_BYTES = 512 * 1024
 CLIENT_MESSAGE_MAX_BYTES = 64 * 1024
+SHARED_FRAMES_KEPT = 512
 HEARTBEAT_S = 30.0
 CLOSE_TIMEOUT_S = 2.0  # how long a close waits for the client's close frame before dropping it
 SCOPE_REFRESH_S = 60.0  # a creator's project memberships are re-read this often on a long session
@@ -195,6 +196,11 @@ class EntryMatcher:
         self.jobs = jobs
         self._projects = frozenset(scope.project_ids)
         self._checks = _compile_filter(log_filter)
+        # Matchers with equal keys select the same rows: the hub evaluates one per batch for all.
+        self.share_key = (
+            "EntryMatcher", id(jobs), scope.is_admin, scope.user_id, tuple(sorted(scope.project_ids)),
+            *((name, tuple(value) if isinstance(value, list) else value) for name, value in _filter_items(log_filter)),
+        )  # fmt: skip
 
     def _scope_allows(self, row: ActivityRow) -> bool:
         scope = self.scope
@@ -232,6 +238,10 @@ class EntryMatcher:
         }  # fmt: skip
 
 
+def _filter_items(f: LogFilter) -> list[tuple[str, Any]]:
+    return [(field.name, getattr(f, field.name)) for field in dataclasses.fields(f)]
+
+
 def _compile_filter(f: LogFilter) -> tuple[Callable[[ActivityRow], bool], ...]:
     """One check per condition of ``where_clause`` that the filter sets (None compares like SQL
     NULL: a NULL column never equals a value, and an unset filter field adds no condition)."""
@@ -264,6 +274,10 @@ def _compile_filter(f: LogFilter) -> tuple[Callable[[ActivityRow], bool], ...]:
         checks.append(lambda row: row.id is not None and row.id > after_id)
     # before_id is a history cursor; the live tail never sets it.
     return tuple(checks)
+
+
+def entries_frame(encoded_entries: list[bytes]) -> bytes:
+    return b"".join((b'{"type":"entries","entries":[', b",".join(encoded_entries), b"]}"))
 
 
 # --- one client --------------------------------------------------------------------------------
@@ -311,22 +325,26 @@ class LiveConnection:
         async with self._send_lock:
             await self.ws.send_frame(payload, WSMsgType.TEXT)
 
-    async def send_entries(self, rows: list[ActivityRow]) -> None:
-        """Entries in frames of bounded size; each entry's JSON was serialised once for all clients."""
-        start = 0
-        while start < len(rows):
-            parts: list[bytes] = []
-            size = 0
-            end = start
-            while end < len(rows) and len(parts) < FRAME_MAX_ENTRIES and (size < FRAME_MAX_BYTES or not parts):
-                encoded = rows[end].json()
-                parts.append(encoded)
-                size += len(encoded) + 1
-                end += 1
-            await self._send(b'{"type":"entries","entries":[' + b",".join(parts) + b"]}")
+    async def send_entries(self, rows: list[ActivityRow], share_key: object = None) -> None:
+        """Entries in frames of bounded size; each entry's JSON was serialised once for all clients,
+        and with a ``share_key`` the whole frame too (see ``LiveRegistry.shared_frame``)."""
+        if share_key is not None and len(rows) <= FRAME_MAX_ENTRIES:
+            frame = self.registry.shared_frame(share_key, rows)
+            if frame is not None:
+                await self._send(frame)
+                self.stats.frames += 1
+                self.stats.delivered += len(rows)
+                return
+        encoded = [row.json() for row in rows]
+        size = sum(map(len, encoded))
+        per_frame = len(encoded)
+        if per_frame > FRAME_MAX_ENTRIES or size > FRAME_MAX_BYTES:
+            per_frame = max(1, min(FRAME_MAX_ENTRIES, len(encoded) * FRAME_MAX_BYTES // max(size, 1)))
+        for start in range(0, len(encoded), per_frame):
+            chunk = encoded[start:start + per_frame]
+            await self._send(entries_frame(chunk))
             self.stats.frames += 1
-            self.stats.delivered += len(parts)
-            start = end
+            self.stats.delivered += len(chunk)
 
     async def send_lagged(self, skipped: int) -> None:
         self.stats.skipped += skipped
@@ -377,7 +395,7 @@ class LiveConnection:
         try:
             last_id = await self._replay(after_id) if after_id is not None else None
             while not subscription.closed:
-                rows, skipped = await subscription.get(FRAME_MAX_ENTRIES)
+                rows, skipped = await subscription.get(self.registry.queue_capacity)
                 await self._refresh_scope_if_due()
                 matcher = self.matcher
                 assert matcher is not None
@@ -388,17 +406,22 @@ class LiveConnection:
                 pending = matcher.pending_job_ids(rows)
                 if pending:
                     await self.registry.jobs.ensure(pending)
+                # Unless a row was removed here, the batch is exactly the rows the shared
+                # predicate selected between its first and last id: its frame can be shared.
+                share_key = matcher.share_key if last_id is None else None
                 if self._recheck:
                     # Rows queued under the previous filter or scope: apply the current one.
                     if subscription.pending() == 0:
                         self._recheck = False
                     rows = [row for row in rows if matcher.matches(row)]
+                    share_key = None
                 elif pending:
                     rows = [row for row in rows if row.job_id not in pending or matcher.matches(row)]
+                    share_key = None
                 if skipped:
                     await self.send_lagged(skipped)
                 if rows:
-                    await self.send_entries(rows)
+                    await self.send_entries(rows, share_key)
         except (ConnectionResetError, ConnectionError):
             pass  # the client went away; the handler notices and cleans up
         except asyncio.CancelledError:
@@ -455,10 +478,27 @@ class LiveRegistry:
         self.connections: dict[int, LiveConnection] = {}
         self.closing = True  # until ``attach``: connections arriving before start-up ends are refused
         self._ids = itertools.count(1)
+        self._frames: dict[tuple[object, int | None, int | None, int], bytes] = {}
         self.hub: LiveHub
         self.pool: asyncpg.Pool
         self.jobs: JobProjects
         self.log_row: Callable[[ActivityRow], None]
+
+    def shared_frame(self, share_key: object, rows: list[ActivityRow]) -> bytes | None:
+        """The ``entries`` frame of a batch, built once for every client whose batch it is too.
+
+        Subscribers with the same ``share_key`` receive the same rows from each publish, and drops
+        only ever remove the oldest, so (key, first id, last id, count) identifies the batch."""
+        key = (share_key, rows[0].id, rows[-1].id, len(rows))
+        frame = self._frames.get(key)
+        if frame is None:
+            encoded = [row.json() for row in rows]
+            if sum(map(len, encoded)) > FRAME_MAX_BYTES:
+                return None
+            if len(self._frames) >= SHARED_FRAMES_KEPT:
+                self._frames.clear()  # a cache of the latest batches; old ones are not asked for again
+            frame = self._frames[key] = entries_frame(encoded)
+        return frame
 
     def attach(self, hub: LiveHub, pool: asyncpg.Pool, log_row: Callable[[ActivityRow], None]) -> None:
         """Bind what exists only once the server has started (the pool, the writer)."""

@@ -97,7 +97,7 @@ async def _generate(url: str, token: str, rate: int, seconds: float, result) -> 
     acknowledged = failed = 0
     headers = {"Content-Type": "application/x-protobuf", "Authorization": f"Bearer {token}"}
     start = time.monotonic() + 0.2
-    senders = 32  # concurrent requests: each waits for its commit
+    senders = 128  # concurrent requests (many services send at once); each waits for its commit
 
     async def sender(session: aiohttp.ClientSession, first: int) -> None:
         nonlocal acknowledged, failed
@@ -207,6 +207,13 @@ async def drop_database(admin_url: str, name: str) -> None:
         await admin.close()
 
 
+def server_command(profile_path: str | None) -> list[str]:
+    """``activity-console`` in a fresh interpreter, optionally under cProfile."""
+    if profile_path:
+        return [sys.executable, "-m", "cProfile", "-o", profile_path, "-m", "api.cli"]
+    return [sys.executable, "-c", "import sys; from api.cli import main; sys.exit(main())"]
+
+
 def wait_ready(http_port: int, timeout: float = 30) -> None:
     import urllib.request
 
@@ -228,6 +235,7 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=5000, help="records per second")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--client-processes", type=int, default=2)
+    parser.add_argument("--profile-server", metavar="PATH", help="run the server under cProfile, stats to PATH")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
     args = parser.parse_args()
 
@@ -237,7 +245,7 @@ def main() -> int:
     data_dir = tempfile.mkdtemp(prefix="ac-bench-live-")
     env = {**os.environ, "ACTIVITY_JWT_SECRET": JWT_SECRET, "ACTIVITY_LOG_LEVEL": "WARNING"}
     server = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from api.cli import main; sys.exit(main())", "serve",
+        [*server_command(args.profile_server), "serve",
          "--database-url", database_url, "--data-dir", data_dir, "--http-port", str(http_port),
          "--otlp-http-port", str(otlp_http_port), "--otlp-grpc-port", str(otlp_grpc_port)],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL,

@@ -28,22 +28,36 @@ class Subscription:
 
     def _offer(self, rows: Iterable[ActivityRow]) -> None:
         predicate = self.predicate
+        self._append(list(rows) if predicate is None else [row for row in rows if predicate(row)])
+
+    def _append(self, matched: list[ActivityRow]) -> None:
+        """Queue rows that already passed the predicate, dropping the oldest beyond capacity.
+        (C-level deque operations: publish runs this once per subscriber for every batch.)"""
+        if not matched:
+            return
         queue = self._queue
-        for row in rows:
-            if predicate is None or predicate(row):
-                if len(queue) >= self._capacity:
+        overflow = len(queue) + len(matched) - self._capacity
+        if overflow > 0:
+            self.skipped += overflow
+            if overflow >= len(queue):
+                matched = matched[overflow - len(queue):]
+                queue.clear()
+            else:
+                for _ in range(overflow):
                     queue.popleft()
-                    self.skipped += 1
-                queue.append(row)
-        if queue:
-            self._ready.set()
+        queue.extend(matched)
+        self._ready.set()
 
     async def get(self, max_rows: int = 1000) -> tuple[list[ActivityRow], int]:
         """Wait for rows; return up to ``max_rows`` of them and how many were dropped before them."""
         while not self._queue and not self.closed:
             self._ready.clear()
             await self._ready.wait()
-        rows = [self._queue.popleft() for _ in range(min(max_rows, len(self._queue)))]
+        if len(self._queue) <= max_rows:
+            rows = list(self._queue)
+            self._queue.clear()
+        else:
+            rows = [self._queue.popleft() for _ in range(max_rows)]
         if not self._queue:
             self._ready.clear()
         skipped, self.skipped = self.skipped, 0
@@ -78,9 +92,23 @@ class LiveHub:
         return subscription
 
     def publish(self, rows: list[ActivityRow]) -> None:
-        """Hand committed rows to every subscriber. Never blocks; a no-op without subscribers."""
+        """Hand committed rows to every subscriber. Never blocks; a no-op without subscribers.
+
+        Subscribers whose predicates carry the same ``share_key`` (e.g. many consoles with the
+        default filter) select the same rows: the predicate runs once per batch for all of them."""
+        if not rows:
+            return
+        matched_by_key: dict[object, list[ActivityRow]] = {}
         for subscription in tuple(self._subscriptions):
-            subscription._offer(rows)
+            predicate = subscription.predicate
+            if predicate is None:
+                subscription._append(list(rows))
+                continue
+            key = getattr(predicate, "share_key", None) or predicate
+            matched = matched_by_key.get(key)
+            if matched is None:
+                matched = matched_by_key[key] = [row for row in rows if predicate(row)]
+            subscription._append(matched)
 
     @property
     def subscriber_count(self) -> int:
