@@ -5,7 +5,9 @@ import { defineConfig } from "vitest/config";
 // Vite proxies the API and the live-tail WebSocket to it so the browser sees one origin.
 // changeOrigin stays false: the WebSocket endpoint accepts an Origin equal to the request's Host,
 // and both then name the dev server.
-const backend = "http://127.0.0.1:8080";
+declare const process: { env: Record<string, string | undefined> };
+// ACTIVITY_API_URL points the proxy at a server on another port (e.g. a second instance for e2e).
+const backend = process.env.ACTIVITY_API_URL ?? "http://127.0.0.1:8080";
 
 export default defineConfig({
   base: "/",

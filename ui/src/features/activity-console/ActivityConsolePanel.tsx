@@ -1,4 +1,5 @@
-import { measureElement as defaultMeasureElement, useVirtualizer } from "@tanstack/react-virtual";
+import { defaultRangeExtractor, measureElement as defaultMeasureElement, useVirtualizer } from "@tanstack/react-virtual";
+import type { Range } from "@tanstack/react-virtual";
 import { ArrowDownToLine, Eraser, Pause, Play } from "lucide-react";
 import { useCallback, useLayoutEffect, useRef, useState } from "react";
 import { ConsoleFilterToolbar } from "./ConsoleFilterToolbar";
@@ -66,12 +67,31 @@ export function ActivityConsolePanel({ actions, keyboardShortcuts = true, classN
 
   const visibleEntryCount = visibleRows.reduce((n, r) => (r.kind === "entry" ? n + 1 : n), 0);
 
+  const followingRef = useRef(!isPaused);
+  followingRef.current = !isPaused;
+  /**
+   * While following, the list is pinned to the bottom in a layout effect, but the virtualizer only
+   * learns the new scroll offset from the next scroll event: for one frame it would render the old
+   * window and show blank space. Always rendering the tail while following removes that flash.
+   */
+  const rangeExtractor = useCallback((range: Range) => {
+    const base = defaultRangeExtractor(range);
+    if (!followingRef.current || range.count === 0) return base;
+    const rowsInView = Math.ceil((scrollRef.current?.clientHeight ?? 0) / ROW_HEIGHT) + range.overscan;
+    const tailStart = Math.max(0, range.count - rowsInView);
+    if (base.length > 0 && base[0]! >= tailStart) return base;
+    const indexes = new Set(base);
+    for (let i = tailStart; i < range.count; i++) indexes.add(i);
+    return [...indexes].sort((a, b) => a - b);
+  }, []);
+
   const virtualizer = useVirtualizer({
     count: visibleRows.length,
     getScrollElement: () => scrollRef.current,
     estimateSize: () => ROW_HEIGHT,
     getItemKey: (index) => visibleRows[index]?.key ?? index,
     overscan: 16,
+    rangeExtractor,
     // Layout-less environments report 0; fall back to one line so the list never collapses.
     measureElement: (el, entry, instance) => defaultMeasureElement(el, entry, instance) || ROW_HEIGHT,
   });

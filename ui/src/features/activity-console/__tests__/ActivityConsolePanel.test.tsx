@@ -67,6 +67,14 @@ describe("ActivityConsolePanel", () => {
     expect(scroller.scrollTop).toBe(150 * ROW_HEIGHT);
   });
 
+  it("renders the newest rows in the same frame it pins the list to the bottom", () => {
+    renderPanel();
+    push(...many(300));
+    // No scroll event has told the virtualizer about the new offset yet; the tail must be there anyway.
+    push(makeEntry({ message: "newest row" }));
+    expect(screen.getByText("newest row")).toBeInTheDocument();
+  });
+
   it("pauses when the user scrolls up, shows it, and counts new entries", () => {
     const { scroller } = renderPanel();
     push(...many(100));
