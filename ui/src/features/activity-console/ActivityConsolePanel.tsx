@@ -33,8 +33,12 @@ async function backfillGap(row: GapRow): Promise<void> {
   const store = useActivityConsoleStore.getState();
   store.setGapStatus(row.key, "loading");
   try {
-    const entries = await fetchGapEntries(streamFilterToQuery(selectStreamFilter(store)), row.afterId, row.beforeId);
-    useActivityConsoleStore.getState().resolveGap(row.key, entries);
+    const { entries, complete } = await fetchGapEntries(
+      streamFilterToQuery(selectStreamFilter(store)),
+      row.afterId,
+      row.beforeId,
+    );
+    useActivityConsoleStore.getState().resolveGap(row.key, entries, complete);
   } catch (e) {
     useActivityConsoleStore.getState().setGapStatus(row.key, "error", (e as Error).message);
   }

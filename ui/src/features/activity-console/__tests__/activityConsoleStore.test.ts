@@ -134,4 +134,14 @@ describe("activityConsoleStore lagged gaps", () => {
     expect(ids(store.getState().rows)).toEqual([10, 11, 12, 13, 14]);
     expect(store.getState().entryCount).toBe(5);
   });
+
+  it("keeps a marker for the rest of a gap that was only partly fetched", () => {
+    store.getState().appendEntries([makeEntry({ id: 10 })]);
+    store.getState().markLagged(5000);
+    store.getState().appendEntries([makeEntry({ id: 6000 })]);
+    const key = store.getState().rows[1]!.key;
+    store.getState().resolveGap(key, [makeEntry({ id: 11 }), makeEntry({ id: 12 })], false);
+    expect(ids(store.getState().rows)).toEqual([10, 11, 12, "gap:4998", 6000]);
+    expect(store.getState().rows[3]).toMatchObject({ afterId: 12, beforeId: 6000 });
+  });
 });

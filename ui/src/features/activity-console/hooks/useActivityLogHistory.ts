@@ -149,7 +149,7 @@ export async function fetchGapEntries(
   beforeId: number | null,
   maxPages = 20,
   perPage = 100,
-): Promise<ActivityLogEntry[]> {
+): Promise<{ entries: ActivityLogEntry[]; complete: boolean }> {
   const out: ActivityLogEntry[] = [];
   let cursor = afterId ?? 0;
   for (let page = 0; page < maxPages; page++) {
@@ -167,9 +167,11 @@ export async function fetchGapEntries(
       out.push(e);
       cursor = Math.max(cursor, e.id);
     }
-    if (reachedEnd || data.length === 0 || body?.meta?.has_more === false || data.length < perPage) break;
+    if (reachedEnd || data.length === 0 || body?.meta?.has_more === false || data.length < perPage) {
+      return { entries: out, complete: true };
+    }
   }
-  return out;
+  return { entries: out, complete: false };
 }
 
 // --- Export ---

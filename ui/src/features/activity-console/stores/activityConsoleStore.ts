@@ -75,8 +75,11 @@ export interface ActivityConsoleState {
   /** Records a `lagged` message as a visible gap marker. */
   markLagged: (skipped: number) => void;
   setGapStatus: (key: string, status: GapRow["status"], error?: string) => void;
-  /** Replaces a gap marker with the entries fetched from history. */
-  resolveGap: (key: string, entries: ActivityLogEntry[]) => void;
+  /**
+   * Replaces a gap marker with the entries fetched from history; when `complete` is false (a huge
+   * gap, fetched in part) a smaller marker stays after them for the rest.
+   */
+  resolveGap: (key: string, entries: ActivityLogEntry[], complete?: boolean) => void;
   clearEntries: () => void;
   setPaused: (paused: boolean, reason?: PauseReason) => void;
   setMaxEntries: (max: number) => void;
@@ -258,17 +261,23 @@ export const useActivityConsoleStore = create<ActivityConsoleState>()(
           return { rows: s.rows.map(replace), visibleRows: s.visibleRows.map(replace) };
         }),
 
-      resolveGap: (key, entries) =>
+      resolveGap: (key, entries, complete = true) =>
         set((s) => {
           const index = s.rows.findIndex((r) => r.key === key);
-          if (index < 0) return {};
+          const gap = s.rows[index];
+          if (!gap || gap.kind !== "gap") return {};
           const present = new Set<number>();
           for (const r of s.rows) if (r.kind === "entry" && r.id != null) present.add(r.id);
           const fill = entries
             .filter((e) => e.id == null || !present.has(e.id))
             .sort((a, b) => (a.id ?? 0) - (b.id ?? 0))
             .map(toEntryRow);
-          const rows = [...s.rows.slice(0, index), ...fill, ...s.rows.slice(index + 1)];
+          const rest: ConsoleRow[] = [];
+          if (!complete) {
+            const lastId = fill.reduce<number | null>((m, r) => (r.id != null && (m == null || r.id > m) ? r.id : m), gap.afterId);
+            rest.push({ ...makeGapRow(Math.max(1, gap.skipped - fill.length), lastId), beforeId: gap.beforeId });
+          }
+          const rows = [...s.rows.slice(0, index), ...fill, ...rest, ...s.rows.slice(index + 1)];
           const out = evict(rows, rows.filter(predicateOf(s)), s.maxEntries);
           return {
             rows: out.rows,
