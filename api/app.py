@@ -14,7 +14,7 @@ import asyncpg
 import grpc
 from aiohttp import web
 
-from api import accounts, bootstrap, health, logs, openapi, security
+from api import accounts, bootstrap, console_ui, health, logs, openapi, security
 from api.errors import error_middleware
 from api.retention import RetentionJob
 from api import live, server_logs
@@ -162,4 +162,5 @@ def create_app(settings: Settings) -> web.Application:
     accounts.setup(app, settings.login_max_failures, settings.login_failure_window_s)
     logs.setup(app)
     openapi.setup(app)
+    console_ui.setup(app)  # last: its catch-all route serves client-side routes
     return app
