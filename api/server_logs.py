@@ -228,6 +228,9 @@ def server_logs_ctx(runtime_key: web.AppKey) -> Callable[[web.Application], Asyn
     async def server_logs(app: web.Application) -> AsyncIterator[None]:
         runtime = app[runtime_key]
         assert runtime.writer is not None
+        if runtime.settings.server_log_level.upper() == "OFF":
+            yield
+            return
         handler = ActivityLogHandler(
             runtime.writer, asyncio.get_running_loop(), runtime.settings.server_log_level.upper()
         )

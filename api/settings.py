@@ -35,7 +35,8 @@ class Settings(BaseModel):
                                        "WebSocket (comma list in the env); empty = the server's own origin")
     live_auth_timeout_s: float = Field(5.0, gt=0, description="a live-tail client must authenticate within this")
     live_queue_capacity: int = Field(4096, ge=1, description="entries buffered per live-tail client before lagged")
-    server_log_level: str = Field("INFO", description="the server's own log records at or above this reach the console")
+    server_log_level: str = Field("INFO", pattern=r"^(?i:DEBUG|INFO|WARNING|ERROR|CRITICAL|OFF)$",
+                                  description="the server's own log records at or above this reach the console; OFF = none")
 
     model_config = {"extra": "forbid"}
 

@@ -130,6 +130,9 @@ async def start_server(
     values: dict[str, Any] = dict(
         database_url=database_url, data_dir=data_dir, http_port=0, otlp_grpc_port=0, otlp_http_port=0,
         bootstrap=False, settings_refresh_s=0.2,
+        # The tests share the server's process and root logger: its own log records would land
+        # in every test's table. tests/test_server_logs.py turns them on.
+        server_log_level="OFF",
     )  # fmt: skip
     values.update(overrides)
     app = create_app(Settings(**values))

@@ -20,6 +20,16 @@ pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture
+async def server(database_url, tmp_path):
+    """The server with its own log records captured (conftest turns them off for other tests)."""
+    running = await start_server(database_url, tmp_path, server_log_level="INFO")
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+@pytest.fixture
 def probe_logger():
     logger = logging.getLogger("api.test_probe")
     previous = logger.level
@@ -146,12 +156,17 @@ async def test_handler_installed_at_start_and_removed_at_shutdown(database_url, 
         return [h for h in logging.getLogger().handlers if isinstance(h, ActivityLogHandler)]
 
     before = len(ours())
-    server = await start_server(database_url, tmp_path)
+    server = await start_server(database_url, tmp_path, server_log_level="INFO")
     try:
         assert len(ours()) == before + 1
     finally:
         await server.stop()
     assert len(ours()) == before
+    server = await start_server(database_url, tmp_path, server_log_level="OFF")
+    try:
+        assert len(ours()) == before
+    finally:
+        await server.stop()
 
 
 def test_level_mapping():
