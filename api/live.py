@@ -614,7 +614,8 @@ async def _authenticate(connection: LiveConnection, app: web.Application) -> boo
         message = parse_client_message(first.data)
         if not isinstance(message, AuthMessage):
             raise ValueError("the first message must be {action: auth}")
-        connection.principal = security.verify_token(app, message.token)
+        principal = security.verify_token(app, message.token)
+        connection.principal = await security.current_principal(connection.registry.pool, principal)
     except (ValueError, security.InvalidToken) as exc:
         log.info("live tail: authentication refused from %s: %s", connection.remote, exc)
         await _close_socket(ws, WSCloseCode.POLICY_VIOLATION, b"authentication failed")

@@ -130,6 +130,16 @@ def issue_token(app: web.Application, principal: Principal) -> tuple[str, int]:
     return app[TOKEN_SIGNER].issue(principal)
 
 
+async def current_principal(pool: asyncpg.Pool, principal: Principal) -> Principal:
+    """The caller as the database says now, not as the token said when issued: a deleted account
+    is refused and a changed role applies at once instead of when the token expires."""
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(q("get_user"), principal.user_id)
+    if row is None:
+        raise InvalidToken("this account no longer exists")
+    return Principal(user_id=row["id"], email=row["email"], role=row["role"])
+
+
 async def load_scope(conn: asyncpg.Connection, principal: Principal) -> Scope:
     """What ``principal`` may read: everything for an admin; for a creator their own entries,
     their projects' entries and system entries (``repository.where_clause`` applies it)."""
@@ -173,7 +183,10 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     """Require a valid API token on ``/api/v1/*`` except ``PUBLIC_PATHS``. Runs inside
     ``errors.error_middleware``, so a 401 comes out in the API's error shape."""
     if request.path.startswith(API_V1) and request.path not in PUBLIC_PATHS:
+        from api.app import RUNTIME  # api.app imports this module
+
         token = bearer_from_header(request.headers.get("Authorization"))
-        request[PRINCIPAL] = verify_token(request.app, token)
+        principal = verify_token(request.app, token)
+        request[PRINCIPAL] = await current_principal(request.app[RUNTIME].pool, principal)
     return await handler(request)
 

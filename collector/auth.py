@@ -51,7 +51,7 @@ class IngestAuthenticator:
         if cached is None or cached[1] <= now:
             try:
                 async with self._pool.acquire(timeout=5) as conn:
-                    token_id = await conn.fetchval(q("find_ingest_token"), digest, timeout=5)
+                    token_id = await conn.fetchval(q("use_ingest_token"), digest, timeout=5)
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 raise StoreUnavailable(f"cannot verify the ingest token now ({type(exc).__name__})") from exc
             if len(self._cache) > 10_000:

@@ -81,8 +81,11 @@ async def test_missing_bad_expired_and_alg_none_tokens_are_refused(server, db, s
     assert "expired" in body["error"]["message"]
     # The same claims correctly signed are accepted: the refusals above are about the token.
     valid = jwt.encode(good_claims, secret, algorithm="HS256")
-    status, _, _ = await call(session, server, "GET", "/api/v1/admin/users", headers={"Authorization": f"Bearer {valid}"})
+    status, _, _ = await call(session, server, "GET", "/api/v1/activity-logs", headers={"Authorization": f"Bearer {valid}"})
     assert status == 200
+    # ...but the role is the account's, not the token's: signed "admin" claims don't make an admin.
+    status, _, _ = await call(session, server, "GET", "/api/v1/admin/users", headers={"Authorization": f"Bearer {valid}"})
+    assert status == 403
 
 
 async def test_login_is_rate_limited_per_email_and_address(database_url, tmp_path, db, session):
@@ -244,3 +247,16 @@ async def test_creator_me_lists_projects(server, db, session):
     creator = await make_user(db, "c@example.com", project_ids=(project,))
     status, body, _ = await call(session, server, "GET", "/api/v1/auth/me", creator)
     assert status == 200 and body["user"]["project_ids"] == [project]
+
+
+async def test_a_token_follows_the_account_as_it_is_now(server, db, session):
+    """A role change applies at once and a deleted account is refused, before the token expires."""
+    admin = await make_user(db, "demoted@example.com", role="admin")
+    status, _, _ = await call(session, server, "GET", "/api/v1/admin/users", admin)
+    assert status == 200
+    await db.execute("UPDATE users SET role = 'creator' WHERE id = $1", admin.user_id)
+    status, body, _ = await call(session, server, "GET", "/api/v1/admin/users", admin)
+    assert status == 403 and body["error"]["code"] == "forbidden"
+    await db.execute("DELETE FROM users WHERE id = $1", admin.user_id)
+    status, body, _ = await call(session, server, "GET", "/api/v1/activity-logs", admin)
+    assert status == 401 and "no longer exists" in body["error"]["message"]

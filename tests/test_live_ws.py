@@ -31,7 +31,14 @@ _seq = itertools.count()
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def token_for(server, user_id: int, role: str = "admin") -> str:
+async def token_for(server, user_id: int, role: str = "admin") -> str:
+    """An API token for user ``user_id``, created in the database with ``role`` if missing (the
+    server checks the account on every authentication)."""
+    async with server.runtime.pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO users (id, email, password_hash, role) VALUES ($1, $2, 'x', $3) ON CONFLICT (id) DO NOTHING",
+            user_id, f"u{user_id}@x", role,
+        )  # fmt: skip
     token, _ = security.issue_token(server.app, security.Principal(user_id=user_id, email=f"u{user_id}@x", role=role))
     return token
 
@@ -100,7 +107,7 @@ async def expect_close(ws, timeout: float = 10.0) -> int:
 
 async def test_entry_sent_through_otel_sdk_reaches_subscriber(server):
     async with aiohttp.ClientSession() as session:
-        ws = await connect(session, server, token_for(server, 1), sources=["pipeline"])
+        ws = await connect(session, server, await token_for(server, 1), sources=["pipeline"])
         sdk_shim.configure(
             service_name="pipeline-3", source="pipeline",
             endpoint=f"http://127.0.0.1:{server.runtime.otlp_http_port}",
@@ -135,7 +142,7 @@ async def query_logs_by_id(server, entry_id: int) -> ActivityRow:
 async def test_filters_and_update_filter(server):
     async with aiohttp.ClientSession() as session:
         ws = await connect(
-            session, server, token_for(server, 1),
+            session, server, await token_for(server, 1),
             levels=["warn", "error"], sources=["worker", "agent"], mode="curated", search="DISK",
         )  # fmt: skip
         await ingest(server, [
@@ -180,7 +187,7 @@ async def test_filters_and_update_filter(server):
 
 async def test_search_metacharacters_are_literal(server):
     async with aiohttp.ClientSession() as session:
-        ws = await connect(session, server, token_for(server, 1), search="50%_")
+        ws = await connect(session, server, await token_for(server, 1), search="50%_")
         await ingest(server, [row("progress 50%_x done"), row("progress 50ab"), row("progress 5000"), row("end 50%_")])
         got = [e["message"] for e in await entries_until(ws, "end 50%_")]
         assert got == ["progress 50%_x done", "end 50%_"]
@@ -196,8 +203,8 @@ async def test_slow_client_gets_lagged_while_fast_client_gets_everything(databas
     big = "x" * 16_000  # large entries fill the slow client's socket buffers quickly
     try:
         async with aiohttp.ClientSession() as session:
-            fast = await connect(session, server, token_for(server, 1), sources=["worker"])
-            slow = await connect(session, server, token_for(server, 1), sources=["worker"])
+            fast = await connect(session, server, await token_for(server, 1), sources=["worker"])
+            slow = await connect(session, server, await token_for(server, 1), sources=["worker"])
 
             async def read_fast() -> list[dict[str, Any]]:
                 entries: list[dict[str, Any]] = []
@@ -261,7 +268,7 @@ async def test_resume_with_after_id_across_reconnect_yields_every_entry_once(ser
             sent.extend(await ingest(server, [row(f"stream {batch}.{i}") for i in range(25)]))
             batch += 1
 
-    token = token_for(server, 1)
+    token = await token_for(server, 1)
     ingester = asyncio.create_task(ingest_continuously(), name="test-ingester")
     try:
         async with aiohttp.ClientSession() as session:
@@ -350,7 +357,7 @@ async def test_foreign_origin_is_refused_and_own_origin_accepted(server):
 
         own = f"http://127.0.0.1:{server.http_port}"
         ws = await session.ws_connect(ws_url(server), origin=own)
-        await ws.send_json({"action": "auth", "token": token_for(server, 1)})
+        await ws.send_json({"action": "auth", "token": await token_for(server, 1)})
         await ws.send_json({"action": "subscribe"})
         assert (await receive_json(ws))["type"] == "subscribed"
         await ws.close()
@@ -363,7 +370,7 @@ async def test_configured_allowed_origins(database_url, tmp_path):
             ws = await session.ws_connect(ws_url(server), origin=f"http://127.0.0.1:{server.http_port}")
             assert await expect_close(ws) == POLICY_VIOLATION
             ws = await session.ws_connect(ws_url(server), origin="https://console.example")
-            await ws.send_json({"action": "auth", "token": token_for(server, 1)})
+            await ws.send_json({"action": "auth", "token": await token_for(server, 1)})
             await ws.send_json({"action": "subscribe"})
             assert (await receive_json(ws))["type"] == "subscribed"
             await ws.close()
@@ -376,7 +383,7 @@ async def test_configured_allowed_origins(database_url, tmp_path):
 
 async def test_malformed_messages_get_errors_and_the_connection_stays_up(server):
     async with aiohttp.ClientSession() as session:
-        ws = await connect(session, server, token_for(server, 1), _skip_subscribe=True)
+        ws = await connect(session, server, await token_for(server, 1), _skip_subscribe=True)
         await ws.send_json({"action": "update_filter", "levels": ["info"]})
         assert (await receive_json(ws)) == {"type": "error", "message": "subscribe first"}
         for bad in (
@@ -387,7 +394,7 @@ async def test_malformed_messages_get_errors_and_the_connection_stays_up(server)
             json.dumps({"action": "subscribe", "unknown_field": 1}),
             json.dumps({"action": "subscribe", "after_id": -5}),
             json.dumps({"action": "subscribe", "entity_id": 2**70}),
-            json.dumps({"action": "auth", "token": token_for(server, 1)}),
+            json.dumps({"action": "auth", "token": await token_for(server, 1)}),
             json.dumps([1, 2, 3]),
         ):
             await ws.send_str(bad)
@@ -447,8 +454,8 @@ async def test_creator_scoping_over_websocket(server, db):
     ids = await _scoping_world(db)
     async with aiohttp.ClientSession() as session:
         # sources: the live tail's own "client connected" entries are not part of this test
-        creator = await connect(session, server, token_for(server, ids["creator"], "creator"), sources=["worker"])
-        admin = await connect(session, server, token_for(server, 99, "admin"), sources=["worker"])
+        creator = await connect(session, server, await token_for(server, ids["creator"], "creator"), sources=["worker"])
+        admin = await connect(session, server, await token_for(server, 99, "admin"), sources=["worker"])
         await ingest(server, _scoping_rows(ids, "scoped"))
         seen = [e["message"].removeprefix("scoped ") for e in await entries_until(creator, "scoped end")]
         assert seen == CREATOR_SEES
@@ -456,7 +463,7 @@ async def test_creator_scoping_over_websocket(server, db):
 
         # Replay (SQL) and live (Python) agree for the same creator.
         replayed = await connect(
-            session, server, token_for(server, ids["creator"], "creator"), sources=["worker"], after_id=0
+            session, server, await token_for(server, ids["creator"], "creator"), sources=["worker"], after_id=0
         )
         replay = [e["message"].removeprefix("scoped ") for e in await entries_until(replayed, "scoped end")]
         assert replay == CREATOR_SEES
@@ -540,7 +547,7 @@ def _with_floor(log_filter: LogFilter) -> LogFilter:
 
 async def test_connects_and_disconnects_are_logged_as_curated_entries(server, db):
     async with aiohttp.ClientSession() as session:
-        ws = await connect(session, server, token_for(server, 5, "admin"))
+        ws = await connect(session, server, await token_for(server, 5, "admin"))
         await ws.close()
 
     async def lifecycle() -> list[ActivityRow]:
@@ -559,7 +566,7 @@ async def test_shutdown_closes_sockets_with_going_away(database_url, tmp_path):
     stopping: asyncio.Task[None] | None = None
     try:
         async with aiohttp.ClientSession() as session:
-            sockets = [await connect(session, server, token_for(server, 1)) for _ in range(3)]
+            sockets = [await connect(session, server, await token_for(server, 1)) for _ in range(3)]
             await ingest(server, [row("before shutdown")])
             await entries_until(sockets[0], "before shutdown")
             stopping = asyncio.create_task(server.stop(), name="server-stop")

@@ -244,3 +244,10 @@ async def test_grpc_gzip_bomb_is_resource_exhausted(small_server, db):
         )
     assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert await count_logs(db, LogFilter(), Scope.admin()) == 0
+
+
+async def test_token_use_is_recorded(server, db):
+    assert await db.fetchval("SELECT last_used_at FROM ingest_tokens") is None
+    status, _, _ = await post(server, request_with([{"body": "x"}]).SerializeToString(), {**PROTOBUF, **auth(server)})
+    assert status == 200
+    assert await db.fetchval("SELECT last_used_at FROM ingest_tokens") is not None

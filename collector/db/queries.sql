@@ -42,11 +42,11 @@ FROM activity_log_settings WHERE id = 1;
 INSERT INTO ingest_tokens (name, token_hash, token_prefix) VALUES ($1, $2, $3)
 RETURNING id, name, token_prefix, created_at, revoked_at, last_used_at;
 
--- name: find_ingest_token
-SELECT id FROM ingest_tokens WHERE token_hash = $1 AND revoked_at IS NULL;
-
--- name: touch_ingest_tokens
-UPDATE ingest_tokens SET last_used_at = now() WHERE id = ANY($1::bigint[]);
+-- name: use_ingest_token
+-- Verify a token and record its use; runs once per token per cache period, not per request.
+UPDATE ingest_tokens SET last_used_at = now()
+WHERE token_hash = $1 AND revoked_at IS NULL
+RETURNING id;
 
 -- name: revoke_ingest_token
 UPDATE ingest_tokens SET revoked_at = now()
@@ -129,3 +129,17 @@ DELETE FROM project_members WHERE project_id = $1 AND user_id = $2 RETURNING pro
 -- name: live_job_projects
 -- The project of each job, to scope entries that carry only a job id (api.live.JobProjects).
 SELECT id, project_id FROM jobs WHERE id = ANY($1::bigint[]);
+
+-- ===== Demo =====
+-- The demo's projects and jobs (api/demo.py). Its users go through insert_user and its
+-- memberships through insert_project_member; jobs rows let entries that carry only a job id
+-- follow the job's project, as in a real deployment.
+
+-- name: demo_ensure_project
+-- The project with this name, created when missing (a no-op update so RETURNING always has the row).
+INSERT INTO projects (name) VALUES ($1)
+ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name
+RETURNING id, name;
+
+-- name: demo_insert_job
+INSERT INTO jobs (project_id, name) VALUES ($1, $2) RETURNING id;
