@@ -1,4 +1,4 @@
-"""``activity-console serve | migrate | token create|revoke|list | user create``."""
+"""``activity-console serve | migrate | token create|revoke|list | user create | demo``."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from typing import AsyncIterator, Sequence
 import asyncpg
 from aiohttp import web
 
-from api.app import RUNTIME, create_app
+from api import demo
+from api.app import RUNTIME, create_app, tune_gc_for_ingest
 from api.passwords import generate_password, hash_password
 from api.settings import Settings, load_settings
 from collector.auth import create_token
@@ -56,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     user_create.add_argument("--email", required=True)
     user_create.add_argument("--role", required=True, choices=["admin", "creator"])
     user_create.add_argument("--password", help="default: prompt, or generate and print when not a terminal")
+
+    demo.add_arguments(commands.add_parser("demo", parents=[common], help="stream demo traffic from all five "
+                                           "sources (starts the server when none answers)"))  # fmt: skip
     return parser
 
 
@@ -71,6 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if args.command == "serve":
             return asyncio.run(_serve(settings))
+        if args.command == "demo":
+            return asyncio.run(demo.run_command(args, settings, _print_banner))
         return asyncio.run(_admin_command(args, settings))
     except ActivityConsoleError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -83,6 +89,7 @@ async def _serve(settings: Settings) -> int:
     app = create_app(settings)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()  # runs the cleanup_ctx start-up: database, writer, OTLP receivers
+    tune_gc_for_ingest()
     try:
         site = web.TCPSite(runner, settings.host, settings.http_port)
         await site.start()

@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from aiohttp import web  # noqa: E402
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest  # noqa: E402
 
-from api.app import RUNTIME, create_app  # noqa: E402
+from api.app import RUNTIME, create_app, tune_gc_for_ingest  # noqa: E402
 from api.settings import Settings  # noqa: E402
 from collector.auth import create_token  # noqa: E402
 from collector.db import migrate  # noqa: E402
@@ -94,6 +94,7 @@ async def bench_ours(admin_url: str, seconds: float, clients: int) -> float:
         app = create_app(settings)
         runner = web.AppRunner(app, handle_signals=False)
         await runner.setup()
+        tune_gc_for_ingest()  # as `activity-console serve` does
         try:
             port = app[RUNTIME].otlp_http_port
             clients_running = spawn_clients(clients, port, token, seconds)
