@@ -35,8 +35,9 @@ test: install test-python test-ui
 test-python: install
 	$(BIN)/python -m pytest
 
-test-ui:
-	@if [ -f ui/package.json ]; then $(MAKE) --no-print-directory $(UI_STAMP) ui/dist/index.html && cd ui && npm test; fi
+# Unit tests, then the end-to-end tests (ui/e2e: the real server from the venv, Debian's Chromium).
+test-ui: install
+	@if [ -f ui/package.json ]; then $(MAKE) --no-print-directory $(UI_STAMP) ui/dist/index.html && cd ui && npm test && npm run e2e; fi
 
 bench-ingest: install
 	$(BIN)/python bench/ingest.py
