@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 UI_STAMP := ui/node_modules/.installed
 
-.PHONY: run test install ui test-python test-ui bench-ingest clean
+.PHONY: run demo test install ui test-python test-ui bench-ingest clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required (found %s)" % sys.version.split()[0])'
@@ -29,6 +29,10 @@ ui/dist/index.html: $(UI_STAMP) $(shell find ui/src ui/index.html ui/vite.config
 
 run: install ui
 	$(BIN)/activity-console serve
+
+# Demo traffic from all five sources; starts the server (as `run` does) when none is running.
+demo: install ui
+	$(BIN)/activity-console demo
 
 test: install test-python test-ui
 
