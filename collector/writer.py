@@ -280,14 +280,14 @@ class BatchWriter:
         """Commit rows in one transaction; on success every row has its id."""
         try:
             async with conn.transaction():
-                ids = await conn.fetch(q("reserve_activity_log_ids"), len(rows))
-                records = copy_records(rows, [r[0] for r in ids], self._level_ids, self._source_ids)
+                ids = await conn.fetchval(q("reserve_activity_log_ids"), len(rows))
+                records = copy_records(rows, ids, self._level_ids, self._source_ids)
                 await conn.copy_records_to_table("activity_logs", records=records, columns=COPY_COLUMNS)
         except asyncpg.PostgresError as exc:
             if _is_data_error(exc):
                 raise _BatchRejected(exc) from exc
             raise
-        for row, (row_id,) in zip(rows, ids):
+        for row, row_id in zip(rows, ids):
             row.id = row_id
 
     async def _copy_isolated(self, conn: asyncpg.Connection, rows: list[ActivityRow]) -> WriteResult:

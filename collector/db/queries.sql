@@ -31,7 +31,7 @@ SELECT id, name FROM activity_log_sources ORDER BY id;
 -- Ids are taken from the sequence inside the writer's transaction so that the rows can be
 -- published with their ids after the commit. One writer commits at a time, so ids become
 -- visible in increasing order (the live tail's resume relies on it).
-SELECT nextval('activity_logs_id_seq') FROM generate_series(1, $1);
+SELECT array_agg(nextval('activity_logs_id_seq')) FROM generate_series(1, $1);
 
 -- name: get_settings
 SELECT retention_days_debug, retention_days_info, retention_days_warn, retention_days_error,
