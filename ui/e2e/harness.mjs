@@ -118,11 +118,13 @@ export async function stopServer(server) {
 }
 
 /**
- * Sends records through the OpenTelemetry SDK. Resolves as soon as the helper reports that its
- * exporter was flushed (the server has accepted the records), with `{ sent, trace_ids }`.
+ * Sends records through the OpenTelemetry SDK. The helper starts, configures the SDK and reports
+ * ready; then it is told to go (`emittedAt`, Date.now()) and emits, and the promise resolves as soon
+ * as it reports that its exporter was flushed — the server acknowledges an export once the records
+ * are written — with `{ sent, trace_ids, emittedAt }`.
  */
 export function sendLogs(server, options) {
-  const args = [join(here, "send_logs.py"), "--endpoint", server.grpcEndpoint, "--token", server.token];
+  const args = [join(here, "send_logs.py"), "--endpoint", server.grpcEndpoint, "--token", server.token, "--wait-for-go"];
   if (options.records) args.push("--records", JSON.stringify(options.records));
   else {
     args.push("--message", options.message);
@@ -133,30 +135,42 @@ export function sendLogs(server, options) {
     if (options.count) args.push("--count", String(options.count));
   }
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(PYTHON, args, { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(PYTHON, args, { cwd: REPO, stdio: ["pipe", "pipe", "pipe"] });
     let out = "";
     let err = "";
-    let done = false;
+    let emittedAt = null;
+    let settled = false;
+    const fail = (e) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      reject(e);
+    };
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
-      reject(new Error(`send_logs.py timed out; stderr: ${err}`));
+      fail(new Error(`send_logs.py timed out; stderr: ${err}`));
     }, 30_000);
     child.stdout.on("data", (d) => {
       out += d;
-      const line = out.split("\n")[0];
-      if (!done && out.includes("\n")) {
-        done = true;
-        clearTimeout(timer);
-        const result = JSON.parse(line);
-        if (result.error) reject(new Error(`send_logs.py: ${result.error}; stderr: ${err}`));
-        else resolvePromise(result);
+      let nl;
+      while ((nl = out.indexOf("\n")) >= 0) {
+        const message = JSON.parse(out.slice(0, nl));
+        out = out.slice(nl + 1);
+        if (message.ready) {
+          emittedAt = Date.now();
+          child.stdin.end("go\n");
+        } else if (message.error) {
+          fail(new Error(`send_logs.py: ${message.error}; stderr: ${err}`));
+        } else if (!settled) {
+          settled = true;
+          clearTimeout(timer);
+          resolvePromise({ ...message, emittedAt });
+        }
       }
     });
     child.stderr.on("data", (d) => (err += d));
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      if (!done) reject(new Error(`send_logs.py exited with ${code} before reporting; stderr: ${err}`));
-    });
+    child.stdin.on("error", () => {}); // a helper that died early is reported by "close"
+    child.on("close", (code) => fail(new Error(`send_logs.py exited with ${code} before reporting; stderr: ${err}`)));
   });
 }
 

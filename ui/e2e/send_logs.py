@@ -6,7 +6,9 @@ OTLP/gRPC exporter), for the end-to-end tests.
     python ui/e2e/send_logs.py --endpoint … --token … --records '[{"message": "…", "project_id": 7}, …]'
 
 Each record may carry message, level, source, project_id, user_id, trace (bool) and trace_id (hex).
-With --count N the single --message is sent N times as "<message> #i". The exporter is flushed
+With --count N the single --message is sent N times as "<message> #i". With --wait-for-go the
+helper prints {"ready": true} once configured and emits when it reads "go" on stdin, so that the
+caller can time emission rather than Python's start-up. The exporter is flushed
 (force_flush) before the result is printed — one JSON line: {"sent": n, "trace_ids": [...]}, the
 trace id each record was sent under (null when none) — and shut down afterwards.
 """
@@ -74,6 +76,7 @@ def main() -> int:
     parser.add_argument("--trace-id", help="send inside this trace (32 hex digits)")
     parser.add_argument("--count", type=int, default=1)
     parser.add_argument("--records", help="JSON list of records instead of --message")
+    parser.add_argument("--wait-for-go", action="store_true", help='print {"ready": true}, then wait for a "go" line on stdin before emitting')
     args = parser.parse_args()
     records = _records(args)
 
@@ -85,6 +88,11 @@ def main() -> int:
         schedule_delay_millis=50,
     )
     try:
+        if args.wait_for_go:
+            # Start-up (imports, exporter) is done: the caller times from its "go" line.
+            print(json.dumps({"ready": True}), flush=True)
+            if sys.stdin.readline().strip() != "go":
+                return 1
         trace_ids = [_emit(r) for r in records]
         if not sdk_shim.force_flush(10_000):
             print(json.dumps({"error": "force_flush timed out"}), flush=True)
