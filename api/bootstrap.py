@@ -61,7 +61,7 @@ async def ensure_first_run(pool: asyncpg.Pool, data_dir: Path, environ: dict[str
             if generated:
                 _write_secret(admin_file, f"{email}\n{password}\n")
             result.admin_email = email
-            result.admin_password = password
+            result.admin_password = password if generated else None  # never echo a password we were given
         elif (saved := _read_secret(admin_file)) is not None:
             result.admin_email, _, result.admin_password = saved.partition("\n")
         if not await conn.fetch(q("list_ingest_tokens")):

@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 
-from api import accounts_store
+from api import accounts_store, security
 from api.passwords import hash_password
 from api.security import Principal, issue_token
 from collector.model import ActivityRow
@@ -53,3 +53,15 @@ async def call(session: aiohttp.ClientSession, server, method: str, path: str, p
     async with session.request(method, server.api_url + path, params=params, json=json, headers=all_headers) as response:
         body = await response.json() if response.content_type == "application/json" else await response.text()
         return response.status, body, response.headers
+
+
+async def token_for(server, user_id: int, role: str = "admin") -> str:
+    """An API token for user ``user_id``, created in the database with ``role`` if missing (the
+    server checks the account on every authentication)."""
+    async with server.runtime.pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO users (id, email, password_hash, role) VALUES ($1, $2, 'x', $3) ON CONFLICT (id) DO NOTHING",
+            user_id, f"u{user_id}@x", role,
+        )  # fmt: skip
+    token, _ = security.issue_token(server.app, security.Principal(user_id=user_id, email=f"u{user_id}@x", role=role))
+    return token

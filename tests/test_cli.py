@@ -110,3 +110,17 @@ def test_serve_on_the_embedded_database(tmp_path: Path):
     assert re.search(r"Bearer%20(\S+)", first)[1] == re.search(r"Bearer%20(\S+)", second)[1]
     assert (tmp_path / "data" / "pgdata" / "PG_VERSION").exists()
     assert not (tmp_path / "data" / "pgdata" / "postmaster.pid").exists()  # stopped on exit
+
+
+async def test_first_run_never_echoes_a_password_from_the_environment(database_url, tmp_path):
+    from api.bootstrap import ensure_first_run
+    from collector.db.connect import create_pool
+
+    pool = await create_pool(database_url)
+    try:
+        given = await ensure_first_run(pool, tmp_path, {"ACTIVITY_ADMIN_EMAIL": "root@example.com", "ACTIVITY_ADMIN_PASSWORD": "from-env-secret"})
+        assert given.admin_email == "root@example.com" and given.admin_password is None
+        assert not (tmp_path / "initial-admin.txt").exists()
+        assert given.ingest_token and (tmp_path / "ingest-token.txt").read_text().strip() == given.ingest_token
+    finally:
+        await pool.close()

@@ -19,6 +19,7 @@ from api import live, security
 from api.live import EntryMatcher, JobProjects
 from collector.db.repository import LogFilter, Scope, query_logs
 from collector.model import ActivityRow
+from tests.api_helpers import token_for
 from tests.conftest import start_server, wait_for
 
 pytestmark = pytest.mark.timeout(90)
@@ -29,18 +30,6 @@ _seq = itertools.count()
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-
-async def token_for(server, user_id: int, role: str = "admin") -> str:
-    """An API token for user ``user_id``, created in the database with ``role`` if missing (the
-    server checks the account on every authentication)."""
-    async with server.runtime.pool.acquire() as conn:
-        await conn.execute(
-            "INSERT INTO users (id, email, password_hash, role) VALUES ($1, $2, 'x', $3) ON CONFLICT (id) DO NOTHING",
-            user_id, f"u{user_id}@x", role,
-        )  # fmt: skip
-    token, _ = security.issue_token(server.app, security.Principal(user_id=user_id, email=f"u{user_id}@x", role=role))
-    return token
 
 
 def ws_url(server) -> str:

@@ -11,9 +11,9 @@ import aiohttp
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
-from api import security
 from api.server_logs import ActivityLogHandler, level_of, row_from_record, severity_number_of
 from collector.db.repository import LogFilter, Scope, query_logs
+from tests.api_helpers import token_for
 from tests.conftest import start_server, wait_for
 
 pytestmark = pytest.mark.timeout(60)
@@ -93,7 +93,7 @@ async def test_records_from_other_threads_arrive(server, db, probe_logger):
 
 
 async def test_server_logs_reach_live_tail(server, probe_logger):
-    token, _ = security.issue_token(server.app, security.Principal(user_id=1, email="a@x", role="admin"))
+    token = await token_for(server, 1)
     async with aiohttp.ClientSession() as session:
         ws = await session.ws_connect(f"{server.api_url}/ws/activity-logs")
         await ws.send_json({"action": "auth", "token": token})
