@@ -28,8 +28,10 @@ from aiohttp import web
 from api.bootstrap import _read_secret, _write_secret
 from api.errors import Forbidden, Unauthorized
 from api.settings import Settings
+from collector.auth import bearer_token
 from collector.db.queries import q
 from collector.db.repository import Scope
+from collector.errors import Unauthenticated
 
 JWT_ALGORITHM = "HS256"
 JWT_SECRET_FILE = "jwt-secret"
@@ -151,12 +153,10 @@ async def load_scope(conn: asyncpg.Connection, principal: Principal) -> Scope:
 
 def bearer_from_header(header: str | None) -> str:
     """The token of ``Authorization: Bearer <token>``; ``InvalidToken`` otherwise."""
-    if not header:
-        raise InvalidToken("missing Authorization header; send 'Authorization: Bearer <token>'")
-    scheme, _, token = header.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise InvalidToken("Authorization must be 'Bearer <token>'")
-    return token.strip()
+    try:
+        return bearer_token(header, kind="token")
+    except Unauthenticated as exc:
+        raise InvalidToken(str(exc)) from None
 
 
 def principal_of(request: web.Request) -> Principal:

@@ -27,12 +27,13 @@ def hash_token(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-def bearer_token(header: str | None) -> str:
+def bearer_token(header: str | None, kind: str = "ingest token") -> str:
+    """The token of an ``Authorization: Bearer <token>`` header; ``Unauthenticated`` otherwise."""
     if not header:
-        raise Unauthenticated("missing Authorization header; send 'Authorization: Bearer <ingest token>'")
+        raise Unauthenticated(f"missing Authorization header; send 'Authorization: Bearer <{kind}>'")
     scheme, _, token = header.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("Authorization must be 'Bearer <ingest token>'")
+        raise Unauthenticated(f"Authorization must be 'Bearer <{kind}>'")
     return token.strip()
 
 
