@@ -1,7 +1,5 @@
-import { defaultRangeExtractor, measureElement as defaultMeasureElement, useVirtualizer } from "@tanstack/react-virtual";
-import type { Range } from "@tanstack/react-virtual";
 import { ArrowDownToLine, Eraser, Pause, Play } from "lucide-react";
-import { useCallback, useLayoutEffect, useRef, useState } from "react";
+import { useCallback, useLayoutEffect, useMemo, useReducer, useRef, useState } from "react";
 import { ConsoleFilterToolbar } from "./ConsoleFilterToolbar";
 import { ContextDialog } from "./components/ContextDialog";
 import { GapMarker, LogRow } from "./components/LogRow";
@@ -9,8 +7,15 @@ import { DEFAULT_MAX_ENTRIES, MAX_MAX_ENTRIES, ROW_HEIGHT, TAIL_THRESHOLD_PX } f
 import { fetchGapEntries } from "./hooks/useActivityLogHistory";
 import { useConsoleKeyboard } from "./hooks/useConsoleKeyboard";
 import type { GapRow } from "./rows";
+import { indexOfSeq } from "./rowList";
+import { heightOfFirst, rowHeightAt, rowTop, visibleRange } from "./rowLayout";
+import type { RowLayout, TallRow } from "./rowLayout";
 import { selectStreamFilter, streamFilterToQuery, useActivityConsoleStore } from "./stores/activityConsoleStore";
 import type { ActivityLogEntry, ConnectionStatus } from "./types";
+
+const OVERSCAN = 16;
+/** Until the viewport has been measured, render as if it were this tall. */
+const FALLBACK_VIEWPORT = 40 * ROW_HEIGHT;
 
 const BUFFER_SIZES = [DEFAULT_MAX_ENTRIES, 25_000, 50_000, MAX_MAX_ENTRIES];
 
@@ -47,6 +52,7 @@ async function backfillGap(row: GapRow): Promise<void> {
 /** The terminal-style live tail: filter toolbar, virtualized rows, follow-the-tail with an obvious paused state. */
 export function ActivityConsolePanel({ actions, keyboardShortcuts = true, className }: ActivityConsolePanelProps) {
   const visibleRows = useActivityConsoleStore((s) => s.visibleRows);
+  const visibleEntryCount = useActivityConsoleStore((s) => s.visibleEntryCount);
   const entryCount = useActivityConsoleStore((s) => s.entryCount);
   const maxEntries = useActivityConsoleStore((s) => s.maxEntries);
   const isPaused = useActivityConsoleStore((s) => s.isPaused);
@@ -66,59 +72,118 @@ export function ActivityConsolePanel({ actions, keyboardShortcuts = true, classN
   const scrollRef = useRef<HTMLDivElement>(null);
   const searchRef = useRef<HTMLInputElement>(null);
   const lastScrollTop = useRef(0);
-  const lastEvicted = useRef(evictedVisible);
   const [contextEntry, setContextEntry] = useState<ActivityLogEntry | null>(null);
 
-  const visibleEntryCount = visibleRows.reduce((n, r) => (r.kind === "entry" ? n + 1 : n), 0);
+  // ---- Virtualization (see rowLayout.ts): collapsed rows are ROW_HEIGHT exactly; only expanded rows
+  // are measured, keyed by row key (with their seq, to find their index by binary search).
+  const [, rerender] = useReducer((n: number) => n + 1, 0);
+  /** The scroller's scrollTop as last seen or set (a ref: read at render, never stale after a compensation). */
+  const scrollTop = useRef(0);
+  const [viewport, setViewport] = useState(0);
+  const measured = useRef(new Map<string, { seq: number; height: number }>());
+  const [measureVersion, bumpMeasureVersion] = useReducer((n: number) => n + 1, 0);
 
-  const followingRef = useRef(!isPaused);
-  followingRef.current = !isPaused;
-  /**
-   * While following, the list is pinned to the bottom in a layout effect, but the virtualizer only
-   * learns the new scroll offset from the next scroll event: for one frame it would render the old
-   * window and show blank space. Always rendering the tail while following removes that flash.
-   */
-  const rangeExtractor = useCallback((range: Range) => {
-    const base = defaultRangeExtractor(range);
-    if (!followingRef.current || range.count === 0) return base;
-    const rowsInView = Math.ceil((scrollRef.current?.clientHeight ?? 0) / ROW_HEIGHT) + range.overscan;
-    const tailStart = Math.max(0, range.count - rowsInView);
-    if (base.length > 0 && base[0]! >= tailStart) return base;
-    const indexes = new Set(base);
-    for (let i = tailStart; i < range.count; i++) indexes.add(i);
-    return [...indexes].sort((a, b) => a - b);
-  }, []);
+  const layout = useMemo<RowLayout>(() => {
+    const tall: TallRow[] = [];
+    for (const [key, m] of measured.current) {
+      if (!expanded.has(key)) {
+        measured.current.delete(key);
+        continue;
+      }
+      if (m.height <= ROW_HEIGHT) continue;
+      const index = indexOfSeq(visibleRows, m.seq);
+      if (index >= 0 && visibleRows.at(index)!.key === key) tall.push({ index, extra: m.height - ROW_HEIGHT });
+    }
+    tall.sort((a, b) => a.index - b.index);
+    return { count: visibleRows.length, rowHeight: ROW_HEIGHT, tall };
+    // measureVersion: `measured` is a ref that changed.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [visibleRows, expanded, measureVersion]);
 
-  const virtualizer = useVirtualizer({
-    count: visibleRows.length,
-    getScrollElement: () => scrollRef.current,
-    estimateSize: () => ROW_HEIGHT,
-    getItemKey: (index) => visibleRows[index]?.key ?? index,
-    overscan: 16,
-    rangeExtractor,
-    // Layout-less environments report 0; fall back to one line so the list never collapses.
-    measureElement: (el, entry, instance) => defaultMeasureElement(el, entry, instance) || ROW_HEIGHT,
-  });
+  /** What the last commit rendered: eviction since then is measured against it. */
+  const committed = useRef({ evicted: evictedVisible, layout });
+  const evictedSinceCommit = evictedVisible - committed.current.evicted;
+  // Rows vanished above a paused reader: move up by their height so the text under their eyes stays put.
+  const anchorShift = isPaused && evictedSinceCommit > 0 ? heightOfFirst(committed.current.layout, evictedSinceCommit) : 0;
+  const offset = Math.max(0, scrollTop.current - anchorShift);
+  const viewportHeight = viewport || FALLBACK_VIEWPORT;
+  // While following, the list is pinned to the bottom in the layout effect below, before any scroll event
+  // tells us the new offset: render the tail directly so that frame never shows blank space.
+  const range = isPaused
+    ? visibleRange(layout, offset, viewportHeight, OVERSCAN)
+    : { start: Math.max(0, layout.count - Math.ceil(viewportHeight / ROW_HEIGHT) - OVERSCAN), end: layout.count };
 
-  // Follow the tail: after every change, stay pinned to the bottom unless paused.
   useLayoutEffect(() => {
     const el = scrollRef.current;
     if (!el) return;
-    const evicted = evictedVisible - lastEvicted.current;
-    lastEvicted.current = evictedVisible;
+    committed.current = { evicted: evictedVisible, layout };
     if (!isPaused) {
       el.scrollTop = el.scrollHeight;
-    } else if (evicted > 0) {
-      // Rows vanished above the reader: move up by as much so the text under their eyes stays put.
-      el.scrollTop = Math.max(0, el.scrollTop - evicted * ROW_HEIGHT);
+    } else if (anchorShift > 0) {
+      el.scrollTop = offset;
     }
     lastScrollTop.current = el.scrollTop;
-  }, [visibleRows, isPaused, evictedVisible]);
+    scrollTop.current = el.scrollTop;
+  }, [visibleRows, isPaused, evictedVisible, layout, anchorShift, offset]);
+
+  useLayoutEffect(() => {
+    const el = scrollRef.current;
+    if (!el) return;
+    setViewport(el.clientHeight);
+    if (typeof ResizeObserver === "undefined") return;
+    const ro = new ResizeObserver(() => setViewport(el.clientHeight));
+    ro.observe(el);
+    return () => ro.disconnect();
+  }, []);
+
+  /** Records an expanded row's height; a paused reader's view stays put when a row above it changes. */
+  const recordHeight = useCallback((el: HTMLElement, height: number) => {
+    const key = el.dataset.rowKey;
+    const seq = Number(el.dataset.seq);
+    if (!key || !(height > 0)) return;
+    const before = measured.current.get(key)?.height ?? ROW_HEIGHT;
+    if (Math.abs(before - height) < 0.5) return;
+    measured.current.set(key, { seq, height });
+    const scroller = scrollRef.current;
+    const state = useActivityConsoleStore.getState();
+    if (scroller && state.isPaused) {
+      const index = indexOfSeq(state.visibleRows, seq);
+      if (index >= 0 && rowTop(committed.current.layout, index) < scroller.scrollTop) {
+        scroller.scrollTop += height - before;
+        scrollTop.current = lastScrollTop.current = scroller.scrollTop;
+      }
+    }
+    bumpMeasureVersion();
+  }, []);
+
+  const resizeObserver = useRef<ResizeObserver | null>(null);
+  useLayoutEffect(() => () => resizeObserver.current?.disconnect(), []);
+  const measureRef = useCallback(
+    (el: HTMLDivElement | null) => {
+      if (!el) return;
+      recordHeight(el, el.getBoundingClientRect().height);
+      if (typeof ResizeObserver === "undefined") return;
+      resizeObserver.current ??= new ResizeObserver((entries) => {
+        for (const entry of entries) {
+          const target = entry.target as HTMLElement;
+          recordHeight(target, entry.borderBoxSize?.[0]?.blockSize ?? target.getBoundingClientRect().height);
+        }
+      });
+      const ro = resizeObserver.current;
+      ro.observe(el);
+      return () => ro.unobserve(el);
+    },
+    [recordHeight],
+  );
 
   const onScroll = useCallback(() => {
     const el = scrollRef.current;
     if (!el) return;
     const top = el.scrollTop;
+    if (top !== scrollTop.current) {
+      scrollTop.current = top;
+      rerender();
+    }
     const fromBottom = el.scrollHeight - top - el.clientHeight;
     const movedUp = top < lastScrollTop.current - 1;
     lastScrollTop.current = top;
@@ -167,7 +232,37 @@ export function ActivityConsolePanel({ actions, keyboardShortcuts = true, classN
     [setEntityFilter],
   );
 
-  const items = virtualizer.getVirtualItems();
+  const items: React.ReactNode[] = [];
+  for (let i = range.start, top = rowTop(layout, range.start); i < range.end; i++) {
+    const row = visibleRows.at(i);
+    if (!row) break;
+    const isExpanded = row.kind === "entry" && expanded.has(row.key);
+    items.push(
+      <div
+        key={row.key}
+        data-index={i}
+        data-row-key={row.key}
+        data-seq={row.seq}
+        ref={isExpanded ? measureRef : undefined}
+        className={isExpanded ? "virtual-row" : "virtual-row is-fixed"}
+        style={{ transform: `translateY(${top}px)` }}
+      >
+        {row.kind === "entry" ? (
+          <LogRow
+            row={row}
+            expanded={isExpanded}
+            search={searchText}
+            onToggle={toggleExpanded}
+            onShowContext={setContextEntry}
+            onScopeToEntity={scopeToEntity}
+          />
+        ) : (
+          <GapMarker row={row} onBackfill={backfillGap} />
+        )}
+      </div>,
+    );
+    top += rowHeightAt(layout, i);
+  }
 
   return (
     <section className={`console-panel${isPaused ? " is-paused" : ""}${className ? ` ${className}` : ""}`} aria-label="Live activity console">
@@ -244,34 +339,7 @@ export function ActivityConsolePanel({ actions, keyboardShortcuts = true, classN
               {entryCount === 0 ? "Waiting for activity…" : "No entries match the current filters."}
             </p>
           )}
-          <div style={{ height: virtualizer.getTotalSize(), position: "relative", width: "100%" }}>
-            {items.map((item) => {
-              const row = visibleRows[item.index];
-              if (!row) return null;
-              return (
-                <div
-                  key={item.key}
-                  data-index={item.index}
-                  ref={virtualizer.measureElement}
-                  className="virtual-row"
-                  style={{ transform: `translateY(${item.start}px)` }}
-                >
-                  {row.kind === "entry" ? (
-                    <LogRow
-                      row={row}
-                      expanded={expanded.has(row.key)}
-                      search={searchText}
-                      onToggle={toggleExpanded}
-                      onShowContext={setContextEntry}
-                      onScopeToEntity={scopeToEntity}
-                    />
-                  ) : (
-                    <GapMarker row={row} onBackfill={backfillGap} />
-                  )}
-                </div>
-              );
-            })}
-          </div>
+          <div style={{ height: rowTop(layout, layout.count), position: "relative", width: "100%" }}>{items}</div>
         </div>
         {isPaused && (
           <button type="button" className="jump-latest" onClick={jumpToLatest}>

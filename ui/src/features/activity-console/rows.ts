@@ -12,6 +12,8 @@ export interface EntryRow {
   kind: "entry";
   /** Stable React/virtualizer key. */
   key: string;
+  /** Position in arrival order: increasing along the buffer, so a row's index is found by binary search. */
+  seq: number;
   id: number | null;
   entry: ActivityLogEntry;
   /** Local wall-clock time, HH:MM:SS.mmm */
@@ -24,6 +26,7 @@ export interface EntryRow {
 export interface GapRow {
   kind: "gap";
   key: string;
+  seq: number;
   skipped: number;
   /** Last entry id received before the gap (exclusive lower bound for backfill). */
   afterId: number | null;
@@ -89,9 +92,11 @@ export function normalizeEntry(raw: Partial<ActivityLogEntry> & Record<string, u
 }
 
 export function toEntryRow(entry: ActivityLogEntry): EntryRow {
+  const seq = ++clientSeq;
   return {
     kind: "entry",
-    key: entry.id != null ? `e${entry.id}` : `c${++clientSeq}`,
+    key: entry.id != null ? `e${entry.id}` : `c${seq}`,
+    seq,
     id: entry.id,
     entry,
     time: formatClock(entry.timestamp),
@@ -100,7 +105,8 @@ export function toEntryRow(entry: ActivityLogEntry): EntryRow {
 }
 
 export function makeGapRow(skipped: number, afterId: number | null): GapRow {
-  return { kind: "gap", key: `gap${++clientSeq}`, skipped, afterId, beforeId: null, status: "idle" };
+  const seq = ++clientSeq;
+  return { kind: "gap", key: `gap${seq}`, seq, skipped, afterId, beforeId: null, status: "idle" };
 }
 
 export interface RowFilter {

@@ -31,6 +31,27 @@ function scrollTo(scroller: HTMLElement, top: number) {
   });
 }
 
+/** Expanded rows report `height` px (jsdom has no layout); collapsed ones are never measured. */
+function tallExpandedRows(height: number) {
+  const original = Element.prototype.getBoundingClientRect;
+  Element.prototype.getBoundingClientRect = function (this: Element) {
+    const rect = original.call(this);
+    if (this.classList.contains("virtual-row") && !this.classList.contains("is-fixed")) {
+      return { ...rect, height, bottom: rect.top + height, toJSON: () => ({}) } as DOMRect;
+    }
+    return rect;
+  };
+  return () => {
+    Element.prototype.getBoundingClientRect = original;
+  };
+}
+
+const rowTopOf = (key: string) => {
+  const el = document.querySelector<HTMLElement>(`[data-row-key="${key}"]`);
+  const m = /translateY\(([\d.]+)px\)/.exec(el?.style.transform ?? "");
+  return m ? Number(m[1]) : null;
+};
+
 describe("ActivityConsolePanel", () => {
   beforeEach(resetStores);
 
@@ -100,6 +121,61 @@ describe("ActivityConsolePanel", () => {
     scrollTo(scroller, 1000);
     push(...many(10)); // evicts 10 rows above the viewport
     expect(scroller.scrollTop).toBe(1000 - 10 * ROW_HEIGHT);
+  });
+
+  it("keeps the reader's place when an evicted row above them was expanded", () => {
+    const restore = tallExpandedRows(100);
+    try {
+      const { scroller } = renderPanel();
+      store.setState({ maxEntries: 100 });
+      push(...Array.from({ length: 100 }, (_, i) => makeEntry({ id: i + 1, message: `row ${i + 1}` })));
+      scrollTo(scroller, 0); // pauses
+      fireEvent.click(screen.getByRole("button", { name: /row 3$/ }));
+      expect(store.getState().expanded.has("e3")).toBe(true);
+      // Row 4 sits below the 100 px expanded row 3.
+      expect(rowTopOf("e4")).toBe(2 * ROW_HEIGHT + 100);
+      scrollTo(scroller, 1000);
+      push(...Array.from({ length: 10 }, (_, i) => makeEntry({ id: 101 + i })));
+      // Rows 1–10 went, row 3 (100 px) among them.
+      expect(scroller.scrollTop).toBe(1000 - (9 * ROW_HEIGHT + 100));
+    } finally {
+      restore();
+    }
+  });
+
+  it("keeps an expanded row's measured height with the row (by id) as rows above it are evicted", () => {
+    const restore = tallExpandedRows(100);
+    try {
+      const { scroller } = renderPanel();
+      store.setState({ maxEntries: 100 });
+      push(...Array.from({ length: 100 }, (_, i) => makeEntry({ id: i + 1, message: `row ${i + 1}` })));
+      scrollTo(scroller, 0);
+      fireEvent.click(screen.getByRole("button", { name: /row 20$/ }));
+      push(...Array.from({ length: 5 }, (_, i) => makeEntry({ id: 101 + i })));
+      // Row 20 is now index 14; row 21 follows it 100 px further down, and rows stay one line each.
+      expect(rowTopOf("e20")).toBe(14 * ROW_HEIGHT);
+      expect(rowTopOf("e21")).toBe(14 * ROW_HEIGHT + 100);
+      expect(rowTopOf("e22")).toBe(14 * ROW_HEIGHT + 100 + ROW_HEIGHT);
+      expect(document.querySelector('[data-row-key="e21"]')).toHaveClass("is-fixed");
+      expect(document.querySelector('[data-row-key="e20"]')).not.toHaveClass("is-fixed");
+    } finally {
+      restore();
+    }
+  });
+
+  it("keeps 'Showing N of M' right through filtering and eviction", () => {
+    renderPanel();
+    act(() => store.getState().setMode("verbose"));
+    store.setState({ maxEntries: 50 });
+    const levels = ["debug", "info", "warn", "error"] as const;
+    push(...Array.from({ length: 40 }, (_, i) => makeEntry({ id: i + 1, level: levels[i % 4] })));
+    act(() => store.getState().toggleLevel("debug"));
+    expect(screen.getByText("Showing 30 of 40")).toBeInTheDocument();
+    push(...Array.from({ length: 20 }, (_, i) => makeEntry({ id: 41 + i, level: levels[i % 4] })));
+    // Ids 1–10 evicted (3 of them debug); 15 of the 20 new ones pass.
+    expect(screen.getByText("Showing 38 of 50")).toBeInTheDocument();
+    act(() => store.getState().markLagged(3));
+    expect(screen.getByText("Showing 37 of 49")).toBeInTheDocument();
   });
 
   it("jump to latest resumes following and scrolls to the end", async () => {

@@ -3,8 +3,9 @@ import { makeEntry, resetStores } from "../../../test/utils";
 import { MAX_MAX_ENTRIES } from "../constants";
 import { useActivityConsoleStore as store } from "../stores/activityConsoleStore";
 import type { ConsoleRow } from "../rows";
+import type { RowList } from "../rowList";
 
-const ids = (rows: ConsoleRow[]) => rows.map((r) => (r.kind === "entry" ? r.id : `gap:${r.skipped}`));
+const ids = (rows: RowList<ConsoleRow>) => rows.map((r) => (r.kind === "entry" ? r.id : `gap:${r.skipped}`));
 
 describe("activityConsoleStore ring buffer", () => {
   beforeEach(resetStores);
@@ -74,7 +75,7 @@ describe("activityConsoleStore ring buffer", () => {
   it("clear empties the visible buffer only", () => {
     store.getState().appendEntries([makeEntry(), makeEntry()]);
     store.getState().clearEntries();
-    expect(store.getState().rows).toEqual([]);
+    expect(store.getState().rows).toHaveLength(0);
     expect(store.getState().entryCount).toBe(0);
   });
 });
@@ -117,7 +118,7 @@ describe("activityConsoleStore lagged gaps", () => {
     store.getState().markLagged(5);
     store.getState().markLagged(3); // merged: nothing arrived in between
     store.getState().appendEntries([makeEntry({ id: 20 })]);
-    const gap = store.getState().rows[1];
+    const gap = store.getState().rows.at(1);
     expect(gap).toMatchObject({ kind: "gap", skipped: 8, afterId: 10, beforeId: 20 });
     expect(store.getState().skippedTotal).toBe(8);
     // Gap markers stay visible whatever the filter.
@@ -129,7 +130,7 @@ describe("activityConsoleStore lagged gaps", () => {
     store.getState().appendEntries([makeEntry({ id: 10 })]);
     store.getState().markLagged(3);
     store.getState().appendEntries([makeEntry({ id: 14 })]);
-    const key = store.getState().rows[1]!.key;
+    const key = store.getState().rows.at(1)!.key;
     store.getState().resolveGap(key, [makeEntry({ id: 13 }), makeEntry({ id: 11 }), makeEntry({ id: 12 }), makeEntry({ id: 14 })]);
     expect(ids(store.getState().rows)).toEqual([10, 11, 12, 13, 14]);
     expect(store.getState().entryCount).toBe(5);
@@ -139,9 +140,9 @@ describe("activityConsoleStore lagged gaps", () => {
     store.getState().appendEntries([makeEntry({ id: 10 })]);
     store.getState().markLagged(5000);
     store.getState().appendEntries([makeEntry({ id: 6000 })]);
-    const key = store.getState().rows[1]!.key;
+    const key = store.getState().rows.at(1)!.key;
     store.getState().resolveGap(key, [makeEntry({ id: 11 }), makeEntry({ id: 12 })], false);
     expect(ids(store.getState().rows)).toEqual([10, 11, 12, "gap:4998", 6000]);
-    expect(store.getState().rows[3]).toMatchObject({ afterId: 12, beforeId: 6000 });
+    expect(store.getState().rows.at(3)).toMatchObject({ afterId: 12, beforeId: 6000 });
   });
 });

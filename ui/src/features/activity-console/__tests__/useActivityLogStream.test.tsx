@@ -68,7 +68,7 @@ describe("useActivityLogStream", () => {
     });
     act(() => frames.shift()!(0));
     const rows = store.getState().rows;
-    expect(rows[30]).toMatchObject({ kind: "gap", skipped: 120, afterId: 30, beforeId: 200 });
+    expect(rows.at(30)).toMatchObject({ kind: "gap", skipped: 120, afterId: 30, beforeId: 200 });
     unsubscribe();
   });
 });

@@ -7,6 +7,7 @@ import {
 } from "../constants";
 import { makeGapRow, makeRowPredicate, toEntryRow } from "../rows";
 import type { ConsoleRow, EntryRow, GapRow } from "../rows";
+import { RowList } from "../rowList";
 import { ACTIVITY_LOG_LEVELS, ACTIVITY_LOG_SOURCES } from "../types";
 import type {
   ActivityLogEntry,
@@ -38,9 +39,11 @@ export interface ActivityConsoleState {
   searchText: string;
 
   // Ring buffer: every row received, oldest first, at most maxEntries rows.
-  rows: ConsoleRow[];
+  rows: RowList<ConsoleRow>;
   /** The rows passing the current filter, in buffer order (what the list renders). */
-  visibleRows: ConsoleRow[];
+  visibleRows: RowList<ConsoleRow>;
+  /** Number of log entries (not gap markers) in `visibleRows`, kept incrementally. */
+  visibleEntryCount: number;
   /** Number of log entries (not gap markers) in the buffer. */
   entryCount: number;
   maxEntries: number;
@@ -102,20 +105,32 @@ function predicateOf(state: FilterSlice) {
   });
 }
 
-function withFilter(state: ActivityConsoleState, patch: Partial<FilterSlice>): Partial<ActivityConsoleState> {
-  const next = { ...state, ...patch };
-  return { ...patch, visibleRows: state.rows.filter(predicateOf(next)) };
+/** Re-filters the whole buffer: only when the filter itself changes (O(buffer) is expected then). */
+function filterRows(rows: RowList<ConsoleRow>, pred: (row: ConsoleRow) => boolean) {
+  const visible: ConsoleRow[] = [];
+  let entries = 0;
+  for (const row of rows) {
+    if (!pred(row)) continue;
+    visible.push(row);
+    if (row.kind === "entry") entries++;
+  }
+  return { visibleRows: RowList.from(visible), visibleEntryCount: entries };
 }
 
-function lastEntryId(rows: ConsoleRow[]): number | null {
+function withFilter(state: ActivityConsoleState, patch: Partial<FilterSlice>): Partial<ActivityConsoleState> {
+  const next = { ...state, ...patch };
+  return { ...patch, ...filterRows(state.rows, predicateOf(next)) };
+}
+
+function lastEntryId(rows: RowList<ConsoleRow>): number | null {
   for (let i = rows.length - 1; i >= 0; i--) {
-    const row = rows[i]!;
+    const row = rows.at(i)!;
     if (row.kind === "entry" && row.id != null) return row.id;
   }
   return null;
 }
 
-function countEntries(rows: readonly ConsoleRow[]): number {
+function countEntries(rows: Iterable<ConsoleRow>): number {
   let n = 0;
   for (const row of rows) if (row.kind === "entry") n++;
   return n;
@@ -123,23 +138,29 @@ function countEntries(rows: readonly ConsoleRow[]): number {
 
 /**
  * Drops the oldest rows beyond `max`. `visible` is a subsequence of `rows` in the same order, so the
- * evicted visible rows are found by walking both fronts together: O(evicted), not O(buffer).
+ * evicted visible rows are found by walking both fronts together: O(evicted), not O(buffer), and
+ * neither list is copied.
  */
-function evict(rows: ConsoleRow[], visible: ConsoleRow[], max: number) {
+export function evict(rows: RowList<ConsoleRow>, visible: RowList<ConsoleRow>, max: number) {
   const overflow = rows.length - max;
-  if (overflow <= 0) return { rows, visible, evictedEntries: 0, evictedVisible: 0 };
+  if (overflow <= 0) return { rows, visible, evictedEntries: 0, evictedVisible: 0, evictedVisibleEntries: 0 };
   let v = 0;
   let evictedEntries = 0;
+  let evictedVisibleEntries = 0;
   for (let i = 0; i < overflow; i++) {
-    const row = rows[i]!;
+    const row = rows.at(i)!;
     if (row.kind === "entry") evictedEntries++;
-    if (visible[v] === row) v++;
+    if (visible.at(v) === row) {
+      v++;
+      if (row.kind === "entry") evictedVisibleEntries++;
+    }
   }
   return {
-    rows: rows.slice(overflow),
-    visible: v > 0 ? visible.slice(v) : visible,
+    rows: rows.dropFront(overflow),
+    visible: visible.dropFront(v),
     evictedEntries,
     evictedVisible: v,
+    evictedVisibleEntries,
   };
 }
 
@@ -159,8 +180,9 @@ export const useActivityConsoleStore = create<ActivityConsoleState>()(
       entityFilter: null,
       searchText: "",
 
-      rows: [],
-      visibleRows: [],
+      rows: RowList.empty(),
+      visibleRows: RowList.empty(),
+      visibleEntryCount: 0,
       entryCount: 0,
       maxEntries: DEFAULT_MAX_ENTRIES,
       evictedVisible: 0,
@@ -209,19 +231,20 @@ export const useActivityConsoleStore = create<ActivityConsoleState>()(
           let rows = s.rows;
           let visible = s.visibleRows;
           // The first entry after a gap marker closes the gap's id range for backfill.
-          const last = rows[rows.length - 1];
+          const last = rows.at(-1);
           const firstId = incoming.find((r) => r.id != null)?.id ?? null;
           if (last?.kind === "gap" && last.beforeId == null && firstId != null) {
             const closed: GapRow = { ...last, beforeId: firstId };
-            rows = [...rows.slice(0, -1), closed];
-            visible = visible[visible.length - 1] === last ? [...visible.slice(0, -1), closed] : visible;
+            rows = rows.withLast(closed);
+            visible = visible.at(-1) === last ? visible.withLast(closed) : visible;
           }
           const pred = predicateOf(s);
           const newVisible = incoming.filter(pred);
-          const out = evict(rows.concat(incoming), newVisible.length ? visible.concat(newVisible) : visible, s.maxEntries);
+          const out = evict(rows.push(incoming), visible.push(newVisible), s.maxEntries);
           return {
             rows: out.rows,
             visibleRows: out.visible,
+            visibleEntryCount: s.visibleEntryCount + newVisible.length - out.evictedVisibleEntries,
             entryCount: s.entryCount + incoming.length - out.evictedEntries,
             evictedVisible: s.evictedVisible + out.evictedVisible,
             newWhilePaused: s.isPaused ? s.newWhilePaused + newVisible.length : 0,
@@ -231,22 +254,22 @@ export const useActivityConsoleStore = create<ActivityConsoleState>()(
 
       markLagged: (skipped) =>
         set((s) => {
-          const last = s.rows[s.rows.length - 1];
+          const last = s.rows.at(-1);
           // Consecutive `lagged` messages with nothing in between describe one gap.
           if (last?.kind === "gap" && last.beforeId == null) {
             const merged: GapRow = { ...last, skipped: last.skipped + skipped };
-            const visible = s.visibleRows.map((r) => (r === last ? merged : r));
             return {
-              rows: [...s.rows.slice(0, -1), merged],
-              visibleRows: visible,
+              rows: s.rows.withLast(merged),
+              visibleRows: s.visibleRows.at(-1) === last ? s.visibleRows.withLast(merged) : s.visibleRows,
               skippedTotal: s.skippedTotal + skipped,
             };
           }
           const gap = makeGapRow(skipped, lastEntryId(s.rows));
-          const out = evict([...s.rows, gap], [...s.visibleRows, gap], s.maxEntries);
+          const out = evict(s.rows.push([gap]), s.visibleRows.push([gap]), s.maxEntries);
           return {
             rows: out.rows,
             visibleRows: out.visible,
+            visibleEntryCount: s.visibleEntryCount - out.evictedVisibleEntries,
             entryCount: s.entryCount - out.evictedEntries,
             evictedVisible: s.evictedVisible + out.evictedVisible,
             skippedTotal: s.skippedTotal + skipped,
@@ -258,36 +281,48 @@ export const useActivityConsoleStore = create<ActivityConsoleState>()(
         set((s) => {
           const replace = (r: ConsoleRow): ConsoleRow =>
             r.kind === "gap" && r.key === key ? { ...r, status, error } : r;
-          return { rows: s.rows.map(replace), visibleRows: s.visibleRows.map(replace) };
+          return { rows: RowList.from(s.rows.map(replace)), visibleRows: RowList.from(s.visibleRows.map(replace)) };
         }),
 
       resolveGap: (key, entries, complete = true) =>
         set((s) => {
           const index = s.rows.findIndex((r) => r.key === key);
-          const gap = s.rows[index];
+          const gap = s.rows.at(index);
           if (!gap || gap.kind !== "gap") return {};
           const present = new Set<number>();
           for (const r of s.rows) if (r.kind === "entry" && r.id != null) present.add(r.id);
-          const fill = entries
+          const fill: ConsoleRow[] = entries
             .filter((e) => e.id == null || !present.has(e.id))
             .sort((a, b) => (a.id ?? 0) - (b.id ?? 0))
             .map(toEntryRow);
-          const rest: ConsoleRow[] = [];
           if (!complete) {
-            const lastId = fill.reduce<number | null>((m, r) => (r.id != null && (m == null || r.id > m) ? r.id : m), gap.afterId);
-            rest.push({ ...makeGapRow(Math.max(1, gap.skipped - fill.length), lastId), beforeId: gap.beforeId });
+            const lastId = fill.reduce<number | null>((m, r) => (r.kind === "entry" && r.id != null && (m == null || r.id > m) ? r.id : m), gap.afterId);
+            fill.push({ ...makeGapRow(Math.max(1, gap.skipped - fill.length), lastId), beforeId: gap.beforeId });
           }
-          const rows = [...s.rows.slice(0, index), ...fill, ...rest, ...s.rows.slice(index + 1)];
-          const out = evict(rows, rows.filter(predicateOf(s)), s.maxEntries);
+          // Rows stay ordered by `seq`: the inserted rows take the gap's place, between it and the next row.
+          const nextSeq = s.rows.at(index + 1)?.seq ?? gap.seq + 1;
+          fill.forEach((r, i) => (r.seq = gap.seq + ((nextSeq - gap.seq) * i) / fill.length));
+          const all = s.rows.toArray();
+          all.splice(index, 1, ...fill);
+          const rows = RowList.from(all);
+          const out = evict(rows, filterRows(rows, predicateOf(s)).visibleRows, s.maxEntries);
           return {
             rows: out.rows,
             visibleRows: out.visible,
+            visibleEntryCount: countEntries(out.visible),
             entryCount: countEntries(out.rows),
           };
         }),
 
       clearEntries: () =>
-        set({ rows: [], visibleRows: [], entryCount: 0, newWhilePaused: 0, expanded: new Set() }),
+        set({
+          rows: RowList.empty(),
+          visibleRows: RowList.empty(),
+          visibleEntryCount: 0,
+          entryCount: 0,
+          newWhilePaused: 0,
+          expanded: new Set(),
+        }),
 
       setPaused: (paused, reason = "user") =>
         set((s) => {
@@ -305,6 +340,7 @@ export const useActivityConsoleStore = create<ActivityConsoleState>()(
             maxEntries,
             rows: out.rows,
             visibleRows: out.visible,
+            visibleEntryCount: s.visibleEntryCount - out.evictedVisibleEntries,
             entryCount: s.entryCount - out.evictedEntries,
             evictedVisible: s.evictedVisible + out.evictedVisible,
           };
