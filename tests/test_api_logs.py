@@ -122,6 +122,24 @@ async def test_total_is_capped(server, session, world, monkeypatch):
     assert body["meta"] == {"page": 1, "per_page": 2, "total": 7, "total_exact": True}
 
 
+async def test_a_slow_total_gives_way_to_the_page(server, session, db, world, monkeypatch):
+    """A count that overruns its time budget does not hold the page back: the total becomes a
+    lower bound (what is known, plus one when the page is full) marked inexact."""
+    await db.execute(
+        "INSERT INTO activity_logs (timestamp, level_id, source_id, message) "
+        "SELECT now() - g * interval '1 ms', 2, 1, 'bulk ' || g FROM generate_series(1, 300000) g"
+    )
+    async with server.runtime.pool.acquire() as conn:
+        assert await count_logs(conn, LogFilter(search="bulk"), Scope.admin(), cap=500_000, timeout_ms=1) is None
+        assert await count_logs(conn, LogFilter(search="bulk"), Scope.admin(), cap=500_000) == 300_000
+    monkeypatch.setattr(logs_module, "COUNT_TIMEOUT_MS", 1)
+    monkeypatch.setattr(logs_module, "COUNT_CAP", 500_000)
+    status, body, _ = await call(session, server, "GET", "/api/v1/activity-logs", world.admin,
+                                 params={"search": "bulk", "per_page": 10, "page": 3})  # fmt: skip
+    assert status == 200 and len(body["data"]) == 10
+    assert body["meta"] == {"page": 3, "per_page": 10, "total": 31, "total_exact": False}
+
+
 async def test_lookup_ids_match_the_database(db):
     assert {r["name"]: r["id"] for r in await db.fetch("SELECT id, name FROM activity_log_levels")} == LEVEL_IDS
     assert {r["name"]: r["id"] for r in await db.fetch("SELECT id, name FROM activity_log_sources")} == SOURCE_IDS

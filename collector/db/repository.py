@@ -155,15 +155,29 @@ async def query_logs(
     return [row_from_record(r) for r in await conn.fetch(sql, *params, limit, offset)]
 
 
-async def count_logs(conn: asyncpg.Connection, log_filter: LogFilter, scope: Scope, *, cap: int | None = None) -> int:
+async def count_logs(
+    conn: asyncpg.Connection, log_filter: LogFilter, scope: Scope, *, cap: int | None = None,
+    timeout_ms: int | None = None,
+) -> int | None:
     """How many entries match; with ``cap``, counting stops there (the result is at most ``cap``),
-    which bounds the cost of a total over millions of rows."""
+    which bounds the cost of a total over millions of rows. With ``timeout_ms``, a count that
+    would take longer (a rare combination or text search that no index serves) gives up and
+    returns None rather than holding the page back."""
     params: list[Any] = []
     where = where_clause(log_filter, scope, params)
     if cap is None:
-        return await conn.fetchval(f"SELECT count(*) {FROM} WHERE {where}", *params)
-    sql = f"SELECT count(*) FROM (SELECT 1 {FROM} WHERE {where} LIMIT ${len(params) + 1}) capped"
-    return await conn.fetchval(sql, *params, cap)
+        sql = f"SELECT count(*) {FROM} WHERE {where}"
+    else:
+        params.append(cap)
+        sql = f"SELECT count(*) FROM (SELECT 1 {FROM} WHERE {where} LIMIT ${len(params)}) capped"
+    if timeout_ms is None:
+        return await conn.fetchval(sql, *params)
+    try:
+        async with conn.transaction(readonly=True):
+            await conn.execute(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
+            return await conn.fetchval(sql, *params)
+    except asyncpg.QueryCanceledError:
+        return None
 
 
 async def get_log(conn: asyncpg.Connection, log_id: int, scope: Scope) -> ActivityRow | None:

@@ -101,6 +101,7 @@ export function HistoryPane() {
   };
 
   const total = history.data?.meta.total ?? 0;
+  const totalExact = history.data?.meta.total_exact ?? true;
   const pageCount = Math.max(1, Math.ceil(total / filters.per_page));
   const rows = selectsNothing ? [] : (history.data?.data ?? []);
 
@@ -271,7 +272,8 @@ export function HistoryPane() {
 
       <nav className="pagination" aria-label="Pagination">
         <span className="muted">
-          {total.toLocaleString()} {total === 1 ? "entry" : "entries"}
+          {total.toLocaleString()}
+          {totalExact ? "" : "+"} {total === 1 && totalExact ? "entry" : "entries"}
         </span>
         <span className="spacer" />
         <label>

@@ -69,6 +69,8 @@ export interface PageMeta {
   page: number;
   per_page: number;
   total: number;
+  /** false when `total` is a lower bound: the API stops counting at 10,000 or after a time budget */
+  total_exact: boolean;
 }
 
 export interface ActivityLogPage {

@@ -4,14 +4,14 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 import { currentLocation, makeEntry, mockFetch, renderWithProviders, resetStores } from "../../../test/utils";
 import { HistoryPane } from "../HistoryPane";
 
-function apiMock() {
+function apiMock(totalExact = true) {
   return mockFetch((url) => {
     if (url.pathname === "/api/v1/activity-logs") {
       const page = Number(url.searchParams.get("page") ?? 1);
       return {
         body: {
           data: [makeEntry({ message: `stored page ${page}`, level: "error" })],
-          meta: { page, per_page: Number(url.searchParams.get("per_page") ?? 25), total: 60 },
+          meta: { page, per_page: Number(url.searchParams.get("per_page") ?? 25), total: totalExact ? 60 : 10_000, total_exact: totalExact },
         },
       };
     }
@@ -37,6 +37,20 @@ const lastCall = (fetchMock: ReturnType<typeof mockFetch>, path: string) => {
 
 describe("HistoryPane", () => {
   beforeEach(resetStores);
+
+  it("says when the total is only a lower bound", async () => {
+    apiMock(false);
+    renderWithProviders(<HistoryPane />, { route: "/tools/activity-console" });
+    await screen.findByText("stored page 1");
+    expect(screen.getByText("10,000+ entries")).toBeInTheDocument();
+  });
+
+  it("gives the exact total when the API counted everything", async () => {
+    apiMock(true);
+    renderWithProviders(<HistoryPane />, { route: "/tools/activity-console" });
+    await screen.findByText("stored page 1");
+    expect(screen.getByText("60 entries")).toBeInTheDocument();
+  });
 
   it("reads its filters from the URL and queries the API with them", async () => {
     const fetchMock = apiMock();

@@ -35,6 +35,7 @@ export async function fetchActivityLogs(params: ActivityLogQueryParams, signal?:
       page: body?.meta?.page ?? params.page ?? 1,
       per_page: body?.meta?.per_page ?? params.per_page ?? 25,
       total: body?.meta?.total ?? data.length,
+      total_exact: body?.meta?.total_exact ?? true,
     },
   };
 }
