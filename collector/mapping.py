@@ -8,7 +8,7 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
@@ -51,6 +51,15 @@ class _Repairs:
 def map_request(request: ExportLogsServiceRequest, received_at: datetime) -> MappedRequest:
     """Every log record of an export request, in request order."""
     result = MappedRequest(rows=[])
+    for row, repaired in iter_mapped(request, received_at):
+        result.rows.append(row)
+        result.repaired += repaired
+    return result
+
+
+def iter_mapped(request: ExportLogsServiceRequest, received_at: datetime) -> Iterator[tuple[ActivityRow, bool]]:
+    """The records of a request one by one, each with whether NUL characters were repaired in it
+    (or in its resource), so that a caller can pause between records."""
     for resource_logs in request.resource_logs:
         repairs = _Repairs()
         resource = attributes_to_dict(resource_logs.resource.attributes, repairs)
@@ -73,10 +82,7 @@ def map_request(request: ExportLogsServiceRequest, received_at: datetime) -> Map
                     scope_version=scope_version,
                     repairs=record_repairs,
                 )
-                if record_repairs.count or resource_repaired:
-                    result.repaired += 1
-                result.rows.append(row)
-    return result
+                yield row, bool(record_repairs.count or resource_repaired)
 
 
 def map_log_record(

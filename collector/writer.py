@@ -277,12 +277,12 @@ class BatchWriter:
         log.debug("flushed %d rows in %.1f ms", len(committed), (time.perf_counter() - started) * 1000)
 
     async def _copy(self, conn: asyncpg.Connection, rows: list[ActivityRow]) -> None:
-        """Commit rows in one transaction; on success every row has its id."""
+        """Commit rows atomically; on success every row has its id. A COPY is one statement and so
+        its own transaction: an explicit BEGIN/COMMIT would only add two round trips per flush."""
         try:
-            async with conn.transaction():
-                ids = await conn.fetchval(q("reserve_activity_log_ids"), len(rows))
-                records = copy_records(rows, ids, self._level_ids, self._source_ids)
-                await conn.copy_records_to_table("activity_logs", records=records, columns=COPY_COLUMNS)
+            ids = await conn.fetchval(q("reserve_activity_log_ids"), len(rows))
+            records = copy_records(rows, ids, self._level_ids, self._source_ids)
+            await conn.copy_records_to_table("activity_logs", records=records, columns=COPY_COLUMNS)
         except asyncpg.PostgresError as exc:
             if _is_data_error(exc):
                 raise _BatchRejected(exc) from exc

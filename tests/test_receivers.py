@@ -181,16 +181,15 @@ async def test_wrong_length_trace_ids_are_stored_without_trace(server, db):
 async def test_records_the_database_refuses_are_rejected_one_by_one(server, db, monkeypatch):
     """A record PostgreSQL refuses (here one forced to violate a CHECK constraint) is counted in
     partial_success; the other records of the request and of the same batch are stored."""
-    real_map_request = collector.ingest.map_request
+    real_iter_mapped = collector.ingest.iter_mapped
 
-    def corrupting_map_request(request, received_at):
-        mapped = real_map_request(request, received_at)
-        for row in mapped.rows:
+    def corrupting_iter_mapped(request, received_at):
+        for row, repaired in real_iter_mapped(request, received_at):
             if row.message.startswith("poison"):
                 row.category = "not-a-category"
-        return mapped
+            yield row, repaired
 
-    monkeypatch.setattr(collector.ingest, "map_request", corrupting_map_request)
+    monkeypatch.setattr(collector.ingest, "iter_mapped", corrupting_iter_mapped)
     body = request_with([{"body": "fine 1"}, {"body": "poison"}, {"body": "fine 2"}]).SerializeToString()
     status, payload, _ = await post(server, body, {**PROTOBUF, **auth(server)})
     assert status == 200
