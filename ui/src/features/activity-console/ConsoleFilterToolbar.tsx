@@ -1,8 +1,7 @@
 import { Search, X } from "lucide-react";
 import { forwardRef, useEffect, useState } from "react";
-import { LEVEL_TITLES, SOURCE_LABELS } from "./constants";
+import { LevelPills, SourcePills } from "./components/FilterPills";
 import { useActivityConsoleStore } from "./stores/activityConsoleStore";
-import { ACTIVITY_LOG_LEVELS, ACTIVITY_LOG_SOURCES } from "./types";
 
 /** Level and source pills, Activity/Debug mode, search and entity scope, in one row, all reading the store. */
 export const ConsoleFilterToolbar = forwardRef<HTMLInputElement>(function ConsoleFilterToolbar(_props, searchRef) {
@@ -34,32 +33,8 @@ export const ConsoleFilterToolbar = forwardRef<HTMLInputElement>(function Consol
 
   return (
     <div className="console-toolbar" role="toolbar" aria-label="Console filters">
-      <div className="pill-group" role="group" aria-label="Levels">
-        {ACTIVITY_LOG_LEVELS.map((level) => (
-          <button
-            key={level}
-            type="button"
-            className={`pill pill-level lvl-${level}`}
-            aria-pressed={levels.has(level)}
-            onClick={() => toggleLevel(level)}
-          >
-            {LEVEL_TITLES[level]}
-          </button>
-        ))}
-      </div>
-      <div className="pill-group" role="group" aria-label="Sources">
-        {ACTIVITY_LOG_SOURCES.map((source) => (
-          <button
-            key={source}
-            type="button"
-            className={`pill pill-source src-${source}`}
-            aria-pressed={sources.has(source)}
-            onClick={() => toggleSource(source)}
-          >
-            {SOURCE_LABELS[source]}
-          </button>
-        ))}
-      </div>
+      <LevelPills label="Levels" isOn={(level) => levels.has(level)} onToggle={toggleLevel} />
+      <SourcePills label="Sources" isOn={(source) => sources.has(source)} onToggle={toggleSource} />
       <div className="segmented" role="group" aria-label="Mode">
         <button
           type="button"

@@ -2,9 +2,10 @@ import { ChevronLeft, ChevronRight, Download, Loader2, RotateCcw, X } from "luci
 import { useEffect, useMemo, useRef, useState } from "react";
 import { Link, useSearchParams } from "react-router-dom";
 import { EntryDetails, tracePath } from "./components/EntryDetails";
+import { LevelPills, SourcePills } from "./components/FilterPills";
 import { Highlight } from "./components/Highlight";
 import { VolumeHistogram } from "./components/VolumeHistogram";
-import { LEVEL_LABELS, LEVEL_TITLES, SOURCE_LABELS } from "./constants";
+import { LEVEL_LABELS, SOURCE_LABELS } from "./constants";
 import {
   exportActivityLogs,
   useActivityLogHistogram,
@@ -140,32 +141,16 @@ export function HistoryPane() {
               </button>
             ))}
           </div>
-          <div className="pill-group" role="group" aria-label="History levels">
-            {ACTIVITY_LOG_LEVELS.map((level) => (
-              <button
-                key={level}
-                type="button"
-                className={`pill pill-level lvl-${level}`}
-                aria-pressed={filters.levels.includes(level)}
-                onClick={() => update({ levels: toggle(filters.levels, level, ACTIVITY_LOG_LEVELS) })}
-              >
-                {LEVEL_TITLES[level]}
-              </button>
-            ))}
-          </div>
-          <div className="pill-group" role="group" aria-label="History sources">
-            {ACTIVITY_LOG_SOURCES.map((source) => (
-              <button
-                key={source}
-                type="button"
-                className={`pill pill-source src-${source}`}
-                aria-pressed={filters.sources.includes(source)}
-                onClick={() => update({ sources: toggle(filters.sources, source, ACTIVITY_LOG_SOURCES) })}
-              >
-                {SOURCE_LABELS[source]}
-              </button>
-            ))}
-          </div>
+          <LevelPills
+            label="History levels"
+            isOn={(level) => filters.levels.includes(level)}
+            onToggle={(level) => update({ levels: toggle(filters.levels, level, ACTIVITY_LOG_LEVELS) })}
+          />
+          <SourcePills
+            label="History sources"
+            isOn={(source) => filters.sources.includes(source)}
+            onToggle={(source) => update({ sources: toggle(filters.sources, source, ACTIVITY_LOG_SOURCES) })}
+          />
         </div>
         <div className="filter-row">
           <div className="segmented" role="group" aria-label="History mode">
