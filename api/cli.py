@@ -73,6 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(
             level=settings.log_level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr
         )
+        # pgserver narrates every step of starting the embedded database at INFO.
+        logging.getLogger("pgserver").setLevel(max(logging.WARNING, logging.getLogger().level))
         if args.command == "serve":
             return asyncio.run(_serve(settings))
         if args.command == "demo":
