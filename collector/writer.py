@@ -21,6 +21,7 @@ Failure handling:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -148,14 +149,25 @@ class BatchWriter:
             self._source_ids = {r["name"]: r["id"] for r in await conn.fetch(q("list_sources"))}
         await self._read_settings()
         self._task = asyncio.create_task(self._run(), name="batch-writer")
+        self._task.add_done_callback(self._watch)
+
+    def _watch(self, task: asyncio.Task[None]) -> None:
+        """The loop ends only on close. If it ever dies, refuse ingest (retryably, and /readyz
+        says so) instead of letting senders wait for commits that will never come."""
+        if self._closing or task.cancelled():
+            return
+        log.critical("the batch writer stopped unexpectedly; refusing ingest", exc_info=task.exception())
+        self._closing = True
+        self._fail_queued(StoreUnavailable("the batch writer stopped; retry later", self.retry_after))
 
     async def close(self) -> None:
         """Stop accepting, commit everything queued, then stop."""
         self._closing = True
         self._wake.set()
         if self._task is not None:
-            await self._task
-            self._task = None
+            task, self._task = self._task, None
+            with contextlib.suppress(Exception):  # a loop that died was reported by _watch
+                await task
         self._fail_queued(StoreUnavailable("the server is shutting down"))
 
     # --- submitting ------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
 
 import sdk_shim
 from collector.db.repository import LogFilter, Scope, query_logs
-from collector.errors import Overloaded
+from collector.errors import Overloaded, StoreUnavailable
 from collector.model import ActivityRow
 from tests.conftest import start_server, wait_for
 from tests.otlp_factory import request_with
@@ -170,3 +170,28 @@ def _row(message: str) -> ActivityRow:
     from datetime import datetime, timezone
 
     return ActivityRow(timestamp=datetime.now(timezone.utc), level="info", source="api", message=message)
+
+
+async def test_a_dead_writer_loop_refuses_ingest_instead_of_hanging(database_url, tmp_path, monkeypatch):
+    server = await start_server(database_url, tmp_path, flush_interval_ms=60_000)
+    try:
+        writer = server.runtime.writer
+        waiting = asyncio.create_task(writer.submit([_row("queued before the crash")]))
+        await asyncio.sleep(0.05)
+
+        def crash() -> list:
+            raise RuntimeError("simulated bug outside the flush")
+
+        monkeypatch.setattr(writer, "_take", crash)
+        writer.apply_settings(batch_size=1, flush_interval_ms=10)  # wakes the loop, which crashes
+        with pytest.raises(StoreUnavailable):
+            await asyncio.wait_for(waiting, 10)
+        assert not writer.available
+        with pytest.raises(StoreUnavailable):
+            await writer.submit([_row("after the crash")])
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{server.api_url}/readyz") as response:
+                assert response.status == 503
+    finally:
+        monkeypatch.undo()
+        await server.stop()
