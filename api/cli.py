@@ -1,4 +1,4 @@
-"""``activity-console serve | migrate | token create|revoke|list | user create | demo``."""
+"""``activity-console serve | migrate | token create|revoke|list | user create | search-index | demo``."""
 
 from __future__ import annotations
 
@@ -57,6 +57,12 @@ def _parser() -> argparse.ArgumentParser:
     user_create.add_argument("--email", required=True)
     user_create.add_argument("--role", required=True, choices=["admin", "creator"])
     user_create.add_argument("--password", help="default: prompt, or generate and print when not a terminal")
+
+    search_index = commands.add_parser(
+        "search-index", parents=[common],
+        help="the optional trigram index for fast free-text search (costs ingest throughput; see README)",
+    )  # fmt: skip
+    search_index.add_argument("action", choices=["enable", "disable", "status"])
 
     demo.add_arguments(commands.add_parser("demo", parents=[common], help="stream demo traffic from all five "
                                            "sources (starts the server when none answers)"))  # fmt: skip
@@ -163,7 +169,32 @@ async def _admin_command(args: argparse.Namespace, settings: Settings) -> int:
             return await _token_command(conn, args)
         if args.command == "user":
             return await _user_create(conn, args)
+        if args.command == "search-index":
+            return await _search_index_command(conn, args.action)
     return 2
+
+
+async def _search_index_command(conn: asyncpg.Connection, action: str) -> int:
+    exists = await conn.fetchval(q("search_index_exists"))
+    if action == "status":
+        print("search index: enabled" if exists else "search index: disabled")
+        return 0
+    if action == "disable":
+        await conn.execute(q("drop_search_index"))
+        print("search index dropped" if exists else "search index was not enabled")
+        return 0
+    if exists:
+        print("search index: already enabled")
+        return 0
+    if not await conn.fetchval(q("search_index_available")):
+        print("error: this PostgreSQL server does not have the pg_trgm extension "
+              "(the embedded server does not ship it); search keeps scanning", file=sys.stderr)  # fmt: skip
+        return 1
+    print("building the search index without blocking ingest (minutes on a large table)…", file=sys.stderr)
+    await conn.execute(q("create_search_extension"))
+    await conn.execute(q("create_search_index"))
+    print("search index enabled")
+    return 0
 
 
 async def _token_command(conn: asyncpg.Connection, args: argparse.Namespace) -> int:

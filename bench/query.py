@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from collector.db import migrate, repository  # noqa: E402
 from collector.db.connect import EmbeddedPostgres, connect  # noqa: E402
+from collector.db.queries import q  # noqa: E402
 from collector.db.repository import LogFilter, Scope  # noqa: E402
 from collector.writer import COPY_COLUMNS  # noqa: E402
 
@@ -210,6 +211,8 @@ async def main() -> None:
     parser.add_argument("--reuse", metavar="DATABASE", help="measure an existing bench database (from --keep); no fill")
     parser.add_argument("--jit", choices=["on", "off"], default="on",
                         help="PostgreSQL JIT for the measuring connection (the server's default is on)")
+    parser.add_argument("--search-index", action="store_true",
+                        help="build the optional trigram search index (activity-console search-index enable) first")
     args = parser.parse_args()
 
     embedded, tmp = None, None
@@ -232,7 +235,12 @@ async def main() -> None:
                 print(f"filling {args.rows:,} rows by COPY into {name}…", flush=True)
                 fill_s = await fill(conn, args.rows, args.seed)
                 print(f"  filled in {fill_s:.0f} s ({args.rows / fill_s:,.0f} rows/s)")
-            print(f"  JIT {args.jit}")
+            if args.search_index and not await conn.fetchval(q("search_index_exists")):
+                started = time.perf_counter()
+                await conn.execute(q("create_search_extension"))
+                await conn.execute(q("create_search_index"))
+                print(f"  search index built in {time.perf_counter() - started:.0f} s")
+            print(f"  JIT {args.jit}; search index {'on' if await conn.fetchval(q('search_index_exists')) else 'off'}")
             size = await conn.fetchval("SELECT pg_size_pretty(pg_total_relation_size('activity_logs'))")
             print(f"  table with indexes: {size}")
             await measure(conn, args.rows, args.repeat, min(args.export_rows, args.rows))

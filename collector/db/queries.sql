@@ -143,3 +143,23 @@ RETURNING id, name;
 
 -- name: demo_insert_job
 INSERT INTO jobs (project_id, name) VALUES ($1, $2) RETURNING id;
+
+-- ===== Optional search index =====
+-- A trigram index on the message serves free-text search of rare words, at a measured cost of
+-- about a third of ingest throughput; so it is opt-in: activity-console search-index enable.
+
+-- name: search_index_available
+SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm');
+
+-- name: search_index_exists
+SELECT to_regclass('activity_logs_message_trgm_idx') IS NOT NULL;
+
+-- name: create_search_extension
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+
+-- name: create_search_index
+-- CONCURRENTLY: ingest goes on while the index is built (minutes on a large table).
+CREATE INDEX CONCURRENTLY IF NOT EXISTS activity_logs_message_trgm_idx ON activity_logs USING gin (message gin_trgm_ops);
+
+-- name: drop_search_index
+DROP INDEX CONCURRENTLY IF EXISTS activity_logs_message_trgm_idx;

@@ -142,6 +142,12 @@ def _order(log_filter: LogFilter, oldest_first: bool) -> str:
     return "l.timestamp ASC, l.id ASC" if oldest_first else "l.timestamp DESC, l.id DESC"
 
 
+# With the optional trigram index (``activity-console search-index enable``), a search first walks
+# the timestamp index for this long, which fills a page at once for any common word, then lets
+# the index find the matches of a rare one instead of walking the whole table.
+SEARCH_WALK_TIMEOUT_MS = 40
+
+
 async def query_logs(
     conn: asyncpg.Connection, log_filter: LogFilter, scope: Scope, *, limit: int = 25, offset: int = 0,
     oldest_first: bool = False,
@@ -151,8 +157,31 @@ async def query_logs(
     params: list[Any] = []
     where = where_clause(log_filter, scope, params)
     order = _order(log_filter, oldest_first)
-    sql = f"SELECT {SELECT_COLUMNS} {FROM} WHERE {where} ORDER BY {order} LIMIT ${len(params) + 1} OFFSET ${len(params) + 2}"
-    return [row_from_record(r) for r in await conn.fetch(sql, *params, limit, offset)]
+    tail = f"ORDER BY {order} LIMIT ${len(params) + 1} OFFSET ${len(params) + 2}"
+    sql = f"SELECT {SELECT_COLUMNS} {FROM} WHERE {where} {tail}"
+    if not (log_filter.search and len(log_filter.search) >= 3 and await search_index_exists(conn)):
+        return [row_from_record(r) for r in await conn.fetch(sql, *params, limit, offset)]
+    try:
+        async with conn.transaction(readonly=True):
+            await conn.execute(f"SET LOCAL statement_timeout = {SEARCH_WALK_TIMEOUT_MS}")
+            return [row_from_record(r) for r in await conn.fetch(sql, *params, limit, offset)]
+    except asyncpg.QueryCanceledError:
+        pass
+    # A rare word: the trigram index finds its matches (materialised, so that the planner starts
+    # from them), which are then filtered, scoped and ordered like any page.
+    search = params.index("%" + escape_like(log_filter.search) + "%") + 1
+    matched = f"""
+        WITH matches AS MATERIALIZED (SELECT m.id FROM activity_logs m WHERE m.message ILIKE ${search})
+        SELECT {SELECT_COLUMNS} FROM matches
+        JOIN activity_logs l ON l.id = matches.id
+        JOIN activity_log_levels lv ON lv.id = l.level_id
+        JOIN activity_log_sources src ON src.id = l.source_id
+        WHERE {where} {tail}"""
+    return [row_from_record(r) for r in await conn.fetch(matched, *params, limit, offset)]
+
+
+async def search_index_exists(conn: asyncpg.Connection) -> bool:
+    return await conn.fetchval(q("search_index_exists"))
 
 
 async def count_logs(
