@@ -19,6 +19,7 @@ import asyncpg
 import pytest
 from aiohttp import web
 
+import sdk_shim
 from api.app import RUNTIME, Runtime, create_app
 from api.settings import Settings
 from collector.auth import create_token
@@ -110,6 +111,15 @@ class RunningServer:
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
+
+    def configure_sdk(self, service_name: str, source: str, protocol: str = "grpc", **options: Any) -> None:
+        """Point sdk_shim (the real OTel SDK exporters) at this server with its ingest token."""
+        endpoint = self.grpc_endpoint if protocol == "grpc" else f"http://127.0.0.1:{self.runtime.otlp_http_port}"
+        options.setdefault("schedule_delay_millis", 100)
+        sdk_shim.configure(
+            service_name=service_name, source=source, endpoint=endpoint,
+            headers={"authorization": f"Bearer {self.token}"}, protocol=protocol, **options,
+        )  # fmt: skip
 
     async def stop(self) -> None:
         await self.runner.cleanup()

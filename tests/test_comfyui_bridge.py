@@ -127,15 +127,7 @@ async def row_with(db, message: str):
 
 
 def configure_sdk(server) -> None:
-    sdk_shim.configure(
-        service_name="comfyui-bridge-test",
-        source="comfyui",
-        endpoint=server.grpc_endpoint,
-        headers={"authorization": f"Bearer {server.token}"},
-        protocol="grpc",
-        bridge_logging=False,
-        schedule_delay_millis=100,
-    )
+    server.configure_sdk("comfyui-bridge-test", "comfyui", bridge_logging=False)
 
 
 async def test_bridge_maps_comfyui_messages_across_a_reconnect(server, db):

@@ -41,15 +41,7 @@ async def run_example(script: str, args: list[str], env: dict[str, str], tmp_pat
 
 async def test_worker_and_pipeline_share_the_api_trace(server, db, tmp_path):
     # The "API": a request span that starts job 42 and logs a curated api entry.
-    sdk_shim.configure(
-        service_name="activity-api",
-        source="api",
-        endpoint=server.grpc_endpoint,
-        headers={"authorization": f"Bearer {server.token}"},
-        protocol="grpc",
-        bridge_logging=False,
-        schedule_delay_millis=100,
-    )
+    server.configure_sdk("activity-api", "api", bridge_logging=False)
     tracer = TracerProvider().get_tracer("test.api")
     try:
         with tracer.start_as_current_span("POST /api/jobs") as span:

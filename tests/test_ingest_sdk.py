@@ -20,15 +20,7 @@ def protocol(request: pytest.FixtureRequest) -> str:
 
 
 async def test_sdk_records_become_rows(server, db, protocol):
-    endpoint = server.grpc_endpoint if protocol == "grpc" else f"http://127.0.0.1:{server.runtime.otlp_http_port}"
-    sdk_shim.configure(
-        service_name="render-worker-7",
-        source="worker",
-        endpoint=endpoint,
-        headers={"authorization": f"Bearer {server.token}"},
-        protocol=protocol,
-        schedule_delay_millis=100,
-    )
+    server.configure_sdk("render-worker-7", "worker", protocol)
     tracer = TracerProvider().get_tracer("test")
     try:
         with tracer.start_as_current_span("job") as span:

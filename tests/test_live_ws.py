@@ -97,12 +97,7 @@ async def expect_close(ws, timeout: float = 10.0) -> int:
 async def test_entry_sent_through_otel_sdk_reaches_subscriber(server):
     async with aiohttp.ClientSession() as session:
         ws = await connect(session, server, await token_for(server, 1), sources=["pipeline"])
-        sdk_shim.configure(
-            service_name="pipeline-3", source="pipeline",
-            endpoint=f"http://127.0.0.1:{server.runtime.otlp_http_port}",
-            headers={"authorization": f"Bearer {server.token}"}, protocol="http/protobuf",
-            schedule_delay_millis=50, bridge_logging=False,
-        )  # fmt: skip
+        server.configure_sdk("pipeline-3", "pipeline", "http/protobuf", schedule_delay_millis=50, bridge_logging=False)
         try:
             sdk_shim.curated("warn", "render queue stalled").with_job(7).with_fields({"queue": "gpu"}).emit()
             assert await asyncio.to_thread(sdk_shim.force_flush, 10_000)

@@ -64,12 +64,7 @@ async def direct_export_during_outage(server) -> None:
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
 async def test_database_outage_then_every_record_stored_exactly_once(proxied_server, db, protocol):
     server, proxy = proxied_server
-    endpoint = server.grpc_endpoint if protocol == "grpc" else f"http://127.0.0.1:{server.runtime.otlp_http_port}"
-    sdk_shim.configure(
-        service_name="outage-test", source="worker", endpoint=endpoint,
-        headers={"authorization": f"Bearer {server.token}"}, protocol=protocol,
-        bridge_logging=False, schedule_delay_millis=50,
-    )  # fmt: skip
+    server.configure_sdk("outage-test", "worker", protocol, bridge_logging=False, schedule_delay_millis=50)
     try:
         for i in range(5):
             sdk_shim.curated("info", f"outage-{protocol} before {i}").emit()
