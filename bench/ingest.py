@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import sys
@@ -136,7 +137,8 @@ async def bench_copy_limit(admin_url: str, seconds: float, requests: list[Export
     i = 0
     while time.perf_counter() - started < seconds:
         async with conn.transaction():
-            # ~5,000 rows per COPY: about what our writer commits per flush under this load.
+            # Ten 512-row COPYs per transaction (~5,000 rows), at least what our writer commits
+            # per flush under this load, so the limit is not handicapped by commit overhead.
             for batch in batches[i % len(batches) : i % len(batches) + 10]:
                 await conn.copy_records_to_table("activity_logs", records=batch, columns=columns)
                 copied += len(batch)
@@ -153,8 +155,6 @@ async def bench_seed_insert(admin_url: str, seconds: float, requests: list[Expor
     await conn.execute(SEED_SCHEMA)
     level_ids = {r["name"]: r["id"] for r in await conn.fetch("SELECT id, name FROM activity_log_levels")}
     source_ids = {r["name"]: r["id"] for r in await conn.fetch("SELECT id, name FROM activity_log_sources")}
-    import json
-
     received = datetime.now(timezone.utc)
     rows = [row for request in requests for row in map_request(request, received).rows]
     per_row = 12
