@@ -43,7 +43,7 @@ import json
 import logging
 import time
 from datetime import datetime, timezone
-from typing import Annotated, Any, AsyncIterator, Callable, Iterable, Literal, Union
+from typing import Annotated, Any, AsyncIterator, Callable, Iterable, Literal, Mapping, Union
 
 import asyncpg
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -137,9 +137,11 @@ def describe_filter(log_filter: LogFilter) -> dict[str, Any]:
 class JobProjects:
     """Job id → project id, for scoping entries that carry only a job id (the SQL joins ``jobs``).
 
-    Filled on demand, one query for all ids a batch of rows needs, and kept ``ttl_s`` so that a job
-    moved to another project is seen within that time. Concurrent lookups are serialised so that
-    many clients receiving the same row cost one query.
+    ``lookup`` answers for every id it is asked about, from the cache when fresh (``ttl_s``, so a
+    job moved to another project is seen within that time) and with one query for the rest.
+    Concurrent lookups are serialised so that many clients receiving the same rows cost one query.
+    Callers decide with the mapping ``lookup`` returns, never with a later read of the cache: the
+    cache may be cleared or expire between two awaits.
     """
 
     def __init__(self, pool: asyncpg.Pool | None, *, ttl_s: float = 30.0, max_entries: int = 100_000):
@@ -150,14 +152,12 @@ class JobProjects:
         self._projects: dict[int, tuple[int | None, float]] = {}
         self._lock = asyncio.Lock()
 
-    def known(self, job_id: int) -> bool:
-        cached = self._projects.get(job_id)
-        return cached is not None and time.monotonic() - cached[1] < self.ttl_s
-
-    def project_of(self, job_id: int) -> int | None:
-        """The job's project; None when the job has none, does not exist, or was not looked up."""
-        cached = self._projects.get(job_id)
-        return cached[0] if cached is not None else None
+    def cached(self, job_id: int) -> tuple[bool, int | None]:
+        """(known, project): whether a fresh answer is cached, and the job's project if so."""
+        entry = self._projects.get(job_id)
+        if entry is None or time.monotonic() - entry[1] >= self.ttl_s:
+            return False, None
+        return True, entry[0]
 
     def remember(self, job_projects: dict[int, int | None], looked_up: Iterable[int] = ()) -> None:
         now = time.monotonic()
@@ -168,26 +168,55 @@ class JobProjects:
         for job_id, project_id in job_projects.items():
             self._projects[job_id] = (project_id, now)
 
-    async def ensure(self, job_ids: set[int]) -> None:
-        """Look up the jobs not known (or known too long ago)."""
-        if not any(not self.known(job_id) for job_id in job_ids) or self._pool is None:
-            return
+    async def lookup(self, job_ids: Iterable[int]) -> dict[int, int | None]:
+        """The project of each job (None: the job has none or does not exist), for every id given."""
+        answer: dict[int, int | None] = {}
+        missing: list[int] = []
+        for job_id in set(job_ids):
+            known, project = self.cached(job_id)
+            if known:
+                answer[job_id] = project
+            else:
+                missing.append(job_id)
+        if not missing:
+            return answer
         async with self._lock:
-            missing = [job_id for job_id in job_ids if not self.known(job_id)]
-            if not missing:
-                return
-            async with self._pool.acquire() as conn:
-                records = await conn.fetch(q("live_job_projects"), missing)
-            self.remember({r["id"]: r["project_id"] for r in records}, looked_up=missing)
+            still_missing = []
+            for job_id in missing:  # another lookup may have answered while this one waited
+                known, project = self.cached(job_id)
+                if known:
+                    answer[job_id] = project
+                else:
+                    still_missing.append(job_id)
+            if still_missing:
+                if self._pool is None:
+                    raise RuntimeError("no database to look jobs up in")
+                async with self._pool.acquire() as conn:
+                    records = await conn.fetch(q("live_job_projects"), still_missing)
+                found = {r["id"]: r["project_id"] for r in records}
+                self.remember(found, looked_up=still_missing)
+                for job_id in still_missing:
+                    answer[job_id] = found.get(job_id)
+        return answer
+
+
+def is_job_only(row: ActivityRow) -> bool:
+    """An entry whose only owner is a job: its visibility follows the job's project."""
+    return row.job_id is not None and row.user_id is None and row.project_id is None
 
 
 class EntryMatcher:
     """Does an entry match a filter and a scope? Exactly ``repository.where_clause``, in Python.
 
-    ``__call__`` runs inside ``LiveHub.publish`` for every row and every subscriber, so the filter
-    is compiled once into a short tuple of checks (only the fields that are set). For a creator it
-    lets through the job-only entries whose job has not been looked up yet; the sender decides
-    them with ``matches`` after ``JobProjects.ensure(pending_job_ids(rows))``.
+    Two steps, because an entry that carries only a job id is visible to a creator only when the
+    job's project is (the SQL joins ``jobs``), and the job may not be known yet when the row is
+    published:
+    - ``__call__`` is the hub's predicate. It runs inside ``LiveHub.publish`` for every row and
+      every subscriber, so the filter is compiled once into a short tuple of checks. For a creator
+      it admits job-only rows whose job is not cached (yet) and refuses those cached as foreign.
+    - ``decide`` is the exact rule, given the projects of the rows' jobs (``JobProjects.lookup`` of
+      ``job_ids_to_decide``). The sender applies it to every job-only row before sending it, so a
+      row admitted while its job was unknown is never sent on the strength of that admission.
     """
 
     def __init__(self, log_filter: LogFilter, scope: Scope, jobs: JobProjects):
@@ -202,10 +231,19 @@ class EntryMatcher:
             *((name, tuple(value) if isinstance(value, list) else value) for name, value in _filter_items(log_filter)),
         )  # fmt: skip
 
-    def _scope_allows(self, row: ActivityRow) -> bool:
+    def _filter_allows(self, row: ActivityRow) -> bool:
+        for check in self._checks:
+            if not check(row):
+                return False
+        return True
+
+    def _owner_allows(self, row: ActivityRow) -> bool | None:
+        """The scope's verdict from the row's own columns; None when it depends on the row's job."""
         scope = self.scope
         if scope.is_admin:
             return True
+        if row.admin_only:
+            return False
         if scope.user_id is not None and row.user_id == scope.user_id:
             return True
         if row.project_id is not None and row.project_id in self._projects:
@@ -214,28 +252,35 @@ class EntryMatcher:
             return False
         if row.job_id is None:
             return True  # a system entry
-        # A job-only entry is hidden only when its job is known to belong to a project that is
-        # not one of mine; a job not in ``jobs`` (or not looked up yet: see the class doc) shows.
-        job_project = self.jobs.project_of(row.job_id) if self.jobs.known(row.job_id) else None
-        return job_project is None or job_project in self._projects
+        return None
 
     def __call__(self, row: ActivityRow) -> bool:
-        for check in self._checks:
-            if not check(row):
-                return False
-        return self.scope.is_admin or self._scope_allows(row)
+        """Admission into the subscriber's queue (see the class docstring)."""
+        if not self._filter_allows(row):
+            return False
+        verdict = self._owner_allows(row)
+        if verdict is not None:
+            return verdict
+        known, project = self.jobs.cached(row.job_id)  # type: ignore[arg-type]
+        return not known or project is None or project in self._projects
 
-    matches = __call__  # the same rule; called again once the rows' jobs have been looked up
-
-    def pending_job_ids(self, rows: Iterable[ActivityRow]) -> set[int]:
-        """Job ids to look up before ``matches`` can decide these rows for this scope."""
+    def job_ids_to_decide(self, rows: Iterable[ActivityRow]) -> set[int]:
+        """The jobs whose projects ``decide`` needs for these rows (none for an admin)."""
         if self.scope.is_admin:
             return set()
-        return {
-            row.job_id for row in rows
-            if row.job_id is not None and row.user_id is None and row.project_id is None
-            and not self.jobs.known(row.job_id)
-        }  # fmt: skip
+        return {row.job_id for row in rows if is_job_only(row)}  # type: ignore[misc]
+
+    def decide(self, row: ActivityRow, job_projects: Mapping[int, int | None]) -> bool:
+        """The exact rule. A job-only row whose job is not in ``job_projects`` is refused."""
+        if not self._filter_allows(row):
+            return False
+        verdict = self._owner_allows(row)
+        if verdict is not None:
+            return verdict
+        if row.job_id not in job_projects:
+            return False
+        project = job_projects[row.job_id]  # type: ignore[index]
+        return project is None or project in self._projects
 
 
 def _filter_items(f: LogFilter) -> list[tuple[str, Any]]:
@@ -397,27 +442,19 @@ class LiveConnection:
             while not subscription.closed:
                 rows, skipped = await subscription.get(self.registry.queue_capacity)
                 await self._refresh_scope_if_due()
-                matcher = self.matcher
-                assert matcher is not None
                 if last_id is not None:
                     rows = [row for row in rows if row.id is not None and row.id > last_id]
                     if rows and subscription.pending() == 0:
                         last_id = None  # every row from now on is newer than the replay
-                pending = matcher.pending_job_ids(rows)
-                if pending:
-                    await self.registry.jobs.ensure(pending)
+                recheck = self._recheck
+                if recheck and subscription.pending() == 0:
+                    self._recheck = False  # the rows queued under the previous filter or scope are out
+                matcher, visible, withheld = await self._visible(rows, recheck)
+                skipped += withheld
                 # Unless a row was removed here, the batch is exactly the rows the shared
                 # predicate selected between its first and last id: its frame can be shared.
-                share_key = matcher.share_key if last_id is None else None
-                if self._recheck:
-                    # Rows queued under the previous filter or scope: apply the current one.
-                    if subscription.pending() == 0:
-                        self._recheck = False
-                    rows = [row for row in rows if matcher.matches(row)]
-                    share_key = None
-                elif pending:
-                    rows = [row for row in rows if row.job_id not in pending or matcher.matches(row)]
-                    share_key = None
+                share_key = matcher.share_key if last_id is None and len(visible) == len(rows) else None
+                rows = visible
                 if skipped:
                     await self.send_lagged(skipped)
                 if rows:
@@ -429,6 +466,38 @@ class LiveConnection:
         except Exception:
             log.exception("live tail sender %d failed", self.id)
             await self.ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"internal error")
+
+    async def _visible(self, rows: list[ActivityRow], recheck: bool) -> tuple[EntryMatcher, list[ActivityRow], int]:
+        """The rows of a batch this client may receive, the matcher that decided, and how many were
+        withheld because their job could not be looked up (reported to the client as skipped).
+
+        Job-only rows are always decided here with their jobs' projects, whatever the hub admitted:
+        a row admitted while its job was unknown must not be sent because another connection has
+        since looked the job up. With ``recheck`` (a filter or scope change), every row is decided
+        again. Should the filter or scope change during the lookup, the newest matcher decides."""
+        jobs_failed = False
+        while True:
+            matcher = self.matcher
+            assert matcher is not None
+            recheck = recheck or self._recheck
+            job_ids = matcher.job_ids_to_decide(rows)
+            if not job_ids and not recheck:
+                return matcher, rows, 0
+            projects: Mapping[int, int | None] = {}
+            if job_ids:
+                try:
+                    projects = await self.registry.jobs.lookup(job_ids)
+                except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    log.warning("live tail %d: cannot look up jobs, withholding their entries: %s", self.id, exc)
+                    jobs_failed = True
+            if matcher is self.matcher:
+                break
+        if recheck:
+            visible = [row for row in rows if matcher.decide(row, projects)]
+        else:
+            visible = [row for row in rows if not is_job_only(row) or matcher.decide(row, projects)]
+        withheld = sum(1 for row in rows if is_job_only(row) and row.job_id not in projects) if jobs_failed else 0
+        return matcher, visible, withheld
 
     async def _replay(self, after_id: int) -> int:
         """Send the stored entries after ``after_id`` (filter and scope applied in SQL), page by

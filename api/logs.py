@@ -147,7 +147,7 @@ def parse_filter(query: MultiDictProxy[str]) -> LogFilter:
 
 
 def _data(rows: list[ActivityRow]) -> list[dict[str, Any]]:
-    return [row.to_dict() for row in rows]
+    return [row.view_dict() for row in rows]
 
 
 # --- reads -------------------------------------------------------------------------------------
@@ -196,6 +196,19 @@ async def list_logs(request: web.Request) -> web.Response:
     return web.json_response({"data": _data(rows), "meta": meta})
 
 
+async def get_entry(request: web.Request) -> web.Response:
+    """``GET /api/v1/activity-logs/{id}``: one entry, whole (list views may shorten large ones)."""
+    _check_known(request.query, ())
+    log_id = path_int(request, "log_id")
+    principal = principal_of(request)
+    async with _runtime(request).pool.acquire() as conn:
+        scope = await load_scope(conn, principal)
+        entry = await repository.get_log(conn, log_id, scope)
+    if entry is None:
+        raise NotFound(f"no activity log entry {log_id}")
+    return web.json_response({"data": entry.to_dict()})
+
+
 async def log_context(request: web.Request) -> web.Response:
     """``GET /api/v1/activity-logs/{id}/context?before=N&after=N``: the entries around one entry,
     oldest first, the entry itself included; the filters, if any, apply to the neighbours."""
@@ -209,7 +222,7 @@ async def log_context(request: web.Request) -> web.Response:
     principal = principal_of(request)
     async with _runtime(request).pool.acquire() as conn:
         scope = await load_scope(conn, principal)
-        anchor = await repository.get_log(conn, log_id, scope)
+        anchor = await repository.get_log(conn, log_id, scope, shortened=True)
         if anchor is None:
             raise NotFound(f"no activity log entry {log_id}")
         older, newer = await repository.context_logs(conn, log_id, log_filter, scope, before=before, after=after)
@@ -330,7 +343,7 @@ async def export_logs(request: web.Request) -> web.StreamResponse:
         try:
             async with contextlib.aclosing(repository.iter_logs(conn, log_filter, scope)) as rows:
                 async for row in rows:
-                    chunk = row.json() + b"\n" if format_name == "json" else text_line(row).encode()
+                    chunk = row.full_json() + b"\n" if format_name == "json" else text_line(row).encode()
                     buffer.append(chunk)
                     size += len(chunk)
                     if size >= EXPORT_CHUNK_BYTES:
@@ -425,6 +438,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/api/v1/activity-logs", list_logs)
     r.add_get("/api/v1/activity-logs/export", export_logs)
     r.add_get("/api/v1/activity-logs/histogram", log_histogram)
+    r.add_get(r"/api/v1/activity-logs/{log_id:\d+}", get_entry)
     r.add_get(r"/api/v1/activity-logs/{log_id:\d+}/context", log_context)
     r.add_get("/api/v1/traces/{trace_id}", trace)
     r.add_get("/api/v1/admin/activity-logs/settings", get_settings)

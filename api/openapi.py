@@ -88,6 +88,12 @@ SCHEMAS: dict[str, Any] = {
             "severity_number": _INT, "severity_text": _NULLABLE_STR, "service_name": _NULLABLE_STR,
             "event_name": _NULLABLE_STR, "resource": {"type": "object"}, "scope_name": _NULLABLE_STR,
             "scope_version": _NULLABLE_STR,
+            "admin_only": {"type": "boolean", "description": "an entry only admins see (the server's own records)"},
+            "truncated": {"type": "boolean", "description":
+                "present (true) when a list view or the live tail shortened this entry: the message is cut at "
+                "8,192 characters; a fields or resource map larger than 16 KiB shows its first 50 keys with values "
+                "cut at 1,024 characters. GET /api/v1/activity-logs/{id} returns it whole"},
+            "message_length": {"type": "integer", "description": "with truncated: the full message's length"},
         },
     },
     "EntryList": {
@@ -191,6 +197,11 @@ PATHS: dict[str, Any] = {
             "application/x-ndjson": {"schema": {"type": "string"}},
             "text/plain": {"schema": {"type": "string"}}}}, **_errors(400, 401)},
         params=FILTERS + [_param("format", {"type": "string", "enum": ["json", "text"], "default": "json"}, "format")])},
+    "/api/v1/activity-logs/{log_id}": {"get": _op(
+        "One entry, whole (list views and the live tail may shorten large ones)",
+        {"200": _json({"type": "object", "properties": {"data": _ref("Entry")}}, "the entry"),
+         **_errors(400, 401, 404)},
+        params=[_param("log_id", _ID, "the entry", where="path")])},
     "/api/v1/activity-logs/{log_id}/context": {"get": _op(
         "The entries around one entry, oldest first, the entry included (filters apply to the neighbours)",
         {"200": _json(_ref("EntryList"), "entries; meta {anchor_id, before, after}"), **_errors(400, 401, 404)},

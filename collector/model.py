@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from collector import attributes as attr
+from collector import preview
 
 LEVELS = attr.LEVELS
 SOURCES = attr.SOURCES
@@ -41,12 +42,18 @@ class ActivityRow:
     resource: dict[str, Any] = field(default_factory=dict)
     scope_name: str | None = None
     scope_version: str | None = None
+    # Only admins see it (the server's own operational records): never in a creator's scope.
+    admin_only: bool = False
     id: int | None = None
+    # Set on rows read in their shortened list-view form (``repository.VIEW_COLUMNS``): the view
+    # is already shortened, and this is the full message's length.
+    truncated: bool = field(default=False, compare=False)
+    message_length: int | None = field(default=None, compare=False)
     _json: bytes | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON shape shared by the REST API, export and the WebSocket live tail."""
-        return {
+        """The entry as stored: the JSON shape of exports and of ``GET /activity-logs/{id}``."""
+        entry = {
             "id": self.id,
             "timestamp": format_timestamp(self.timestamp),
             "level": self.level,
@@ -69,13 +76,45 @@ class ActivityRow:
             "resource": self.resource,
             "scope_name": self.scope_name,
             "scope_version": self.scope_version,
+            "admin_only": self.admin_only,
         }
+        if self.truncated:
+            entry["truncated"] = True
+            entry["message_length"] = self.message_length
+        return entry
+
+    def view_dict(self) -> dict[str, Any]:
+        """The entry as list views and the live tail show it: large ones shortened
+        (``collector.preview``), with ``truncated`` and ``message_length`` saying so."""
+        entry = self.to_dict()
+        cut = self.truncated
+        if len(self.message) > preview.MESSAGE_CHARS:
+            entry["message"] = self.message[: preview.MESSAGE_CHARS]
+            cut = True
+        for name in ("fields", "resource"):
+            value = entry[name]
+            if value and preview.map_needs_preview(value):
+                entry[name] = preview.map_preview(value)
+                cut = True
+        if cut:
+            entry["truncated"] = True
+            entry["message_length"] = self.message_length if self.message_length is not None else len(self.message)
+        return entry
 
     def json(self) -> bytes:
-        """The entry serialised once, however many live subscribers send it."""
+        """The list-view entry serialised once, however many live subscribers send it."""
         if self._json is None:
-            self._json = dumps(self.to_dict())
+            encoded = dumps(self.to_dict())
+            # Whatever is at most MESSAGE_CHARS bytes long as a whole needs no shortening: the
+            # common case costs one encoding.
+            if len(encoded) > preview.MESSAGE_CHARS:
+                encoded = dumps(self.view_dict())
+            self._json = encoded
         return self._json
+
+    def full_json(self) -> bytes:
+        """The entry as stored (exports)."""
+        return dumps(self.to_dict())
 
 
 def dumps(value: Any) -> bytes:

@@ -41,7 +41,7 @@ COPY_COLUMNS = (
     "id", "timestamp", "level_id", "source_id", "message", "fields", "category",
     "entity_type", "entity_id", "user_id", "job_id", "project_id", "trace_id", "span_id",
     "trace_flags", "severity_number", "severity_text", "service_name", "event_name",
-    "resource", "scope_name", "scope_version",
+    "resource", "scope_name", "scope_version", "admin_only",
 )  # fmt: skip
 
 # Bounds the API enforces on the settings, and the writer too when reading them.
@@ -104,7 +104,7 @@ def copy_records(
             dumps(row.fields), row.category, row.entity_type,
             row.entity_id, row.user_id, row.job_id, row.project_id, row.trace_id, row.span_id,
             row.trace_flags, row.severity_number, row.severity_text, row.service_name,
-            row.event_name, resource, row.scope_name, row.scope_version,
+            row.event_name, resource, row.scope_name, row.scope_version, row.admin_only,
         ))  # fmt: skip
     return records
 

@@ -12,14 +12,32 @@ from typing import Any, AsyncIterator, Sequence
 
 import asyncpg
 
+from collector import preview
 from collector.db.queries import q
 from collector.model import ActivityRow
 
-SELECT_COLUMNS = """
-    l.id, l.timestamp, lv.name AS level, src.name AS source, l.message, l.category, l.fields,
-    l.entity_type, l.entity_id, l.user_id, l.job_id, l.project_id, l.trace_id, l.span_id,
-    l.trace_flags, l.severity_number, l.severity_text, l.service_name, l.event_name, l.resource,
-    l.scope_name, l.scope_version
+_OTHER_COLUMNS = """
+    l.category, l.entity_type, l.entity_id, l.user_id, l.job_id, l.project_id, l.trace_id, l.span_id,
+    l.trace_flags, l.severity_number, l.severity_text, l.service_name, l.event_name, l.scope_name,
+    l.scope_version, l.admin_only
+"""
+# Entries as stored: exports and GET /activity-logs/{id}.
+SELECT_COLUMNS = f"""
+    l.id, l.timestamp, lv.name AS level, src.name AS source, l.message, l.fields, l.resource, {_OTHER_COLUMNS}
+"""
+# Entries as list views show them, shortened in the database so that a page never carries (or
+# makes this process hold) more than about 130 KiB per entry, however large the stored one:
+# collector/preview.py has the rule and its Python twin for the live tail.
+_BIG_MAP = f"octet_length({{column}}::text) > {preview.MAP_BYTES}"
+VIEW_COLUMNS = f"""
+    l.id, l.timestamp, lv.name AS level, src.name AS source,
+    left(l.message, {preview.MESSAGE_CHARS}) AS message, char_length(l.message) AS message_length,
+    CASE WHEN {_BIG_MAP.format(column="l.fields")} THEN activity_json_preview(l.fields) ELSE l.fields END AS fields,
+    CASE WHEN {_BIG_MAP.format(column="l.resource")} THEN activity_json_preview(l.resource) ELSE l.resource END
+        AS resource,
+    (char_length(l.message) > {preview.MESSAGE_CHARS} OR {_BIG_MAP.format(column="l.fields")}
+        OR {_BIG_MAP.format(column="l.resource")}) AS truncated,
+    {_OTHER_COLUMNS}
 """
 FROM = """
     FROM activity_logs l
@@ -66,7 +84,8 @@ class LogFilter:
 class Scope:
     """Who is reading (seed Note 7). Admins see everything; a creator sees entries that are
     theirs, or of one of their projects, or system entries (neither user nor project). An entry
-    carrying only a job id follows the job's project when the job is known."""
+    carrying only a job id follows the job's project when the job is known. Entries marked
+    ``admin_only`` (the server's own operational records) are never in a creator's scope."""
 
     is_admin: bool
     user_id: int | None = None
@@ -124,7 +143,7 @@ def where_clause(log_filter: LogFilter, scope: Scope, params: list[Any]) -> str:
     if not scope.is_admin:
         me, projects = bind(scope.user_id), bind(list(scope.project_ids))
         conditions.append(
-            f"""(l.user_id = {me} OR l.project_id = ANY({projects}::bigint[])
+            f"""NOT l.admin_only AND (l.user_id = {me} OR l.project_id = ANY({projects}::bigint[])
                 OR (l.user_id IS NULL AND l.project_id IS NULL AND (l.job_id IS NULL OR NOT EXISTS (
                     SELECT 1 FROM jobs j WHERE j.id = l.job_id AND j.project_id IS NOT NULL
                     AND NOT j.project_id = ANY({projects}::bigint[])))))"""
@@ -150,15 +169,17 @@ SEARCH_WALK_TIMEOUT_MS = 40
 
 async def query_logs(
     conn: asyncpg.Connection, log_filter: LogFilter, scope: Scope, *, limit: int = 25, offset: int = 0,
-    oldest_first: bool = False,
+    oldest_first: bool = False, shortened: bool = True,
 ) -> list[ActivityRow]:
     """Newest first in (timestamp, id) order (oldest first with ``oldest_first``); with
-    ``after_id``, oldest first in id (commit) order."""
+    ``after_id``, oldest first in id (commit) order. Large entries come ``shortened`` for display
+    (``VIEW_COLUMNS``) unless told otherwise."""
     params: list[Any] = []
     where = where_clause(log_filter, scope, params)
     order = _order(log_filter, oldest_first)
+    columns = VIEW_COLUMNS if shortened else SELECT_COLUMNS
     tail = f"ORDER BY {order} LIMIT ${len(params) + 1} OFFSET ${len(params) + 2}"
-    sql = f"SELECT {SELECT_COLUMNS} {FROM} WHERE {where} {tail}"
+    sql = f"SELECT {columns} {FROM} WHERE {where} {tail}"
     if not (log_filter.search and len(log_filter.search) >= 3 and await search_index_exists(conn)):
         return [row_from_record(r) for r in await conn.fetch(sql, *params, limit, offset)]
     try:
@@ -172,7 +193,7 @@ async def query_logs(
     search = params.index("%" + escape_like(log_filter.search) + "%") + 1
     matched = f"""
         WITH matches AS MATERIALIZED (SELECT m.id FROM activity_logs m WHERE m.message ILIKE ${search})
-        SELECT {SELECT_COLUMNS} FROM matches
+        SELECT {columns} FROM matches
         JOIN activity_logs l ON l.id = matches.id
         JOIN activity_log_levels lv ON lv.id = l.level_id
         JOIN activity_log_sources src ON src.id = l.source_id
@@ -209,11 +230,14 @@ async def count_logs(
         return None
 
 
-async def get_log(conn: asyncpg.Connection, log_id: int, scope: Scope) -> ActivityRow | None:
-    """One entry by id, or None when it does not exist or is outside ``scope``."""
+async def get_log(
+    conn: asyncpg.Connection, log_id: int, scope: Scope, *, shortened: bool = False
+) -> ActivityRow | None:
+    """One entry by id, whole unless ``shortened``; None when it does not exist or is outside ``scope``."""
     params: list[Any] = []
     where = where_clause(LogFilter(), scope, params)
-    sql = f"SELECT {SELECT_COLUMNS} {FROM} WHERE l.id = ${len(params) + 1} AND {where}"
+    columns = VIEW_COLUMNS if shortened else SELECT_COLUMNS
+    sql = f"SELECT {columns} {FROM} WHERE l.id = ${len(params) + 1} AND {where}"
     record = await conn.fetchrow(sql, *params, log_id)
     return row_from_record(record) if record is not None else None
 
