@@ -32,6 +32,7 @@ from typing import Any, AsyncIterator, Callable
 from aiohttp import web
 
 from collector import attributes as attr
+from collector.mapping import as_int64
 from collector.model import ActivityRow
 from collector.writer import BatchWriter
 
@@ -93,11 +94,7 @@ def _json_safe(value: Any) -> Any:
 
 
 def _as_int(value: Any) -> int | None:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return None
-    return number if -(2**63) <= number < 2**63 else None
+    return as_int64(value) if isinstance(value, (int, str)) and not isinstance(value, bool) else None
 
 
 def _trace_context() -> tuple[str | None, str | None, int | None]:

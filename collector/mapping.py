@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Iterator
@@ -235,19 +236,21 @@ def hex_id(raw: bytes, length: int) -> str | None:
     return raw.hex()
 
 
+_ASCII_INT = re.compile(r"[+-]?[0-9]{1,19}")
+
+
 def as_int64(value: Any) -> int | None:
-    """Ids may arrive as int or numeric string; anything else (or out of BIGINT range) is not an id."""
+    """Ids may arrive as int or as a string of ASCII digits (surrounding spaces tolerated); anything
+    else (other digits such as "²" or "١٢٣", underscores, more than 19 digits, beyond BIGINT) is
+    not an id. Never raises: one odd attribute must not cost the rest of the request."""
     if value.__class__ is int:
         return value if _INT64_MIN <= value <= _INT64_MAX else None
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str):
+    if value.__class__ is str:
         text = value.strip()
-        if not text or not (text.isdigit() or (text[0] in "+-" and text[1:].isdigit())):
+        if _ASCII_INT.fullmatch(text) is None:
             return None
-        value = int(text)
-    if isinstance(value, int) and _INT64_MIN <= value <= _INT64_MAX:
-        return value
+        number = int(text)
+        return number if _INT64_MIN <= number <= _INT64_MAX else None
     return None
 
 
