@@ -20,9 +20,77 @@ const MESSAGES = {
   pipeline: ["stage 'denoise' completed", "pipeline run 88 queued", "retrying stage 'upscale' (attempt 2)", "artifact published: shot_012_v3.exr"],
 };
 let nextId = 1;
+/** Entries as list views serve them: shortened like the server does (see forDisplay). */
 const stored = [];
+/** The full version of every stored entry that forDisplay shortened, for GET /api/v1/activity-logs/{id}. */
+const fullById = new Map();
 const hex = (n) => Array.from({ length: n }, () => Math.floor(Math.random() * 16).toString(16)).join("");
 const traces = Array.from({ length: 6 }, () => hex(32));
+
+// The server shortens entries in the live tail, list, context and trace responses: the message to
+// 8,192 characters; in fields/resource, strings to 1,024 characters, objects/arrays whose JSON is
+// longer than 1,024 to the start of that JSON, and maps to their first 50 keys.
+const MESSAGE_LIMIT = 8192;
+const VALUE_LIMIT = 1024;
+const KEY_LIMIT = 50;
+const cutChars = (text, limit) => [...text].slice(0, limit).join("");
+
+function shortenMap(map) {
+  const keys = Object.keys(map);
+  let cut = keys.length > KEY_LIMIT;
+  const out = {};
+  for (const key of keys.slice(0, KEY_LIMIT)) {
+    let value = map[key];
+    if (typeof value === "string" && value.length > VALUE_LIMIT) {
+      const shortened = cutChars(value, VALUE_LIMIT);
+      cut ||= shortened !== value;
+      value = shortened;
+    } else if (value !== null && typeof value === "object") {
+      const json = JSON.stringify(value);
+      if (json.length > VALUE_LIMIT) {
+        value = cutChars(json, VALUE_LIMIT);
+        cut = true;
+      }
+    }
+    out[key] = value;
+  }
+  return cut ? out : map;
+}
+
+/** The entry as list views carry it; the same object when nothing needed cutting. */
+function forDisplay(entry) {
+  const message = entry.message.length > MESSAGE_LIMIT ? cutChars(entry.message, MESSAGE_LIMIT) : entry.message;
+  const fields = shortenMap(entry.fields);
+  const resource = shortenMap(entry.resource);
+  if (message === entry.message && fields === entry.fields && resource === entry.resource) return entry;
+  return { ...entry, message, fields, resource, truncated: true, message_length: [...entry.message].length };
+}
+
+const PY_FILES = ["worker/runner.py", "worker/render.py", "pipeline/stages.py", "comfy/execution.py", "comfy/nodes.py", "torch/nn/modules/module.py"];
+const PY_FUNCS = ["run_job", "render_frame", "execute", "recursive_execute", "sample", "forward", "_call_impl", "decode"];
+
+/** A worker crash with a stack trace and captured stderr far beyond the list views' limits. */
+function makeCrashDetails(id) {
+  const frames = [];
+  for (let i = 0; i < 400; i++) {
+    const file = PY_FILES[(id + i) % PY_FILES.length];
+    const func = PY_FUNCS[(id * 7 + i) % PY_FUNCS.length];
+    frames.push(`  File "/opt/render/${file}", line ${40 + ((id + i * 13) % 900)}, in ${func}\n    result = ${func}(ctx, frame=${i}, attempt=${1 + (i % 3)})`);
+  }
+  const message = [
+    `job ${4100 + (id % 30)} failed: RuntimeError: CUDA error: an illegal memory access was encountered`,
+    "Traceback (most recent call last):",
+    ...frames,
+    "RuntimeError: CUDA error: an illegal memory access was encountered",
+  ].join("\n");
+  const stderr = Array.from({ length: 120 }, (_, i) => `[stderr ${String(i).padStart(3, "0")}] cudaMemcpyAsync returned 700 on stream ${i % 4}`).join("\n");
+  const locals = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`tensor_${i}`, { shape: [1, 4, 128, 128], dtype: "float16", device: "cuda:0" }]));
+  return {
+    level: "error", source: "worker", category: "curated", severity_number: 17, severity_text: "ERROR",
+    service_name: "worker", resource: { "service.name": "worker" },
+    message, fields: { exit_code: 1, host: "gpu-2", stderr, locals },
+  };
+}
 
 function makeEntry(ts = new Date()) {
   const source = SOURCES[Math.floor(Math.random() * SOURCES.length)];
@@ -33,8 +101,9 @@ function makeEntry(ts = new Date()) {
   if (level === "error") message = source === "worker" ? "job 4119 failed: CUDA out of memory (tried to allocate 2.0 GiB)" : `${message} — failed`;
   const withTrace = Math.random() < 0.5;
   const entity = Math.random() < 0.4;
+  const id = nextId++;
   const entry = {
-    id: nextId++,
+    id,
     timestamp: ts.toISOString().replace("Z", "") + String(Math.floor(Math.random() * 1000)).padStart(3, "0") + "Z",
     level, source, message,
     category: level === "debug" ? "verbose" : "curated",
@@ -46,9 +115,13 @@ function makeEntry(ts = new Date()) {
     severity_number: { debug: 5, info: 9, warn: 13, error: 17 }[level], severity_text: level.toUpperCase(),
     service_name: source, event_name: null, resource: { "service.name": source }, scope_name: "mock", scope_version: null,
   };
-  stored.push(entry);
-  if (stored.length > 20000) stored.shift();
-  return entry;
+  // Every 250th entry is a crash too large for list views: it is served shortened, the full one by id.
+  if (id % 250 === 0) Object.assign(entry, makeCrashDetails(id));
+  const display = forDisplay(entry);
+  if (display !== entry) fullById.set(entry.id, entry);
+  stored.push(display);
+  if (stored.length > 20000) fullById.delete(stored.shift().id);
+  return display;
 }
 for (let i = 600; i > 0; i--) makeEntry(new Date(Date.now() - i * 6000));
 
@@ -117,10 +190,19 @@ const server = createServer(async (req, res) => {
       const rows = stored.filter((e) => matches(e, q));
       const fmt = q.get("format") ?? "json";
       res.writeHead(200, { "Content-Type": fmt === "json" ? "application/x-ndjson" : "text/plain", "Content-Disposition": `attachment; filename="activity-logs.${fmt === "json" ? "ndjson" : "log"}"` });
-      for (const e of rows) res.write(fmt === "json" ? JSON.stringify(e) + "\n" : `${e.timestamp} ${e.level} ${e.source} ${e.message}\n`);
+      for (const shortened of rows) {
+        const e = fullById.get(shortened.id) ?? shortened;
+        res.write(fmt === "json" ? JSON.stringify(e) + "\n" : `${e.timestamp} ${e.level} ${e.source} ${e.message}\n`);
+      }
       return res.end();
     }
-    let m = /^\/api\/v1\/activity-logs\/(\d+)\/context$/.exec(p);
+    let m = /^\/api\/v1\/activity-logs\/(\d+)$/.exec(p);
+    if (m) {
+      const id = Number(m[1]);
+      const entry = fullById.get(id) ?? stored.find((e) => e.id === id);
+      return entry ? json(res, 200, { data: entry }) : error(res, 404, "not_found", `no activity log entry ${id}`);
+    }
+    m = /^\/api\/v1\/activity-logs\/(\d+)\/context$/.exec(p);
     if (m) {
       const i = stored.findIndex((e) => e.id === Number(m[1]));
       if (i < 0) return error(res, 404, "not_found", "no such entry");

@@ -65,7 +65,7 @@ const SOURCE_SET = new Set<string>(ACTIVITY_LOG_SOURCES);
 export function normalizeEntry(raw: Partial<ActivityLogEntry> & Record<string, unknown>): ActivityLogEntry {
   const level = (LEVEL_SET.has(String(raw.level)) ? raw.level : "info") as ActivityLogLevel;
   const source = (SOURCE_SET.has(String(raw.source)) ? raw.source : "api") as ActivityLogSource;
-  return {
+  const entry: ActivityLogEntry = {
     id: typeof raw.id === "number" ? raw.id : raw.id == null ? null : Number(raw.id),
     timestamp: String(raw.timestamp ?? ""),
     level,
@@ -89,6 +89,10 @@ export function normalizeEntry(raw: Partial<ActivityLogEntry> & Record<string, u
     scope_name: raw.scope_name ?? null,
     scope_version: raw.scope_version ?? null,
   };
+  // Set only when sent, so an entry that was not shortened keeps the exact shape it always had.
+  if (raw.truncated === true) entry.truncated = true;
+  if (typeof raw.message_length === "number") entry.message_length = raw.message_length;
+  return entry;
 }
 
 export function toEntryRow(entry: ActivityLogEntry): EntryRow {

@@ -36,6 +36,14 @@ export interface ActivityLogEntry {
   resource: Record<string, unknown>;
   scope_name: string | null;
   scope_version: string | null;
+  /**
+   * Present (and true) only when the server shortened the entry for a list view (live tail, history,
+   * context, trace): message, long `fields`/`resource` values or key lists were cut. The full entry
+   * comes from `GET /api/v1/activity-logs/{id}`.
+   */
+  truncated?: true;
+  /** Characters in the full message; sent alongside `truncated`. */
+  message_length?: number;
 }
 
 export interface EntityFilter {

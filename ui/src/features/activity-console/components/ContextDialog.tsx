@@ -3,6 +3,24 @@ import { LEVEL_LABELS, SOURCE_LABELS } from "../constants";
 import { useActivityLogContext } from "../hooks/useActivityLogHistory";
 import { formatDateTime } from "../rows";
 import type { ActivityLogEntry } from "../types";
+import { FullMessage, ShortenedNotice, useFullEntryOnDemand } from "./ShortenedEntry";
+
+/** A shortened entry's message, with the notice and the button that loads the full message in its place. */
+function ShortenedContextMessage({ entry }: { entry: ActivityLogEntry }) {
+  const { full, isLoading, error, load, fullMessageRef } = useFullEntryOnDemand(entry);
+  return (
+    <div className="context-message">
+      {full ? (
+        <FullMessage ref={fullMessageRef} message={full.message} />
+      ) : (
+        <>
+          <span className="log-message">{entry.message}</span>
+          <ShortenedNotice entry={entry} isLoading={isLoading} error={error} load={load} />
+        </>
+      )}
+    </div>
+  );
+}
 
 /** "Show surrounding entries": the entries logged just before and after one entry. */
 export function ContextDialog({ entry, onClose }: { entry: ActivityLogEntry; onClose: () => void }) {
@@ -23,7 +41,7 @@ export function ContextDialog({ entry, onClose }: { entry: ActivityLogEntry; onC
               <span className="log-time">{formatDateTime(e.timestamp)}</span>
               <span className={`log-level lvl-${e.level}`}>{LEVEL_LABELS[e.level]}</span>
               <span className={`log-source src-${e.source}`}>{SOURCE_LABELS[e.source]}</span>
-              <span className="log-message">{e.message}</span>
+              {e.truncated ? <ShortenedContextMessage entry={e} /> : <span className="log-message">{e.message}</span>}
             </li>
           ))}
         </ol>

@@ -1,6 +1,7 @@
 import { Crosshair, ListTree, Rows3 } from "lucide-react";
 import { Link } from "react-router-dom";
 import type { ActivityLogEntry } from "../types";
+import { FullMessage, ShortenedNotice, useFullEntryOnDemand } from "./ShortenedEntry";
 
 export const tracePath = (traceId: string) => `/tools/activity-console/traces/${encodeURIComponent(traceId)}`;
 
@@ -19,11 +20,39 @@ function Ref({ label, value }: { label: string; value: React.ReactNode }) {
   );
 }
 
-/** The expanded part of a row: structured fields, trace/span ids and entity references. */
-export function EntryDetails({ entry, onShowContext, onScopeToEntity }: EntryDetailsProps) {
+/**
+ * The expanded part of a row: structured fields, trace/span ids and entity references. An entry the
+ * server shortened says so and can load its full version in place.
+ */
+export function EntryDetails(props: EntryDetailsProps) {
+  return props.entry.truncated ? <ShortenedEntryDetails {...props} /> : <EntryDetailsContent {...props} />;
+}
+
+function ShortenedEntryDetails({ entry, onShowContext, onScopeToEntity }: EntryDetailsProps) {
+  const { full, isLoading, error, load, fullMessageRef } = useFullEntryOnDemand(entry);
+  return (
+    <EntryDetailsContent
+      entry={full ?? entry}
+      onShowContext={onShowContext}
+      onScopeToEntity={onScopeToEntity}
+      notice={full ? undefined : <ShortenedNotice entry={entry} isLoading={isLoading} error={error} load={load} />}
+      fullMessage={full ? <FullMessage ref={fullMessageRef} message={full.message} /> : undefined}
+    />
+  );
+}
+
+interface EntryDetailsContentProps extends EntryDetailsProps {
+  /** Shown first: the entry was shortened for display. */
+  notice?: React.ReactNode;
+  /** The loaded full message (the row above it keeps the shortened one). */
+  fullMessage?: React.ReactNode;
+}
+
+function EntryDetailsContent({ entry, onShowContext, onScopeToEntity, notice, fullMessage }: EntryDetailsContentProps) {
   const hasFields = entry.fields && Object.keys(entry.fields).length > 0;
   return (
     <div className="entry-details">
+      {notice}
       <dl className="entry-refs">
         {entry.id != null && <Ref label="id" value={entry.id} />}
         <Ref label="time" value={entry.timestamp} />
@@ -73,6 +102,7 @@ export function EntryDetails({ entry, onShowContext, onScopeToEntity }: EntryDet
           <Ref label="scope" value={`${entry.scope_name}${entry.scope_version ? ` ${entry.scope_version}` : ""}`} />
         )}
       </dl>
+      {fullMessage}
       {hasFields && <pre className="entry-fields">{JSON.stringify(entry.fields, null, 2)}</pre>}
       {onShowContext && entry.id != null && (
         <button type="button" className="btn btn-small" onClick={() => onShowContext(entry)}>

@@ -139,6 +139,30 @@ export function useTrace(traceId: string | null) {
   });
 }
 
+/** Cache key of one full entry; outside `["activity-logs", …]` so list invalidations leave it alone. */
+export const fullEntryQueryKey = (id: number | null) => ["activity-log-entry", id] as const;
+
+/** `GET /api/v1/activity-logs/{id}`: the entry as stored, never shortened. */
+export async function fetchFullEntry(id: number, signal?: AbortSignal): Promise<ActivityLogEntry> {
+  const body = await apiJson<{ data?: unknown }>(`/activity-logs/${id}`, { signal });
+  if (!body?.data || typeof body.data !== "object") throw new Error(`The server sent no entry for #${id}`);
+  return normalizeEntry(body.data as Record<string, unknown>);
+}
+
+/**
+ * The full version of a shortened entry. It is never fetched by itself (it can be megabytes): the
+ * caller starts it with `refetch()` when the user asks. A disabled query still returns what the
+ * cache holds, so a row collapsed and expanded again shows the full entry without a new request;
+ * the cache drops it after the default gcTime once no expanded row shows it.
+ */
+export function useFullEntry(id: number | null) {
+  return useQuery({
+    queryKey: fullEntryQueryKey(id),
+    queryFn: ({ signal }) => fetchFullEntry(id!, signal),
+    enabled: false,
+  });
+}
+
 /**
  * Entries strictly between two ids, to backfill a `lagged` gap. Walks the API's `after_id` cursor
  * (oldest first; the API refuses `after_id` and `before_id` together) and stops at `beforeId`,
