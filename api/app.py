@@ -26,7 +26,8 @@ from collector.db.connect import EmbeddedPostgres, connect, create_pool
 from collector.grpc_server import start_grpc_server
 from collector.http_receiver import create_otlp_http_app
 from collector.hub import LiveHub
-from collector.ingest import IngestService
+from collector.admission import IngestBudget
+from collector.ingest import IngestLimits, IngestService
 from collector.writer import BatchWriter
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class Runtime:
     pool: asyncpg.Pool | None = None
     hub: LiveHub = field(default_factory=LiveHub)
     writer: BatchWriter | None = None
+    ingest: IngestService | None = None
     ingest_auth: IngestAuthenticator | None = None
     otlp_grpc_port: int | None = None
     otlp_http_port: int | None = None
@@ -112,11 +114,18 @@ async def _retention(app: web.Application) -> AsyncIterator[None]:
 
 async def _otlp_grpc(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
+    settings = runtime.settings
     assert runtime.writer is not None and runtime.pool is not None
     runtime.ingest_auth = IngestAuthenticator(runtime.pool)
+    # One service, one budget for both transports: the memory limit covers all of ingest.
+    runtime.ingest = IngestService(
+        runtime.writer,
+        IngestBudget(settings.ingest_memory_bytes),
+        IngestLimits(settings.max_request_bytes, settings.max_records_per_request, settings.max_record_bytes),
+    )
     server: grpc.aio.Server
     server, runtime.otlp_grpc_port = await start_grpc_server(
-        IngestService(runtime.writer),
+        runtime.ingest,
         runtime.ingest_auth,
         runtime.settings.host,
         runtime.settings.otlp_grpc_port,
@@ -131,10 +140,8 @@ async def _otlp_grpc(app: web.Application) -> AsyncIterator[None]:
 
 async def _otlp_http(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
-    assert runtime.writer is not None and runtime.ingest_auth is not None
-    otlp_app = create_otlp_http_app(
-        IngestService(runtime.writer), runtime.ingest_auth, runtime.settings.max_request_bytes
-    )
+    assert runtime.ingest is not None and runtime.ingest_auth is not None
+    otlp_app = create_otlp_http_app(runtime.ingest, runtime.ingest_auth, body_timeout_s=runtime.settings.otlp_body_timeout_s)
     # We decompress ourselves, with a bound on the output (decompression bombs).
     runner = web.AppRunner(otlp_app, auto_decompress=False, access_log=None, handle_signals=False)
     await runner.setup()

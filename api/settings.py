@@ -22,6 +22,13 @@ class Settings(BaseModel):
     otlp_http_port: int = Field(4318, ge=0, le=65535)
     max_request_bytes: int = Field(8 * MiB, ge=1024, description="OTLP request limit after decompression")
     max_pending_rows: int = Field(50_000, ge=100, description="bound of the batch writer's queue")
+    max_records_per_request: int = Field(20_000, ge=1, description="OTLP log records per request; more is refused "
+                                         "(RESOURCE_EXHAUSTED / 413) before anything is decoded")
+    max_record_bytes: int = Field(256 * 1024, ge=1024, description="encoded size of one log record; a larger "
+                                  "record is rejected (partial_success), the rest of its request stored")
+    ingest_memory_bytes: int = Field(512 * MiB, ge=64 * MiB, description="memory all OTLP requests in flight and "
+                                     "the writer's queue may take together; beyond it ingest answers retry-later")
+    otlp_body_timeout_s: float = Field(30.0, gt=0, description="an OTLP/HTTP body must arrive within this")
     settings_refresh_s: float = Field(5.0, gt=0, description="how often the writer re-reads its settings")
     log_level: str = "INFO"
     bootstrap: bool = Field(True, description="create the first admin and a default ingest token")
@@ -59,6 +66,10 @@ ENV_VARS = {
     "otlp_http_port": "ACTIVITY_OTLP_HTTP_PORT",
     "max_request_bytes": "ACTIVITY_MAX_REQUEST_BYTES",
     "max_pending_rows": "ACTIVITY_MAX_PENDING_ROWS",
+    "max_records_per_request": "ACTIVITY_MAX_RECORDS_PER_REQUEST",
+    "max_record_bytes": "ACTIVITY_MAX_RECORD_BYTES",
+    "ingest_memory_bytes": "ACTIVITY_INGEST_MEMORY_BYTES",
+    "otlp_body_timeout_s": "ACTIVITY_OTLP_BODY_TIMEOUT_S",
     "settings_refresh_s": "ACTIVITY_SETTINGS_REFRESH_S",
     "log_level": "ACTIVITY_LOG_LEVEL",
     "jwt_secret": "ACTIVITY_JWT_SECRET",

@@ -13,6 +13,8 @@ USER_ID = "activity.user.id"  # int or numeric string
 JOB_ID = "activity.job.id"
 PROJECT_ID = "activity.project.id"
 WORKER_ID = "activity.worker.id"  # GPU agent / worker identity; kept in fields
+# Set by the collector, not read: the record's own time when it was too far in the future to keep.
+ORIGINAL_TIMESTAMP = "activity.original_timestamp"
 
 # --- OpenTelemetry semantic conventions we map ---
 SERVICE_NAME = "service.name"  # resource attribute; "unknown_service" when absent

@@ -1,4 +1,11 @@
-"""OTLP/gRPC: ``opentelemetry.proto.collector.logs.v1.LogsService/Export`` on grpc.aio."""
+"""OTLP/gRPC: ``opentelemetry.proto.collector.logs.v1.LogsService/Export`` on grpc.aio.
+
+The method is served as a stream-unary handler on raw bytes (a unary client sees no difference on
+the wire), so that the handler runs before the request message is read: the token is checked and
+room for the message is reserved in the ingest budget first, and an unauthenticated or overloaded
+call is answered without the server ever reading, let alone decoding, its message. The bytes are
+then counted and decoded record by record by ``IngestService`` (never as a whole request).
+"""
 
 from __future__ import annotations
 
@@ -7,17 +14,16 @@ import logging
 import grpc
 from google.protobuf.duration_pb2 import Duration
 from google.rpc.error_details_pb2 import RetryInfo
-from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
-    ExportLogsServiceRequest,
-    ExportLogsServiceResponse,
-)
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 
+from collector import otlp_codec
 from collector.auth import IngestAuthenticator
-from collector.errors import StoreUnavailable, Unauthenticated
+from collector.errors import DecodeError, PayloadTooLarge, StoreUnavailable, Unauthenticated
 from collector.ingest import IngestService
 
 log = logging.getLogger(__name__)
+
+SERVICE = "opentelemetry.proto.collector.logs.v1.LogsService"
 
 
 def retry_metadata(seconds: float) -> tuple[tuple[str, bytes], ...]:
@@ -27,20 +33,29 @@ def retry_metadata(seconds: float) -> tuple[tuple[str, bytes], ...]:
     return (("google.rpc.retryinfo-bin", info.SerializeToString()),)
 
 
-class LogsServicer(logs_service_pb2_grpc.LogsServiceServicer):
+class LogsServicer:
+    """``Export`` with the answers of the README's table (UNAUTHENTICATED, INVALID_ARGUMENT,
+    RESOURCE_EXHAUSTED without retry advice, UNAVAILABLE with RetryInfo)."""
+
     def __init__(self, ingest: IngestService, auth: IngestAuthenticator):
         self._ingest = ingest
         self._auth = auth
 
-    async def Export(  # noqa: N802 - the gRPC method name
-        self, request: ExportLogsServiceRequest, context: grpc.aio.ServicerContext
-    ) -> ExportLogsServiceResponse:
+    async def export(self, request_iterator: object, context: grpc.aio.ServicerContext) -> ExportLogsServiceResponse:
         authorization = dict(context.invocation_metadata() or ()).get("authorization")
         try:
             await self._auth.authenticate(authorization)
-            return await self._ingest.export(request)
+            with self._ingest.reserve_for_body(None, compressed=False) as reservation:
+                payload = await context.read()
+                if payload is grpc.aio.EOF:
+                    raise DecodeError("no request message")
+                return await self._ingest.export(payload, otlp_codec.PROTOBUF, reservation)
         except Unauthenticated as exc:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
+        except DecodeError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except PayloadTooLarge as exc:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
         except StoreUnavailable as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc), trailing_metadata=retry_metadata(exc.retry_after))
         raise AssertionError("unreachable")  # context.abort always raises
@@ -57,7 +72,13 @@ async def start_grpc_server(
             ("grpc.max_send_message_length", 4 * 1024 * 1024),
         ]
     )
-    logs_service_pb2_grpc.add_LogsServiceServicer_to_server(LogsServicer(ingest, auth), server)
+    servicer = LogsServicer(ingest, auth)
+    handler = grpc.method_handlers_generic_handler(SERVICE, {
+        "Export": grpc.stream_unary_rpc_method_handler(
+            servicer.export, request_deserializer=None, response_serializer=ExportLogsServiceResponse.SerializeToString
+        ),
+    })  # fmt: skip
+    server.add_generic_rpc_handlers((handler,))
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise OSError(f"cannot bind OTLP/gRPC to {host}:{port}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 
@@ -16,7 +17,9 @@ log = logging.getLogger(__name__)
 
 INGEST = web.AppKey("ingest", IngestService)
 AUTH = web.AppKey("ingest_auth", IngestAuthenticator)
-MAX_BYTES = web.AppKey("max_request_bytes", int)
+# A body must arrive whole within this many seconds (a client trickling bytes holds a connection
+# and a reservation of ingest memory).
+BODY_TIMEOUT = web.AppKey("body_timeout_s", float)
 
 
 def _status(http_status: int, grpc_code: int, message: str, content_type: str, headers: dict | None = None) -> web.Response:
@@ -36,19 +39,27 @@ async def export_logs(request: web.Request) -> web.Response:
             f"unsupported Content-Type {request.content_type!r}; use application/x-protobuf or application/json",
             codec.JSON,
         )  # fmt: skip
-    limit = request.app[MAX_BYTES]
+    ingest = request.app[INGEST]
+    limit = ingest.limits.max_request_bytes
+    encoding = request.headers.get("Content-Encoding", "")
     try:
         await request.app[AUTH].authenticate(request.headers.get("Authorization"))
-        raw = await _read_body(request, limit)
-        payload = codec.decompress(raw, request.headers.get("Content-Encoding", ""), limit)
-        otlp_request = codec.parse_json(payload) if content_type == codec.JSON else codec.parse_protobuf(payload)
-        response = await request.app[INGEST].export(otlp_request)
+        compressed = encoding.strip().lower() not in ("", "identity")
+        with ingest.reserve_for_body(request.content_length, compressed) as reservation:
+            async with asyncio.timeout(request.app[BODY_TIMEOUT]):
+                raw = await _read_body(request, limit)
+            payload = codec.decompress(raw, encoding, limit)
+            del raw
+            response = await ingest.export(payload, content_type, reservation)
     except Unauthenticated as exc:
         return _status(401, codec.UNAUTHENTICATED, str(exc), content_type, {"WWW-Authenticate": "Bearer"})
     except PayloadTooLarge as exc:
         return _status(413, codec.RESOURCE_EXHAUSTED, str(exc), content_type)
     except DecodeError as exc:
         return _status(400, codec.INVALID_ARGUMENT, str(exc), content_type)
+    except TimeoutError:
+        return _status(408, codec.INVALID_ARGUMENT, "the request body did not arrive in time", content_type,
+                       {"Connection": "close"})  # fmt: skip
     except StoreUnavailable as exc:
         retry_after = str(max(1, math.ceil(exc.retry_after)))
         return _status(503, codec.UNAVAILABLE, str(exc), content_type, {"Retry-After": retry_after})
@@ -57,6 +68,8 @@ async def export_logs(request: web.Request) -> web.Response:
 
 async def _read_body(request: web.Request, limit: int) -> bytes:
     """The raw (possibly compressed) body; it may be no larger than the decompressed limit either."""
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"request body is {request.content_length} bytes; the limit is {limit}")
     body = bytearray()
     while chunk := await request.content.read(64 * 1024):
         body += chunk
@@ -69,11 +82,11 @@ async def method_not_allowed(request: web.Request) -> web.Response:
     return _status(405, codec.INVALID_ARGUMENT, "only POST is allowed on /v1/logs", codec.JSON, {"Allow": "POST"})
 
 
-def create_otlp_http_app(ingest: IngestService, auth: IngestAuthenticator, max_request_bytes: int) -> web.Application:
-    app = web.Application(client_max_size=max_request_bytes + 1)
+def create_otlp_http_app(ingest: IngestService, auth: IngestAuthenticator, *, body_timeout_s: float = 30.0) -> web.Application:
+    app = web.Application(client_max_size=ingest.limits.max_request_bytes + 1)
     app[INGEST] = ingest
     app[AUTH] = auth
-    app[MAX_BYTES] = max_request_bytes
+    app[BODY_TIMEOUT] = body_timeout_s
     app.router.add_post("/v1/logs", export_logs)
     app.router.add_route("*", "/v1/logs", method_not_allowed)
     return app

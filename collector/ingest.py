@@ -1,50 +1,110 @@
-"""What both OTLP transports do with a decoded request: map it, have it committed, answer."""
+"""What both OTLP transports do with a request's bytes: bound what it may cost, map it record by
+record, have it committed, answer (docs/security.md, "What a request may cost").
+
+The transports authenticate, reserve room in the ``IngestBudget`` for the bytes they are about to
+read, read and decompress; then ``IngestService.export`` counts the records (``otlp_wire``),
+refuses a request beyond the limits before decoding any of it, grows the reservation to the
+request's estimated cost (or refuses it, retryably, when ingest is at its memory limit), decodes
+and maps one record at a time, and waits for the commit. The reservation is held until then.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Callable
 
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
-    ExportLogsServiceRequest,
-    ExportLogsServiceResponse,
-)
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 
-from collector.mapping import MappedRequest, iter_mapped
+from collector import admission, otlp_codec, otlp_wire
+from collector.admission import IngestBudget, Reservation
+from collector.mapping import MappedRequest, map_record, map_resource, with_scope
 from collector.otlp_codec import export_response
 from collector.writer import BatchWriter
 
+# The event loop gets a turn after this many records or bytes of records have been mapped.
+# Mapping costs about 25 µs per usual record (65 ns per byte); unbroken, a large request would
+# delay the batch writer's database round trips and every other request by as much.
+MAP_CHUNK_RECORDS = 64
+MAP_CHUNK_BYTES = 64 * 1024
 
-# Records mapped between two turns of the event loop. Mapping a 512-record request takes about
-# 10 ms; unbroken, it delayed the batch writer's database round trips by as much, and the writer
-# (which commits one batch at a time) spent half its time waiting for the loop (bench/ingest.py).
-MAP_CHUNK = 64
 
+@dataclass(frozen=True)
+class IngestLimits:
+    """Per-request and per-record bounds (settings; defaults in api/settings.py)."""
 
-async def _map_cooperatively(request: ExportLogsServiceRequest, received_at: datetime) -> MappedRequest:
-    """``map_request``, giving the event loop a turn every ``MAP_CHUNK`` records."""
-    mapped = MappedRequest(rows=[])
-    for count, (row, repaired) in enumerate(iter_mapped(request, received_at), 1):
-        mapped.rows.append(row)
-        mapped.repaired += repaired
-        if count % MAP_CHUNK == 0:
-            await asyncio.sleep(0)
-    return mapped
+    max_request_bytes: int
+    max_records_per_request: int
+    max_record_bytes: int
 
 
 class IngestService:
-    def __init__(self, writer: BatchWriter):
+    def __init__(self, writer: BatchWriter, budget: IngestBudget, limits: IngestLimits,
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):  # fmt: skip
         self._writer = writer
+        self.budget = budget
+        self.limits = limits
+        self._clock = clock
 
-    async def export(self, request: ExportLogsServiceRequest) -> ExportLogsServiceResponse:
-        """Commit every record of the request. Raises ``StoreUnavailable`` (retryable) when none
-        could be committed; rejects individual records through ``partial_success``."""
-        mapped = await _map_cooperatively(request, datetime.now(timezone.utc))
-        result = await self._writer.submit(mapped.rows)
+    def reserve_for_body(self, body_bytes: int | None, compressed: bool) -> Reservation:
+        """Room for a body about to be read: its size (the limit when unknown), plus the limit
+        again when it must be decompressed. ``Overloaded`` when ingest is at its memory limit."""
+        limit = self.limits.max_request_bytes
+        size = limit if body_bytes is None else min(body_bytes, limit + 1)
+        return self.budget.reserve(size + (limit if compressed else 0))
+
+    async def export(self, payload: bytes, content_type: str, reservation: Reservation) -> ExportLogsServiceResponse:
+        """Commit every acceptable record of a decompressed request. Raises ``PayloadTooLarge``
+        (too many records), ``DecodeError``, ``Overloaded`` or ``StoreUnavailable`` (retryable:
+        nothing was committed); rejects individual records through ``partial_success``."""
+        if content_type == otlp_codec.JSON:
+            reservation.resize(len(payload) + admission.json_cost(len(payload)))
+            payload = otlp_codec.parse_json(payload).SerializeToString()
+        split = otlp_wire.split_request(payload, self.limits.max_records_per_request)
+        reservation.resize(admission.protobuf_cost(len(payload), split.records))
+        mapped, oversized = await self._map(split, self._clock())
+        result = await self._writer.submit(mapped.rows, payload_bytes=len(payload))
         notes = []
+        if oversized:
+            notes.append(
+                f"{oversized} log record(s) larger than {self.limits.max_record_bytes} bytes rejected "
+                "(ACTIVITY_MAX_RECORD_BYTES)"
+            )
         if result.rejected:
             notes.append(f"{result.rejected} log record(s) rejected by the database: " + "; ".join(result.errors))
         if mapped.repaired:
             # OTLP allows a message with rejected_log_records = 0 as a warning.
             notes.append(f"{mapped.repaired} log record(s) stored with NUL characters replaced by U+FFFD")
-        return export_response(result.rejected, "; ".join(notes))
+        if mapped.future_clamped:
+            notes.append(
+                f"{mapped.future_clamped} log record(s) timestamped more than 10 minutes ahead were stored at "
+                "their receive time (their own time is in fields.activity.original_timestamp)"
+            )
+        return export_response(result.rejected + oversized, "; ".join(notes))
+
+    async def _map(self, split: otlp_wire.SplitRequest, received_at: datetime) -> tuple[MappedRequest, int]:
+        """Decode and map record by record, giving the event loop a turn now and then; records
+        over the per-record limit are counted, never decoded."""
+        mapped = MappedRequest(rows=[])
+        oversized = records = chunk_bytes = 0
+        max_record_bytes = self.limits.max_record_bytes
+        data = split.data
+        for resource_part in split.resources:
+            context = map_resource(otlp_wire.decode_resource(resource_part))
+            for scope_part in resource_part.scopes:
+                scoped = with_scope(context, otlp_wire.decode_scope(scope_part))
+                for start, end in scope_part.records:
+                    if end - start > max_record_bytes:
+                        oversized += 1
+                        continue
+                    row, repairs = map_record(otlp_wire.decode_record(data, start, end), scoped, received_at)
+                    mapped.rows.append(row)
+                    mapped.repaired += repairs.count > 0
+                    mapped.future_clamped += repairs.future
+                    records += 1
+                    chunk_bytes += end - start
+                    if records % MAP_CHUNK_RECORDS == 0 or chunk_bytes >= MAP_CHUNK_BYTES:
+                        chunk_bytes = 0
+                        await asyncio.sleep(0)
+        return mapped, oversized

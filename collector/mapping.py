@@ -13,7 +13,7 @@ from typing import Any, Iterable, Iterator
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 
 from collector import attributes as attr
 from collector.model import ActivityRow
@@ -27,20 +27,29 @@ _SOURCES = frozenset(attr.SOURCES)
 _CATEGORIES = frozenset(attr.CATEGORIES)
 
 
+# A record stamped further ahead than this is stored at its receive time (its own time kept in
+# fields): a clock years off would otherwise pin it above everything else in newest-first history.
+MAX_FUTURE_SKEW = timedelta(minutes=10)
+
+
 @dataclass(slots=True)
 class MappedRequest:
     rows: list[ActivityRow]
     # Records in which NUL characters (which PostgreSQL text and jsonb reject) were replaced by U+FFFD.
     repaired: int = 0
+    # Records stamped more than MAX_FUTURE_SKEW ahead of their receive time, stored at that time.
+    future_clamped: int = 0
 
 
 class _Repairs:
-    """Counts NUL repairs while one record is mapped."""
+    """What was changed while one record (or resource) was mapped: NUL characters replaced
+    (``count``), a future time clamped (``future``)."""
 
-    __slots__ = ("count",)
+    __slots__ = ("count", "future")
 
     def __init__(self) -> None:
         self.count = 0
+        self.future = False
 
     def text(self, value: str) -> str:
         if _NUL in value:
@@ -49,41 +58,74 @@ class _Repairs:
         return value
 
 
+@dataclass(frozen=True, slots=True)
+class ResourceContext:
+    """What a resource (and one of its scopes) gives each of its records."""
+
+    resource: dict[str, Any]
+    service_name: str
+    resource_source: Any
+    scope_name: str | None = None
+    scope_version: str | None = None
+    repaired: bool = False  # NUL characters were replaced in the resource or the scope
+
+
+def map_resource(resource_logs: ResourceLogs) -> ResourceContext:
+    repairs = _Repairs()
+    resource = attributes_to_dict(resource_logs.resource.attributes, repairs)
+    service_name = resource.get(attr.SERVICE_NAME)
+    return ResourceContext(
+        resource=resource,
+        service_name=service_name if isinstance(service_name, str) else "unknown_service",
+        resource_source=resource.get(attr.SOURCE),
+        repaired=repairs.count > 0,
+    )
+
+
+def with_scope(context: ResourceContext, scope_logs: ScopeLogs) -> ResourceContext:
+    repairs = _Repairs()
+    name = repairs.text(scope_logs.scope.name) or None
+    version = repairs.text(scope_logs.scope.version) or None
+    return ResourceContext(context.resource, context.service_name, context.resource_source, name, version,
+                           context.repaired or repairs.count > 0)  # fmt: skip
+
+
+def map_record(record: LogRecord, context: ResourceContext, received_at: datetime) -> tuple[ActivityRow, _Repairs]:
+    """One record of a resource and scope, with what had to be repaired in it."""
+    repairs = _Repairs()
+    row = map_log_record(
+        record,
+        received_at=received_at,
+        resource=context.resource,
+        service_name=context.service_name,
+        resource_source=context.resource_source,
+        scope_name=context.scope_name,
+        scope_version=context.scope_version,
+        repairs=repairs,
+    )
+    if context.repaired:
+        repairs.count += 1
+    return row, repairs
+
+
 def map_request(request: ExportLogsServiceRequest, received_at: datetime) -> MappedRequest:
     """Every log record of an export request, in request order."""
     result = MappedRequest(rows=[])
-    for row, repaired in iter_mapped(request, received_at):
+    for row, repairs in iter_mapped(request, received_at):
         result.rows.append(row)
-        result.repaired += repaired
+        result.repaired += repairs.count > 0
+        result.future_clamped += repairs.future
     return result
 
 
-def iter_mapped(request: ExportLogsServiceRequest, received_at: datetime) -> Iterator[tuple[ActivityRow, bool]]:
-    """The records of a request one by one, each with whether NUL characters were repaired in it
-    (or in its resource), so that a caller can pause between records."""
+def iter_mapped(request: ExportLogsServiceRequest, received_at: datetime) -> Iterator[tuple[ActivityRow, _Repairs]]:
+    """The records of a decoded request one by one, each with what was repaired in it."""
     for resource_logs in request.resource_logs:
-        repairs = _Repairs()
-        resource = attributes_to_dict(resource_logs.resource.attributes, repairs)
-        service_name = resource.get(attr.SERVICE_NAME)
-        service_name = service_name if isinstance(service_name, str) else "unknown_service"
-        resource_source = resource.get(attr.SOURCE)
-        resource_repaired = repairs.count > 0
+        context = map_resource(resource_logs)
         for scope_logs in resource_logs.scope_logs:
-            scope_name = repairs.text(scope_logs.scope.name) or None
-            scope_version = repairs.text(scope_logs.scope.version) or None
+            scoped = with_scope(context, scope_logs)
             for record in scope_logs.log_records:
-                record_repairs = _Repairs()
-                row = map_log_record(
-                    record,
-                    received_at=received_at,
-                    resource=resource,
-                    service_name=service_name,
-                    resource_source=resource_source,
-                    scope_name=scope_name,
-                    scope_version=scope_version,
-                    repairs=record_repairs,
-                )
-                yield row, bool(record_repairs.count or resource_repaired)
+                yield map_record(record, scoped, received_at)
 
 
 def map_log_record(
@@ -158,8 +200,14 @@ def map_log_record(
     severity_number = record.severity_number
     severity_text = record.severity_text
 
+    timestamp = record_timestamp(record.time_unix_nano, record.observed_time_unix_nano, received_at)
+    if timestamp - received_at > MAX_FUTURE_SKEW:
+        fields[attr.ORIGINAL_TIMESTAMP] = timestamp.isoformat().replace("+00:00", "Z")
+        timestamp = received_at
+        repairs.future = True
+
     return ActivityRow(
-        record_timestamp(record.time_unix_nano, record.observed_time_unix_nano, received_at),
+        timestamp,
         severity_to_level(severity_number, severity_text),
         source,
         message,

@@ -56,18 +56,28 @@ def decompress(body: bytes, encoding: str, limit: int) -> bytes:
     out = bytearray()
     try:
         data = body
-        while data:
-            out += decompressor.decompress(data, limit + 1 - len(out))
+        while True:
+            while data:
+                out += decompressor.decompress(data, limit + 1 - len(out))
+                if len(out) > limit:
+                    raise PayloadTooLarge(f"request body exceeds {limit} bytes after decompression")
+                data = decompressor.unconsumed_tail
+            out += decompressor.flush(limit + 1 - len(out))
             if len(out) > limit:
                 raise PayloadTooLarge(f"request body exceeds {limit} bytes after decompression")
-            data = decompressor.unconsumed_tail
-        out += decompressor.flush(limit + 1 - len(out))
+            if not decompressor.eof:
+                raise DecodeError(f"{encoding} body is truncated")
+            rest = decompressor.unused_data
+            if not rest:
+                break
+            # A gzip body may hold several members one after another (RFC 1952); anything else
+            # after the compressed stream is not part of a valid body.
+            if encoding != "gzip" or rest[:2] != b"\x1f\x8b":
+                raise DecodeError(f"unexpected data after the end of the {encoding} stream")
+            decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            data = rest
     except zlib.error as exc:
         raise DecodeError(f"body is not valid {encoding}: {exc}") from None
-    if len(out) > limit:
-        raise PayloadTooLarge(f"request body exceeds {limit} bytes after decompression")
-    if not decompressor.eof:
-        raise DecodeError(f"{encoding} body is truncated")
     return bytes(out)
 
 
@@ -83,7 +93,9 @@ def parse_protobuf(payload: bytes) -> ExportLogsServiceRequest:
 def parse_json(payload: bytes) -> ExportLogsServiceRequest:
     try:
         document = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except RecursionError:
+        raise DecodeError("body is not valid OTLP/JSON: nested too deeply") from None
+    except ValueError as exc:  # invalid JSON or UTF-8, or an integer of thousands of digits
         raise DecodeError(f"body is not valid JSON: {exc}") from None
     if not isinstance(document, dict):
         raise DecodeError("body must be a JSON object (ExportLogsServiceRequest)")
@@ -91,6 +103,8 @@ def parse_json(payload: bytes) -> ExportLogsServiceRequest:
     request = ExportLogsServiceRequest()
     try:
         json_format.ParseDict(document, request, ignore_unknown_fields=True)
+    except RecursionError:
+        raise DecodeError("body is not valid OTLP/JSON: nested too deeply") from None
     except (json_format.ParseError, TypeError, ValueError, AttributeError) as exc:
         raise DecodeError(f"body is not a valid OTLP/JSON ExportLogsServiceRequest: {exc}") from None
     return request

@@ -61,6 +61,7 @@ class _Request:
     rows: list[ActivityRow]
     future: asyncio.Future[WriteResult] | None
     enqueued_at: float
+    payload_bytes: int = 0  # the request's size on the wire: what its COPY encoding will about take
 
 
 @dataclass
@@ -119,6 +120,7 @@ class BatchWriter:
         flush_interval: float = 1.0,
         max_pending_rows: int = 50_000,
         max_batch_rows: int = 10_000,
+        max_batch_bytes: int = 16 * 1024 * 1024,
         settings_refresh: float = 5.0,
         retry_after: float = 1.0,
     ):
@@ -128,11 +130,15 @@ class BatchWriter:
         self.flush_interval = flush_interval
         self.max_pending_rows = max_pending_rows
         self.max_batch_rows = max_batch_rows
+        # A flush encodes its whole batch for COPY at once: bounded in bytes as well as rows, so
+        # that a queue of large records is committed in several flushes, never held twice over.
+        self.max_batch_bytes = max_batch_bytes
         self.settings_refresh = settings_refresh
         self.retry_after = retry_after
         self.stats = WriterStats()
         self._queue: deque[_Request] = deque()
         self._queued_rows = 0
+        self._queued_bytes = 0
         self._wake = asyncio.Event()
         self._available = True
         self._closing = False
@@ -172,13 +178,14 @@ class BatchWriter:
 
     # --- submitting ------------------------------------------------------------------------
 
-    async def submit(self, rows: list[ActivityRow]) -> WriteResult:
-        """Queue rows and wait until they are committed (or rejected)."""
+    async def submit(self, rows: list[ActivityRow], *, payload_bytes: int = 0) -> WriteResult:
+        """Queue rows and wait until they are committed (or rejected). ``payload_bytes``, the
+        request's size, bounds how much one flush takes (``max_batch_bytes``)."""
         if not rows:
             return WriteResult(accepted=0)
         self._check_accepting(len(rows))
         future: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
-        self._enqueue(_Request(rows, future, time.monotonic()))
+        self._enqueue(_Request(rows, future, time.monotonic(), payload_bytes))
         return await future
 
     def submit_nowait(self, rows: list[ActivityRow]) -> bool:
@@ -200,6 +207,10 @@ class BatchWriter:
     def queued_rows(self) -> int:
         return self._queued_rows
 
+    @property
+    def queued_bytes(self) -> int:
+        return self._queued_bytes
+
     def apply_settings(self, batch_size: int, flush_interval_ms: int) -> None:
         self.batch_size = _clamp(batch_size, BATCH_SIZE_RANGE)
         self.flush_interval = _clamp(flush_interval_ms, FLUSH_INTERVAL_MS_RANGE) / 1000
@@ -219,6 +230,7 @@ class BatchWriter:
     def _enqueue(self, request: _Request) -> None:
         self._queue.append(request)
         self._queued_rows += len(request.rows)
+        self._queued_bytes += request.payload_bytes
         if self._queued_rows >= self.batch_size or len(self._queue) == 1:
             self._wake.set()
 
@@ -260,12 +272,15 @@ class BatchWriter:
 
     def _take(self) -> list[_Request]:
         batch = [self._queue.popleft()]
-        rows = len(batch[0].rows)
-        while self._queue and rows + len(self._queue[0].rows) <= self.max_batch_rows:
+        rows, size = len(batch[0].rows), batch[0].payload_bytes
+        while (self._queue and rows + len(self._queue[0].rows) <= self.max_batch_rows
+               and size + self._queue[0].payload_bytes <= self.max_batch_bytes):  # fmt: skip
             request = self._queue.popleft()
             rows += len(request.rows)
+            size += request.payload_bytes
             batch.append(request)
         self._queued_rows -= rows
+        self._queued_bytes -= size
         return batch
 
     async def _flush(self, batch: list[_Request]) -> None:
@@ -347,6 +362,7 @@ class BatchWriter:
         while self._queue:
             request = self._queue.popleft()
             self._queued_rows -= len(request.rows)
+            self._queued_bytes -= request.payload_bytes
             if request.future is not None and not request.future.done():
                 request.future.set_exception(error)
             elif request.future is None:

@@ -181,15 +181,15 @@ async def test_wrong_length_trace_ids_are_stored_without_trace(server, db):
 async def test_records_the_database_refuses_are_rejected_one_by_one(server, db, monkeypatch):
     """A record PostgreSQL refuses (here one forced to violate a CHECK constraint) is counted in
     partial_success; the other records of the request and of the same batch are stored."""
-    real_iter_mapped = collector.ingest.iter_mapped
+    real_map_record = collector.ingest.map_record
 
-    def corrupting_iter_mapped(request, received_at):
-        for row, repaired in real_iter_mapped(request, received_at):
-            if row.message.startswith("poison"):
-                row.category = "not-a-category"
-            yield row, repaired
+    def corrupting_map_record(record, context, received_at):
+        row, repairs = real_map_record(record, context, received_at)
+        if row.message.startswith("poison"):
+            row.category = "not-a-category"
+        return row, repairs
 
-    monkeypatch.setattr(collector.ingest, "iter_mapped", corrupting_iter_mapped)
+    monkeypatch.setattr(collector.ingest, "map_record", corrupting_map_record)
     body = request_with([{"body": "fine 1"}, {"body": "poison"}, {"body": "fine 2"}]).SerializeToString()
     status, payload, _ = await post(server, body, {**PROTOBUF, **auth(server)})
     assert status == 200
