@@ -60,7 +60,7 @@ class IngestService:
         nothing was committed); rejects individual records through ``partial_success``."""
         if content_type == otlp_codec.JSON:
             reservation.resize(len(payload) + admission.json_cost(len(payload)))
-            payload = otlp_codec.parse_json(payload).SerializeToString()
+            payload = otlp_codec.parse_json(payload, self.limits.max_records_per_request).SerializeToString()
         split = otlp_wire.split_request(payload, self.limits.max_records_per_request)
         reservation.resize(admission.protobuf_cost(len(payload), split.records))
         mapped, oversized = await self._map(split, self._clock())

@@ -90,7 +90,10 @@ def parse_protobuf(payload: bytes) -> ExportLogsServiceRequest:
     return request
 
 
-def parse_json(payload: bytes) -> ExportLogsServiceRequest:
+def parse_json(payload: bytes, max_records: int | None = None) -> ExportLogsServiceRequest:
+    """An OTLP/JSON body as a request. With ``max_records``, a body holding more log records is
+    refused (``PayloadTooLarge``) before they become protobuf messages (about 150 bytes each, so
+    that a few bytes of JSON per empty record would otherwise cost fifty times their size)."""
     try:
         document = json.loads(payload)
     except RecursionError:
@@ -99,7 +102,12 @@ def parse_json(payload: bytes) -> ExportLogsServiceRequest:
         raise DecodeError(f"body is not valid JSON: {exc}") from None
     if not isinstance(document, dict):
         raise DecodeError("body must be a JSON object (ExportLogsServiceRequest)")
-    _hex_ids_to_base64(document)
+    records = _hex_ids_to_base64(document)
+    if max_records is not None and records > max_records:
+        raise PayloadTooLarge(
+            f"the request holds more than {max_records} log records; send at most {max_records} "
+            "per request (ACTIVITY_MAX_RECORDS_PER_REQUEST)"
+        )
     request = ExportLogsServiceRequest()
     try:
         json_format.ParseDict(document, request, ignore_unknown_fields=True)
@@ -110,12 +118,15 @@ def parse_json(payload: bytes) -> ExportLogsServiceRequest:
     return request
 
 
-def _hex_ids_to_base64(document: dict[str, Any]) -> None:
-    """Rewrite ``traceId``/``spanId`` of every log record from hex to base64, in place.
-    An id that is not hex is dropped: an invalid id means "no trace", as a wrong length does."""
+def _hex_ids_to_base64(document: dict[str, Any]) -> int:
+    """Rewrite ``traceId``/``spanId`` of every log record from hex to base64, in place; returns
+    how many records there are. An id that is not hex is dropped: an invalid id means "no
+    trace", as a wrong length does."""
+    records = 0
     for resource_logs in _list(document.get("resourceLogs", document.get("resource_logs"))):
         for scope_logs in _list(_dict(resource_logs).get("scopeLogs", _dict(resource_logs).get("scope_logs"))):
             for record in _list(_dict(scope_logs).get("logRecords", _dict(scope_logs).get("log_records"))):
+                records += 1
                 if not isinstance(record, dict):
                     continue
                 for key in ("traceId", "spanId", "trace_id", "span_id"):
@@ -125,6 +136,7 @@ def _hex_ids_to_base64(document: dict[str, Any]) -> None:
                             record[key] = base64.b64encode(bytes.fromhex(value)).decode()
                         except (TypeError, ValueError, binascii.Error):
                             del record[key]
+    return records
 
 
 def _list(value: Any) -> list[Any]:
