@@ -4,116 +4,264 @@ tokens (``/api/v1/auth/*``, ``/api/v1/admin/{users,projects,ingest-tokens}``).""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections import deque
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, Callable, Hashable, Literal, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from api import accounts_store as store
-from api.errors import TooManyRequests, Unauthorized, parse_body, path_int
-from api.passwords import hash_password, verify_password
+from api.errors import MAX_BIGINT, ServiceUnavailable, TooManyRequests, Unauthorized, parse_body, path_int
+from api.passwords import hash_password, password_problem, verify_password
 from api.security import Principal, issue_token, principal_of, require_admin
+
+ResultT = TypeVar("ResultT")
 
 # Verified against when the email is unknown, so that a miss costs as much as a wrong password
 # and response times do not tell which emails have accounts.
 _DUMMY_HASH = hash_password("not-a-real-password")
 
 
-class LoginRateLimiter:
-    """At most ``max_failures`` failed logins per (email, client address) in ``window_s`` seconds.
+class FailureWindow:
+    """Failure times per key over the last ``window_s`` seconds; a key with ``limit`` of them is
+    locked out. Memory is bounded: expired keys are pruned, and past ``max_keys`` the oldest keys
+    are dropped (a tenth at a time, so that a full table is not walked on every attempt)."""
 
-    An attempt counts as a failure from the moment it starts and is forgiven when it succeeds, so
-    that concurrent guesses cannot all slip in before the first one is counted. Memory is bounded:
-    expired keys are pruned, and past ``max_keys`` the oldest keys are dropped."""
-
-    def __init__(self, max_failures: int, window_s: float, *, max_keys: int = 10_000):
-        self.max_failures = max_failures
+    def __init__(self, limit: int, window_s: float, max_keys: int):
+        self.limit = limit
         self.window_s = window_s
         self.max_keys = max_keys
-        self._failures: dict[tuple[str, str], deque[float]] = {}
+        self._times: dict[Hashable, deque[float]] = {}
 
-    def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
-        times = self._failures.get(key)
+    def __len__(self) -> int:
+        return len(self._times)
+
+    def _recent(self, key: Hashable, now: float) -> deque[float]:
+        times = self._times.get(key)
         if times is None:
             return deque()
         while times and times[0] <= now - self.window_s:
             times.popleft()
         if not times:
-            del self._failures[key]
+            del self._times[key]
         return times
 
-    def begin_attempt(self, key: tuple[str, str]) -> None:
-        """Count one attempt; ``TooManyRequests`` (with the wait) when the key is locked out."""
-        now = time.monotonic()
+    def wait_s(self, key: Hashable, now: float) -> float | None:
+        """Seconds until ``key`` may try again, or None when it may now."""
         times = self._recent(key, now)
-        if len(times) >= self.max_failures:
-            retry_after = times[0] + self.window_s - now
-            raise TooManyRequests("too many failed logins; try again later", retry_after=int(retry_after) + 1)
-        if len(self._failures) >= self.max_keys:
-            self._prune(now)
-        self._failures.setdefault(key, times).append(now)
+        if len(times) < self.limit:
+            return None
+        # One more attempt is allowed once all but limit - 1 of the failures have expired.
+        return times[len(times) - self.limit] + self.window_s - now
 
-    def succeeded(self, key: tuple[str, str]) -> None:
-        self._failures.pop(key, None)
+    def add(self, key: Hashable, now: float) -> None:
+        times = self._recent(key, now)
+        if key not in self._times and len(self._times) >= self.max_keys:
+            self._prune(now)
+        self._times.setdefault(key, times).append(now)
+
+    def forgive(self, key: Hashable, when: float) -> None:
+        """Take back the one failure counted at ``when`` (if it is still counted)."""
+        times = self._times.get(key)
+        if times is None:
+            return
+        try:
+            times.remove(when)
+        except ValueError:
+            pass
+        if not times:
+            del self._times[key]
+
+    def clear(self, key: Hashable) -> None:
+        self._times.pop(key, None)
 
     def _prune(self, now: float) -> None:
-        for key in list(self._failures):
+        for key in list(self._times):
             self._recent(key, now)
-        while len(self._failures) >= self.max_keys:
-            self._failures.pop(next(iter(self._failures)))
+        keep = self.max_keys * 9 // 10
+        while len(self._times) > keep:
+            self._times.pop(next(iter(self._times)))
+
+
+@dataclass(frozen=True)
+class LoginAttempt:
+    email: str  # lower-cased and trimmed
+    address: str
+    started: float  # time.monotonic(); identifies this attempt's failure in the counts
+
+
+class LoginRateLimiter:
+    """Failed logins over the last ``window_s`` seconds, counted three ways, each with its limit:
+
+    - per (email, client address), ``max_failures``: someone guessing one account from one place;
+    - per client address across all emails, ``max_failures_per_address``: one client spraying a
+      password over many accounts, or sending random emails to keep argon2 busy;
+    - per email across all addresses, ``max_failures_per_account``: many clients against one account.
+
+    Emails are keyed lower-cased and trimmed whether or not an account has them, so that the
+    answers never tell which emails exist. An attempt counts as a failure from the moment it
+    starts, so that concurrent guesses cannot all slip in before the first one is counted. A
+    success clears its (email, address) count, and takes back only its own attempt from the other
+    two: logging into one's own account must not wipe an address's failures against others."""
+
+    def __init__(self, max_failures: int, window_s: float, *, max_failures_per_address: int = 30,
+                 max_failures_per_account: int = 50, max_keys: int = 10_000):  # fmt: skip
+        self.window_s = window_s
+        self._pairs = FailureWindow(max_failures, window_s, max_keys)
+        self._addresses = FailureWindow(max_failures_per_address, window_s, max_keys)
+        self._accounts = FailureWindow(max_failures_per_account, window_s, max_keys)
+
+    @property
+    def tracked_keys(self) -> int:
+        """Keys held across the three counts (each holds at most ``max_keys``)."""
+        return len(self._pairs) + len(self._addresses) + len(self._accounts)
+
+    def begin_attempt(self, email: str, address: str) -> LoginAttempt:
+        """Count one attempt; ``TooManyRequests`` (with the wait) when any of its counts is full."""
+        now = time.monotonic()
+        email = email.strip().lower()
+        counts = ((self._pairs, (email, address)), (self._addresses, address), (self._accounts, email))
+        waits = [wait for count, key in counts if (wait := count.wait_s(key, now)) is not None]
+        if waits:
+            raise TooManyRequests("too many failed logins; try again later", retry_after=int(max(waits)) + 1)
+        for count, key in counts:
+            count.add(key, now)
+        return LoginAttempt(email, address, now)
+
+    def succeeded(self, attempt: LoginAttempt) -> None:
+        self._pairs.clear((attempt.email, attempt.address))
+        self._addresses.forgive(attempt.address, attempt.started)
+        self._accounts.forgive(attempt.email, attempt.started)
+
+
+class PasswordHashLimiter:
+    """At most ``concurrency`` password hashes (argon2 verify or hash) at once, each in a worker
+    thread, and at most ``queue`` callers waiting for a turn; beyond that ``ServiceUnavailable``.
+    Each hash takes tens of milliseconds of CPU and 64 MiB by design: unbounded, a burst of logins
+    takes every core and delays everything else, real logins included, by seconds."""
+
+    def __init__(self, concurrency: int, queue: int):
+        self.concurrency = concurrency
+        self.queue = queue
+        self._turns = asyncio.Semaphore(concurrency)
+        self._holding = 0  # callers with a turn, until their thread has finished
+        self.waiting = 0  # callers waiting for a turn
+        self._lock = threading.Lock()
+        self._running = 0
+        self.hashes = 0  # hashes started
+        self.max_concurrent = 0  # the most hashes seen running at once, counted in the threads
+
+    async def run(self, function: Callable[..., ResultT], *args: Any) -> ResultT:
+        """``function(*args)`` in a worker thread when a turn is free."""
+        if self._holding + self.waiting >= self.concurrency + self.queue:
+            raise ServiceUnavailable("too many logins in progress; retry shortly", retry_after=1)
+        self.waiting += 1
+        try:
+            await self._turns.acquire()
+        finally:
+            self.waiting -= 1
+        self._holding += 1
+        future = asyncio.get_running_loop().run_in_executor(None, self._counted, function, args)
+        # A thread cannot be stopped: the turn is given back when it ends, not when the caller
+        # gives up waiting (a client that disconnects), or the cap would not hold.
+        future.add_done_callback(self._give_back)
+        return await asyncio.shield(future)
+
+    def _give_back(self, future: asyncio.Future) -> None:
+        self._holding -= 1
+        self._turns.release()
+        if not future.cancelled():
+            future.exception()  # retrieved here too: the caller may be gone
+
+    def _counted(self, function: Callable[..., ResultT], args: tuple[Any, ...]) -> ResultT:
+        with self._lock:
+            self._running += 1
+            self.hashes += 1
+            self.max_concurrent = max(self.max_concurrent, self._running)
+        try:
+            return function(*args)
+        finally:
+            with self._lock:
+                self._running -= 1
 
 
 LOGIN_LIMITER = web.AppKey("login_limiter", LoginRateLimiter)
+PASSWORD_HASH_LIMITER = web.AppKey("password_hash_limiter", PasswordHashLimiter)
 
 
-def _runtime(request: web.Request):  # noqa: ANN202 - api.app imports this module
+def _runtime_of(app: web.Application):  # noqa: ANN202 - api.app imports this module
     from api.app import RUNTIME
 
-    return request.app[RUNTIME]
+    return app[RUNTIME]
+
+
+def _runtime(request: web.Request):  # noqa: ANN202
+    return _runtime_of(request.app)
+
+
+def _without_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL: refused here rather than failing in the database.
+    if "\x00" in value:
+        raise PydanticCustomError("nul_character", "must not contain NUL characters")
+    return value
+
+
+NulFreeStr = Annotated[str, AfterValidator(_without_nul)]
 
 
 class LoginBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    email: str = Field(min_length=1, max_length=320)
-    password: str = Field(min_length=1, max_length=1024)
+    email: NulFreeStr = Field(min_length=1, max_length=320)
+    password: NulFreeStr = Field(min_length=1, max_length=1024)
 
 
 class NewUser(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
-    password: str = Field(min_length=8, max_length=1024)
+    email: NulFreeStr = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    password: NulFreeStr  # its length and the rest: password_problem
     role: Literal["admin", "creator"]
+
+    @field_validator("password")
+    @classmethod
+    def _acceptable(cls, password: str, info: ValidationInfo) -> str:
+        problem = password_problem(password, info.data.get("email"))
+        if problem is not None:
+            raise PydanticCustomError("weak_password", "{problem}", {"problem": problem})
+        return password
 
 
 class NewProject(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200)
+    name: NulFreeStr = Field(min_length=1, max_length=200)
 
 
 class NewMember(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    user_id: int = Field(ge=1)
+    user_id: int = Field(ge=1, le=MAX_BIGINT)
 
 
 class NewIngestToken(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200)
+    name: NulFreeStr = Field(min_length=1, max_length=200)
 
 
 async def login(request: web.Request) -> web.Response:
     body = await parse_body(request, LoginBody)
     limiter = request.app[LOGIN_LIMITER]
-    key = (body.email.strip().lower(), request.remote or "")
-    limiter.begin_attempt(key)
+    # Before any hashing: a refused attempt costs no argon2.
+    attempt = limiter.begin_attempt(body.email, request.remote or "")
     async with _runtime(request).pool.acquire() as conn:
         user = await store.find_user_by_email(conn, body.email.strip())
-    # argon2 takes tens of milliseconds of CPU: keep it off the event loop.
-    ok = await asyncio.to_thread(verify_password, user["password_hash"] if user else _DUMMY_HASH, body.password)
+    ok = await request.app[PASSWORD_HASH_LIMITER].run(
+        verify_password, user["password_hash"] if user else _DUMMY_HASH, body.password
+    )
     if user is None or not ok:
         raise Unauthorized("invalid email or password")
-    limiter.succeeded(key)
+    limiter.succeeded(attempt)
     principal = Principal(user_id=user["id"], email=user["email"], role=user["role"])
     token, expires = issue_token(request.app, principal)
     user_json = store.as_json({k: user[k] for k in ("id", "email", "role", "created_at")})
@@ -133,7 +281,7 @@ async def me(request: web.Request) -> web.Response:
 async def create_user(request: web.Request) -> web.Response:
     require_admin(request)
     body = await parse_body(request, NewUser)
-    password_hash = await asyncio.to_thread(hash_password, body.password)
+    password_hash = await request.app[PASSWORD_HASH_LIMITER].run(hash_password, body.password)
     async with _runtime(request).pool.acquire() as conn:
         user = await store.create_user(conn, body.email, password_hash, body.role)
     return web.json_response(user, status=201)
@@ -198,8 +346,15 @@ async def revoke_ingest_token(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application, max_failures: int, window_s: float) -> None:
-    """Register the routes and the login rate limiter."""
-    app[LOGIN_LIMITER] = LoginRateLimiter(max_failures, window_s)
+    """Register the routes, the login rate limiter and the password-hashing limiter (their other
+    settings come from the application's ``Settings``)."""
+    settings = _runtime_of(app).settings
+    app[LOGIN_LIMITER] = LoginRateLimiter(
+        max_failures, window_s,
+        max_failures_per_address=settings.login_max_failures_per_address,
+        max_failures_per_account=settings.login_max_failures_per_account,
+    )  # fmt: skip
+    app[PASSWORD_HASH_LIMITER] = PasswordHashLimiter(settings.login_hash_concurrency, settings.login_queue)
     r = app.router
     r.add_post("/api/v1/auth/login", login)
     r.add_get("/api/v1/auth/me", me)

@@ -15,7 +15,8 @@ import asyncpg
 import grpc
 from aiohttp import web
 
-from api import accounts, bootstrap, console_ui, health, logs, openapi, security
+from api import accounts, bootstrap, console_ui, health, http_headers, logs, openapi, security
+from api.connection_guard import GuardedAppRunner, otlp_http_limits, reserve_middleware, start_guarded_site
 from api.errors import error_middleware
 from api.retention import RetentionJob
 from api import live, server_logs
@@ -143,11 +144,11 @@ async def _otlp_http(app: web.Application) -> AsyncIterator[None]:
     assert runtime.ingest is not None and runtime.ingest_auth is not None
     otlp_app = create_otlp_http_app(runtime.ingest, runtime.ingest_auth, body_timeout_s=runtime.settings.otlp_body_timeout_s)
     # We decompress ourselves, with a bound on the output (decompression bombs).
-    runner = web.AppRunner(otlp_app, auto_decompress=False, access_log=None, handle_signals=False)
+    runner = GuardedAppRunner(
+        otlp_app, otlp_http_limits(runtime.settings), auto_decompress=False, access_log=None, handle_signals=False
+    )
     await runner.setup()
-    site = web.TCPSite(runner, runtime.settings.host, runtime.settings.otlp_http_port)
-    await site.start()
-    runtime.otlp_http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    _, runtime.otlp_http_port = await start_guarded_site(runner, runtime.settings.host, runtime.settings.otlp_http_port)
     log.info("OTLP/HTTP listening on %s:%d", runtime.settings.host, runtime.otlp_http_port)
     try:
         yield
@@ -166,8 +167,9 @@ def tune_gc_for_ingest() -> None:
 
 
 def create_app(settings: Settings) -> web.Application:
-    # Errors outermost, so that a refused token also comes out in the API's error shape.
-    app = web.Application(middlewares=[error_middleware, security.auth_middleware])
+    # Errors outermost, so that a refused token also comes out in the API's error shape. The
+    # reserve check reads the principal that auth_middleware sets, so it comes after it.
+    app = web.Application(middlewares=[error_middleware, security.auth_middleware, reserve_middleware])
     app[RUNTIME] = Runtime(settings=settings)
     # Start-up order; shutdown runs it backwards. Background jobs that need the writer go after it.
     app.cleanup_ctx.extend([_database, _writer, _retention, _otlp_grpc, _otlp_http])
@@ -177,6 +179,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(live.setup(app, RUNTIME))
     health.add_routes(app)
     security.setup(app, settings)
+    http_headers.setup(app)
     accounts.setup(app, settings.login_max_failures, settings.login_failure_window_s)
     logs.setup(app)
     openapi.setup(app)

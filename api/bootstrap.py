@@ -2,7 +2,9 @@
 logged into and sent logs at once.
 
 Generated secrets are written to files in the data directory (mode 0600), in the way Jenkins keeps
-``initialAdminPassword``: ``make run`` prints them on every start until you delete the files.
+``initialAdminPassword``: ``make run`` prints the admin's password on every start until you delete
+its file. The ingest token is printed only by the start that created it; later starts point at its
+file, so that the secret does not land in every terminal scrollback and log of the server's output.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from pathlib import Path
 
 import asyncpg
 
-from api.passwords import generate_password, hash_password
+from api.passwords import generate_password, hash_password, password_problem
 from collector.auth import create_token
 from collector.db.queries import q
+from collector.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +32,8 @@ DEFAULT_ADMIN_EMAIL = "admin@localhost"
 class FirstRun:
     admin_email: str | None = None
     admin_password: str | None = None  # None when it came from the environment or was deleted
-    ingest_token: str | None = None
+    ingest_token: str | None = None  # only in the run that created it
+    ingest_token_file: Path | None = None  # where the default token is kept, while the file exists
 
 
 def _write_secret(path: Path, text: str) -> None:
@@ -55,7 +59,10 @@ async def ensure_first_run(pool: asyncpg.Pool, data_dir: Path, environ: dict[str
             email = environ.get("ACTIVITY_ADMIN_EMAIL") or DEFAULT_ADMIN_EMAIL
             password = environ.get("ACTIVITY_ADMIN_PASSWORD")
             generated = not password
-            password = password or generate_password()
+            if password and (problem := password_problem(password, email)) is not None:
+                raise ConfigurationError(f"ACTIVITY_ADMIN_PASSWORD is not acceptable for the first admin {email}: "
+                                         f"the password {problem}")  # fmt: skip
+            password = password or generate_password(email)
             await conn.execute(q("insert_user"), email, hash_password(password), "admin")
             log.info("created the first admin %s", email)
             if generated:
@@ -68,5 +75,7 @@ async def ensure_first_run(pool: asyncpg.Pool, data_dir: Path, environ: dict[str
             token, _ = await create_token(conn, "default")
             _write_secret(token_file, token + "\n")
             log.info("created the default ingest token (saved in %s)", token_file)
-        result.ingest_token = _read_secret(token_file)
+            result.ingest_token = token
+    if token_file.is_file():
+        result.ingest_token_file = token_file
     return result

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from api import demo
 from api.app import RUNTIME, create_app, tune_gc_for_ingest
+from api.connection_guard import GuardedAppRunner, api_limits, fit_to_open_file_limit, start_guarded_site
 from api.passwords import generate_password, hash_password
 from api.settings import Settings, load_settings
 from collector.auth import create_token
@@ -94,14 +95,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _serve(settings: Settings) -> int:
+    settings = fit_to_open_file_limit(settings)  # before any listener: it may lower the connection caps
     app = create_app(settings)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    runner = GuardedAppRunner(app, api_limits(settings), handle_signals=False, access_log=None)
     await runner.setup()  # runs the cleanup_ctx start-up: database, writer, OTLP receivers
     tune_gc_for_ingest()
     try:
-        site = web.TCPSite(runner, settings.host, settings.http_port)
-        await site.start()
-        http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        _, http_port = await start_guarded_site(runner, settings.host, settings.http_port)
         _print_banner(app, http_port)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -130,11 +130,22 @@ def _print_banner(app: web.Application, http_port: int) -> None:
     if first and first.admin_email:
         lines.append(f"  Admin:      {first.admin_email} / {first.admin_password or '(set from ACTIVITY_ADMIN_PASSWORD)'}")
     if first and first.ingest_token:
+        headers = f"OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer%20{first.ingest_token}"
+    elif first and first.ingest_token_file:
+        import shlex
+
+        # The token is printed only by the run that created it; later runs print a command that
+        # reads it from its file (absolute: the line is pasted into the services' shells).
+        token_file = shlex.quote(str(first.ingest_token_file.absolute()))
+        headers = f'OTEL_EXPORTER_OTLP_HEADERS="authorization=Bearer%20$(cat {token_file})"'
+    else:
+        headers = None
+    if headers:
         lines += [
             "",
             "Send logs from any OpenTelemetry SDK with:",
             f"  export OTEL_EXPORTER_OTLP_ENDPOINT=http://{shown_host}:{runtime.otlp_grpc_port}",
-            f"  export OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer%20{first.ingest_token}",
+            f"  export {headers}",
             f"(OTLP/HTTP exporters: OTEL_EXPORTER_OTLP_ENDPOINT=http://{shown_host}:{runtime.otlp_http_port})",
         ]
     lines.append("")
@@ -219,13 +230,18 @@ async def _token_command(conn: asyncpg.Connection, args: argparse.Namespace) -> 
 
 
 async def _user_create(conn: asyncpg.Connection, args: argparse.Namespace) -> int:
+    from api.passwords import password_problem
+
     password = args.password
     generated = False
     if not password:
         if sys.stdin.isatty():
             password = getpass.getpass("password: ")
         else:
-            password, generated = generate_password(), True
+            password, generated = generate_password(args.email), True
+    if (problem := password_problem(password, args.email)) is not None:
+        print(f"error: the password {problem}", file=sys.stderr)
+        return 1
     try:
         row = await conn.fetchrow(q("insert_user"), args.email, hash_password(password), args.role)
     except asyncpg.UniqueViolationError:

@@ -58,6 +58,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 import sdk_shim
 from api.app import RUNTIME, create_app, tune_gc_for_ingest
 from api.bootstrap import ADMIN_FILE, TOKEN_FILE
+from api.connection_guard import GuardedAppRunner, api_limits, fit_to_open_file_limit, start_guarded_site
 from api.passwords import generate_password, hash_password
 from api.settings import Settings
 from collector import attributes as attr
@@ -865,14 +866,14 @@ def _read_first_line(path: Path) -> str | None:
 @contextlib.asynccontextmanager
 async def _in_process_server(settings: Settings, print_banner: Callable[[web.Application, int], None]) -> AsyncIterator[web.Application]:
     """The server as ``serve`` runs it (same application, same banner), until the block ends."""
+    settings = fit_to_open_file_limit(settings)  # before any listener: it may lower the connection caps
     app = create_app(settings)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    runner = GuardedAppRunner(app, api_limits(settings), handle_signals=False, access_log=None)
     await runner.setup()  # database (embedded unless a URL is set), writer, OTLP receivers
     tune_gc_for_ingest()
     try:
-        site = web.TCPSite(runner, settings.host, settings.http_port)
-        await site.start()
-        print_banner(app, site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+        _, http_port = await start_guarded_site(runner, settings.host, settings.http_port)
+        print_banner(app, http_port)
         yield app
     finally:
         await runner.cleanup()  # receivers, writer flush, pool, then the embedded database

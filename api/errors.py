@@ -7,6 +7,7 @@ unexpected exception into that shape, for every path under ``/api/``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any, Awaitable, Callable, Mapping, TypeVar
@@ -17,6 +18,9 @@ from pydantic import BaseModel, ValidationError
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/"
+# A request body must have arrived this many seconds after the handler asks for it, so that a
+# client trickling (or never sending) its body cannot hold a handler and its resources forever.
+BODY_READ_TIMEOUT_S = 30.0
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 # Error codes of aiohttp's HTTP exceptions, by status.
@@ -26,6 +30,7 @@ _CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     409: "conflict",
     413: "payload_too_large",
     415: "unsupported_media_type",
@@ -80,6 +85,21 @@ class Conflict(ApiError):
     status, code = 409, "conflict"
 
 
+class RequestTimeout(ApiError):
+    """The request body did not arrive within ``BODY_READ_TIMEOUT_S`` (408)."""
+
+    status, code = 408, "request_timeout"
+
+
+class ServiceUnavailable(ApiError):
+    """Too busy right now; ``Retry-After`` says when to try again (503)."""
+
+    status, code = 503, "unavailable"
+
+    def __init__(self, message: str, retry_after: int = 1):
+        super().__init__(message, headers={"Retry-After": str(max(1, int(retry_after)))})
+
+
 class TooManyRequests(ApiError):
     """Rate limited (429); ``retry_after`` seconds go into ``Retry-After``."""
 
@@ -105,10 +125,20 @@ def validation_message(exc: ValidationError) -> str:
 
 
 async def parse_body(request: web.Request, model: type[ModelT]) -> ModelT:
-    """The JSON request body validated against ``model``; ``BadRequest`` otherwise."""
+    """The JSON request body validated against ``model``; ``BadRequest`` otherwise, and
+    ``RequestTimeout`` when the body has not arrived within ``BODY_READ_TIMEOUT_S``."""
     try:
-        data: Any = await request.json(loads=json.loads)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        async with asyncio.timeout(BODY_READ_TIMEOUT_S):
+            raw = await request.read()
+    except TimeoutError:
+        raise RequestTimeout(f"the request body did not arrive within {BODY_READ_TIMEOUT_S:g} s") from None
+    try:
+        data: Any = json.loads(raw.decode(request.charset or "utf-8"))
+    except (UnicodeDecodeError, LookupError):  # LookupError: a charset Python does not know
+        raise BadRequest("the request body is not valid UTF-8 JSON") from None
+    except RecursionError:
+        raise BadRequest("the request body is nested too deeply") from None
+    except ValueError:  # invalid JSON, or a number with more digits than Python converts
         raise BadRequest("the request body is not valid JSON") from None
     if not isinstance(data, dict):
         raise BadRequest("the request body must be a JSON object")

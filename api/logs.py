@@ -90,9 +90,12 @@ def _int(query: MultiDictProxy[str], key: str, *, default: int | None = None, lo
     text = _single(query, key)
     if text is None:
         return default
+    # ASCII digits only: int() also takes other scripts' digits ("١٢٣"), underscores and spaces.
+    if not re.fullmatch(r"[+-]?[0-9]+", text):
+        raise BadRequest(f"{key} must be an integer")
     try:
         value = int(text)
-    except ValueError:
+    except ValueError:  # more digits than Python converts
         raise BadRequest(f"{key} must be an integer") from None
     if not low <= value <= high:
         raise BadRequest(f"{key} must be between {low} and {high}")
@@ -100,12 +103,16 @@ def _int(query: MultiDictProxy[str], key: str, *, default: int | None = None, lo
 
 
 def parse_timestamp(text: str, key: str) -> datetime:
-    """RFC 3339 / ISO 8601 (``2026-01-31T12:00:00Z``, offsets allowed; no offset means UTC)."""
+    """RFC 3339 / ISO 8601 (``2026-01-31T12:00:00Z``, offsets allowed; no offset means UTC),
+    clamped to [1970-01-01, 9999-12-31] UTC: no entry lies outside, and at the calendar's ends
+    the date arithmetic that follows (a default range, a UTC conversion) would overflow."""
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
         raise BadRequest(f"{key} is not an RFC 3339 timestamp (e.g. 2026-01-31T12:00:00Z)") from None
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    value = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    earliest, latest = datetime(1970, 1, 1, tzinfo=timezone.utc), datetime(9999, 12, 31, tzinfo=timezone.utc)
+    return min(max(value, earliest), latest)
 
 
 def _timestamp(query: MultiDictProxy[str], key: str) -> datetime | None:

@@ -20,6 +20,14 @@ class Settings(BaseModel):
     http_port: int = Field(8080, ge=0, le=65535, description="HTTP API, WebSocket and console")
     otlp_grpc_port: int = Field(4317, ge=0, le=65535)
     otlp_http_port: int = Field(4318, ge=0, le=65535)
+    max_connections: int = Field(2048, ge=1, description="open connections per HTTP listener (API, OTLP/HTTP); at the "
+                                 "cap a new one evicts the oldest idle one (lowered to fit the open-file limit)")
+    reserved_connections: int = Field(64, ge=0, description="API connections beyond the cap while every one is busy, "
+                                      "only for health checks, login, the console's files and admins")
+    header_timeout_s: float = Field(10.0, gt=0, description="a request's headers must be complete this long "
+                                    "after its first byte")
+    keepalive_timeout_s: float = Field(30.0, gt=0, description="an idle connection (between requests, or new "
+                                       "and silent) is closed after this")
     max_request_bytes: int = Field(8 * MiB, ge=1024, description="OTLP request limit after decompression")
     max_pending_rows: int = Field(50_000, ge=100, description="bound of the batch writer's queue")
     max_records_per_request: int = Field(20_000, ge=1, description="OTLP log records per request; more is refused "
@@ -37,6 +45,12 @@ class Settings(BaseModel):
     jwt_ttl_s: int = Field(12 * 3600, ge=60, description="lifetime of an API token (JWT exp)")
     login_max_failures: int = Field(10, ge=1, description="failed logins per email and address before 429")
     login_failure_window_s: int = Field(300, ge=1, description="window of the failed-login count")
+    login_max_failures_per_address: int = Field(30, ge=1, description="failed logins per client address, "
+                                                "across all emails, before 429")
+    login_max_failures_per_account: int = Field(50, ge=1, description="failed logins per email, across all "
+                                                "addresses, before 429 (known or unknown email alike)")
+    login_hash_concurrency: int = Field(1, ge=1, description="password hashes (argon2) computed at once")
+    login_queue: int = Field(32, ge=0, description="requests waiting for a password hash before 503")
     retention_interval_s: float = Field(3600.0, gt=0, description="how often the retention job runs")
     allowed_origins: list[str] = Field(default_factory=list, description="Origins allowed on the live-tail "
                                        "WebSocket (comma list in the env); empty = the server's own origin")
@@ -64,6 +78,10 @@ ENV_VARS = {
     "http_port": "ACTIVITY_HTTP_PORT",
     "otlp_grpc_port": "ACTIVITY_OTLP_GRPC_PORT",
     "otlp_http_port": "ACTIVITY_OTLP_HTTP_PORT",
+    "max_connections": "ACTIVITY_MAX_CONNECTIONS",
+    "reserved_connections": "ACTIVITY_RESERVED_CONNECTIONS",
+    "header_timeout_s": "ACTIVITY_HEADER_TIMEOUT_S",
+    "keepalive_timeout_s": "ACTIVITY_KEEPALIVE_TIMEOUT_S",
     "max_request_bytes": "ACTIVITY_MAX_REQUEST_BYTES",
     "max_pending_rows": "ACTIVITY_MAX_PENDING_ROWS",
     "max_records_per_request": "ACTIVITY_MAX_RECORDS_PER_REQUEST",
@@ -76,6 +94,10 @@ ENV_VARS = {
     "jwt_ttl_s": "ACTIVITY_JWT_TTL_S",
     "login_max_failures": "ACTIVITY_LOGIN_MAX_FAILURES",
     "login_failure_window_s": "ACTIVITY_LOGIN_FAILURE_WINDOW_S",
+    "login_max_failures_per_address": "ACTIVITY_LOGIN_MAX_FAILURES_PER_ADDRESS",
+    "login_max_failures_per_account": "ACTIVITY_LOGIN_MAX_FAILURES_PER_ACCOUNT",
+    "login_hash_concurrency": "ACTIVITY_LOGIN_HASH_CONCURRENCY",
+    "login_queue": "ACTIVITY_LOGIN_QUEUE",
     "retention_interval_s": "ACTIVITY_RETENTION_INTERVAL_S",
     "allowed_origins": "ACTIVITY_ALLOWED_ORIGINS",
     "live_auth_timeout_s": "ACTIVITY_LIVE_AUTH_TIMEOUT_S",

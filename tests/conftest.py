@@ -21,6 +21,7 @@ from aiohttp import web
 
 import sdk_shim
 from api.app import RUNTIME, Runtime, create_app
+from api.connection_guard import GuardedAppRunner, api_limits, start_guarded_site
 from api.settings import Settings
 from collector.auth import create_token
 from collector.db import migrate
@@ -145,12 +146,11 @@ async def start_server(
         server_log_level="OFF",
     )  # fmt: skip
     values.update(overrides)
-    app = create_app(Settings(**values))
-    runner = web.AppRunner(app, handle_signals=False)
+    settings = Settings(**values)
+    app = create_app(settings)
+    runner = GuardedAppRunner(app, api_limits(settings), handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    _, port = await start_guarded_site(runner, "127.0.0.1", 0)
     return RunningServer(app=app, runner=runner, http_port=port, token=token)
 
 

@@ -117,17 +117,17 @@ async def test_admin_endpoints_and_creator_is_forbidden(server, db, session):
     creator = await make_user(db, "creator@example.com", "creator")
 
     status, user, _ = await call(session, server, "POST", "/api/v1/admin/users", admin,
-                                 json={"email": "new@example.com", "password": "long enough", "role": "creator"})  # fmt: skip
+                                 json={"email": "new@example.com", "password": "long enough to pass", "role": "creator"})  # fmt: skip
     assert status == 201 and user["id"] and user["role"] == "creator" and "password_hash" not in user
     status, body, _ = await call(session, server, "POST", "/api/v1/admin/users", admin,
-                                 json={"email": "NEW@example.com", "password": "long enough", "role": "creator"})  # fmt: skip
+                                 json={"email": "NEW@example.com", "password": "long enough to pass", "role": "creator"})  # fmt: skip
     assert status == 409 and body["error"]["code"] == "conflict"
     status, body, _ = await call(session, server, "POST", "/api/v1/admin/users", admin,
                                  json={"email": "x@example.com", "password": "short", "role": "god"})  # fmt: skip
     assert status == 400 and "password" in body["error"]["message"] and "role" in body["error"]["message"]
     # The new user can log in.
     status, _, _ = await call(session, server, "POST", "/api/v1/auth/login",
-                              json={"email": "new@example.com", "password": "long enough"})  # fmt: skip
+                              json={"email": "new@example.com", "password": "long enough to pass"})  # fmt: skip
     assert status == 200
 
     status, project, _ = await call(session, server, "POST", "/api/v1/admin/projects", admin, json={"name": "Film"})
@@ -149,7 +149,7 @@ async def test_admin_endpoints_and_creator_is_forbidden(server, db, session):
 
     for method, path, body in [
         ("GET", "/api/v1/admin/users", None),
-        ("POST", "/api/v1/admin/users", {"email": "a@b.c", "password": "long enough", "role": "admin"}),
+        ("POST", "/api/v1/admin/users", {"email": "a@b.c", "password": "long enough to pass", "role": "admin"}),
         ("GET", "/api/v1/admin/projects", None),
         ("POST", members, {"user_id": creator.user_id}),
         ("GET", "/api/v1/admin/ingest-tokens", None),
@@ -208,11 +208,11 @@ async def test_one_error_shape_for_unknown_routes_methods_and_bodies(server, ses
 
 async def test_first_admin_from_environment_can_log_in(database_url, tmp_path, session, monkeypatch):
     monkeypatch.setenv("ACTIVITY_ADMIN_EMAIL", "boss@example.com")
-    monkeypatch.setenv("ACTIVITY_ADMIN_PASSWORD", "boss password")
+    monkeypatch.setenv("ACTIVITY_ADMIN_PASSWORD", "chief of the console 9")
     server = await start_server(database_url, tmp_path, bootstrap=True)
     try:
         status, body, _ = await call(session, server, "POST", "/api/v1/auth/login",
-                                     json={"email": "boss@example.com", "password": "boss password"})  # fmt: skip
+                                     json={"email": "boss@example.com", "password": "chief of the console 9"})  # fmt: skip
         assert status == 200 and body["user"]["role"] == "admin"
     finally:
         await server.stop()
@@ -260,3 +260,55 @@ async def test_a_token_follows_the_account_as_it_is_now(server, db, session):
     await db.execute("DELETE FROM users WHERE id = $1", admin.user_id)
     status, body, _ = await call(session, server, "GET", "/api/v1/activity-logs", admin)
     assert status == 401 and "no longer exists" in body["error"]["message"]
+
+
+def test_password_policy_rules():
+    from api.passwords import generate_password, password_problem
+
+    assert password_problem("a fine passphrase 42") is None
+    assert password_problem("a fine passphrase 42", "someone@example.com") is None
+    too_short = password_problem("Xk9#mq2!Lp4")  # 11 characters
+    assert too_short is not None and "12" in too_short
+    assert password_problem("Xk9#mq2!Lp4z") is None  # 12
+    too_long = password_problem("Xk9#mq2!Lp4z" * 86)  # 1032 characters
+    assert too_long is not None and "1024" in too_long
+    assert password_problem(("Xk9#mq2!Lp4z" * 86)[:1024]) is None
+    few = password_problem("abababababababab")
+    assert few is not None and "different" in few
+    assert password_problem("abcdabcdabcdabcd") is not None  # 4 distinct
+    assert password_problem("abcdeabcdeabcde") is None  # 5 distinct
+    for common in ("password1234", "PASSWORD1234", "qwertyuiop123", "123456789012", "iloveyou1234"):
+        problem = password_problem(common)
+        assert problem is not None and "common" in problem, common
+    named = password_problem("xyz-Margaret-2024!", "margaret@example.com")
+    assert named is not None and "e-mail" in named
+    assert password_problem("xyz-MARGARET-2024!", "Margaret@example.com") is not None
+    assert password_problem("xyz-bob-2024!!", "bob@example.com") is None  # 3 letters: too short to matter
+    assert password_problem("xyz-margaret-2024!", None) is None
+    for _ in range(200):
+        assert password_problem(generate_password()) is None
+        assert password_problem(generate_password("admin@localhost"), "admin@localhost") is None
+
+
+async def test_admin_user_creation_enforces_the_password_policy(server, db, session):
+    admin = await make_user(db, "root@example.com", "admin")
+    for password, reason in [("short pass", "12"), ("password1234", "common"), ("aaaaaaaaaaaabbbb", "different"),
+                             ("my name is alexandra!", "e-mail"), ("Xk9#mq2!Lp4z" * 86, "1024")]:  # fmt: skip
+        new_user = {"email": "alexandra@example.com", "password": password, "role": "creator"}
+        status, body, _ = await call(session, server, "POST", "/api/v1/admin/users", admin, json=new_user)
+        assert status == 400 and body["error"]["code"] == "bad_request", (password, body)
+        assert "password" in body["error"]["message"] and reason in body["error"]["message"], (password, body)
+    _, users, _ = await call(session, server, "GET", "/api/v1/admin/users", admin)
+    assert "alexandra@example.com" not in {u["email"] for u in users["data"]}
+
+
+async def test_a_weak_first_admin_password_from_the_environment_refuses_to_start(database_url, tmp_path, monkeypatch):
+    from collector.errors import ConfigurationError
+
+    monkeypatch.setenv("ACTIVITY_ADMIN_EMAIL", "boss@example.com")
+    for weak in ("boss password", "Tiny1!", "password1234"):
+        monkeypatch.setenv("ACTIVITY_ADMIN_PASSWORD", weak)
+        with pytest.raises(ConfigurationError) as refused:
+            server = await start_server(database_url, tmp_path, bootstrap=True)
+            await server.stop()
+        assert "ACTIVITY_ADMIN_PASSWORD" in str(refused.value) and weak not in str(refused.value)

@@ -14,7 +14,7 @@ const VENV_BIN = join(REPO, ".venv", "bin");
 const PYTHON = join(VENV_BIN, "python");
 export const SCREENSHOTS = join(REPO, "test-artifacts", "screenshots");
 
-export const ADMIN = { email: "admin@e2e.test", password: "e2e-admin-password" };
+export const ADMIN = { email: "admin@e2e.test", password: "e2e-console-passphrase" };
 
 /** Runs a command to completion; resolves with its stdout, rejects with stderr on failure or timeout. */
 function run(cmd, args, { timeoutMs = 30_000, env = process.env } = {}) {
