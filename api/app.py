@@ -40,7 +40,13 @@ class Runtime:
 
     settings: Settings
     dsn: str = ""
+    # Three pools, so that no kind of work can take the connections another needs: ``pool`` for
+    # the API's short reads and writes (and the live tail's), ``ingest_pool`` for the batch writer
+    # and ingest-token checks only, ``export_pool`` for exports, which hold a connection for as
+    # long as the client takes to download (bounded by ``export_concurrency``).
     pool: asyncpg.Pool | None = None
+    ingest_pool: asyncpg.Pool | None = None
+    export_pool: asyncpg.Pool | None = None
     hub: LiveHub = field(default_factory=LiveHub)
     writer: BatchWriter | None = None
     ingest: IngestService | None = None
@@ -52,6 +58,12 @@ class Runtime:
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
+
+# The writer uses one connection at a time; the others serve ingest-token checks, settings reads
+# and the writer's probe while the database is away.
+INGEST_POOL_SIZE = 3
+# Longer than the export write timeout (api/settings.py), so that it is only a backstop.
+IDLE_IN_TRANSACTION_TIMEOUT_MS = 120_000
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -68,13 +80,22 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
             await migrate.apply(conn)
         finally:
             await conn.close()
-        runtime.pool = await create_pool(runtime.dsn, min_size=2, max_size=10, timeout=5, command_timeout=60)
+        settings = runtime.settings
+        # A session left idle inside a transaction (a client that stopped reading an export, a
+        # bug) is ended by PostgreSQL itself rather than holding its locks and snapshot forever.
+        guarded = {"idle_in_transaction_session_timeout": str(IDLE_IN_TRANSACTION_TIMEOUT_MS)}
+        runtime.pool = await create_pool(runtime.dsn, min_size=2, max_size=settings.api_pool_size, timeout=5,
+                                         command_timeout=60, server_settings=guarded)  # fmt: skip
+        runtime.ingest_pool = await create_pool(runtime.dsn, min_size=1, max_size=INGEST_POOL_SIZE, timeout=5,
+                                                command_timeout=60, server_settings=guarded)  # fmt: skip
+        runtime.export_pool = await create_pool(runtime.dsn, min_size=0, max_size=settings.export_concurrency,
+                                                timeout=5, server_settings=guarded)  # fmt: skip
         try:
-            if runtime.settings.bootstrap:
-                runtime.first_run = await bootstrap.ensure_first_run(runtime.pool, runtime.settings.data_dir)
+            if settings.bootstrap:
+                runtime.first_run = await bootstrap.ensure_first_run(runtime.pool, settings.data_dir)
             yield
         finally:
-            await runtime.pool.close()
+            await asyncio.gather(runtime.pool.close(), runtime.ingest_pool.close(), runtime.export_pool.close())
     finally:
         if embedded is not None:
             await embedded.stop()
@@ -82,9 +103,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 async def _writer(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
-    assert runtime.pool is not None
+    assert runtime.ingest_pool is not None
     runtime.writer = BatchWriter(
-        runtime.pool,
+        runtime.ingest_pool,
         runtime.hub,
         max_pending_rows=runtime.settings.max_pending_rows,
         settings_refresh=runtime.settings.settings_refresh_s,
@@ -116,8 +137,8 @@ async def _retention(app: web.Application) -> AsyncIterator[None]:
 async def _otlp_grpc(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
     settings = runtime.settings
-    assert runtime.writer is not None and runtime.pool is not None
-    runtime.ingest_auth = IngestAuthenticator(runtime.pool)
+    assert runtime.writer is not None and runtime.ingest_pool is not None
+    runtime.ingest_auth = IngestAuthenticator(runtime.ingest_pool)
     # One service, one budget for both transports: the memory limit covers all of ingest.
     runtime.ingest = IngestService(
         runtime.writer,
@@ -181,7 +202,7 @@ def create_app(settings: Settings) -> web.Application:
     security.setup(app, settings)
     http_headers.setup(app)
     accounts.setup(app, settings.login_max_failures, settings.login_failure_window_s)
-    logs.setup(app)
+    logs.setup(app, settings)
     openapi.setup(app)
     console_ui.setup(app)  # last: its catch-all route serves client-side routes
     return app

@@ -4,23 +4,26 @@ with the caller's ``Scope``; no SQL here."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
+import asyncpg
 from aiohttp import web
 from multidict import MultiDictProxy
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from api.errors import MAX_BIGINT, BadRequest, NotFound, parse_body, path_int
+from api.errors import MAX_BIGINT, BadRequest, NotFound, TooManyRequests, parse_body, path_int
 from api.retention import curated_api_entry
 from api.security import load_scope, principal_of, require_admin
+from api.settings import Settings
 from collector.db import repository
-from collector.db.repository import LogFilter
+from collector.db.repository import LogFilter, Scope
 from collector.model import CATEGORIES, LEVELS, SOURCES, ActivityRow, format_timestamp
 from collector.writer import BATCH_SIZE_RANGE, FLUSH_INTERVAL_MS_RANGE
 
@@ -337,38 +340,88 @@ async def export_logs(request: web.Request) -> web.StreamResponse:
     log_filter = parse_filter(query)
     principal = principal_of(request)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    response = web.StreamResponse(headers={
-        "Content-Type": export_format.content_type,
-        "Content-Disposition": f'attachment; filename="activity-logs-{stamp}.{export_format.extension}"',
-        "Cache-Control": "no-store",
-    })  # fmt: skip
-    async with _runtime(request).pool.acquire() as conn:
-        scope = await load_scope(conn, principal)
-        await response.prepare(request)
-        buffer: list[bytes] = []
-        size = 0
-        try:
-            async with contextlib.aclosing(repository.iter_logs(conn, log_filter, scope)) as rows:
-                async for row in rows:
-                    chunk = row.full_json() + b"\n" if format_name == "json" else text_line(row).encode()
-                    buffer.append(chunk)
-                    size += len(chunk)
-                    if size >= EXPORT_CHUNK_BYTES:
-                        await response.write(b"".join(buffer))
-                        buffer, size = [], 0
-            if buffer:
-                await response.write(b"".join(buffer))
-        except ConnectionResetError:
-            raise  # the client went away; the cursor's transaction is already closed
-        except Exception:
-            # The status line is sent: the only way left to signal failure is to end the
-            # connection without the final chunk, which clients report as an incomplete body.
-            log.exception("export failed after it started")
-            if request.transport is not None:
-                request.transport.close()
-            return response
-    await response.write_eof()
+    runtime = _runtime(request)
+    slots = request.app[EXPORT_SLOTS]
+    with slots.take(principal.user_id):
+        response = web.StreamResponse(headers={
+            "Content-Type": export_format.content_type,
+            "Content-Disposition": f'attachment; filename="activity-logs-{stamp}.{export_format.extension}"',
+            "Cache-Control": "no-store",
+        })  # fmt: skip
+        async with runtime.pool.acquire() as conn:
+            scope = await load_scope(conn, principal)
+        async with runtime.export_pool.acquire() as conn:
+            await response.prepare(request)
+            try:
+                await _stream_export(conn, response, log_filter, scope, format_name, slots.write_timeout_s)
+            except ConnectionResetError:
+                raise  # the client went away; the cursor's transaction is already closed
+            except TimeoutError:
+                # The client stopped reading: end it now rather than hold the connection, the
+                # database session and its snapshot for as long as it stalls.
+                log.info("export by user %d ended: the client did not read for %.0f s",
+                         principal.user_id, slots.write_timeout_s)  # fmt: skip
+                if request.transport is not None:
+                    request.transport.abort()
+                return response
+            except Exception:
+                # The status line is sent: the only way left to signal failure is to end the
+                # connection without the final chunk, which clients report as an incomplete body.
+                log.exception("export failed after it started")
+                if request.transport is not None:
+                    request.transport.close()
+                return response
+        await response.write_eof()
     return response
+
+
+async def _stream_export(conn: asyncpg.Connection, response: web.StreamResponse, log_filter: LogFilter,
+                         scope: Scope, format_name: str, write_timeout_s: float) -> None:  # fmt: skip
+    buffer: list[bytes] = []
+    size = 0
+    async with contextlib.aclosing(repository.iter_logs(conn, log_filter, scope)) as rows:
+        async for row in rows:
+            chunk = row.full_json() + b"\n" if format_name == "json" else text_line(row).encode()
+            buffer.append(chunk)
+            size += len(chunk)
+            if size >= EXPORT_CHUNK_BYTES:
+                async with asyncio.timeout(write_timeout_s):
+                    await response.write(b"".join(buffer))
+                buffer, size = [], 0
+    if buffer:
+        async with asyncio.timeout(write_timeout_s):
+            await response.write(b"".join(buffer))
+
+
+class ExportSlots:
+    """How many exports stream at once: ``total`` server-wide (the export pool's size) and
+    ``per_user``. A request beyond either is answered 429 at once, not queued: a queued export
+    would hold its HTTP connection while waiting, and a user's third concurrent export is more
+    likely a runaway script than someone waiting for it."""
+
+    def __init__(self, total: int, per_user: int, write_timeout_s: float):
+        self.total = total
+        self.per_user = per_user
+        self.write_timeout_s = write_timeout_s
+        self.running: dict[int, int] = {}
+
+    @contextlib.contextmanager
+    def take(self, user_id: int) -> Iterator[None]:
+        if self.running.get(user_id, 0) >= self.per_user:
+            raise TooManyRequests(f"you already have {self.per_user} exports running; wait for one to finish",
+                                  retry_after=5)  # fmt: skip
+        if sum(self.running.values()) >= self.total:
+            raise TooManyRequests("the server is running as many exports as it allows; retry shortly", retry_after=5)
+        self.running[user_id] = self.running.get(user_id, 0) + 1
+        try:
+            yield
+        finally:
+            self.running[user_id] -= 1
+            if not self.running[user_id]:
+                del self.running[user_id]
+
+
+EXPORT_SLOTS = web.AppKey("export_slots", ExportSlots)
 
 
 # --- admin -------------------------------------------------------------------------------------
@@ -440,7 +493,8 @@ async def purge_logs(request: web.Request) -> web.Response:
     return web.json_response({"deleted": total, "by_level": deleted, "before": format_timestamp(before)})
 
 
-def setup(app: web.Application) -> None:
+def setup(app: web.Application, settings: Settings) -> None:
+    app[EXPORT_SLOTS] = ExportSlots(settings.export_concurrency, settings.exports_per_user, settings.export_write_timeout_s)
     r = app.router
     r.add_get("/api/v1/activity-logs", list_logs)
     r.add_get("/api/v1/activity-logs/export", export_logs)

@@ -37,6 +37,12 @@ class Settings(BaseModel):
     ingest_memory_bytes: int = Field(512 * MiB, ge=64 * MiB, description="memory all OTLP requests in flight and "
                                      "the writer's queue may take together; beyond it ingest answers retry-later")
     otlp_body_timeout_s: float = Field(30.0, gt=0, description="an OTLP/HTTP body must arrive within this")
+    api_pool_size: int = Field(10, ge=2, description="database connections for the API and the live tail")
+    export_concurrency: int = Field(4, ge=1, description="exports streaming at once, server-wide; each has its own "
+                                    "database connection, apart from the API's and ingest's")
+    exports_per_user: int = Field(2, ge=1, description="exports one user may stream at once; more get 429")
+    export_write_timeout_s: float = Field(30.0, gt=0, description="an export whose client takes longer than this to "
+                                          "accept the next chunk is ended, and its database session freed")
     settings_refresh_s: float = Field(5.0, gt=0, description="how often the writer re-reads its settings")
     log_level: str = "INFO"
     bootstrap: bool = Field(True, description="create the first admin and a default ingest token")
@@ -88,6 +94,10 @@ ENV_VARS = {
     "max_record_bytes": "ACTIVITY_MAX_RECORD_BYTES",
     "ingest_memory_bytes": "ACTIVITY_INGEST_MEMORY_BYTES",
     "otlp_body_timeout_s": "ACTIVITY_OTLP_BODY_TIMEOUT_S",
+    "api_pool_size": "ACTIVITY_API_POOL_SIZE",
+    "export_concurrency": "ACTIVITY_EXPORT_CONCURRENCY",
+    "exports_per_user": "ACTIVITY_EXPORTS_PER_USER",
+    "export_write_timeout_s": "ACTIVITY_EXPORT_WRITE_TIMEOUT_S",
     "settings_refresh_s": "ACTIVITY_SETTINGS_REFRESH_S",
     "log_level": "ACTIVITY_LOG_LEVEL",
     "jwt_secret": "ACTIVITY_JWT_SECRET",
