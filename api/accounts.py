@@ -18,6 +18,7 @@ from api import accounts_store as store
 from api.errors import MAX_BIGINT, ServiceUnavailable, TooManyRequests, Unauthorized, parse_body, path_int
 from api.passwords import hash_password, password_problem, verify_password
 from api.security import Principal, issue_token, principal_of, require_admin
+from api.security_events import SECURITY_EVENTS
 
 ResultT = TypeVar("ResultT")
 
@@ -260,6 +261,7 @@ async def login(request: web.Request) -> web.Response:
         verify_password, user["password_hash"] if user else _DUMMY_HASH, body.password
     )
     if user is None or not ok:
+        request.app[SECURITY_EVENTS].record("login_failed", request.remote, body.email)
         raise Unauthorized("invalid email or password")
     limiter.succeeded(attempt)
     principal = Principal(user_id=user["id"], email=user["email"], role=user["role"])

@@ -19,6 +19,7 @@ from api import accounts, bootstrap, console_ui, health, http_headers, logs, ope
 from api.connection_guard import GuardedAppRunner, otlp_http_limits, reserve_middleware, start_guarded_site
 from api.errors import error_middleware
 from api.retention import RetentionJob
+from api.security_events import SECURITY_EVENTS, SecurityEvents, security_events_ctx
 from api import live, server_logs
 from api.settings import Settings
 from collector.auth import IngestAuthenticator
@@ -29,6 +30,7 @@ from collector.http_receiver import create_otlp_http_app
 from collector.hub import LiveHub
 from collector.admission import IngestBudget
 from collector.ingest import IngestLimits, IngestService
+from collector.model import ActivityRow
 from collector.writer import BatchWriter
 
 log = logging.getLogger(__name__)
@@ -144,6 +146,7 @@ async def _otlp_grpc(app: web.Application) -> AsyncIterator[None]:
         runtime.writer,
         IngestBudget(settings.ingest_memory_bytes),
         IngestLimits(settings.max_request_bytes, settings.max_records_per_request, settings.max_record_bytes),
+        report_refusal=app[SECURITY_EVENTS].record,
     )
     server: grpc.aio.Server
     server, runtime.otlp_grpc_port = await start_grpc_server(
@@ -191,12 +194,20 @@ def create_app(settings: Settings) -> web.Application:
     # Errors outermost, so that a refused token also comes out in the API's error shape. The
     # reserve check reads the principal that auth_middleware sets, so it comes after it.
     app = web.Application(middlewares=[error_middleware, security.auth_middleware, reserve_middleware])
-    app[RUNTIME] = Runtime(settings=settings)
+    runtime = app[RUNTIME] = Runtime(settings=settings)
+
+    def emit(row: ActivityRow) -> None:
+        if runtime.writer is not None:
+            runtime.writer.submit_nowait([row])
+
+    app[SECURITY_EVENTS] = SecurityEvents(emit)
     # Start-up order; shutdown runs it backwards. Background jobs that need the writer go after it.
     app.cleanup_ctx.extend([_database, _writer, _retention, _otlp_grpc, _otlp_http])
-    # The server's own log records are captured from right after the writer starts until just
-    # before it stops; the live tail starts last and so closes its sockets first.
+    # The server's own log records and the reports of refused traffic are captured from right
+    # after the writer starts until just before it stops; the live tail starts last and so closes
+    # its sockets first.
     app.cleanup_ctx.insert(app.cleanup_ctx.index(_writer) + 1, server_logs.server_logs_ctx(RUNTIME))
+    app.cleanup_ctx.insert(app.cleanup_ctx.index(_writer) + 2, security_events_ctx)
     app.cleanup_ctx.append(live.setup(app, RUNTIME))
     health.add_routes(app)
     security.setup(app, settings)

@@ -21,6 +21,14 @@ Protocol (every frame is a JSON text frame)::
   server's own origin, ``http(s)://<Host>``): cross-site WebSocket hijacking (NOTES §4).
 - A foreign origin, a missing/invalid/expired token or a first message other than ``auth`` closes
   the connection with 1008 (policy violation). Server shutdown closes with 1001 (going away).
+- The account behind an open connection is re-read every ``live_recheck_s`` (10 s): a deleted
+  account is closed with 1008, a changed role or project membership re-scopes the connection (what
+  is still queued too); the connection is closed with 1008 when its token expires. A user holds at
+  most ``live_tails_per_user`` connections (20); more are closed with 1008.
+- A client that does not accept a frame within ``live_send_timeout_s`` (10 s) is disconnected: its
+  socket is aborted, which frees the kernel buffers a client that never reads would pin.
+- Refused origins and failed authentications are counted into one admin-only report per minute
+  (api/security_events.py), never an entry each.
 - Filters mean exactly what they mean in the REST API: ``EntryMatcher`` is the Python twin of
   ``repository.where_clause`` (an empty ``levels`` or ``sources`` list means "any", as in SQL),
   including the creator scope and job-only entries scoped through their job's project.
@@ -50,6 +58,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from api import security
+from api.security_events import SECURITY_EVENTS, SecurityEvents
 from collector import attributes as attr
 from collector.db.queries import q
 from collector.db.repository import LogFilter, Scope, query_logs
@@ -68,7 +77,6 @@ CLIENT_MESSAGE_MAX_BYTES = 64 * 1024
 SHARED_FRAMES_KEPT = 512
 HEARTBEAT_S = 30.0
 CLOSE_TIMEOUT_S = 2.0  # how long a close waits for the client's close frame before dropping it
-SCOPE_REFRESH_S = 60.0  # a creator's project memberships are re-read this often on a long session
 
 INT64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 
@@ -342,14 +350,15 @@ class LiveConnection:
     receiving handler writes ``subscribed`` and ``error`` replies.
     """
 
-    def __init__(self, connection_id: int, ws: web.WebSocketResponse, registry: "LiveRegistry", remote: str | None):
+    def __init__(self, connection_id: int, ws: web.WebSocketResponse, registry: "LiveRegistry", remote: str | None,
+                 transport: asyncio.BaseTransport | None = None):  # fmt: skip
         self.id = connection_id
         self.ws = ws
         self.registry = registry
         self.remote = remote
+        self._transport = transport
         self.principal: security.Principal | None = None
         self.scope: Scope | None = None
-        self.scope_loaded_at = 0.0
         self.matcher: EntryMatcher | None = None
         self.subscription: Subscription | None = None
         self.sender: asyncio.Task[None] | None = None
@@ -368,7 +377,20 @@ class LiveConnection:
 
     async def _send(self, payload: bytes) -> None:
         async with self._send_lock:
-            await self.ws.send_frame(payload, WSMsgType.TEXT)
+            try:
+                async with asyncio.timeout(self.registry.send_timeout_s):
+                    await self.ws.send_frame(payload, WSMsgType.TEXT)
+            except TimeoutError:
+                # A client that stopped reading: a close frame would queue behind what it does
+                # not read, so the socket is aborted, which frees its kernel buffers at once.
+                log.info("live tail %d: the client did not read for %.0f s; disconnecting", self.id,
+                         self.registry.send_timeout_s)  # fmt: skip
+                self.abort()
+                raise ConnectionResetError("the live-tail client stopped reading") from None
+
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
 
     async def send_entries(self, rows: list[ActivityRow], share_key: object = None) -> None:
         """Entries in frames of bounded size; each entry's JSON was serialised once for all clients,
@@ -441,7 +463,6 @@ class LiveConnection:
             last_id = await self._replay(after_id) if after_id is not None else None
             while not subscription.closed:
                 rows, skipped = await subscription.get(self.registry.queue_capacity)
-                await self._refresh_scope_if_due()
                 if last_id is not None:
                     rows = [row for row in rows if row.id is not None and row.id > last_id]
                     if rows and subscription.pending() == 0:
@@ -520,18 +541,21 @@ class LiveConnection:
         assert self.principal is not None
         async with self.registry.pool.acquire() as conn:
             self.scope = await security.load_scope(conn, self.principal)
-        self.scope_loaded_at = time.monotonic()
 
-    async def _refresh_scope_if_due(self) -> None:
-        """A creator added to or removed from a project sees the change on a long-lived session."""
-        if self.scope is None or self.scope.is_admin or time.monotonic() - self.scope_loaded_at < SCOPE_REFRESH_S:
-            return
-        await self.load_scope()
+    def rescope(self, principal: security.Principal, scope: Scope) -> None:
+        """The account changed (role, memberships): entries from now on, and those still queued,
+        follow the new scope."""
+        self.principal, self.scope = principal, scope
         if self.matcher is not None:
-            self.matcher = EntryMatcher(self.matcher.log_filter, self.scope, self.registry.jobs)
+            self.matcher = EntryMatcher(self.matcher.log_filter, scope, self.registry.jobs)
             if self.subscription is not None:
                 self.subscription.predicate = self.matcher
                 self._recheck = True
+
+    async def end(self, reason: bytes) -> None:
+        """Close with 1008 (policy violation): the account is gone or the token has expired."""
+        await self.stop_sender()
+        await _close_socket(self.ws, WSCloseCode.POLICY_VIOLATION, reason)
 
 
 # --- all clients -------------------------------------------------------------------------------
@@ -540,9 +564,13 @@ class LiveConnection:
 class LiveRegistry:
     """Every open live-tail connection of the server, so that shutdown can close them all."""
 
-    def __init__(self, *, queue_capacity: int, auth_timeout_s: float, allowed_origins: list[str]):
+    def __init__(self, *, queue_capacity: int, auth_timeout_s: float, allowed_origins: list[str],
+                 recheck_s: float = 10.0, send_timeout_s: float = 10.0, tails_per_user: int = 20):  # fmt: skip
         self.queue_capacity = queue_capacity
         self.auth_timeout_s = auth_timeout_s
+        self.recheck_s = recheck_s
+        self.send_timeout_s = send_timeout_s
+        self.tails_per_user = tails_per_user
         self.allowed_origins = {origin.rstrip("/").lower() for origin in allowed_origins}
         self.connections: dict[int, LiveConnection] = {}
         self.closing = True  # until ``attach``: connections arriving before start-up ends are refused
@@ -552,6 +580,7 @@ class LiveRegistry:
         self.pool: asyncpg.Pool
         self.jobs: JobProjects
         self.log_row: Callable[[ActivityRow], None]
+        self.events: SecurityEvents
 
     def shared_frame(self, share_key: object, rows: list[ActivityRow]) -> bytes | None:
         """The ``entries`` frame of a batch, built once for every client whose batch it is too.
@@ -569,16 +598,72 @@ class LiveRegistry:
             frame = self._frames[key] = entries_frame(encoded)
         return frame
 
-    def attach(self, hub: LiveHub, pool: asyncpg.Pool, log_row: Callable[[ActivityRow], None]) -> None:
+    def attach(self, hub: LiveHub, pool: asyncpg.Pool, log_row: Callable[[ActivityRow], None],
+               events: SecurityEvents) -> None:  # fmt: skip
         """Bind what exists only once the server has started (the pool, the writer)."""
-        self.hub, self.pool, self.log_row = hub, pool, log_row
+        self.hub, self.pool, self.log_row, self.events = hub, pool, log_row, events
         self.jobs = JobProjects(pool)
         self.closing = False
 
-    def open(self, ws: web.WebSocketResponse, remote: str | None) -> LiveConnection:
-        connection = LiveConnection(next(self._ids), ws, self, remote)
+    def open(self, ws: web.WebSocketResponse, request: web.Request) -> LiveConnection:
+        connection = LiveConnection(next(self._ids), ws, self, request.remote, request.transport)
         self.connections[connection.id] = connection
         return connection
+
+    def tails_of(self, user_id: int) -> int:
+        return sum(1 for c in self.connections.values() if c.principal is not None and c.principal.user_id == user_id)
+
+    async def watch_accounts(self) -> None:
+        """Until cancelled: every ``recheck_s`` (and at each token's expiry) re-read the accounts
+        behind the open connections. A deleted account or an expired token is closed with 1008;
+        a changed role or membership re-scopes the connection. The API reads the account on every
+        request; this is the same rule for connections that last hours."""
+        while True:
+            await asyncio.sleep(self._next_check_in())
+            try:
+                await self.recheck_accounts()
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("live tail: cannot re-read accounts now: %s", exc)
+
+    def _next_check_in(self) -> float:
+        expiries = [c.principal.expires_at for c in self.connections.values()
+                    if c.principal is not None and c.principal.expires_at is not None]  # fmt: skip
+        delay = self.recheck_s
+        if expiries:
+            delay = min(delay, min(expiries) - time.time())
+        return max(delay, 0.05)
+
+    async def recheck_accounts(self) -> None:
+        connections = [c for c in self.connections.values() if c.principal is not None and c.scope is not None]
+        now = time.time()
+        ending: list[tuple[LiveConnection, bytes]] = []
+        current = []
+        for connection in connections:
+            expires_at = connection.principal.expires_at  # type: ignore[union-attr]
+            if expires_at is not None and expires_at <= now:
+                ending.append((connection, b"token expired; log in again"))
+            else:
+                current.append(connection)
+        if current:
+            user_ids = sorted({c.principal.user_id for c in current})  # type: ignore[union-attr]
+            async with self.pool.acquire() as conn:
+                accounts = {r["id"]: r for r in await conn.fetch(q("live_accounts"), user_ids)}
+                memberships: dict[int, list[int]] = {}
+                for record in await conn.fetch(q("live_memberships"), user_ids):
+                    memberships.setdefault(record["user_id"], []).append(record["project_id"])
+            for connection in current:
+                principal = connection.principal
+                assert principal is not None
+                account = accounts.get(principal.user_id)
+                if account is None:
+                    ending.append((connection, b"account deleted"))
+                    continue
+                now_principal = dataclasses.replace(principal, email=account["email"], role=account["role"])
+                scope = (Scope.admin() if now_principal.is_admin else
+                         Scope(is_admin=False, user_id=principal.user_id, project_ids=memberships.get(principal.user_id, [])))  # fmt: skip
+                if now_principal != principal or scope != connection.scope:
+                    connection.rescope(now_principal, scope)
+        await asyncio.gather(*(connection.end(reason) for connection, reason in ending))
 
     def forget(self, connection: LiveConnection) -> None:
         self.connections.pop(connection.id, None)
@@ -621,7 +706,7 @@ REGISTRY = web.AppKey("live_registry", LiveRegistry)
 
 def _event_row(level: str, message: str, principal: security.Principal | None, fields: dict[str, Any]) -> ActivityRow:
     return ActivityRow(
-        timestamp=datetime.now(timezone.utc), level=level, source="api", message=message, category="curated",
+        timestamp=datetime.now(timezone.utc), level=level, source="api", message=message, category="verbose",
         fields=fields, user_id=principal.user_id if principal else None, service_name="activity-console",
         scope_name=__name__,
         severity_number={"info": 9, "warn": 13}.get(level, 9), severity_text=level.upper(),
@@ -638,10 +723,10 @@ async def handle_live_tail(request: web.Request) -> web.WebSocketResponse:
         await _close_socket(ws, WSCloseCode.GOING_AWAY, b"server shutting down")
         return ws
     if not registry.origin_allowed(request):
-        log.warning("live tail: refused origin %r from %s", request.headers.get("Origin"), request.remote)
+        registry.events.record("refused_origin", request.remote, request.headers.get("Origin"))
         await _close_socket(ws, WSCloseCode.POLICY_VIOLATION, b"origin not allowed")
         return ws
-    connection = registry.open(ws, request.remote)
+    connection = registry.open(ws, request)
     try:
         if await _authenticate(connection, request.app):
             registry.log_row(
@@ -686,8 +771,13 @@ async def _authenticate(connection: LiveConnection, app: web.Application) -> boo
         principal = security.verify_token(app, message.token)
         connection.principal = await security.current_principal(connection.registry.pool, principal)
     except (ValueError, security.InvalidToken) as exc:
-        log.info("live tail: authentication refused from %s: %s", connection.remote, exc)
+        connection.registry.events.record("live_auth_failed", connection.remote, str(exc))
         await _close_socket(ws, WSCloseCode.POLICY_VIOLATION, b"authentication failed")
+        return False
+    registry = connection.registry
+    if registry.tails_of(connection.principal.user_id) > registry.tails_per_user:
+        await _close_socket(ws, WSCloseCode.POLICY_VIOLATION,
+                            f"at most {registry.tails_per_user} live tails per user".encode())  # fmt: skip
         return False
     await connection.load_scope()
     return True
@@ -727,10 +817,13 @@ def live_tail_ctx(runtime_key: web.AppKey) -> Callable[[web.Application], AsyncI
                 runtime.writer.submit_nowait([row])
 
         registry = app[REGISTRY]
-        registry.attach(runtime.hub, runtime.pool, log_row)
+        registry.attach(runtime.hub, runtime.pool, log_row, app[SECURITY_EVENTS])
+        watcher = asyncio.create_task(registry.watch_accounts(), name="live-tail-accounts")
         try:
             yield
         finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
             await registry.close_all()
 
     return live_tail
@@ -750,7 +843,8 @@ def setup(app: web.Application, runtime_key: web.AppKey) -> Callable[[web.Applic
     settings = app[runtime_key].settings
     app[REGISTRY] = LiveRegistry(
         queue_capacity=settings.live_queue_capacity, auth_timeout_s=settings.live_auth_timeout_s,
-        allowed_origins=settings.allowed_origins,
+        allowed_origins=settings.allowed_origins, recheck_s=settings.live_recheck_s,
+        send_timeout_s=settings.live_send_timeout_s, tails_per_user=settings.live_tails_per_user,
     )  # fmt: skip
     app.router.add_get(PATH, handle_live_tail)
     app.on_shutdown.append(close_live_tail)

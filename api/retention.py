@@ -31,11 +31,11 @@ DELETE_CHUNK_ROWS = 10_000
 
 def curated_api_entry(message: str, fields: dict[str, Any], *, level: str = "info",
                       user_id: int | None = None) -> ActivityRow:  # fmt: skip
-    """A curated entry of the API server itself (retention runs, manual purges)."""
+    """A curated entry of the API server itself (retention runs, manual purges), for admins only."""
     return ActivityRow(
         timestamp=datetime.now(timezone.utc), level=level, source="api", message=message,
         category="curated", fields=fields, user_id=user_id, service_name="activity-console",
-        severity_number=9, severity_text="INFO",
+        severity_number=9, severity_text="INFO", admin_only=True,
     )  # fmt: skip
 
 

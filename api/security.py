@@ -55,6 +55,9 @@ class Principal:
     user_id: int
     email: str
     role: str  # admin | creator
+    # The token's expiry (Unix seconds) when the principal came from a token: a long-lived
+    # connection (the live tail) is closed then.
+    expires_at: int | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -94,7 +97,7 @@ class TokenSigner:
             raise InvalidToken("invalid token") from None
         if role not in ROLES:
             raise InvalidToken("invalid token")
-        return Principal(user_id=user_id, email=str(claims.get("email", "")), role=role)
+        return Principal(user_id=user_id, email=str(claims.get("email", "")), role=role, expires_at=int(claims["exp"]))
 
 
 TOKEN_SIGNER = web.AppKey("token_signer", TokenSigner)
@@ -139,7 +142,7 @@ async def current_principal(pool: asyncpg.Pool, principal: Principal) -> Princip
         row = await conn.fetchrow(q("get_user"), principal.user_id)
     if row is None:
         raise InvalidToken("this account no longer exists")
-    return Principal(user_id=row["id"], email=row["email"], role=row["role"])
+    return Principal(user_id=row["id"], email=row["email"], role=row["role"], expires_at=principal.expires_at)
 
 
 async def load_scope(conn: asyncpg.Connection, principal: Principal) -> Scope:

@@ -1,4 +1,6 @@
-"""The API server's own ``logging`` records become activity entries (seed Task 5.1, Note 4).
+"""The API server's own ``logging`` records become activity entries (seed Task 5.1, Note 4), for
+admins only: they describe the server's operation (its warnings, its errors with their stack
+traces), which is no creator's business, whatever triggered them.
 
 ``ActivityLogHandler`` sits on the root logger next to the stderr handler (added, never
 replacing). Each record at or above ``Settings.server_log_level`` (INFO by default) is mapped to an
@@ -7,6 +9,11 @@ level from ``levelno``, ``extra`` as fields (``user_id``, ``job_id``, ``project_
 ``entity_type``, ``entity_id`` or their ``activity.*`` attribute names become columns), exception
 info as ``exception.type/message/stacktrace``, the active OpenTelemetry span as trace context —
 and handed to ``BatchWriter.submit_nowait``, which publishes it to the live hub after the commit.
+
+It never floods: at most ``RECORDS_PER_WINDOW`` records with the same logger, level and message
+template become entries per ``WINDOW_S``; the rest are counted, and one entry per template says
+how many were left out. Reports of refused traffic are aggregated separately
+(api/security_events.py) and are not logged here one by one.
 
 It never blocks and never recurses:
 - ``emit`` only builds a row and queues it; the writer's queue is bounded and refuses (and counts)
@@ -25,6 +32,7 @@ import asyncio
 import contextvars
 import logging
 import threading
+import time
 import traceback
 from datetime import datetime, timezone
 from typing import Any, AsyncIterator, Callable
@@ -40,7 +48,11 @@ SERVICE_NAME = "activity-console"
 MAX_PENDING_FROM_THREADS = 10_000
 # Loggers whose records below WARNING are never forwarded (why: see the module docstring).
 QUIET_BELOW_WARNING = ("collector.writer",)
-EXCLUDED_LOGGERS = ("aiohttp.access",)
+# The access log is one line per request; the security summaries are entries already.
+EXCLUDED_LOGGERS = ("aiohttp.access", "activity_console.security")
+RECORDS_PER_WINDOW = 20
+WINDOW_S = 60.0
+MAX_TEMPLATES = 1_000  # templates tracked per window; beyond, new ones are counted together
 
 # The attributes every LogRecord has; anything else on a record came from ``extra``.
 _STANDARD_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
@@ -150,6 +162,7 @@ def row_from_record(record: logging.LogRecord) -> ActivityRow:
         severity_text=record.levelname,
         service_name=SERVICE_NAME,
         scope_name=record.name,
+        admin_only=True,
         **columns,
     )
 
@@ -166,6 +179,10 @@ class ActivityLogHandler(logging.Handler):
         self._pending_lock = threading.Lock()
         self.dropped = 0  # records that could not be handed over (other threads, beyond the bound)
         self._closed = False
+        # (logger, level, template) → records seen in the current window; suppressed counts.
+        self._window_started = time.monotonic()
+        self._seen: dict[tuple[str, int, str], int] = {}
+        self.suppressed: dict[tuple[str, int, str], int] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
         if _inside_handler.get() or self._closed:
@@ -177,14 +194,48 @@ class ActivityLogHandler(logging.Handler):
             return False
         return bool(super().filter(record))
 
+    def _admit(self, record: logging.LogRecord) -> bool:
+        """Whether this record may become an entry in the current window (thread-safe enough:
+        a lost count under a race only shifts one record between entry and summary)."""
+        if time.monotonic() - self._window_started >= WINDOW_S:
+            self.flush_suppressed()
+        key = (record.name, record.levelno, str(record.msg)[:200])
+        if key not in self._seen and len(self._seen) >= MAX_TEMPLATES:
+            key = ("", record.levelno, "(other messages)")
+        seen = self._seen[key] = self._seen.get(key, 0) + 1
+        if seen > RECORDS_PER_WINDOW:
+            self.suppressed[key] = self.suppressed.get(key, 0) + 1
+            return False
+        return True
+
+    def flush_suppressed(self) -> None:
+        """Start a new window; one entry per template that had records left out of the last."""
+        suppressed, self.suppressed = self.suppressed, {}
+        self._seen = {}
+        self._window_started = time.monotonic()
+        for (logger, levelno, template), count in suppressed.items():
+            row = ActivityRow(
+                timestamp=datetime.now(timezone.utc), level=level_of(levelno), source="api",
+                message=f"{count} more record(s) like this were left out in the last minute: {template}",
+                fields={"logger": logger, "suppressed": count}, service_name=SERVICE_NAME, scope_name=logger,
+                severity_number=severity_number_of(levelno), severity_text=logging.getLevelName(levelno),
+                admin_only=True,
+            )  # fmt: skip
+            self._submit(row)
+
+    def _submit(self, row: ActivityRow) -> None:
+        if threading.get_ident() == self._loop_thread:
+            self._writer.submit_nowait([row])
+        else:
+            self._hand_over(row)
+
     def emit(self, record: logging.LogRecord) -> None:
         token = _inside_handler.set(True)
         try:
+            if not self._admit(record):
+                return
             row = row_from_record(record)
-            if threading.get_ident() == self._loop_thread:
-                self._writer.submit_nowait([row])
-            else:
-                self._hand_over(row)
+            self._submit(row)
         except Exception:  # noqa: BLE001 - logging must never raise into the caller
             self.handleError(record)
         finally:
@@ -237,6 +288,7 @@ def server_logs_ctx(runtime_key: web.AppKey) -> Callable[[web.Application], Asyn
             yield
         finally:
             root.removeHandler(handler)
+            handler.flush_suppressed()
             handler.close()
 
     return server_logs

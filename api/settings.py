@@ -62,6 +62,11 @@ class Settings(BaseModel):
                                        "WebSocket (comma list in the env); empty = the server's own origin")
     live_auth_timeout_s: float = Field(5.0, gt=0, description="a live-tail client must authenticate within this")
     live_queue_capacity: int = Field(4096, ge=1, description="entries buffered per live-tail client before lagged")
+    live_recheck_s: float = Field(10.0, gt=0, description="how often open live-tail connections' accounts are "
+                                  "re-read: a deleted account is closed, a changed role or membership re-scoped")
+    live_send_timeout_s: float = Field(10.0, gt=0, description="a live-tail client that does not accept a frame "
+                                       "within this is disconnected (its socket aborted, its buffers freed)")
+    live_tails_per_user: int = Field(20, ge=1, description="live-tail connections one user may hold open")
     server_log_level: str = Field("INFO", pattern=r"^(?i:DEBUG|INFO|WARNING|ERROR|CRITICAL|OFF)$",
                                   description="the server's own log records at or above this reach the console; OFF = none")
 
@@ -112,6 +117,9 @@ ENV_VARS = {
     "allowed_origins": "ACTIVITY_ALLOWED_ORIGINS",
     "live_auth_timeout_s": "ACTIVITY_LIVE_AUTH_TIMEOUT_S",
     "live_queue_capacity": "ACTIVITY_LIVE_QUEUE_CAPACITY",
+    "live_recheck_s": "ACTIVITY_LIVE_RECHECK_S",
+    "live_send_timeout_s": "ACTIVITY_LIVE_SEND_TIMEOUT_S",
+    "live_tails_per_user": "ACTIVITY_LIVE_TAILS_PER_USER",
     "server_log_level": "ACTIVITY_SERVER_LOG_LEVEL",
 }
 

@@ -51,10 +51,13 @@ class LogsServicer:
                     raise DecodeError("no request message")
                 return await self._ingest.export(payload, otlp_codec.PROTOBUF, reservation)
         except Unauthenticated as exc:
+            self._ingest.report_refusal("ingest_unauthenticated", context.peer(), None)
             self._refuse(context, grpc.StatusCode.UNAUTHENTICATED, str(exc))
         except DecodeError as exc:
+            self._ingest.report_refusal("ingest_malformed", context.peer(), str(exc))
             self._refuse(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except PayloadTooLarge as exc:
+            self._ingest.report_refusal("ingest_malformed", context.peer(), str(exc))
             self._refuse(context, grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
         except StoreUnavailable as exc:
             self._refuse(context, grpc.StatusCode.UNAVAILABLE, str(exc), retry_metadata(exc.retry_after))

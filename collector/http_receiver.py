@@ -52,10 +52,13 @@ async def export_logs(request: web.Request) -> web.Response:
             del raw
             response = await ingest.export(payload, content_type, reservation)
     except Unauthenticated as exc:
+        ingest.report_refusal("ingest_unauthenticated", request.remote, None)
         return _status(401, codec.UNAUTHENTICATED, str(exc), content_type, {"WWW-Authenticate": "Bearer"})
     except PayloadTooLarge as exc:
+        ingest.report_refusal("ingest_malformed", request.remote, str(exc))
         return _status(413, codec.RESOURCE_EXHAUSTED, str(exc), content_type)
     except DecodeError as exc:
+        ingest.report_refusal("ingest_malformed", request.remote, str(exc))
         return _status(400, codec.INVALID_ARGUMENT, str(exc), content_type)
     except TimeoutError:
         return _status(408, codec.INVALID_ARGUMENT, "the request body did not arrive in time", content_type,

@@ -39,13 +39,23 @@ class IngestLimits:
     max_record_bytes: int
 
 
+def _ignore_refusal(kind: str, remote: str | None = None, sample: object = None) -> None:
+    pass
+
+
 class IngestService:
-    def __init__(self, writer: BatchWriter, budget: IngestBudget, limits: IngestLimits,
-                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):  # fmt: skip
+    """``report_refusal(kind, remote, sample)`` hears of every request refused for its token
+    ("ingest_unauthenticated") or its content ("ingest_malformed"); the server aggregates them
+    into reports for admins (api/security_events.py)."""
+
+    def __init__(self, writer: BatchWriter, budget: IngestBudget, limits: IngestLimits, *,
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+                 report_refusal: Callable[[str, str | None, object], None] = _ignore_refusal):  # fmt: skip
         self._writer = writer
         self.budget = budget
         self.limits = limits
         self._clock = clock
+        self.report_refusal = report_refusal
 
     def reserve_for_body(self, body_bytes: int | None, compressed: bool) -> Reservation:
         """Room for a body about to be read: its size (the limit when unknown), plus the limit

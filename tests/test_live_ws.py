@@ -531,13 +531,14 @@ def _with_floor(log_filter: LogFilter) -> LogFilter:
 # --- lifecycle ---------------------------------------------------------------------------------
 
 
-async def test_connects_and_disconnects_are_logged_as_curated_entries(server, db):
+async def test_connects_and_disconnects_are_logged_as_verbose_entries(server, db):
+    """Connection chatter is verbose (issue 8, finding 6): curated mode is for what happened."""
     async with aiohttp.ClientSession() as session:
         ws = await connect(session, server, await token_for(server, 5, "admin"))
         await ws.close()
 
     async def lifecycle() -> list[ActivityRow]:
-        rows = await query_logs(db, LogFilter(sources=["api"], mode="curated", search="live tail client"), Scope.admin())
+        rows = await query_logs(db, LogFilter(sources=["api"], mode="verbose", search="live tail client"), Scope.admin())
         return rows if len(rows) >= 2 else []
 
     rows = await wait_for(lifecycle)

@@ -130,6 +130,13 @@ DELETE FROM project_members WHERE project_id = $1 AND user_id = $2 RETURNING pro
 -- The project of each job, to scope entries that carry only a job id (api.live.JobProjects).
 SELECT id, project_id FROM jobs WHERE id = ANY($1::bigint[]);
 
+-- name: live_accounts
+-- The accounts behind open live-tail connections, re-read every few seconds (api.live).
+SELECT id, email, role FROM users WHERE id = ANY($1::bigint[]);
+
+-- name: live_memberships
+SELECT user_id, project_id FROM project_members WHERE user_id = ANY($1::bigint[]) ORDER BY user_id, project_id;
+
 -- ===== Demo =====
 -- The demo's projects and jobs (api/demo.py). Its users go through insert_user and its
 -- memberships through insert_project_member; jobs rows let entries that carry only a job id
