@@ -81,6 +81,11 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
     return bytes(body)
 
 
+async def _hide_versions(request: web.Request, response: web.StreamResponse) -> None:
+    # aiohttp would announce its own and Python's versions.
+    response.headers["Server"] = "activity-console"
+
+
 async def method_not_allowed(request: web.Request) -> web.Response:
     return _status(405, codec.INVALID_ARGUMENT, "only POST is allowed on /v1/logs", codec.JSON, {"Allow": "POST"})
 
@@ -90,6 +95,7 @@ def create_otlp_http_app(ingest: IngestService, auth: IngestAuthenticator, *, bo
     app[INGEST] = ingest
     app[AUTH] = auth
     app[BODY_TIMEOUT] = body_timeout_s
+    app.on_response_prepare.append(_hide_versions)
     app.router.add_post("/v1/logs", export_logs)
     app.router.add_route("*", "/v1/logs", method_not_allowed)
     return app

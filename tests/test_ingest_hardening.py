@@ -164,6 +164,12 @@ async def test_ingest_at_its_memory_limit_answers_retry_later(server, db):
     assert budget.reserved == 0 and budget.refused >= 2
 
 
+async def test_otlp_http_does_not_announce_versions(server):
+    async with aiohttp.ClientSession() as session:
+        async with session.post(server.otlp_http_url, data=b"", headers=PROTOBUF) as response:
+            assert response.status == 401 and response.headers["Server"] == "activity-console"
+
+
 async def test_grpc_garbage_is_invalid_argument(server, db):
     for payload in (b"\xff\xff\xff", b"\x0a\x05\x12\x03\x12\x09", b"\x0b\x0c"):
         with pytest.raises(grpc.aio.AioRpcError) as error:
