@@ -5,7 +5,6 @@ OTLP/gRPC → OTLP/HTTP. Shutdown stops the receivers first, so the writer can s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from aiohttp import web
 
 from api import accounts, bootstrap, console_ui, health, http_headers, logs, openapi, security
 from api.connection_guard import GuardedAppRunner, otlp_http_limits, reserve_middleware, start_guarded_site
+from api.background import background
 from api.errors import error_middleware
 from api.retention import RetentionJob
 from api.security_events import SECURITY_EVENTS, SecurityEvents, security_events_ctx
@@ -57,6 +57,11 @@ class Runtime:
     otlp_http_port: int | None = None
     first_run: bootstrap.FirstRun | None = None
     retention: RetentionJob | None = None
+
+    def submit_server_row(self, row: ActivityRow) -> None:
+        """Queue one of the server's own entries; dropped (and counted) when ingest cannot take it."""
+        if self.writer is not None:
+            self.writer.submit_nowait([row])
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
@@ -127,13 +132,8 @@ async def _retention(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
     assert runtime.pool is not None
     job = runtime.retention = RetentionJob(runtime.pool, runtime.writer, runtime.settings.retention_interval_s)
-    task = asyncio.create_task(job.run_forever(), name="activity-retention")
-    try:
+    async with background(job.run_forever(), "activity-retention"):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def _otlp_grpc(app: web.Application) -> AsyncIterator[None]:
@@ -195,12 +195,7 @@ def create_app(settings: Settings) -> web.Application:
     # reserve check reads the principal that auth_middleware sets, so it comes after it.
     app = web.Application(middlewares=[error_middleware, security.auth_middleware, reserve_middleware])
     runtime = app[RUNTIME] = Runtime(settings=settings)
-
-    def emit(row: ActivityRow) -> None:
-        if runtime.writer is not None:
-            runtime.writer.submit_nowait([row])
-
-    app[SECURITY_EVENTS] = SecurityEvents(emit)
+    app[SECURITY_EVENTS] = SecurityEvents(runtime.submit_server_row)
     # Start-up order; shutdown runs it backwards. Background jobs that need the writer go after it.
     app.cleanup_ctx.extend([_database, _writer, _retention, _otlp_grpc, _otlp_http])
     # The server's own log records and the reports of refused traffic are captured from right

@@ -58,8 +58,8 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from api import security
+from api.background import background
 from api.security_events import SECURITY_EVENTS, SecurityEvents
-from collector import attributes as attr
 from collector.db.queries import q
 from collector.db.repository import LogFilter, Scope, query_logs
 from collector.hub import LiveHub, Subscription
@@ -812,18 +812,12 @@ def live_tail_ctx(runtime_key: web.AppKey) -> Callable[[web.Application], AsyncI
     async def live_tail(app: web.Application) -> AsyncIterator[None]:
         runtime = app[runtime_key]
 
-        def log_row(row: ActivityRow) -> None:
-            if runtime.writer is not None:
-                runtime.writer.submit_nowait([row])
-
         registry = app[REGISTRY]
-        registry.attach(runtime.hub, runtime.pool, log_row, app[SECURITY_EVENTS])
-        watcher = asyncio.create_task(registry.watch_accounts(), name="live-tail-accounts")
+        registry.attach(runtime.hub, runtime.pool, runtime.submit_server_row, app[SECURITY_EVENTS])
         try:
-            yield
+            async with background(registry.watch_accounts(), "live-tail-accounts"):
+                yield
         finally:
-            watcher.cancel()
-            await asyncio.gather(watcher, return_exceptions=True)
             await registry.close_all()
 
     return live_tail

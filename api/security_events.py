@@ -22,6 +22,8 @@ from typing import AsyncIterator, Callable
 
 from aiohttp import web
 
+from api.background import background
+
 from collector.model import ActivityRow
 
 # Excluded from the server's own entries (api/server_logs.py): the summaries are entries already.
@@ -137,11 +139,9 @@ async def security_events_ctx(app: web.Application) -> AsyncIterator[None]:
     aiohttp_server = logging.getLogger("aiohttp.server")
     malformed = MalformedRequestFilter(events)
     aiohttp_server.addFilter(malformed)
-    task = asyncio.create_task(events.run(), name="security-events")
     try:
-        yield
+        async with background(events.run(), "security-events"):
+            yield
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
         aiohttp_server.removeFilter(malformed)
         events.flush()

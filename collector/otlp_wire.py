@@ -90,39 +90,57 @@ def _fields(data: bytes, pos: int, end: int) -> Iterator[tuple[int, int, int, in
         yield number, wire_type, start, value_start, pos
 
 
+class _Budget:
+    """How many more records, and resource or scope blocks, the request may hold."""
+
+    __slots__ = ("records", "blocks", "limit")
+
+    def __init__(self, limit: int):
+        self.records = self.blocks = limit
+        self.limit = limit
+
+    def take(self, kind: str) -> None:
+        left = getattr(self, kind) - 1
+        if left < 0:
+            what = "log records" if kind == "records" else "resource or scope blocks"
+            raise PayloadTooLarge(
+                f"the request holds more than {self.limit} {what}; send at most {self.limit} log records "
+                "per request (ACTIVITY_MAX_RECORDS_PER_REQUEST)"
+            )
+        setattr(self, kind, left)
+
+
+def _split(data: bytes, start: int, stop: int, child: int, budget: _Budget, kind: str) -> tuple[bytes, list[tuple[int, int]]]:
+    """The message in data[start:stop] as (its other fields' bytes, the spans of its ``child``
+    fields), each child taken from ``budget`` as it is found, so that a request past the limit
+    is refused before it costs a span per child."""
+    header: list[bytes] = []
+    children: list[tuple[int, int]] = []
+    for number, wire_type, tag, value_start, value_stop in _fields(data, start, stop):
+        if number == child and wire_type == _LEN:
+            budget.take(kind)
+            children.append((value_start, value_stop))
+        else:
+            header.append(data[tag:value_stop])
+    return b"".join(header), children
+
+
 def split_request(data: bytes, max_records: int) -> SplitRequest:
     """Locate every record of an ``ExportLogsServiceRequest``; ``PayloadTooLarge`` as soon as there
-    are more than ``max_records``, ``DecodeError`` when the outer levels are malformed."""
+    are more than ``max_records`` records (or resource and scope blocks: empty ones cost as much),
+    ``DecodeError`` when the outer levels are malformed. Unknown fields of the request itself are
+    ignored, as a decoder would."""
+    budget = _Budget(max_records)
+    _, resource_spans = _split(data, 0, len(data), 1, budget, "blocks")
     resources: list[ResourcePart] = []
-    records = 0
-    end = len(data)
-    for number, wire_type, _, start, stop in _fields(data, 0, end):
-        if number != 1 or wire_type != _LEN:
-            continue  # unknown fields of the request are ignored, as a decoder would
-        resource_header: list[bytes] = []
-        resource = ResourcePart(header=b"")
-        for r_number, r_wire, r_tag, r_start, r_stop in _fields(data, start, stop):
-            if r_number != 2 or r_wire != _LEN:
-                resource_header.append(data[r_tag:r_stop])
-                continue
-            scope_header: list[bytes] = []
-            scope = ScopePart(header=b"")
-            for s_number, s_wire, s_tag, s_start, s_stop in _fields(data, r_start, r_stop):
-                if s_number != 2 or s_wire != _LEN:
-                    scope_header.append(data[s_tag:s_stop])
-                    continue
-                records += 1
-                if records > max_records:
-                    raise PayloadTooLarge(
-                        f"the request holds more than {max_records} log records; send at most {max_records} "
-                        "per request (ACTIVITY_MAX_RECORDS_PER_REQUEST)"
-                    )
-                scope.records.append((s_start, s_stop))
-            scope.header = b"".join(scope_header)
-            resource.scopes.append(scope)
-        resource.header = b"".join(resource_header)
+    for start, stop in resource_spans:
+        header, scope_spans = _split(data, start, stop, 2, budget, "blocks")
+        resource = ResourcePart(header=header)
+        for scope_start, scope_stop in scope_spans:
+            scope_header, records = _split(data, scope_start, scope_stop, 2, budget, "records")
+            resource.scopes.append(ScopePart(header=scope_header, records=records))
         resources.append(resource)
-    return SplitRequest(data=data, resources=resources, records=records)
+    return SplitRequest(data=data, resources=resources, records=max_records - budget.records)
 
 
 def decode(message_type, data: bytes):  # noqa: ANN001, ANN201 - a protobuf message class and its instance

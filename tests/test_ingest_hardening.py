@@ -214,3 +214,13 @@ async def test_far_future_times_are_stored_at_receive_time(server, db):
     assert abs(rows["from 2554"].timestamp - datetime.now(timezone.utc)) < timedelta(minutes=1)
     assert rows["from 2554"].fields["activity.original_timestamp"].startswith("2554-07-21T00:00:00")
     assert rows["two minutes ahead"].timestamp > datetime.now(timezone.utc)  # small skew is kept
+
+
+@pytest.mark.parametrize("tag", [0x0A, 0x12], ids=["resource-blocks", "scope-blocks"])
+async def test_a_million_empty_blocks_are_refused_too(server, db, tag):
+    """Empty resource or scope blocks cost as much as empty records once located."""
+    inner = bytes([tag, 0]) * 1_000_000
+    body = inner if tag == 0x0A else _length_delimited(0x0A, inner)
+    status, payload = await post(server, body, PROTOBUF)
+    assert status == 413 and "resource or scope blocks" in status_of(payload).message
+    assert server.runtime.ingest.budget.reserved == 0

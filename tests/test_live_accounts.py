@@ -20,7 +20,7 @@ from aiohttp import WSMsgType
 from api import live, security
 from tests.api_helpers import token_for
 from tests.conftest import start_server, wait_for
-from tests.test_live_ws import connect, entries_until, expect_close, ingest, receive_json, row
+from tests.test_live_ws import connect, entries_until, expect_close, ingest, row
 
 pytestmark = pytest.mark.timeout(120)
 POLICY_VIOLATION = 1008
