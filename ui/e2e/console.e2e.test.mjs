@@ -278,6 +278,32 @@ describe("activity console end to end", { concurrency: 1 }, () => {
     }
   });
 
+  test("a long entry is shortened in the live panel and loads whole on demand", async () => {
+    await withFailureShot("shortened", page, async () => {
+      if (!page.url().includes("/tools/activity-console")) await page.goto("/tools/activity-console");
+      await waitLive(page);
+      const head = `${RUN} worker crashed with a long traceback`;
+      const tail = `${RUN} end of the traceback`;
+      const message = `${head} ${"frame line ".repeat(2_000)}${tail}`; // about 22,000 characters
+      await sendLogs(server, { records: [{ message, level: "error", source: "worker" }] });
+      const row = liveRow(page, head);
+      await row.waitFor({ timeout: 10_000 });
+      await row.locator(".log-line").click();
+      const notice = row.getByRole("note").filter({ hasText: "Shortened for display" });
+      await notice.waitFor();
+      const stated = ((await notice.textContent()) ?? "").match(/message ([\d,.\s\u00a0\u202f]+) characters/);
+      assert.ok(stated, "the notice states the full length");
+      assert.equal(Number(stated[1].replace(/\D/g, "")), message.length);
+      assert.equal(await row.getByText(tail).count(), 0, "the live view carries only the start of the message");
+      await row.getByRole("button", { name: "Load full entry" }).click();
+      const full = row.getByRole("region", { name: "Full message" });
+      await full.waitFor();
+      assert.ok(((await full.textContent()) ?? "").endsWith(tail), "the whole message, fetched from the API");
+      assert.deepEqual(admin.pageErrors, [], "no page errors (CSP included)");
+      await row.locator(".log-line").click(); // collapse again for the tests that follow
+    });
+  });
+
   test("the settings page rejects a too-short retention with the API's message inline", async () => {
     await withFailureShot("settings", page, async () => {
       if (!page.url().endsWith("/settings")) await page.goto("/settings");
