@@ -71,6 +71,7 @@ RUNTIME = web.AppKey("runtime", Runtime)
 INGEST_POOL_SIZE = 3
 # Longer than the export write timeout (api/settings.py), so that it is only a backstop.
 IDLE_IN_TRANSACTION_TIMEOUT_MS = 120_000
+API_STATEMENT_TIMEOUT_MS = 30_000
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -91,8 +92,11 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         # A session left idle inside a transaction (a client that stopped reading an export, a
         # bug) is ended by PostgreSQL itself rather than holding its locks and snapshot forever.
         guarded = {"idle_in_transaction_session_timeout": str(IDLE_IN_TRANSACTION_TIMEOUT_MS)}
+        # The API's statements end after API_STATEMENT_TIMEOUT_MS (a search no index serves, on a
+        # huge table), so that no request holds one of its connections longer.
+        api_settings = {**guarded, "statement_timeout": str(API_STATEMENT_TIMEOUT_MS)}
         runtime.pool = await create_pool(runtime.dsn, min_size=2, max_size=settings.api_pool_size, timeout=5,
-                                         command_timeout=60, server_settings=guarded)  # fmt: skip
+                                         command_timeout=60, server_settings=api_settings)  # fmt: skip
         runtime.ingest_pool = await create_pool(runtime.dsn, min_size=1, max_size=INGEST_POOL_SIZE, timeout=5,
                                                 command_timeout=60, server_settings=guarded)  # fmt: skip
         runtime.export_pool = await create_pool(runtime.dsn, min_size=0, max_size=settings.export_concurrency,
@@ -145,7 +149,8 @@ async def _otlp_grpc(app: web.Application) -> AsyncIterator[None]:
     runtime.ingest = IngestService(
         runtime.writer,
         IngestBudget(settings.ingest_memory_bytes),
-        IngestLimits(settings.max_request_bytes, settings.max_records_per_request, settings.max_record_bytes),
+        IngestLimits(settings.max_request_bytes, settings.max_records_per_request, settings.max_record_bytes,
+                     settings.otlp_body_timeout_s),
         report_refusal=app[SECURITY_EVENTS].record,
     )
     server: grpc.aio.Server
@@ -166,7 +171,7 @@ async def _otlp_grpc(app: web.Application) -> AsyncIterator[None]:
 async def _otlp_http(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
     assert runtime.ingest is not None and runtime.ingest_auth is not None
-    otlp_app = create_otlp_http_app(runtime.ingest, runtime.ingest_auth, body_timeout_s=runtime.settings.otlp_body_timeout_s)
+    otlp_app = create_otlp_http_app(runtime.ingest, runtime.ingest_auth)
     # We decompress ourselves, with a bound on the output (decompression bombs).
     runner = GuardedAppRunner(
         otlp_app, otlp_http_limits(runtime.settings), auto_decompress=False, access_log=None, handle_signals=False

@@ -30,8 +30,12 @@ def setup(app: web.Application, dist: Path = UI_DIST) -> None:
             raise web.HTTPNotFound()
         if not index.is_file():
             return web.Response(text=_NOT_BUILT, content_type="text/html", status=503)
-        candidate = (dist / request.path.lstrip("/")).resolve()
-        if request.path != "/" and candidate.is_file() and candidate.is_relative_to(dist.resolve()):
+        try:
+            candidate = (dist / request.path.lstrip("/")).resolve()
+            is_asset = request.path != "/" and candidate.is_file() and candidate.is_relative_to(dist.resolve())
+        except (ValueError, OSError):  # a NUL, or a name longer than the file system allows: no such file
+            raise web.HTTPNotFound() from None
+        if is_asset:
             response = web.FileResponse(candidate)
             if request.path.startswith("/assets/"):
                 response.headers["Cache-Control"] = "public, max-age=31536000, immutable"  # content-hashed names

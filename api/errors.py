@@ -12,6 +12,7 @@ import json
 import logging
 from typing import Any, Awaitable, Callable, Mapping, TypeVar
 
+import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
@@ -168,6 +169,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(exc.status, _CODES.get(exc.status, "error"), exc.reason, headers)
     except ValidationError as exc:
         return error_response(400, "bad_request", validation_message(exc))
+    except asyncpg.QueryCanceledError:
+        return error_response(503, "unavailable", "the query took too long; narrow the time range or the filters",
+                              {"Retry-After": "5"})  # fmt: skip
     except ConnectionResetError:
         raise  # the client went away: nothing to answer
     except Exception:
@@ -181,7 +185,8 @@ MAX_BIGINT = 2**63 - 1
 def path_int(request: web.Request, name: str) -> int:
     """A numeric path segment (the route pattern ensures digits); ids beyond PostgreSQL's bigint
     cannot exist, so they are a 404 rather than a database error."""
-    value = int(request.match_info[name])
-    if value > MAX_BIGINT:
-        raise NotFound(f"no such {name.removesuffix('_id')} {value}")
-    return value
+    digits = request.match_info[name]
+    # More than 19 digits cannot be a bigint (and int() refuses thousands of them outright).
+    if len(digits.lstrip("0")) > 19 or int(digits) > MAX_BIGINT:
+        raise NotFound(f"no such {name.removesuffix('_id')} {digits[:30]}{'…' if len(digits) > 30 else ''}")
+    return int(digits)

@@ -50,6 +50,7 @@ import itertools
 import json
 import logging
 import time
+from collections import Counter
 from datetime import datetime, timezone
 from typing import Annotated, Any, AsyncIterator, Callable, Iterable, Literal, Mapping, Union
 
@@ -272,6 +273,14 @@ class EntryMatcher:
         known, project = self.jobs.cached(row.job_id)  # type: ignore[arg-type]
         return not known or project is None or project in self._projects
 
+    def pending_owner(self, row: ActivityRow) -> int | None:
+        """The job whose project decides this row for this scope (the hub's ``pending_owner``)."""
+        return row.job_id if not self.scope.is_admin and is_job_only(row) else None
+
+    def job_visible(self, project_id: int | None) -> bool:
+        """Whether a job-only entry of a job in ``project_id`` (None: no project) is in scope."""
+        return self.scope.is_admin or project_id is None or project_id in self._projects
+
     def job_ids_to_decide(self, rows: Iterable[ActivityRow]) -> set[int]:
         """The jobs whose projects ``decide`` needs for these rows (none for an admin)."""
         if self.scope.is_admin:
@@ -287,8 +296,7 @@ class EntryMatcher:
             return verdict
         if row.job_id not in job_projects:
             return False
-        project = job_projects[row.job_id]  # type: ignore[index]
-        return project is None or project in self._projects
+        return self.job_visible(job_projects[row.job_id])  # type: ignore[index]
 
 
 def _filter_items(f: LogFilter) -> list[tuple[str, Any]]:
@@ -427,7 +435,9 @@ class LiveConnection:
         self.matcher = EntryMatcher(filter_from_fields(fields), self.scope or Scope(is_admin=False), self.registry.jobs)
         # Subscribe to the hub BEFORE reading history: a row committed meanwhile is then either in
         # the replay or in the subscription (or both, and the id check drops the second copy).
-        self.subscription = self.registry.hub.subscribe(self.matcher, capacity=self.registry.queue_capacity)
+        self.subscription = self.registry.hub.subscribe(
+            self.matcher, capacity=self.registry.queue_capacity, pending_owner=self.matcher.pending_owner
+        )
         self._recheck = False
         await self.send_json({"type": "subscribed", "filter": describe_filter(self.matcher.log_filter)})
         self.sender = asyncio.create_task(
@@ -440,6 +450,7 @@ class LiveConnection:
         changes = message.model_dump(exclude_unset=True, include=set(FILTER_FIELDS))
         self.matcher = EntryMatcher(filter_from_fields(changes, self.matcher.log_filter), self.matcher.scope, self.registry.jobs)
         self.subscription.predicate = self.matcher  # the sender reads self.matcher for each batch
+        self.subscription.pending_owner = self.matcher.pending_owner
         self._recheck = True
         await self.send_json({"type": "subscribed", "filter": describe_filter(self.matcher.log_filter)})
 
@@ -463,6 +474,7 @@ class LiveConnection:
             last_id = await self._replay(after_id) if after_id is not None else None
             while not subscription.closed:
                 rows, skipped = await subscription.get(self.registry.queue_capacity)
+                skipped += await self._visible_drops(subscription.take_dropped_pending())
                 if last_id is not None:
                     rows = [row for row in rows if row.id is not None and row.id > last_id]
                     if rows and subscription.pending() == 0:
@@ -520,6 +532,18 @@ class LiveConnection:
         withheld = sum(1 for row in rows if is_job_only(row) and row.job_id not in projects) if jobs_failed else 0
         return matcher, visible, withheld
 
+    async def _visible_drops(self, dropped: Counter[int]) -> int:
+        """How many of the job-only rows dropped from this client's queue it was allowed to see:
+        only those are reported in ``lagged`` (the others belong to other projects' jobs)."""
+        if not dropped or self.matcher is None:
+            return 0
+        try:
+            projects = await self.registry.jobs.lookup(dropped)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            return 0  # unknown: better not reported than reported to a client that may not see them
+        matcher = self.matcher
+        return sum(count for job_id, count in dropped.items() if job_id in projects and matcher.job_visible(projects[job_id]))
+
     async def _replay(self, after_id: int) -> int:
         """Send the stored entries after ``after_id`` (filter and scope applied in SQL), page by
         page; returns the last id sent. The pool connection is released before each send, so a slow
@@ -550,6 +574,7 @@ class LiveConnection:
             self.matcher = EntryMatcher(self.matcher.log_filter, scope, self.registry.jobs)
             if self.subscription is not None:
                 self.subscription.predicate = self.matcher
+                self.subscription.pending_owner = self.matcher.pending_owner
                 self._recheck = True
 
     async def end(self, reason: bytes) -> None:

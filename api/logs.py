@@ -40,6 +40,10 @@ MAX_PER_PAGE = 100
 # Deep OFFSET pages read and discard every row before them; past this, use the cursor form.
 MAX_OFFSET = 100_000
 MAX_TRACE_ENTRIES = 10_000
+TRACE_SLICE = 250
+# A trace response carries at most about this much (then meta.truncated); a list page of 100
+# shortened entries carries at most about 13 MiB.
+TRACE_MAX_BYTES = 8 * 1024 * 1024
 DEFAULT_BUCKETS, MAX_BUCKETS = 60, 1000
 DEFAULT_HISTOGRAM_SPAN = timedelta(hours=24)
 EXPORT_CHUNK_BYTES = 64 * 1024
@@ -187,7 +191,11 @@ async def list_logs(request: web.Request) -> web.Response:
     async with _runtime(request).pool.acquire() as conn:
         scope = await load_scope(conn, principal)
         if cursor:
-            rows = await repository.query_logs(conn, log_filter, scope, limit=per_page + 1)
+            # The page is positioned on the cursor entry's time: only an entry the caller may see
+            # may position it, or the answer would tell where (and whether) a hidden entry is. A
+            # hidden one answers as a missing one does: nothing before it.
+            visible = before_id is None or await repository.get_log(conn, before_id, scope, shortened=True) is not None
+            rows = await repository.query_logs(conn, log_filter, scope, limit=per_page + 1) if visible else []
             has_more = len(rows) > per_page
             rows = rows[:per_page]
             meta: dict[str, Any] = {"per_page": per_page, "has_more": has_more}
@@ -251,13 +259,29 @@ async def trace(request: web.Request) -> web.Response:
     limit = _int(request.query, "limit", default=1000, low=1, high=MAX_TRACE_ENTRIES)
     assert limit is not None
     principal = principal_of(request)
+    entries: list[dict[str, Any]] = []
+    size = 0
+    truncated = False
     async with _runtime(request).pool.acquire() as conn:
         scope = await load_scope(conn, principal)
-        rows = await repository.query_logs(conn, LogFilter(trace_id=trace_id), scope, limit=limit + 1, oldest_first=True)
-    truncated = len(rows) > limit
-    rows = rows[:limit]
+        # In slices, within a byte budget like a page's: a trace of 10,000 shortened entries
+        # would otherwise be a response of a gigabyte, built in memory.
+        last_id: int | None = None
+        while not truncated:
+            page_filter = LogFilter(trace_id=trace_id, newer_than_id=last_id)
+            rows = await repository.query_logs(conn, page_filter, scope, limit=TRACE_SLICE, oldest_first=True)
+            for row in rows:
+                entry = row.view_dict()
+                size += len(row.json())
+                if len(entries) == limit or (entries and size > TRACE_MAX_BYTES):
+                    truncated = True
+                    break
+                entries.append(entry)
+            if len(rows) < TRACE_SLICE:
+                break
+            last_id = rows[-1].id
     return web.json_response(
-        {"data": _data(rows), "meta": {"trace_id": trace_id, "count": len(rows), "truncated": truncated}}
+        {"data": entries, "meta": {"trace_id": trace_id, "count": len(entries), "truncated": truncated}}
     )
 
 
@@ -294,16 +318,38 @@ async def log_histogram(request: web.Request) -> web.Response:
 # --- export ------------------------------------------------------------------------------------
 
 
+# Characters a viewer may take as the end of a line or as a terminal command: C0 and C1 controls,
+# DEL, and Unicode's line and paragraph separators. In the text export they are escaped wherever
+# they occur (message, keys, values), so that one entry is always one line of plain text.
+_UNSAFE_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _escape_text(text: str) -> str:
+    def escape(match: re.Match[str]) -> str:
+        char = match.group()
+        return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(char) or f"\\u{ord(char):04x}"
+
+    return _UNSAFE_TEXT.sub(escape, text.replace("\\", "\\\\"))
+
+
+def _text_token(value: str) -> str:
+    """A key or a string value: bare when it is one plain word, else JSON-quoted and escaped."""
+    if _BARE_VALUE.match(value) and not _UNSAFE_TEXT.search(value):
+        return value
+    return _UNSAFE_TEXT.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(value, ensure_ascii=False))
+
+
 def _text_value(value: Any) -> str:
     if isinstance(value, str):
-        return value if _BARE_VALUE.match(value) else json.dumps(value, ensure_ascii=False)
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return _text_token(value)
+    return _UNSAFE_TEXT.sub(lambda m: f"\\u{ord(m.group()):04x}",
+                            json.dumps(value, ensure_ascii=False, separators=(",", ":")))  # fmt: skip
 
 
 def text_line(row: ActivityRow) -> str:
-    """``timestamp level source message key=value…``: one line per entry (newlines in the
-    message are escaped), then the non-empty columns, then the fields."""
-    message = row.message.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+    """``timestamp level source message key=value…``: one line per entry (line breaks and control
+    characters anywhere are escaped), then the non-empty columns, then the fields."""
+    message = _escape_text(row.message)
     pairs: list[tuple[str, Any]] = [("id", row.id), ("category", row.category)]
     if row.entity_type is not None:
         pairs.append(("entity", f"{row.entity_type}:{row.entity_id}" if row.entity_id is not None else row.entity_type))
@@ -312,7 +358,7 @@ def text_line(row: ActivityRow) -> str:
         if value is not None:
             pairs.append((key, value))
     pairs.extend(row.fields.items())
-    rest = " ".join(f"{key}={_text_value(value)}" for key, value in pairs)
+    rest = " ".join(f"{_text_token(str(key))}={_text_value(value)}" for key, value in pairs)
     return f"{format_timestamp(row.timestamp)} {row.level} {row.source} {message} {rest}\n"
 
 

@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from typing import AsyncIterator, Callable
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from api.background import background
 
@@ -124,7 +125,10 @@ class MalformedRequestFilter(logging.Filter):
         self._events = events
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.msg == "Error handling request from %s":
+        # The same message also reports a handler's own unhandled exception (a 500, a bug): that
+        # one is logged as usual; only what the HTTP parser refused is the client's doing.
+        error = record.exc_info[1] if record.exc_info else None
+        if record.msg == "Error handling request from %s" and isinstance(error, HttpProcessingError):
             remote = record.args[0] if isinstance(record.args, tuple) and record.args else None
             reason = record.exc_info[1] if record.exc_info else None
             self._events.record("malformed_http", str(remote) if remote else None, reason)

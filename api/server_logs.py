@@ -39,6 +39,8 @@ from typing import Any, AsyncIterator, Callable
 
 from aiohttp import web
 
+from api.background import background
+
 from collector import attributes as attr
 from collector.mapping import as_int64
 from collector.model import ActivityRow
@@ -223,6 +225,14 @@ class ActivityLogHandler(logging.Handler):
             )  # fmt: skip
             self._submit(row)
 
+    async def close_windows(self) -> None:
+        """Until cancelled: end each window on time, so that what a burst left out is reported
+        even when nothing else is logged afterwards."""
+        while True:
+            await asyncio.sleep(max(0.05, self._window_started + WINDOW_S - time.monotonic()))
+            if time.monotonic() - self._window_started >= WINDOW_S:
+                self.flush_suppressed()
+
     def _submit(self, row: ActivityRow) -> None:
         if threading.get_ident() == self._loop_thread:
             self._writer.submit_nowait([row])
@@ -285,7 +295,8 @@ def server_logs_ctx(runtime_key: web.AppKey) -> Callable[[web.Application], Asyn
         root = logging.getLogger()
         root.addHandler(handler)
         try:
-            yield
+            async with background(handler.close_windows(), "server-log-windows"):
+                yield
         finally:
             root.removeHandler(handler)
             handler.flush_suppressed()

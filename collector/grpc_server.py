@@ -9,6 +9,7 @@ then counted and decoded record by record by ``IngestService`` (never as a whole
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import grpc
@@ -33,6 +34,16 @@ def retry_metadata(seconds: float) -> tuple[tuple[str, bytes], ...]:
     return (("google.rpc.retryinfo-bin", info.SerializeToString()),)
 
 
+def peer_address(peer: str) -> str:
+    """The client's address without its port: "ipv4:10.0.0.7:53211" → "10.0.0.7",
+    "ipv6:[::1]:53211" → "::1" (so that reports count clients, not connections)."""
+    _, _, rest = peer.partition(":")
+    if rest.startswith("["):
+        return rest[1:].partition("]")[0]
+    host, _, port = rest.rpartition(":")
+    return host if host and port.isdigit() else (rest or peer)
+
+
 class LogsServicer:
     """``Export`` with the answers of the README's table (UNAUTHENTICATED, INVALID_ARGUMENT,
     RESOURCE_EXHAUSTED without retry advice, UNAVAILABLE with RetryInfo)."""
@@ -45,19 +56,25 @@ class LogsServicer:
         authorization = dict(context.invocation_metadata() or ()).get("authorization")
         try:
             await self._auth.authenticate(authorization)
-            with self._ingest.reserve_for_body(None, compressed=False) as reservation:
-                payload = await context.read()
-                if payload is grpc.aio.EOF:
-                    raise DecodeError("no request message")
+            # Nothing is reserved while the message is awaited: a call that never sends it holds
+            # no ingest memory, and is ended after the body timeout.
+            try:
+                async with asyncio.timeout(self._ingest.limits.body_timeout_s):
+                    payload = await context.read()
+            except TimeoutError:
+                raise DecodeError(f"the request message did not arrive within {self._ingest.limits.body_timeout_s:g} s") from None
+            if payload is grpc.aio.EOF:
+                raise DecodeError("no request message")
+            with self._ingest.budget.reserve(len(payload)) as reservation:
                 return await self._ingest.export(payload, otlp_codec.PROTOBUF, reservation)
         except Unauthenticated as exc:
-            self._ingest.report_refusal("ingest_unauthenticated", context.peer(), None)
+            self._ingest.report_refusal("ingest_unauthenticated", peer_address(context.peer()), None)
             self._refuse(context, grpc.StatusCode.UNAUTHENTICATED, str(exc))
         except DecodeError as exc:
-            self._ingest.report_refusal("ingest_malformed", context.peer(), str(exc))
+            self._ingest.report_refusal("ingest_malformed", peer_address(context.peer()), str(exc))
             self._refuse(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except PayloadTooLarge as exc:
-            self._ingest.report_refusal("ingest_malformed", context.peer(), str(exc))
+            self._ingest.report_refusal("ingest_malformed", peer_address(context.peer()), str(exc))
             self._refuse(context, grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
         except StoreUnavailable as exc:
             self._refuse(context, grpc.StatusCode.UNAVAILABLE, str(exc), retry_metadata(exc.retry_after))

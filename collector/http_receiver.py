@@ -11,15 +11,15 @@ from aiohttp import web
 from collector import otlp_codec as codec
 from collector.auth import IngestAuthenticator
 from collector.errors import DecodeError, PayloadTooLarge, StoreUnavailable, Unauthenticated
+from collector.admission import Reservation
 from collector.ingest import IngestService
 
 log = logging.getLogger(__name__)
 
 INGEST = web.AppKey("ingest", IngestService)
 AUTH = web.AppKey("ingest_auth", IngestAuthenticator)
-# A body must arrive whole within this many seconds (a client trickling bytes holds a connection
-# and a reservation of ingest memory).
-BODY_TIMEOUT = web.AppKey("body_timeout_s", float)
+# Deflate's output is at most about 1,032 times its input: what decompressing may take at once.
+MAX_COMPRESSION_RATIO = 1032
 
 
 def _status(http_status: int, grpc_code: int, message: str, content_type: str, headers: dict | None = None) -> web.Response:
@@ -44,12 +44,16 @@ async def export_logs(request: web.Request) -> web.Response:
     encoding = request.headers.get("Content-Encoding", "")
     try:
         await request.app[AUTH].authenticate(request.headers.get("Authorization"))
-        compressed = encoding.strip().lower() not in ("", "identity")
-        with ingest.reserve_for_body(request.content_length, compressed) as reservation:
-            async with asyncio.timeout(request.app[BODY_TIMEOUT]):
-                raw = await _read_body(request, limit)
+        # The reservation grows with the bytes actually received: a body that trickles in, or
+        # never comes, holds only what it sent, and for at most the body timeout.
+        with ingest.budget.reserve(0) as reservation:
+            async with asyncio.timeout(ingest.limits.body_timeout_s):
+                raw = await _read_body(request, limit, reservation)
+            if encoding.strip().lower() not in ("", "identity"):
+                reservation.resize(len(raw) + min(limit, len(raw) * MAX_COMPRESSION_RATIO))
             payload = codec.decompress(raw, encoding, limit)
             del raw
+            reservation.resize(len(payload))
             response = await ingest.export(payload, content_type, reservation)
     except Unauthenticated as exc:
         ingest.report_refusal("ingest_unauthenticated", request.remote, None)
@@ -61,6 +65,7 @@ async def export_logs(request: web.Request) -> web.Response:
         ingest.report_refusal("ingest_malformed", request.remote, str(exc))
         return _status(400, codec.INVALID_ARGUMENT, str(exc), content_type)
     except TimeoutError:
+        ingest.report_refusal("ingest_malformed", request.remote, "the request body did not arrive in time")
         return _status(408, codec.INVALID_ARGUMENT, "the request body did not arrive in time", content_type,
                        {"Connection": "close"})  # fmt: skip
     except StoreUnavailable as exc:
@@ -69,15 +74,17 @@ async def export_logs(request: web.Request) -> web.Response:
     return web.Response(body=codec.encode_response(response, content_type), content_type=content_type)
 
 
-async def _read_body(request: web.Request, limit: int) -> bytes:
-    """The raw (possibly compressed) body; it may be no larger than the decompressed limit either."""
+async def _read_body(request: web.Request, limit: int, reservation: Reservation) -> bytes:
+    """The raw (possibly compressed) body; it may be no larger than the decompressed limit either.
+    Each chunk is reserved before it is kept (``Overloaded`` when ingest is at its memory limit)."""
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"request body is {request.content_length} bytes; the limit is {limit}")
     body = bytearray()
     while chunk := await request.content.read(64 * 1024):
-        body += chunk
-        if len(body) > limit:
+        if len(body) + len(chunk) > limit:
             raise PayloadTooLarge(f"request body exceeds {limit} bytes")
+        reservation.resize(2 * (len(body) + len(chunk)))  # the bytearray and the bytes made of it
+        body += chunk
     return bytes(body)
 
 
@@ -90,11 +97,10 @@ async def method_not_allowed(request: web.Request) -> web.Response:
     return _status(405, codec.INVALID_ARGUMENT, "only POST is allowed on /v1/logs", codec.JSON, {"Allow": "POST"})
 
 
-def create_otlp_http_app(ingest: IngestService, auth: IngestAuthenticator, *, body_timeout_s: float = 30.0) -> web.Application:
+def create_otlp_http_app(ingest: IngestService, auth: IngestAuthenticator) -> web.Application:
     app = web.Application(client_max_size=ingest.limits.max_request_bytes + 1)
     app[INGEST] = ingest
     app[AUTH] = auth
-    app[BODY_TIMEOUT] = body_timeout_s
     app.on_response_prepare.append(_hide_versions)
     app.router.add_post("/v1/logs", export_logs)
     app.router.add_route("*", "/v1/logs", method_not_allowed)

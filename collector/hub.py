@@ -8,45 +8,95 @@ consumer only ever loses its own entries and learns how many (``lagged``).
 from __future__ import annotations
 
 import asyncio
-from collections import deque
-from typing import Callable, Iterable
+from collections import Counter, deque
+from typing import Callable, Hashable, Iterable
 
 from collector.model import ActivityRow
 
 DEFAULT_SUBSCRIBER_CAPACITY = 4096
+# What one subscriber's queue may hold, in bytes of row views and messages (live_size).
+DEFAULT_SUBSCRIBER_BYTES = 16 * 1024 * 1024
+MAX_PENDING_OWNERS = 10_000
+
+
+def live_size(row: ActivityRow) -> int:
+    """About what a published row holds: its serialised view and its message (kept for search)."""
+    return len(row.json()) + len(row.message)
 
 
 class Subscription:
-    def __init__(self, hub: "LiveHub", capacity: int, predicate: Callable[[ActivityRow], bool] | None):
+    """``pending_owner(row)``, when given, names rows whose visibility the consumer decides later
+    (the live tail's job-only entries, by job id): when such rows are dropped they are not counted
+    in ``skipped`` but by that key (``take_dropped_pending``), so that the consumer reports only
+    the ones the client was allowed to see."""
+
+    def __init__(self, hub: "LiveHub", capacity: int, predicate: Callable[[ActivityRow], bool] | None,
+                 pending_owner: Callable[[ActivityRow], Hashable | None] | None = None,
+                 capacity_bytes: int = DEFAULT_SUBSCRIBER_BYTES):  # fmt: skip
         self._hub = hub
         self._queue: deque[ActivityRow] = deque()
         self._capacity = capacity
+        self._capacity_bytes = capacity_bytes
+        self._bytes = 0  # the live_size of the queued rows
         self._ready = asyncio.Event()
         self.predicate = predicate
+        self.pending_owner = pending_owner
         self.skipped = 0  # rows dropped since the last ``get``
+        self._dropped_pending: Counter[Hashable] = Counter()
         self.closed = False
 
     def _offer(self, rows: Iterable[ActivityRow]) -> None:
         predicate = self.predicate
-        self._append(list(rows) if predicate is None else [row for row in rows if predicate(row)])
+        matched = list(rows) if predicate is None else [row for row in rows if predicate(row)]
+        self._append(matched, sum(map(live_size, matched)))
 
-    def _append(self, matched: list[ActivityRow]) -> None:
-        """Queue rows that already passed the predicate, dropping the oldest beyond capacity.
-        (C-level deque operations: publish runs this once per subscriber for every batch.)"""
+    def _append(self, matched: list[ActivityRow], matched_bytes: int) -> None:
+        """Queue rows that already passed the predicate (``matched_bytes``: their ``live_size``),
+        dropping the oldest beyond the capacity in rows or in bytes. (C-level deque operations in
+        the common case: publish runs this once per subscriber for every batch.)"""
         if not matched:
             return
         queue = self._queue
         overflow = len(queue) + len(matched) - self._capacity
         if overflow > 0:
-            self.skipped += overflow
             if overflow >= len(queue):
+                dropped = list(queue) + matched[: overflow - len(queue)]
                 matched = matched[overflow - len(queue):]
                 queue.clear()
+                self._bytes = 0
+                matched_bytes = sum(map(live_size, matched))
             else:
-                for _ in range(overflow):
-                    queue.popleft()
+                dropped = [queue.popleft() for _ in range(overflow)]
+                self._bytes -= sum(map(live_size, dropped))
+            self._count_dropped(dropped)
         queue.extend(matched)
+        self._bytes += matched_bytes
+        if self._bytes > self._capacity_bytes:
+            dropped = []
+            while self._bytes > self._capacity_bytes and len(queue) > 1:
+                row = queue.popleft()
+                self._bytes -= live_size(row)
+                dropped.append(row)
+            self._count_dropped(dropped)
         self._ready.set()
+
+    def _count_dropped(self, dropped: list[ActivityRow]) -> None:
+        owner_of = self.pending_owner
+        if owner_of is None:
+            self.skipped += len(dropped)
+            return
+        for row in dropped:
+            owner = owner_of(row)
+            if owner is None:
+                self.skipped += 1
+            elif owner in self._dropped_pending or len(self._dropped_pending) < MAX_PENDING_OWNERS:
+                self._dropped_pending[owner] += 1
+            # else: too many distinct owners to remember; such drops go unreported rather than
+            # reported to a client that may not see them
+
+    def take_dropped_pending(self) -> Counter[Hashable]:
+        dropped, self._dropped_pending = self._dropped_pending, Counter()
+        return dropped
 
     async def get(self, max_rows: int = 1000) -> tuple[list[ActivityRow], int]:
         """Wait for rows; return up to ``max_rows`` of them and how many were dropped before them."""
@@ -56,8 +106,10 @@ class Subscription:
         if len(self._queue) <= max_rows:
             rows = list(self._queue)
             self._queue.clear()
+            self._bytes = 0
         else:
             rows = [self._queue.popleft() for _ in range(max_rows)]
+            self._bytes -= sum(map(live_size, rows))
         if not self._queue:
             self._ready.clear()
         skipped, self.skipped = self.skipped, 0
@@ -85,9 +137,11 @@ class LiveHub:
         self._subscriptions: set[Subscription] = set()
 
     def subscribe(
-        self, predicate: Callable[[ActivityRow], bool] | None = None, capacity: int | None = None
+        self, predicate: Callable[[ActivityRow], bool] | None = None, capacity: int | None = None,
+        pending_owner: Callable[[ActivityRow], Hashable | None] | None = None,
+        capacity_bytes: int = DEFAULT_SUBSCRIBER_BYTES,
     ) -> Subscription:
-        subscription = Subscription(self, capacity or self.subscriber_capacity, predicate)
+        subscription = Subscription(self, capacity or self.subscriber_capacity, predicate, pending_owner, capacity_bytes)
         self._subscriptions.add(subscription)
         return subscription
 
@@ -98,17 +152,25 @@ class LiveHub:
         default filter) select the same rows: the predicate runs once per batch for all of them."""
         if not rows:
             return
-        matched_by_key: dict[object, list[ActivityRow]] = {}
+        if not self._subscriptions:
+            return
+        # What subscribers hold until they send it: each row's view, serialised once, and the
+        # columns filters read; not its fields and resource, which can be megabytes of small
+        # objects (what a queue may pin is then bounded by its bytes capacity).
+        rows = [row.for_live() for row in rows]
+        total = sum(map(live_size, rows))
+        matched_by_key: dict[object, tuple[list[ActivityRow], int]] = {}
         for subscription in tuple(self._subscriptions):
             predicate = subscription.predicate
             if predicate is None:
-                subscription._append(list(rows))
+                subscription._append(list(rows), total)
                 continue
             key = getattr(predicate, "share_key", None) or predicate
-            matched = matched_by_key.get(key)
-            if matched is None:
-                matched = matched_by_key[key] = [row for row in rows if predicate(row)]
-            subscription._append(matched)
+            matched_entry = matched_by_key.get(key)
+            if matched_entry is None:
+                matched = [row for row in rows if predicate(row)]
+                matched_entry = matched_by_key[key] = (matched, sum(map(live_size, matched)))
+            subscription._append(*matched_entry)
 
     @property
     def subscriber_count(self) -> int:

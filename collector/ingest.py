@@ -19,6 +19,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 
 from collector import admission, otlp_codec, otlp_wire
 from collector.admission import IngestBudget, Reservation
+from collector.errors import PayloadTooLarge
 from collector.mapping import MappedRequest, map_record, map_resource, with_scope
 from collector.otlp_codec import export_response
 from collector.writer import BatchWriter
@@ -28,6 +29,8 @@ from collector.writer import BatchWriter
 # delay the batch writer's database round trips and every other request by as much.
 MAP_CHUNK_RECORDS = 64
 MAP_CHUNK_BYTES = 64 * 1024
+# OTLP/JSON is decoded by protobuf's pure-Python JSON parser at a few µs per JSON object.
+MAX_JSON_CONTAINERS = 200_000
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class IngestLimits:
     max_request_bytes: int
     max_records_per_request: int
     max_record_bytes: int
+    body_timeout_s: float = 30.0  # a request's bytes must arrive within this (both transports)
 
 
 def _ignore_refusal(kind: str, remote: str | None = None, sample: object = None) -> None:
@@ -56,22 +60,15 @@ class IngestService:
         self.limits = limits
         self._clock = clock
         self.report_refusal = report_refusal
-
-    def reserve_for_body(self, body_bytes: int | None, compressed: bool) -> Reservation:
-        """Room for a body about to be read: its size (the limit when unknown), plus the limit
-        again when it must be decompressed. ``Overloaded`` when ingest is at its memory limit."""
-        limit = self.limits.max_request_bytes
-        size = limit if body_bytes is None else min(body_bytes, limit + 1)
-        return self.budget.reserve(size + (limit if compressed else 0))
+        self._json_turns = asyncio.Semaphore(1)
 
     async def export(self, payload: bytes, content_type: str, reservation: Reservation) -> ExportLogsServiceResponse:
         """Commit every acceptable record of a decompressed request. Raises ``PayloadTooLarge``
         (too many records), ``DecodeError``, ``Overloaded`` or ``StoreUnavailable`` (retryable:
         nothing was committed); rejects individual records through ``partial_success``."""
         if content_type == otlp_codec.JSON:
-            reservation.resize(len(payload) + admission.json_cost(len(payload)))
-            payload = otlp_codec.parse_json(payload, self.limits.max_records_per_request).SerializeToString()
-        split = otlp_wire.split_request(payload, self.limits.max_records_per_request)
+            payload = await self._json_to_protobuf(payload, reservation)
+        split = otlp_wire.split_request(payload, self.limits.max_records_per_request, self.limits.max_record_bytes)
         reservation.resize(admission.protobuf_cost(len(payload), split.records))
         mapped, oversized = await self._map(split, self._clock())
         result = await self._writer.submit(mapped.rows, payload_bytes=len(payload))
@@ -92,6 +89,22 @@ class IngestService:
                 "their receive time (their own time is in fields.activity.original_timestamp)"
             )
         return export_response(result.rejected + oversized, "; ".join(notes))
+
+    async def _json_to_protobuf(self, payload: bytes, reservation: Reservation) -> bytes:
+        """OTLP/JSON as protobuf bytes. protobuf's JSON parser is pure Python (a few µs per JSON
+        object): the objects are bounded first, by counting braces and brackets (strings may hold
+        some, so the count is an upper bound), and the parse runs in a worker thread, one at a
+        time, so that the event loop keeps its turns."""
+        containers = payload.count(b"{") + payload.count(b"[")
+        if containers > MAX_JSON_CONTAINERS:
+            raise PayloadTooLarge(
+                f"an OTLP/JSON request may hold at most {MAX_JSON_CONTAINERS} JSON objects and arrays "
+                f"(this one has up to {containers}); send fewer records per request, or use protobuf"
+            )
+        reservation.resize(len(payload) + admission.json_cost(len(payload)))
+        max_records = self.limits.max_records_per_request
+        async with self._json_turns:
+            return await asyncio.to_thread(lambda: otlp_codec.parse_json(payload, max_records).SerializeToString())
 
     async def _map(self, split: otlp_wire.SplitRequest, received_at: datetime) -> tuple[MappedRequest, int]:
         """Decode and map record by record, giving the event loop a turn now and then; records

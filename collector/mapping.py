@@ -27,6 +27,10 @@ _SOURCES = frozenset(attr.SOURCES)
 _CATEGORIES = frozenset(attr.CATEGORIES)
 
 
+# Names and labels (service, scope and event names, severity text, entity type) are kept to this
+# many characters: they are identifiers, shown in full in every list view and live frame.
+NAME_CHARS = 256
+
 # A record stamped further ahead than this is stored at its receive time (its own time kept in
 # fields): a clock years off would otherwise pin it above everything else in newest-first history.
 MAX_FUTURE_SKEW = timedelta(minutes=10)
@@ -76,7 +80,7 @@ def map_resource(resource_logs: ResourceLogs) -> ResourceContext:
     service_name = resource.get(attr.SERVICE_NAME)
     return ResourceContext(
         resource=resource,
-        service_name=service_name if isinstance(service_name, str) else "unknown_service",
+        service_name=service_name[:NAME_CHARS] if isinstance(service_name, str) else "unknown_service",
         resource_source=resource.get(attr.SOURCE),
         repaired=repairs.count > 0,
     )
@@ -84,8 +88,8 @@ def map_resource(resource_logs: ResourceLogs) -> ResourceContext:
 
 def with_scope(context: ResourceContext, scope_logs: ScopeLogs) -> ResourceContext:
     repairs = _Repairs()
-    name = repairs.text(scope_logs.scope.name) or None
-    version = repairs.text(scope_logs.scope.version) or None
+    name = repairs.text(scope_logs.scope.name[:NAME_CHARS]) or None
+    version = repairs.text(scope_logs.scope.version[:NAME_CHARS]) or None
     return ResourceContext(context.resource, context.service_name, context.resource_source, name, version,
                            context.repaired or repairs.count > 0)  # fmt: skip
 
@@ -164,7 +168,7 @@ def map_log_record(
         if user_id is None:
             user_id = as_int64(contract.get(attr.ENDUSER_ID))
         entity_type = contract.get(attr.ENTITY_TYPE)
-        if not isinstance(entity_type, str) or not entity_type:
+        if not isinstance(entity_type, str) or not entity_type or len(entity_type) > NAME_CHARS:
             entity_type = None
         # A contract attribute whose value could not become a column stays visible in fields.
         for name, mapped in (
@@ -191,14 +195,14 @@ def map_log_record(
         message, structured_body = body_to_message(body, repairs)
         if structured_body is not None:
             fields["body"] = structured_body
-    event_name = repairs.text(record.event_name) or None
+    event_name = repairs.text(record.event_name[:NAME_CHARS]) or None
     if not message and event_name:
         message = event_name
 
     trace_id = hex_id(record.trace_id, 16)
     span_id = hex_id(record.span_id, 8) if trace_id else None
     severity_number = record.severity_number
-    severity_text = record.severity_text
+    severity_text = record.severity_text[:NAME_CHARS]
 
     timestamp = record_timestamp(record.time_unix_nano, record.observed_time_unix_nano, received_at)
     if timestamp - received_at > MAX_FUTURE_SKEW:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -111,6 +112,11 @@ class ActivityRow:
                 encoded = dumps(self.view_dict())
             self._json = encoded
         return self._json
+
+    def for_live(self) -> "ActivityRow":
+        """A copy for the live hub: the view serialised, and without fields and resource (which
+        filters never read), so that rows waiting in subscribers' queues hold little."""
+        return dataclasses.replace(self, fields={}, resource={}, _json=self.json())
 
     def full_json(self) -> bytes:
         """The entry as stored (exports)."""

@@ -34,6 +34,7 @@ UNAVAILABLE = 14
 UNAUTHENTICATED = 16
 
 _CHUNK = 64 * 1024
+MAX_GZIP_MEMBERS = 16
 
 
 def decompress(body: bytes, encoding: str, limit: int) -> bytes:
@@ -54,30 +55,35 @@ def decompress(body: bytes, encoding: str, limit: int) -> bytes:
     else:
         raise DecodeError(f"unsupported Content-Encoding {encoding!r}; use gzip, deflate or none")
     out = bytearray()
+    members = 1
+    view = memoryview(body)
     try:
-        data = body
-        while True:
+        # Fed in pieces: when a gzip member ends, what follows it in the piece is copied
+        # (``unused_data``), so the pieces keep that copy small and the work linear.
+        for offset in range(0, len(view) or 1, _CHUNK):
+            data = bytes(view[offset:offset + _CHUNK])
             while data:
+                if decompressor.eof:
+                    # A gzip body may hold several members one after another (RFC 1952);
+                    # anything else after the compressed stream is not part of a valid body.
+                    # (The member's header may straddle two pieces: zlib checks the rest of it.)
+                    if encoding != "gzip" or data[:1] != b"\x1f":
+                        raise DecodeError(f"unexpected data after the end of the {encoding} stream")
+                    members += 1
+                    if members > MAX_GZIP_MEMBERS:
+                        raise DecodeError(f"a gzip body may hold at most {MAX_GZIP_MEMBERS} members")
+                    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
                 out += decompressor.decompress(data, limit + 1 - len(out))
                 if len(out) > limit:
                     raise PayloadTooLarge(f"request body exceeds {limit} bytes after decompression")
-                data = decompressor.unconsumed_tail
-            out += decompressor.flush(limit + 1 - len(out))
-            if len(out) > limit:
-                raise PayloadTooLarge(f"request body exceeds {limit} bytes after decompression")
-            if not decompressor.eof:
-                raise DecodeError(f"{encoding} body is truncated")
-            rest = decompressor.unused_data
-            if not rest:
-                break
-            # A gzip body may hold several members one after another (RFC 1952); anything else
-            # after the compressed stream is not part of a valid body.
-            if encoding != "gzip" or rest[:2] != b"\x1f\x8b":
-                raise DecodeError(f"unexpected data after the end of the {encoding} stream")
-            decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            data = rest
+                data = decompressor.unconsumed_tail or decompressor.unused_data
+        out += decompressor.flush(limit + 1 - len(out))
     except zlib.error as exc:
         raise DecodeError(f"body is not valid {encoding}: {exc}") from None
+    if len(out) > limit:
+        raise PayloadTooLarge(f"request body exceeds {limit} bytes after decompression")
+    if not decompressor.eof:
+        raise DecodeError(f"{encoding} body is truncated")
     return bytes(out)
 
 
@@ -113,7 +119,9 @@ def parse_json(payload: bytes, max_records: int | None = None) -> ExportLogsServ
         json_format.ParseDict(document, request, ignore_unknown_fields=True)
     except RecursionError:
         raise DecodeError("body is not valid OTLP/JSON: nested too deeply") from None
-    except (json_format.ParseError, TypeError, ValueError, AttributeError) as exc:
+    except (json_format.ParseError, TypeError, ValueError, AttributeError, OverflowError, SystemError) as exc:
+        # OverflowError: an enum given as 1e400; SystemError: a lone surrogate where an enum or a
+        # nested value is expected (both raised by json_format on untrusted input).
         raise DecodeError(f"body is not a valid OTLP/JSON ExportLogsServiceRequest: {exc}") from None
     return request
 

@@ -90,19 +90,26 @@ def _fields(data: bytes, pos: int, end: int) -> Iterator[tuple[int, int, int, in
         yield number, wire_type, start, value_start, pos
 
 
-class _Budget:
-    """How many more records, and resource or scope blocks, the request may hold."""
+# Every field of the outer levels costs a step and a slice: besides records and blocks, a request
+# may hold this many other fields per record allowed (a resource or a scope has two or three).
+FIELDS_PER_RECORD = 4
+_WHAT = {"records": "log records", "blocks": "resource or scope blocks", "fields": "fields outside its records"}
 
-    __slots__ = ("records", "blocks", "limit")
+
+class _Budget:
+    """How many more records, resource or scope blocks, and other outer fields the request may hold."""
+
+    __slots__ = ("records", "blocks", "fields", "limit")
 
     def __init__(self, limit: int):
         self.records = self.blocks = limit
+        self.fields = limit * FIELDS_PER_RECORD
         self.limit = limit
 
     def take(self, kind: str) -> None:
         left = getattr(self, kind) - 1
         if left < 0:
-            what = "log records" if kind == "records" else "resource or scope blocks"
+            what = _WHAT[kind]
             raise PayloadTooLarge(
                 f"the request holds more than {self.limit} {what}; send at most {self.limit} log records "
                 "per request (ACTIVITY_MAX_RECORDS_PER_REQUEST)"
@@ -121,26 +128,52 @@ def _split(data: bytes, start: int, stop: int, child: int, budget: _Budget, kind
             budget.take(kind)
             children.append((value_start, value_stop))
         else:
+            budget.take("fields")
             header.append(data[tag:value_stop])
     return b"".join(header), children
 
 
-def split_request(data: bytes, max_records: int) -> SplitRequest:
+# What a request's resources and scopes may add to its size once repeated into each of their
+# records (every stored entry carries its resource and scope): this many times the request, or
+# MIN_REPEATED_BYTES, whichever is more.
+REPEATED_FACTOR = 8
+MIN_REPEATED_BYTES = 8 * 1024 * 1024
+
+
+def split_request(data: bytes, max_records: int, max_header_bytes: int | None = None) -> SplitRequest:
     """Locate every record of an ``ExportLogsServiceRequest``; ``PayloadTooLarge`` as soon as there
-    are more than ``max_records`` records (or resource and scope blocks: empty ones cost as much),
-    ``DecodeError`` when the outer levels are malformed. Unknown fields of the request itself are
-    ignored, as a decoder would."""
+    are more than ``max_records`` records (or resource and scope blocks, or other outer fields:
+    empty ones cost as much), when a resource or scope is larger than ``max_header_bytes``, or
+    when its resources and scopes repeated into each record would amount to more than
+    ``REPEATED_FACTOR`` times the request; ``DecodeError`` when the outer levels are malformed.
+    Unknown fields of the request itself are ignored, as a decoder would."""
     budget = _Budget(max_records)
     _, resource_spans = _split(data, 0, len(data), 1, budget, "blocks")
     resources: list[ResourcePart] = []
+    repeated = 0
     for start, stop in resource_spans:
         header, scope_spans = _split(data, start, stop, 2, budget, "blocks")
+        _check_header(header, "resource", max_header_bytes)
         resource = ResourcePart(header=header)
         for scope_start, scope_stop in scope_spans:
             scope_header, records = _split(data, scope_start, scope_stop, 2, budget, "records")
+            _check_header(scope_header, "scope", max_header_bytes)
             resource.scopes.append(ScopePart(header=scope_header, records=records))
+            repeated += len(records) * (len(header) + len(scope_header))
         resources.append(resource)
+    if repeated > max(REPEATED_FACTOR * len(data), MIN_REPEATED_BYTES):
+        raise PayloadTooLarge(
+            f"the request's resources and scopes, stored with each of its records, would take {repeated} bytes; "
+            "send fewer records per resource, or smaller resources"
+        )
     return SplitRequest(data=data, resources=resources, records=max_records - budget.records)
+
+
+def _check_header(header: bytes, what: str, limit: int | None) -> None:
+    if limit is not None and len(header) > limit:
+        raise PayloadTooLarge(
+            f"a {what} of the request is {len(header)} bytes; at most {limit} are allowed (ACTIVITY_MAX_RECORD_BYTES)"
+        )
 
 
 def decode(message_type, data: bytes):  # noqa: ANN001, ANN201 - a protobuf message class and its instance

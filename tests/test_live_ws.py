@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import socket
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -185,10 +186,19 @@ async def test_slow_client_gets_lagged_while_fast_client_gets_everything(databas
     server = await start_server(database_url, tmp_path, live_queue_capacity=64)
     total = 640
     big = "x" * 16_000  # large entries fill the slow client's socket buffers quickly
+    # The slow client's socket gets a small receive buffer: how much the kernel would otherwise
+    # buffer for it (autotuned, several MB) must not decide whether it falls behind.
+    def small_buffer(addr_info):  # noqa: ANN001, ANN202
+        sock = socket.socket(*addr_info[:3])
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+        return sock
+
     try:
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession() as session, aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(socket_factory=small_buffer)
+        ) as slow_session:
             fast = await connect(session, server, await token_for(server, 1), sources=["worker"])
-            slow = await connect(session, server, await token_for(server, 1), sources=["worker"])
+            slow = await connect(slow_session, server, await token_for(server, 1), sources=["worker"])
 
             async def read_fast() -> list[dict[str, Any]]:
                 entries: list[dict[str, Any]] = []

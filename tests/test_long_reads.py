@@ -98,3 +98,24 @@ async def test_stalled_exports_do_not_starve_ingest_or_the_api(database_url, tmp
 
 async def _no_sessions_in_transaction(db) -> bool:
     return await _sessions_in_transaction(db) == 0
+
+
+async def test_api_statements_end_at_their_timeout_with_a_clear_answer(database_url, tmp_path, db, monkeypatch):
+    """A search no index serves cannot hold an API connection for long: its statement is ended and
+    the caller told to narrow it (503), instead of a 500 or a connection held for minutes."""
+    from api import app as app_module
+
+    monkeypatch.setattr(app_module, "API_STATEMENT_TIMEOUT_MS", 1)
+    server = await start_server(database_url, tmp_path)
+    try:
+        await _fill(db, 40_000)
+        viewer = await make_user(db, "searcher@example.com", role="admin")
+        async with aiohttp.ClientSession() as session:
+            async with session.get(server.api_url + "/api/v1/activity-logs", headers=auth(server, viewer),
+                                   params={"search": "never matches anything"}) as response:  # fmt: skip
+                assert response.status == 503, await response.text()
+                assert "took too long" in (await response.json())["error"]["message"]
+        async with server.runtime.pool.acquire() as conn:
+            assert await conn.fetchval("SHOW statement_timeout") == "1ms"
+    finally:
+        await server.stop()

@@ -14,12 +14,20 @@ import asyncpg
 
 from collector import preview
 from collector.db.queries import q
+from collector.mapping import NAME_CHARS
 from collector.model import ActivityRow
 
 _OTHER_COLUMNS = """
     l.category, l.entity_type, l.entity_id, l.user_id, l.job_id, l.project_id, l.trace_id, l.span_id,
     l.trace_flags, l.severity_number, l.severity_text, l.service_name, l.event_name, l.scope_name,
     l.scope_version, l.admin_only
+"""
+# Names cut as ingest cuts them (collector.mapping.NAME_CHARS), for entries stored before it did.
+_VIEW_OTHER_COLUMNS = f"""
+    l.category, left(l.entity_type, {NAME_CHARS}) AS entity_type, l.entity_id, l.user_id, l.job_id, l.project_id,
+    l.trace_id, l.span_id, l.trace_flags, l.severity_number, left(l.severity_text, {NAME_CHARS}) AS severity_text,
+    left(l.service_name, {NAME_CHARS}) AS service_name, left(l.event_name, {NAME_CHARS}) AS event_name,
+    left(l.scope_name, {NAME_CHARS}) AS scope_name, left(l.scope_version, {NAME_CHARS}) AS scope_version, l.admin_only
 """
 # Entries as stored: exports and GET /activity-logs/{id}.
 SELECT_COLUMNS = f"""
@@ -37,7 +45,7 @@ VIEW_COLUMNS = f"""
         AS resource,
     (char_length(l.message) > {preview.MESSAGE_CHARS} OR {_BIG_MAP.format(column="l.fields")}
         OR {_BIG_MAP.format(column="l.resource")}) AS truncated,
-    {_OTHER_COLUMNS}
+    {_VIEW_OTHER_COLUMNS}
 """
 FROM = """
     FROM activity_logs l
