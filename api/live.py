@@ -273,9 +273,13 @@ class EntryMatcher:
         known, project = self.jobs.cached(row.job_id)  # type: ignore[arg-type]
         return not known or project is None or project in self._projects
 
-    def pending_owner(self, row: ActivityRow) -> int | None:
-        """The job whose project decides this row for this scope (the hub's ``pending_owner``)."""
-        return row.job_id if not self.scope.is_admin and is_job_only(row) else None
+    @property
+    def pending_owner(self) -> Callable[[ActivityRow], int | None] | None:
+        """For the hub: the job whose project decides a row for this scope; None for an admin,
+        for whom no row waits on its job."""
+        if self.scope.is_admin:
+            return None
+        return lambda row: row.job_id if is_job_only(row) else None
 
     def job_visible(self, project_id: int | None) -> bool:
         """Whether a job-only entry of a job in ``project_id`` (None: no project) is in scope."""

@@ -247,7 +247,9 @@ def main() -> int:
     database_url, ingest_token = asyncio.run(prepare_database(args.database_url, db_name))
     http_port, otlp_http_port, otlp_grpc_port = free_port(), free_port(), free_port()
     data_dir = tempfile.mkdtemp(prefix="ac-bench-live-")
-    env = {**os.environ, "ACTIVITY_JWT_SECRET": JWT_SECRET, "ACTIVITY_LOG_LEVEL": "WARNING"}
+    # All subscribers are one user here: lift the per-user limit on live tails (20 by default).
+    env = {**os.environ, "ACTIVITY_JWT_SECRET": JWT_SECRET, "ACTIVITY_LOG_LEVEL": "WARNING",
+           "ACTIVITY_LIVE_TAILS_PER_USER": str(args.subscribers + 10)}  # fmt: skip
     server = subprocess.Popen(
         [*server_command(args.profile_server), "serve",
          "--database-url", database_url, "--data-dir", data_dir, "--http-port", str(http_port),

@@ -25,7 +25,12 @@ def live_size(row: ActivityRow) -> int:
 
 
 class Subscription:
-    """``pending_owner(row)``, when given, names rows whose visibility the consumer decides later
+    """One subscriber's bounded queue: at most ``capacity`` rows and about ``capacity_bytes``
+    bytes (``live_size``, accounted per published batch at the batch's average, so that neither
+    publishing nor dropping costs work per row); beyond either, the oldest rows are dropped and
+    counted.
+
+    ``pending_owner(row)``, when given, names rows whose visibility the consumer decides later
     (the live tail's job-only entries, by job id): when such rows are dropped they are not counted
     in ``skipped`` but by that key (``take_dropped_pending``), so that the consumer reports only
     the ones the client was allowed to see."""
@@ -35,9 +40,11 @@ class Subscription:
                  capacity_bytes: int = DEFAULT_SUBSCRIBER_BYTES):  # fmt: skip
         self._hub = hub
         self._queue: deque[ActivityRow] = deque()
+        # Parallel to the queue: [rows left of a published batch, their average size in bytes].
+        self._batches: deque[list[float]] = deque()
         self._capacity = capacity
         self._capacity_bytes = capacity_bytes
-        self._bytes = 0  # the live_size of the queued rows
+        self._bytes = 0.0
         self._ready = asyncio.Event()
         self.predicate = predicate
         self.pending_owner = pending_owner
@@ -52,33 +59,50 @@ class Subscription:
 
     def _append(self, matched: list[ActivityRow], matched_bytes: int) -> None:
         """Queue rows that already passed the predicate (``matched_bytes``: their ``live_size``),
-        dropping the oldest beyond the capacity in rows or in bytes. (C-level deque operations in
-        the common case: publish runs this once per subscriber for every batch.)"""
+        dropping the oldest beyond the capacity in rows or in bytes. (C-level deque operations:
+        publish runs this once per subscriber for every batch.)"""
         if not matched:
             return
-        queue = self._queue
-        overflow = len(queue) + len(matched) - self._capacity
-        if overflow > 0:
-            if overflow >= len(queue):
-                dropped = list(queue) + matched[: overflow - len(queue)]
-                matched = matched[overflow - len(queue):]
-                queue.clear()
-                self._bytes = 0
-                matched_bytes = sum(map(live_size, matched))
-            else:
-                dropped = [queue.popleft() for _ in range(overflow)]
-                self._bytes -= sum(map(live_size, dropped))
-            self._count_dropped(dropped)
-        queue.extend(matched)
+        self._queue.extend(matched)
+        self._batches.append([len(matched), matched_bytes / len(matched)])
         self._bytes += matched_bytes
+        excess = len(self._queue) - self._capacity
         if self._bytes > self._capacity_bytes:
-            dropped = []
-            while self._bytes > self._capacity_bytes and len(queue) > 1:
-                row = queue.popleft()
-                self._bytes -= live_size(row)
-                dropped.append(row)
-            self._count_dropped(dropped)
+            excess = max(excess, self._rows_over_bytes())
+        if excess > 0:
+            self._count_dropped(self._take(min(excess, len(self._queue) - 1)))
         self._ready.set()
+
+    def _rows_over_bytes(self) -> int:
+        """How many of the oldest rows to drop to get back within ``capacity_bytes``."""
+        over, rows = self._bytes - self._capacity_bytes, 0
+        for left, size in self._batches:
+            if over <= 0:
+                break
+            take = min(left, int(over // size) + 1) if size else left
+            rows += take
+            over -= take * size
+        return int(rows)
+
+    def _take(self, count: int) -> list[ActivityRow]:
+        """The ``count`` oldest rows, out of the queue and its accounting."""
+        queue, batches = self._queue, self._batches
+        if count >= len(queue):
+            rows = list(queue)
+            queue.clear()
+            batches.clear()
+            self._bytes = 0.0
+            return rows
+        rows = [queue.popleft() for _ in range(count)]
+        while count:
+            batch = batches[0]
+            take = min(count, int(batch[0]))
+            self._bytes -= take * batch[1]
+            batch[0] -= take
+            count -= take
+            if not batch[0]:
+                batches.popleft()
+        return rows
 
     def _count_dropped(self, dropped: list[ActivityRow]) -> None:
         owner_of = self.pending_owner
@@ -103,13 +127,7 @@ class Subscription:
         while not self._queue and not self.closed:
             self._ready.clear()
             await self._ready.wait()
-        if len(self._queue) <= max_rows:
-            rows = list(self._queue)
-            self._queue.clear()
-            self._bytes = 0
-        else:
-            rows = [self._queue.popleft() for _ in range(max_rows)]
-            self._bytes -= sum(map(live_size, rows))
+        rows = self._take(max_rows)
         if not self._queue:
             self._ready.clear()
         skipped, self.skipped = self.skipped, 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -116,7 +115,13 @@ class ActivityRow:
     def for_live(self) -> "ActivityRow":
         """A copy for the live hub: the view serialised, and without fields and resource (which
         filters never read), so that rows waiting in subscribers' queues hold little."""
-        return dataclasses.replace(self, fields={}, resource={}, _json=self.json())
+        return ActivityRow(
+            self.timestamp, self.level, self.source, self.message, self.category, {}, self.entity_type,
+            self.entity_id, self.user_id, self.job_id, self.project_id, self.trace_id, self.span_id,
+            self.trace_flags, self.severity_number, self.severity_text, self.service_name, self.event_name,
+            {}, self.scope_name, self.scope_version, self.admin_only, self.id, self.truncated,
+            self.message_length, self.json(),
+        )  # fmt: skip
 
     def full_json(self) -> bytes:
         """The entry as stored (exports)."""

@@ -96,3 +96,20 @@ async def test_sql_preview_matches_python(server, db):
     value = {"b" * 300: 1, "zz": "x" * 5000, "é": True, "short": [1, 2], **{f"k{i:03d}": i for i in range(100)}}
     sql = await db.fetchval("SELECT activity_json_preview($1::jsonb)", value)
     assert sql == preview.map_preview(value)
+
+
+def test_the_live_copy_keeps_every_column_but_fields_and_resource():
+    import dataclasses
+
+    row = ActivityRow(
+        timestamp=datetime.now(timezone.utc), level="warn", source="agent", message="m", category="curated",
+        fields={"f": 1}, entity_type="scene", entity_id=3, user_id=4, job_id=5, project_id=6, trace_id="ab" * 16,
+        span_id="cd" * 8, trace_flags=1, severity_number=13, severity_text="WARN", service_name="s",
+        event_name="e", resource={"r": 2}, scope_name="sc", scope_version="1", admin_only=True, id=9,
+        truncated=True, message_length=99,
+    )  # fmt: skip
+    copy = row.for_live()
+    for field in dataclasses.fields(ActivityRow):
+        expected = {} if field.name in ("fields", "resource") else getattr(row, field.name)
+        assert getattr(copy, field.name) == expected, field.name
+    assert copy.json() == row.json()  # the view was made from the whole row
