@@ -7,6 +7,7 @@ request: a revoked token stops working within ``cache_ttl`` seconds.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import time
@@ -38,34 +39,66 @@ def bearer_token(header: str | None, kind: str = "ingest token") -> str:
 
 
 class IngestAuthenticator:
-    def __init__(self, pool: asyncpg.Pool, *, cache_ttl: float = 10.0, negative_ttl: float = 2.0):
+    """Checks ingest tokens against the database, with verdicts cached: a valid token for
+    ``cache_ttl`` seconds, an invalid one for ``negative_ttl``. Lookups run one at a time, so that
+    a flood of made-up tokens takes at most one of the ingest pool's connections (the batch writer
+    needs the others), and invalid tokens have their own bounded cache, so that they can never push
+    out the valid ones."""
+
+    def __init__(self, pool: asyncpg.Pool, *, cache_ttl: float = 10.0, negative_ttl: float = 2.0,
+                 max_cached: int = 10_000):  # fmt: skip
         self._pool = pool
         self.cache_ttl = cache_ttl
         self.negative_ttl = negative_ttl
-        self._cache: dict[bytes, tuple[int | None, float]] = {}
+        self.max_cached = max_cached
+        self._valid: dict[bytes, tuple[int, float]] = {}
+        self._invalid: dict[bytes, float] = {}
+        self._lookups = asyncio.Semaphore(1)
 
     async def authenticate(self, authorization: str | None) -> int:
         """The token's id, or ``Unauthenticated``. ``StoreUnavailable`` when it cannot be checked."""
         digest = hash_token(bearer_token(authorization))
-        now = time.monotonic()
-        cached = self._cache.get(digest)
-        if cached is None or cached[1] <= now:
-            try:
-                async with self._pool.acquire(timeout=5) as conn:
-                    token_id = await conn.fetchval(q("use_ingest_token"), digest, timeout=5)
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                raise StoreUnavailable(f"cannot verify the ingest token now ({type(exc).__name__})") from exc
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            ttl = self.cache_ttl if token_id is not None else self.negative_ttl
-            cached = self._cache[digest] = (token_id, now + ttl)
-        if cached[0] is None:
+        verdict = self._cached(digest)
+        if verdict is None:
+            async with self._lookups:
+                verdict = self._cached(digest)  # another lookup may have answered meanwhile
+                if verdict is None:
+                    verdict = await self._look_up(digest)
+        if verdict is False:
             raise Unauthenticated("invalid or revoked ingest token")
-        return cached[0]
+        return verdict
+
+    def _cached(self, digest: bytes) -> int | bool | None:
+        now = time.monotonic()
+        valid = self._valid.get(digest)
+        if valid is not None and valid[1] > now:
+            return valid[0]
+        invalid_until = self._invalid.get(digest)
+        if invalid_until is not None and invalid_until > now:
+            return False
+        return None
+
+    async def _look_up(self, digest: bytes) -> int | bool:
+        try:
+            async with self._pool.acquire(timeout=5) as conn:
+                token_id = await conn.fetchval(q("use_ingest_token"), digest, timeout=5)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise StoreUnavailable(f"cannot verify the ingest token now ({type(exc).__name__})") from exc
+        now = time.monotonic()
+        if token_id is None:
+            if len(self._invalid) >= self.max_cached:
+                self._invalid.clear()
+            self._invalid[digest] = now + self.negative_ttl
+            return False
+        if len(self._valid) >= self.max_cached:
+            self._valid.clear()
+        self._valid[digest] = (token_id, now + self.cache_ttl)
+        return token_id
 
     def forget(self) -> None:
         """Drop cached verdicts (after a revocation in this process)."""
-        self._cache.clear()
+        self._valid.clear()
+        self._invalid.clear()
 
 
 async def create_token(conn: asyncpg.Connection, name: str) -> tuple[str, asyncpg.Record]:

@@ -3,6 +3,7 @@ far-future times. Every case is driven through the real receivers against a real
 
 from __future__ import annotations
 
+import asyncio
 import aiohttp
 import grpc
 import pytest
@@ -224,3 +225,39 @@ async def test_a_million_empty_blocks_are_refused_too(server, db, tag):
     status, payload = await post(server, body, PROTOBUF)
     assert status == 413 and "resource or scope blocks" in status_of(payload).message
     assert server.runtime.ingest.budget.reserved == 0
+
+
+async def test_made_up_ingest_tokens_take_one_connection_and_never_evict_valid_ones(server):
+    """A flood of random tokens is looked up one at a time (the writer needs the ingest pool's
+    other connections), and invalid verdicts have their own cache: a valid token stays cached."""
+    from contextlib import asynccontextmanager
+
+    from collector.auth import IngestAuthenticator, hash_token
+    from collector.errors import Unauthenticated
+
+    class CountingPool:
+        def __init__(self, pool):
+            self._pool, self.in_use, self.peak, self.lookups = pool, 0, 0, 0
+
+        @asynccontextmanager
+        async def acquire(self, **kwargs):
+            async with self._pool.acquire(**kwargs) as connection:
+                self.in_use += 1
+                self.lookups += 1
+                self.peak = max(self.peak, self.in_use)
+                try:
+                    yield connection
+                finally:
+                    self.in_use -= 1
+
+    pool = CountingPool(server.runtime.ingest_pool)
+    authenticator = IngestAuthenticator(pool, max_cached=50)  # type: ignore[arg-type]
+    valid = await authenticator.authenticate(f"Bearer {server.token}")
+
+    async def attempt(i: int) -> None:
+        with pytest.raises(Unauthenticated):
+            await authenticator.authenticate(f"Bearer made-up-{i}")
+
+    await asyncio.gather(*(attempt(i) for i in range(200)))
+    assert pool.peak == 1 and pool.lookups == 201
+    assert authenticator._cached(hash_token(server.token)) == valid  # 200 invalid ones evicted nothing
