@@ -4,6 +4,7 @@ far-future times. Every case is driven through the real receivers against a real
 from __future__ import annotations
 
 import asyncio
+
 import aiohttp
 import grpc
 import pytest
