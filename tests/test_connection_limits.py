@@ -8,12 +8,7 @@ import asyncio
 import contextlib
 import inspect
 import json
-import os
 import resource
-import signal
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import aiohttp
@@ -34,20 +29,14 @@ from api.settings import Settings
 from tests.api_helpers import PASSWORD, auth, make_user
 from tests.conftest import start_server, wait_for
 from tests.otlp_factory import request_with
+from tests.serve_process import ServeProcess
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 ADMIN_EMAIL = "ops@example.com"
 ADMIN_PASSWORD = "slowloris-admin-password"
 SERVER_FILE_LIMIT = 1024
 PARTIAL_REQUESTS_PER_PORT = 1100
 # A partial request: the request line and one header, never the blank line that ends the headers.
 PARTIAL_REQUEST = b"GET /api/v1/logs HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _limit_open_files_to_1024() -> None:
@@ -87,69 +76,40 @@ async def _open_partial_requests(port: int, count: int) -> list[asyncio.StreamWr
     return opened
 
 
-async def _wait_until_ready(session: aiohttp.ClientSession, url: str, process: subprocess.Popen, log: Path) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 90
-    while loop.time() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"serve exited with {process.returncode}:\n{log.read_text()[-4000:]}")
-        with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
-            async with session.get(url + "/readyz", timeout=aiohttp.ClientTimeout(total=2)) as response:
-                if response.status == 200:
-                    return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"serve did not become ready:\n{log.read_text()[-4000:]}")
-
-
 @pytest.mark.timeout(180)
 async def test_slowloris_on_both_http_listeners_leaves_the_server_reachable(database_url: str, tmp_path: Path):
     _raise_own_file_limit(2 * PARTIAL_REQUESTS_PER_PORT + 512)
-    api_port, otlp_http_port = _free_port(), _free_port()
-    data_dir = tmp_path / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ACTIVITY_") and k != "DATABASE_URL"}
-    env.update(DATABASE_URL=database_url, ACTIVITY_DATA_DIR=str(data_dir), ACTIVITY_ADMIN_EMAIL=ADMIN_EMAIL,
-               ACTIVITY_ADMIN_PASSWORD=ADMIN_PASSWORD, ACTIVITY_LOG_LEVEL="WARNING")  # fmt: skip
-    command = [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--http-port", str(api_port),
-               "--otlp-grpc-port", "0", "--otlp-http-port", str(otlp_http_port)]  # fmt: skip
-    log = tmp_path / "serve.log"
-    with log.open("w") as log_file:
-        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
-                                   preexec_fn=_limit_open_files_to_1024)  # fmt: skip
-    api_url, otlp_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{otlp_http_port}/v1/logs"
+    server = ServeProcess(database_url, tmp_path / "data", preexec_fn=_limit_open_files_to_1024,
+                          env={"ACTIVITY_ADMIN_EMAIL": ADMIN_EMAIL, "ACTIVITY_ADMIN_PASSWORD": ADMIN_PASSWORD})  # fmt: skip
     flood: list[asyncio.StreamWriter] = []
     # Every check opens a fresh connection, as a new visitor would.
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True),
                                     timeout=aiohttp.ClientTimeout(total=20))  # fmt: skip
     try:
-        await _wait_until_ready(session, api_url, process, log)
-        token = (data_dir / "ingest-token.txt").read_text().strip()
+        await server.start()
+        token = server.ingest_token
 
-        flood += await _open_partial_requests(api_port, PARTIAL_REQUESTS_PER_PORT)
-        flood += await _open_partial_requests(otlp_http_port, PARTIAL_REQUESTS_PER_PORT)
+        flood += await _open_partial_requests(server.http_port, PARTIAL_REQUESTS_PER_PORT)
+        flood += await _open_partial_requests(server.otlp_http_port, PARTIAL_REQUESTS_PER_PORT)
         assert len(flood) > SERVER_FILE_LIMIT  # more than the server could ever hold open at once
 
-        async with session.get(api_url + "/healthz") as response:
+        async with session.get(server.api_url + "/healthz") as response:
             assert response.status == 200
-        async with session.get(api_url + "/readyz") as response:
+        async with session.get(server.api_url + "/readyz") as response:
             assert response.status == 200, await response.text()
         login = {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
-        async with session.post(api_url + "/api/v1/auth/login", json=login) as response:
+        async with session.post(server.api_url + "/api/v1/auth/login", json=login) as response:
             assert response.status == 200, await response.text()
             assert (await response.json())["user"]["role"] == "admin"
         body = request_with([{"body": "delivered during a slowloris attack", "severity_number": 9}]).SerializeToString()
         headers = {"Content-Type": "application/x-protobuf", "Authorization": f"Bearer {token}"}
-        async with session.post(otlp_url, data=body, headers=headers) as response:
+        async with session.post(server.otlp_http_url, data=body, headers=headers) as response:
             assert response.status == 200, await response.read()
     finally:
         await session.close()
         for writer in flood:
             writer.transport.abort()
-        process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.to_thread(process.wait, 60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            await asyncio.to_thread(process.wait)
+        await server.stop()
 
 
 # --- the in-process server, with small limits ---------------------------------------------------
