@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 UI_STAMP := ui/node_modules/.installed
 
-.PHONY: run demo test install ui test-python test-ui bench-ingest clean
+.PHONY: run demo test install ui test-python test-ui chromium bench-ingest clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required (found %s)" % sys.version.split()[0])'
@@ -40,8 +40,23 @@ test-python: install
 	$(BIN)/python -m pytest
 
 # Unit tests, then the end-to-end tests (ui/e2e: the real server from the venv, Debian's Chromium).
-test-ui: install
+test-ui: install chromium
 	@if [ -f ui/package.json ]; then $(MAKE) --no-print-directory $(UI_STAMP) ui/dist/index.html && cd ui && npm test && npm run e2e; fi
+
+# The browser tests drive Debian's Chromium (no browser is downloaded): installed here when this
+# runs as root with apt, else make stops at once with the command to run.
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing Debian's chromium for the browser tests"; \
+			DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+		else \
+			echo "The browser tests need Chromium at /usr/bin/chromium. Install it with:"; \
+			echo "  sudo apt-get install -y --no-install-recommends chromium"; \
+			exit 1; \
+		fi; \
+	fi
 
 bench-ingest: install
 	$(BIN)/python bench/ingest.py

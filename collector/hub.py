@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, deque
-from typing import Callable, Hashable, Iterable
+from typing import Callable, Hashable
 
 from collector.model import ActivityRow
 
@@ -51,11 +51,6 @@ class Subscription:
         self.skipped = 0  # rows dropped since the last ``get``
         self._dropped_pending: Counter[Hashable] = Counter()
         self.closed = False
-
-    def _offer(self, rows: Iterable[ActivityRow]) -> None:
-        predicate = self.predicate
-        matched = list(rows) if predicate is None else [row for row in rows if predicate(row)]
-        self._append(matched, sum(map(live_size, matched)))
 
     def _append(self, matched: list[ActivityRow], matched_bytes: int) -> None:
         """Queue rows that already passed the predicate (``matched_bytes``: their ``live_size``),

@@ -28,7 +28,7 @@ class ServeProcess:
     """One server on free ports with its own data directory; ``start`` waits for ``/readyz``."""
 
     def __init__(self, database_url: str, data_dir: Path, *, env: dict[str, str] | None = None,
-                 preexec_fn: Callable[[], None] | None = None):  # fmt: skip
+                 preexec_fn: Callable[[], None] | None = None, cwd: Path = REPO_ROOT):  # fmt: skip
         self.data_dir = data_dir
         self.http_port, self.otlp_grpc_port, self.otlp_http_port = free_port(), free_port(), free_port()
         self.log = data_dir.parent / f"{data_dir.name}-serve.log"
@@ -37,6 +37,7 @@ class ServeProcess:
                          ACTIVITY_ADMIN_PASSWORD="a-long-first-passphrase")  # fmt: skip
         self._env.update(env or {})
         self._preexec_fn = preexec_fn
+        self._cwd = cwd
         self.process: subprocess.Popen | None = None
 
     @property
@@ -64,7 +65,7 @@ class ServeProcess:
         command = [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--http-port", str(self.http_port),
                    "--otlp-grpc-port", str(self.otlp_grpc_port), "--otlp-http-port", str(self.otlp_http_port)]  # fmt: skip
         with self.log.open("w") as log_file:
-            self.process = subprocess.Popen(command, cwd=REPO_ROOT, env=self._env, stdout=log_file,
+            self.process = subprocess.Popen(command, cwd=self._cwd, env=self._env, stdout=log_file,
                                             stderr=subprocess.STDOUT, preexec_fn=self._preexec_fn)  # fmt: skip
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 90

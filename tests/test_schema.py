@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import fields as dataclass_fields
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import asyncpg
 import pytest
@@ -74,7 +73,12 @@ async def test_an_edited_migration_is_refused(empty_database, tmp_path):
 def test_migration_files_are_numbered_without_gaps():
     versions = [m.version for m in migrate.discover()]
     assert versions == list(range(1, len(versions) + 1))
-    assert all(p.name.endswith(".sql") for p in Path(migrate.MIGRATIONS_DIR).iterdir())
+    assert all(p.name.endswith(".sql") or p.name in ("__init__.py", "__pycache__") for p in migrate.MIGRATIONS_DIR.iterdir())
+
+
+def test_no_migrations_found_is_an_error(tmp_path):
+    with pytest.raises(MigrationError, match="no migrations found"):
+        migrate.discover(tmp_path)
 
 
 async def test_schema_agrees_with_the_code(db):

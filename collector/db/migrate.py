@@ -7,6 +7,8 @@ import hashlib
 import logging
 import re
 from dataclasses import dataclass
+from importlib import resources
+from importlib.abc import Traversable
 from pathlib import Path
 
 import asyncpg
@@ -16,7 +18,9 @@ from collector.errors import MigrationError
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+# Package data of the ``migrations`` package, wherever it is installed (a source checkout, an
+# editable install, a wheel).
+MIGRATIONS_DIR: Traversable = resources.files("migrations")
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 
@@ -31,20 +35,24 @@ class Migration:
         return hashlib.sha256(self.sql.encode()).hexdigest()
 
 
-def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+def discover(directory: Traversable | Path = MIGRATIONS_DIR) -> list[Migration]:
+    """The migrations in ``directory``, in order. None at all is an error: an installation that
+    lost them would otherwise report "up to date" and fail later on a missing table."""
     migrations = []
-    for path in sorted(directory.glob("*.sql")):
+    for path in sorted((p for p in directory.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name):
         match = _FILE.match(path.name)
         if not match:
             raise MigrationError(f"migration file {path.name} does not match NNNN_name.sql")
         migrations.append(Migration(int(match[1]), match[2], path.read_text()))
+    if not migrations:
+        raise MigrationError(f"no migrations found in {directory}; the installation is incomplete")
     versions = [m.version for m in migrations]
     if len(set(versions)) != len(versions):
         raise MigrationError(f"duplicate migration versions in {directory}")
     return migrations
 
 
-async def pending(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+async def pending(conn: asyncpg.Connection, directory: Traversable | Path = MIGRATIONS_DIR) -> list[Migration]:
     """Migrations not yet applied; raises if an applied file was edited afterwards. Read-only
     except on a database never migrated, where it creates the (empty) migrations table."""
     if await conn.fetchval("SELECT to_regclass('schema_migrations')") is None:
@@ -63,7 +71,7 @@ async def pending(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) ->
     return todo
 
 
-async def apply(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+async def apply(conn: asyncpg.Connection, directory: Traversable | Path = MIGRATIONS_DIR) -> list[Migration]:
     """Apply what is pending. Safe to run any number of times, from any number of processes."""
     done = []
     async with conn.transaction():
