@@ -28,13 +28,15 @@ def setup(app: web.Application, dist: Path = UI_DIST) -> None:
     async def console(request: web.Request) -> web.StreamResponse:
         if request.path.startswith(_SERVER_PREFIXES):
             raise web.HTTPNotFound()
-        if not index.is_file():
-            return web.Response(text=_NOT_BUILT, content_type="text/html", status=503)
         try:
             candidate = (dist / request.path.lstrip("/")).resolve()
             is_asset = request.path != "/" and candidate.is_file() and candidate.is_relative_to(dist.resolve())
         except (ValueError, OSError):  # a NUL, or a name longer than the file system allows: no such file
             raise web.HTTPNotFound() from None
+        if not index.is_file():
+            # no-cache: the page changes as soon as the console is built.
+            return web.Response(text=_NOT_BUILT, content_type="text/html", status=503,
+                                headers={"Cache-Control": "no-cache"})  # fmt: skip
         if is_asset:
             response = web.FileResponse(candidate)
             if request.path.startswith("/assets/"):
