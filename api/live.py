@@ -452,10 +452,8 @@ class LiveConnection:
         if self.matcher is None or self.subscription is None:
             raise ValueError("subscribe first")
         changes = message.model_dump(exclude_unset=True, include=set(FILTER_FIELDS))
-        self.matcher = EntryMatcher(filter_from_fields(changes, self.matcher.log_filter), self.matcher.scope, self.registry.jobs)
-        self.subscription.predicate = self.matcher  # the sender reads self.matcher for each batch
-        self.subscription.pending_owner = self.matcher.pending_owner
-        self._recheck = True
+        log_filter = filter_from_fields(changes, self.matcher.log_filter)
+        self._use(EntryMatcher(log_filter, self.matcher.scope, self.registry.jobs))
         await self.send_json({"type": "subscribed", "filter": describe_filter(self.matcher.log_filter)})
 
     async def stop_sender(self) -> None:
@@ -575,11 +573,17 @@ class LiveConnection:
         follow the new scope."""
         self.principal, self.scope = principal, scope
         if self.matcher is not None:
-            self.matcher = EntryMatcher(self.matcher.log_filter, scope, self.registry.jobs)
-            if self.subscription is not None:
-                self.subscription.predicate = self.matcher
-                self.subscription.pending_owner = self.matcher.pending_owner
-                self._recheck = True
+            self._use(EntryMatcher(self.matcher.log_filter, scope, self.registry.jobs))
+
+    def _use(self, matcher: EntryMatcher) -> None:
+        """A new filter or scope for a running subscription: the hub admits by it from now on, the
+        sender decides by it (``self.matcher``, read for each batch), and the rows queued under the
+        previous one are decided again."""
+        self.matcher = matcher
+        if self.subscription is not None:
+            self.subscription.predicate = matcher
+            self.subscription.pending_owner = matcher.pending_owner
+            self._recheck = True
 
     async def end(self, reason: bytes) -> None:
         """Close with 1008 (policy violation): the account is gone or the token has expired."""

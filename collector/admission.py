@@ -69,7 +69,6 @@ class IngestBudget:
         self.capacity = capacity
         self.retry_after = retry_after
         self.reserved = 0
-        self.peak = 0  # the most ever reserved at once (for /readyz-style reporting and tests)
         self.refused = 0  # requests refused for want of room
         self._since_trim = 0
 
@@ -88,7 +87,6 @@ class IngestBudget:
                 )  # fmt: skip
             self._since_trim += delta
         self.reserved += delta
-        self.peak = max(self.peak, self.reserved)
         if self.reserved == 0 and self._since_trim >= TRIM_AFTER_BYTES:
             self._since_trim = 0
             _malloc_trim()

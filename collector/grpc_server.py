@@ -1,10 +1,11 @@
 """OTLP/gRPC: ``opentelemetry.proto.collector.logs.v1.LogsService/Export`` on grpc.aio.
 
 The method is served as a stream-unary handler on raw bytes (a unary client sees no difference on
-the wire), so that the handler runs before the request message is read: the token is checked and
-room for the message is reserved in the ingest budget first, and an unauthenticated or overloaded
-call is answered without the server ever reading, let alone decoding, its message. The bytes are
-then counted and decoded record by record by ``IngestService`` (never as a whole request).
+the wire), so that the handler runs before the request message is read: the token is checked first,
+and an unauthenticated call is answered without the server ever reading its message. The message is
+awaited for at most the body timeout, with nothing reserved meanwhile; once read, its bytes are
+reserved in the ingest budget, counted and decoded record by record by ``IngestService`` (never as
+a whole request).
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ import math
 from aiohttp import web
 
 from collector import otlp_codec as codec
+from collector.admission import Reservation
 from collector.auth import IngestAuthenticator
 from collector.errors import DecodeError, PayloadTooLarge, StoreUnavailable, Unauthenticated
-from collector.admission import Reservation
 from collector.ingest import IngestService
 
 log = logging.getLogger(__name__)

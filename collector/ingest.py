@@ -1,8 +1,8 @@
 """What both OTLP transports do with a request's bytes: bound what it may cost, map it record by
 record, have it committed, answer (docs/security.md, "What a request may cost").
 
-The transports authenticate, reserve room in the ``IngestBudget`` for the bytes they are about to
-read, read and decompress; then ``IngestService.export`` counts the records (``otlp_wire``),
+The transports authenticate, then read and decompress, reserving in the ``IngestBudget`` the bytes
+as they receive them; then ``IngestService.export`` counts the records (``otlp_wire``),
 refuses a request beyond the limits before decoding any of it, grows the reservation to the
 request's estimated cost (or refuses it, retryably, when ingest is at its memory limit), decodes
 and maps one record at a time, and waits for the commit. The reservation is held until then.
@@ -110,7 +110,7 @@ class IngestService:
         """Decode and map record by record, giving the event loop a turn now and then; records
         over the per-record limit are counted, never decoded."""
         mapped = MappedRequest(rows=[])
-        oversized = records = chunk_bytes = 0
+        oversized = chunk_bytes = 0
         max_record_bytes = self.limits.max_record_bytes
         data = split.data
         for resource_part in split.resources:
@@ -125,9 +125,8 @@ class IngestService:
                     mapped.rows.append(row)
                     mapped.repaired += repairs.count > 0
                     mapped.future_clamped += repairs.future
-                    records += 1
                     chunk_bytes += end - start
-                    if records % MAP_CHUNK_RECORDS == 0 or chunk_bytes >= MAP_CHUNK_BYTES:
+                    if len(mapped.rows) % MAP_CHUNK_RECORDS == 0 or chunk_bytes >= MAP_CHUNK_BYTES:
                         chunk_bytes = 0
                         await asyncio.sleep(0)
         return mapped, oversized

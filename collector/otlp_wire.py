@@ -6,8 +6,8 @@ empty log records is four million records, about 520 MB of protobuf objects befo
 mapped. So the receivers first walk the request's three outer levels (resource logs, scope logs,
 log records) without decoding them, which costs about a microsecond per record and no object per
 record but one slice position; they refuse a request with too many records at once, and then
-decode one record at a time (``iter_records``), each only as large as the per-record limit allows,
-dropping its protobuf objects as soon as it is mapped.
+decode one record at a time (``decode_record``), each only as large as the per-record limit
+allows, dropping its protobuf objects as soon as it is mapped.
 
 Protobuf's merge rules are kept: the fields of a resource-logs or scope-logs message other than
 its scope logs or records (its resource, scope, schema URL) are decoded together as one message,
