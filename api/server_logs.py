@@ -107,10 +107,6 @@ def _json_safe(value: Any) -> Any:
     return _json_safe(str(value))
 
 
-def _as_int(value: Any) -> int | None:
-    return as_int64(value) if isinstance(value, (int, str)) and not isinstance(value, bool) else None
-
-
 def _trace_context() -> tuple[str | None, str | None, int | None]:
     try:
         from opentelemetry import trace
@@ -132,7 +128,7 @@ def row_from_record(record: logging.LogRecord) -> ActivityRow:
             continue
         if key in _COLUMN_KEYS:
             column = _COLUMN_KEYS[key]
-            columns[column] = str(value) if column == "entity_type" else _as_int(value)
+            columns[column] = str(value) if column == "entity_type" else as_int64(value)
         elif key in _CATEGORY_KEYS and value in attr.CATEGORIES:
             category = value
         else:
