@@ -332,18 +332,22 @@ def _escape_text(text: str) -> str:
     return _UNSAFE_TEXT.sub(escape, text.replace("\\", "\\\\"))
 
 
+def _escaped_json(value: Any) -> str:
+    """Compact JSON with the characters JSON itself leaves raw (C1 controls, DEL, U+2028/2029)
+    escaped too."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _UNSAFE_TEXT.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def _text_token(value: str) -> str:
     """A key or a string value: bare when it is one plain word, else JSON-quoted and escaped."""
     if _BARE_VALUE.match(value) and not _UNSAFE_TEXT.search(value):
         return value
-    return _UNSAFE_TEXT.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(value, ensure_ascii=False))
+    return _escaped_json(value)
 
 
 def _text_value(value: Any) -> str:
-    if isinstance(value, str):
-        return _text_token(value)
-    return _UNSAFE_TEXT.sub(lambda m: f"\\u{ord(m.group()):04x}",
-                            json.dumps(value, ensure_ascii=False, separators=(",", ":")))  # fmt: skip
+    return _text_token(value) if isinstance(value, str) else _escaped_json(value)
 
 
 def text_line(row: ActivityRow) -> str:
