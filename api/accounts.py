@@ -19,6 +19,7 @@ from api.errors import MAX_BIGINT, ServiceUnavailable, TooManyRequests, Unauthor
 from api.passwords import hash_password, password_problem, verify_password
 from api.security import Principal, issue_token, principal_of, require_admin
 from api.security_events import SECURITY_EVENTS
+from api.runtime import RUNTIME, Runtime
 
 ResultT = TypeVar("ResultT")
 
@@ -194,9 +195,7 @@ LOGIN_LIMITER = web.AppKey("login_limiter", LoginRateLimiter)
 PASSWORD_HASH_LIMITER = web.AppKey("password_hash_limiter", PasswordHashLimiter)
 
 
-def _runtime_of(app: web.Application):  # noqa: ANN202 - api.app imports this module
-    from api.app import RUNTIME
-
+def _runtime_of(app: web.Application) -> Runtime:
     return app[RUNTIME]
 
 

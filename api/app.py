@@ -7,10 +7,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from dataclasses import dataclass, field
 from typing import AsyncIterator
 
-import asyncpg
 import grpc
 from aiohttp import web
 
@@ -19,6 +17,7 @@ from api.connection_guard import GuardedAppRunner, otlp_http_limits, reserve_mid
 from api.background import background
 from api.errors import error_middleware
 from api.retention import RetentionJob
+from api.runtime import RUNTIME, Runtime
 from api.security_events import SECURITY_EVENTS, SecurityEvents, security_events_ctx
 from api import live, server_logs
 from api.settings import Settings
@@ -27,44 +26,13 @@ from collector.db import migrate
 from collector.db.connect import EmbeddedPostgres, connect, create_pool
 from collector.grpc_server import start_grpc_server
 from collector.http_receiver import create_otlp_http_app
-from collector.hub import LiveHub
 from collector.admission import IngestBudget
 from collector.ingest import IngestLimits, IngestService
-from collector.model import ActivityRow
 from collector.writer import BatchWriter
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class Runtime:
-    """What the running server holds; handlers reach it through ``app[RUNTIME]``."""
-
-    settings: Settings
-    dsn: str = ""
-    # Three pools, so that no kind of work can take the connections another needs: ``pool`` for
-    # the API's short reads and writes (and the live tail's), ``ingest_pool`` for the batch writer
-    # and ingest-token checks only, ``export_pool`` for exports, which hold a connection for as
-    # long as the client takes to download (bounded by ``export_concurrency``).
-    pool: asyncpg.Pool | None = None
-    ingest_pool: asyncpg.Pool | None = None
-    export_pool: asyncpg.Pool | None = None
-    hub: LiveHub = field(default_factory=LiveHub)
-    writer: BatchWriter | None = None
-    ingest: IngestService | None = None
-    ingest_auth: IngestAuthenticator | None = None
-    otlp_grpc_port: int | None = None
-    otlp_http_port: int | None = None
-    first_run: bootstrap.FirstRun | None = None
-    retention: RetentionJob | None = None
-
-    def submit_server_row(self, row: ActivityRow) -> None:
-        """Queue one of the server's own entries; dropped (and counted) when ingest cannot take it."""
-        if self.writer is not None:
-            self.writer.submit_nowait([row])
-
-
-RUNTIME = web.AppKey("runtime", Runtime)
 
 # The writer uses one connection at a time; the others serve ingest-token checks, settings reads
 # and the writer's probe while the database is away.

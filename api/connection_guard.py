@@ -35,7 +35,7 @@ handled), ``_waiter`` (set while ``start()`` waits for the next request), ``_req
 ``_upgraded``, ``_loop``; what they override: ``data_received``, ``connection_lost``,
 ``_handle_request`` (one call per request, around the handler), ``finish_response``; of
 ``web.Server``: ``__call__``, ``connection_made``/``connection_lost`` (called by each handler),
-``_kwargs``, ``_loop``; of ``AppRunner``: ``_make_server``. tests/test_connection_limits.py checks
+``_kwargs``, ``_loop``; of ``AppRunner``: ``_make_server``. tests/system/test_connection_limits.py checks
 that these still exist and still behave as relied upon.
 """
 

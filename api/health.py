@@ -6,6 +6,7 @@ from aiohttp import web
 
 from collector.db import migrate
 from collector.db.queries import q
+from api.runtime import RUNTIME
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -13,8 +14,6 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    from api.app import RUNTIME
-
     runtime = request.app[RUNTIME]
     problems = []
     if runtime.pool is None:

@@ -26,6 +26,7 @@ from collector.db import repository
 from collector.db.repository import LogFilter, Scope
 from collector.model import CATEGORIES, LEVELS, SOURCES, ActivityRow, dumps, format_timestamp
 from collector.writer import BATCH_SIZE_RANGE, FLUSH_INTERVAL_MS_RANGE
+from api.runtime import RUNTIME, Runtime
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +57,7 @@ _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 _BARE_VALUE = re.compile(r'^[^\s"=\\]+$')
 
 
-def _runtime(request: web.Request):  # noqa: ANN202 - api.app imports this module
-    from api.app import RUNTIME
-
+def _runtime(request: web.Request) -> Runtime:
     return request.app[RUNTIME]
 
 

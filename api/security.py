@@ -32,6 +32,7 @@ from collector.auth import bearer_token
 from collector.db.queries import q
 from collector.db.repository import Scope
 from collector.errors import Unauthenticated
+from api.runtime import RUNTIME
 
 JWT_ALGORITHM = "HS256"
 JWT_SECRET_FILE = "jwt-secret"
@@ -186,8 +187,6 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     """Require a valid API token on ``/api/v1/*`` except ``PUBLIC_PATHS``. Runs inside
     ``errors.error_middleware``, so a 401 comes out in the API's error shape."""
     if request.path.startswith(API_V1) and request.path not in PUBLIC_PATHS:
-        from api.app import RUNTIME  # api.app imports this module
-
         token = bearer_from_header(request.headers.get("Authorization"))
         principal = verify_token(request.app, token)
         request[PRINCIPAL] = await current_principal(request.app[RUNTIME].pool, principal)

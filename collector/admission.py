@@ -7,7 +7,7 @@ Retry-After), so that however many requests arrive, and whatever they hold withi
 limits, what they occupy together stays within ``capacity``. The writer's queue is part of it: a
 database that is slow or away fills the budget and further requests are asked to retry.
 
-The estimates are upper bounds measured on this code (tests/test_ingest_memory.py checks the
+The estimates are upper bounds measured on this code (tests/system/test_ingest_memory.py checks the
 whole): a protobuf request's mapped rows occupied at most about 17 times its size (arrays of empty
 arrays, the worst shape found) and 4.4 times for records of a usual shape, plus up to 400 bytes per
 record; ``PROTOBUF_FACTOR`` and ``RECORD_BYTES`` leave room above that. OTLP/JSON first becomes
