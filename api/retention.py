@@ -1,4 +1,4 @@
-"""Retention (seed Task 5.3): every ``Settings.retention_interval_s`` (1 h by default) delete, per
+"""Retention: every ``Settings.retention_interval_s`` (1 h by default) delete, per
 level, the entries older than that level's retention in ``activity_log_settings``.
 
 - The settings are read at each cycle, so a change through the API applies at the next run; the
@@ -20,6 +20,7 @@ from typing import Any
 
 import asyncpg
 
+from api.server_entries import server_entry
 from collector.db import repository
 from collector.model import LEVELS, ActivityRow
 from collector.writer import BatchWriter
@@ -29,14 +30,9 @@ log = logging.getLogger(__name__)
 DELETE_CHUNK_ROWS = 10_000
 
 
-def curated_api_entry(message: str, fields: dict[str, Any], *, level: str = "info",
-                      user_id: int | None = None) -> ActivityRow:  # fmt: skip
-    """A curated entry of the API server itself (retention runs, manual purges), for admins only."""
-    return ActivityRow(
-        timestamp=datetime.now(timezone.utc), level=level, source="api", message=message,
-        category="curated", fields=fields, user_id=user_id, service_name="activity-console",
-        severity_number=9, severity_text="INFO", admin_only=True,
-    )  # fmt: skip
+def curated_api_entry(message: str, fields: dict[str, Any], *, user_id: int | None = None) -> ActivityRow:
+    """A curated entry of the API server's maintenance (retention runs, manual purges), for admins only."""
+    return server_entry(message, scope_name=__name__, category="curated", fields=fields, user_id=user_id)
 
 
 class RetentionJob:

@@ -1,14 +1,16 @@
-"""The API server's own ``logging`` records become activity entries (seed Task 5.1, Note 4), for
-admins only: they describe the server's operation (its warnings, its errors with their stack
-traces), which is no creator's business, whatever triggered them.
+"""The API server's own ``logging`` records become activity entries, so that an admin reads the
+server's health in the same console as everything else. For admins only: they describe the
+server's operation (its warnings, its errors with their stack traces), which is no creator's
+business, whatever triggered them.
 
 ``ActivityLogHandler`` sits on the root logger next to the stderr handler (added, never
-replacing). Each record at or above ``Settings.server_log_level`` (INFO by default) is mapped to an
-``ActivityRow`` — source ``api``, category ``verbose`` unless ``extra`` says ``category="curated"``,
-level from ``levelno``, ``extra`` as fields (``user_id``, ``job_id``, ``project_id``,
-``entity_type``, ``entity_id`` or their ``activity.*`` attribute names become columns), exception
-info as ``exception.type/message/stacktrace``, the active OpenTelemetry span as trace context —
-and handed to ``BatchWriter.submit_nowait``, which publishes it to the live hub after the commit.
+replacing). Each record at or above ``Settings.server_log_level`` (INFO by default) becomes an
+entry through ``api.server_entries.server_entry`` — source ``api``, category ``verbose`` unless
+``extra`` says ``category="curated"``, level from ``levelno``, ``extra`` as fields (``user_id``,
+``job_id``, ``project_id``, ``entity_type``, ``entity_id`` or their ``activity.*`` attribute
+names become columns), exception info as ``exception.type/message/stacktrace``, the active
+OpenTelemetry span as trace context — and is handed to ``BatchWriter.submit_nowait``, which
+publishes it to the live hub after the commit.
 
 It never floods: at most ``RECORDS_PER_WINDOW`` records with the same logger, level and message
 template become entries per ``WINDOW_S``; the rest are counted, and one entry per template says
@@ -40,13 +42,12 @@ from typing import Any, AsyncIterator, Callable
 from aiohttp import web
 
 from api.background import background
+from api.server_entries import server_entry
 
 from collector import attributes as attr
-from collector.mapping import as_int64
 from collector.model import ActivityRow
 from collector.writer import BatchWriter
 
-SERVICE_NAME = "activity-console"
 MAX_PENDING_FROM_THREADS = 10_000
 # Loggers whose records below WARNING are never forwarded (why: see the module docstring).
 QUIET_BELOW_WARNING = ("collector.writer",)
@@ -73,40 +74,6 @@ _CATEGORY_KEYS = ("category", attr.CATEGORY)
 _inside_handler: contextvars.ContextVar[bool] = contextvars.ContextVar("activity_log_handler_active", default=False)
 
 
-def level_of(levelno: int) -> str:
-    if levelno >= logging.ERROR:
-        return "error"
-    if levelno >= logging.WARNING:
-        return "warn"
-    if levelno >= logging.INFO:
-        return "info"
-    return "debug"
-
-
-def severity_number_of(levelno: int) -> int:
-    """What the OpenTelemetry SDK's LoggingHandler sends (NOTES §1): 10/20/30/40/50 → 5/9/13/17/21,
-    levels in between keep their offset within the range."""
-    if levelno < logging.DEBUG:
-        return 1  # TRACE
-    for base, severity in ((logging.CRITICAL, 21), (logging.ERROR, 17), (logging.WARNING, 13), (logging.INFO, 9)):
-        if levelno >= base:
-            return min(severity + (levelno - base), severity + 3)
-    return 5 + min(levelno - logging.DEBUG, 3)
-
-
-def _json_safe(value: Any) -> Any:
-    """Fields end up as JSONB: keep JSON types, turn anything else into its ``str``."""
-    if value is None or isinstance(value, (bool, int, float)):
-        return value
-    if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")  # PostgreSQL text and jsonb refuse NUL (NOTES §4)
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    return _json_safe(str(value))
-
-
 def _trace_context() -> tuple[str | None, str | None, int | None]:
     try:
         from opentelemetry import trace
@@ -127,42 +94,28 @@ def row_from_record(record: logging.LogRecord) -> ActivityRow:
         if key in _STANDARD_RECORD_ATTRIBUTES or key.startswith("_"):
             continue
         if key in _COLUMN_KEYS:
-            column = _COLUMN_KEYS[key]
-            columns[column] = str(value) if column == "entity_type" else as_int64(value)
+            columns[_COLUMN_KEYS[key]] = str(value) if _COLUMN_KEYS[key] == "entity_type" else value
         elif key in _CATEGORY_KEYS and value in attr.CATEGORIES:
             category = value
         else:
-            fields[key] = _json_safe(value)
+            fields[key] = value
     fields["code.function.name"] = record.funcName
     fields["code.file.path"] = record.pathname
     fields["code.line.number"] = record.lineno
     if record.exc_info and record.exc_info[0] is not None:
         exc_type, exc_value, exc_tb = record.exc_info
         fields[attr.EXCEPTION_TYPE] = exc_type.__qualname__
-        fields[attr.EXCEPTION_MESSAGE] = _json_safe(str(exc_value))
-        fields[attr.EXCEPTION_STACKTRACE] = _json_safe("".join(traceback.format_exception(exc_type, exc_value, exc_tb)))
+        fields[attr.EXCEPTION_MESSAGE] = str(exc_value)
+        fields[attr.EXCEPTION_STACKTRACE] = "".join(traceback.format_exception(exc_type, exc_value, exc_tb))
     elif record.exc_text:
-        fields[attr.EXCEPTION_STACKTRACE] = _json_safe(record.exc_text)
+        fields[attr.EXCEPTION_STACKTRACE] = record.exc_text
     if record.stack_info:
-        fields["code.stacktrace"] = _json_safe(record.stack_info)
-    trace_id, span_id, trace_flags = _trace_context()
-    return ActivityRow(
-        timestamp=datetime.fromtimestamp(record.created, tz=timezone.utc),
-        level=level_of(record.levelno),
-        source="api",
-        message=_json_safe(record.getMessage()),
-        category=category,
-        fields=fields,
-        trace_id=trace_id,
-        span_id=span_id,
-        trace_flags=trace_flags,
-        severity_number=severity_number_of(record.levelno),
-        severity_text=record.levelname,
-        service_name=SERVICE_NAME,
-        scope_name=record.name,
-        admin_only=True,
-        **columns,
-    )
+        fields["code.stacktrace"] = record.stack_info
+    return server_entry(
+        record.getMessage(), scope_name=record.name, levelno=record.levelno, category=category, fields=fields,
+        timestamp=datetime.fromtimestamp(record.created, tz=timezone.utc), severity_text=record.levelname,
+        trace=_trace_context(), **columns,
+    )  # fmt: skip
 
 
 class ActivityLogHandler(logging.Handler):
@@ -212,12 +165,9 @@ class ActivityLogHandler(logging.Handler):
         self._seen = {}
         self._window_started = time.monotonic()
         for (logger, levelno, template), count in suppressed.items():
-            row = ActivityRow(
-                timestamp=datetime.now(timezone.utc), level=level_of(levelno), source="api",
-                message=f"{count} more record(s) like this were left out in the last minute: {template}",
-                fields={"logger": logger, "suppressed": count}, service_name=SERVICE_NAME, scope_name=logger,
-                severity_number=severity_number_of(levelno), severity_text=logging.getLevelName(levelno),
-                admin_only=True,
+            row = server_entry(
+                f"{count} more record(s) like this were left out in the last minute: {template}",
+                scope_name=logger, levelno=levelno, fields={"logger": logger, "suppressed": count},
             )  # fmt: skip
             self._submit(row)
 

@@ -1,4 +1,5 @@
-"""OTLP/HTTP: ``POST /v1/logs`` in protobuf or JSON, identity/gzip/deflate (NOTES §1)."""
+"""OTLP/HTTP: ``POST /v1/logs`` in protobuf or JSON, identity/gzip/deflate (the OpenTelemetry
+exporters send deflate as well as gzip)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Pure mapping from OTLP log protobufs to activity rows (NOTES §2). No I/O, no clock reads:
+"""Pure mapping from OTLP log protobufs to activity rows: the attribute names in
+``collector/attributes.py`` are the contract with every emitting service. No I/O, no clock reads:
 the receive time is an argument, so every function here is a plain unit under test."""
 
 from __future__ import annotations
@@ -58,8 +59,13 @@ class _Repairs:
     def text(self, value: str) -> str:
         if _NUL in value:
             self.count += 1
-            return value.replace(_NUL, _REPLACEMENT)
+            return without_nul(value)
         return value
+
+
+def without_nul(text: str) -> str:
+    """PostgreSQL text and jsonb refuse the NUL character: it becomes U+FFFD."""
+    return text.replace(_NUL, _REPLACEMENT) if _NUL in text else text
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Decoding OTLP/HTTP request bodies and encoding responses (NOTES §1).
+"""Decoding OTLP/HTTP request bodies and encoding responses, as OTLP/HTTP specifies them.
 
 OTLP/JSON differs from protobuf's canonical JSON: trace and span ids are hex, not base64.
 We rewrite those two keys to base64 before handing the document to ``json_format``, which

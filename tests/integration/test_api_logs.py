@@ -1,4 +1,4 @@
-"""REST reads of activity_logs (seed Task 11.4 and issue 3): envelope and pagination, filters,
+"""REST reads of activity_logs: envelope and pagination, filters,
 cursor form, search with SQL/LIKE metacharacters, export, context, trace, histogram, and the
 creator's scope through every one of them; the admin settings and the manual purge."""
 

@@ -1,4 +1,4 @@
-"""Hostile and malformed OTLP input (issue 8): what a request may cost, bad ids, trailing junk,
+"""Hostile and malformed OTLP input: what a request may cost, bad ids, trailing junk,
 far-future times. Every case is driven through the real receivers against a real database."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Large entries do not amplify reads (issue 8, finding 9): list pages, context, traces and live
+"""Large entries do not amplify reads: list pages, context, traces and live
 frames carry shortened entries (collector/preview.py) whatever is stored, and the whole entry is
 one request away."""
 

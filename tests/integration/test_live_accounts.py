@@ -1,5 +1,5 @@
-"""Open live-tail connections follow the account behind them (issue 8, finding 5) and cannot pin
-the server's memory by not reading (finding 11): a deleted account or an expired token is closed
+"""Open live-tail connections follow the account behind them and cannot pin the
+server's memory by not reading: a deleted account or an expired token is closed
 with 1008, a changed role or membership re-scopes the connection, a user holds a bounded number of
 tails, and a client that stops reading is disconnected and its socket freed."""
 

@@ -1,5 +1,5 @@
 """A creator's live tail never receives an entry that carries only the job id of a job in another
-project (issue 8, finding 1). The rule must hold whatever the interleaving of the hub, the job
+project. The rule must hold whatever the interleaving of the hub, the job
 lookups and the sender: a job-only entry is sent to a creator only once its job's project is
 known and allowed."""
 

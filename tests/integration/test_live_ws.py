@@ -478,7 +478,7 @@ def _with_floor(log_filter: LogFilter) -> LogFilter:
 
 
 async def test_connects_and_disconnects_are_logged_as_verbose_entries(server, db):
-    """Connection chatter is verbose (issue 8, finding 6): curated mode is for what happened."""
+    """Connection chatter is verbose: curated mode is for what happened."""
     async with aiohttp.ClientSession() as session:
         ws = await connect(session, server, await token_for(server, 5, "admin"))
         await ws.close()

@@ -1,4 +1,4 @@
-"""Long reads cannot starve the rest (issue 8, finding 3): a creator who starts exports and never
+"""Long reads cannot starve the rest: a creator who starts exports and never
 reads them must not take the connections that ingest, the API and /readyz need; stalled exports
 are ended by a write timeout and their database sessions freed."""
 

@@ -1,4 +1,4 @@
-"""Retention (seed Task 5.3): per-level deletion of exactly what is past its retention, defaults
+"""Retention: per-level deletion of exactly what is past its retention, defaults
 when the settings row is missing, the curated report entry, and the background task's lifecycle."""
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Migrations apply twice without error, are recorded, refuse edited history, and agree with the
-code that writes and reads the schema. Also the seed's DB-level tests (Task 11.3)."""
+code that writes and reads the schema. Also the database-level
+rules: lookup rows, cascades and the settings singleton."""
 
 from __future__ import annotations
 
@@ -114,7 +115,7 @@ async def test_every_named_query_is_valid_sql(db):
             pytest.fail(f"query {name!r} does not prepare: {exc}")
 
 
-# --- the seed's DB tests (Task 11.3) --------------------------------------------------------
+# --- database-level rules ----------------------------------------------------------------------
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
 

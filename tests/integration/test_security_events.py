@@ -1,4 +1,4 @@
-"""The server's own entries cannot be written by whoever reaches a port (issue 8, finding 6):
+"""The server's own entries cannot be written by whoever reaches a port:
 refused and malformed traffic is counted and reported once per window, quoted and bounded, to
 admins only; the server's own log records are admin-only and rate-limited."""
 

@@ -11,7 +11,8 @@ import aiohttp
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
-from api.server_logs import ActivityLogHandler, level_of, row_from_record, severity_number_of
+from api.server_entries import level_of, severity_number_of
+from api.server_logs import ActivityLogHandler, row_from_record
 from collector.db.repository import LogFilter, Scope, query_logs
 from tests.support.api import token_for
 from tests.support.server import start_server, wait_for

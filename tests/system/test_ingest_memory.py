@@ -1,4 +1,4 @@
-"""What a flood of hostile OTLP requests within the limits costs the server (issue 8, finding 2):
+"""What a flood of hostile OTLP requests within the limits costs the server:
 its peak resident memory stays under 1 GiB, it keeps answering health checks and small honest
 requests meanwhile, and it gives memory back once the flood is over. The server runs as its own
 process so that its memory is measured alone (tests/support/hostile_load.py describes the requests)."""

@@ -1,5 +1,4 @@
-"""The seed's core tests (Tasks 11.1 and 11.2): the curated builder, level and source names,
-round-trips, and the live hub."""
+"""The curated builder, level and source names, round-trips, and the live hub."""
 
 from __future__ import annotations
 
@@ -87,7 +86,7 @@ def test_row_serialisation_round_trip():
     assert ActivityRow(**document) == row
 
 
-# --- the live hub (Task 11.2) ---------------------------------------------------------------
+# --- the live hub ------------------------------------------------------------------------------
 
 
 def _row(message: str, level: str = "info") -> ActivityRow:
