@@ -1,7 +1,7 @@
-// A stand-in for the aiohttp API (issue 3's contract) serving ui/dist, for looking at the console
-// before the real server is ready: `npm run build && node scripts/mock-api.mjs [port]`.
+// A stand-in for the aiohttp API (the contract in src/api/openapi.json) serving ui/dist, for
+// screenshots and benchmarks without a database: `npm run build && node scripts/mock-api.mjs [port]`.
 // Any email/password signs in; "creator@…" gets the creator role. Entries are generated.
-import { createReadStream, existsSync, statSync } from "node:fs";
+import { createReadStream, existsSync, readFileSync, statSync } from "node:fs";
 import { createServer } from "node:http";
 import { extname, join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -10,8 +10,15 @@ import { WebSocketServer } from "ws";
 const port = Number(process.argv[2] ?? 4173);
 const rate = Number(process.env.MOCK_RATE ?? 25); // entries per second on the live tail
 const dist = fileURLToPath(new URL("../dist", import.meta.url));
-const LEVELS = ["debug", "info", "warn", "error"];
-const SOURCES = ["api", "comfyui", "worker", "agent", "pipeline"];
+
+const apiDocument = JSON.parse(readFileSync(new URL("../src/api/openapi.json", import.meta.url), "utf8"));
+const resolveRef = (schema) =>
+  schema.$ref ? resolveRef(apiDocument.components.schemas[schema.$ref.split("/").pop()]) : schema;
+/** The values the API description allows for a property of an entry. TODO(openapi): ActivityEntry */
+const entryEnum = (property) => resolveRef(apiDocument.components.schemas.Entry.properties[property]).enum;
+const LEVELS = entryEnum("level");
+const SOURCES = entryEnum("source");
+
 const MESSAGES = {
   api: ["POST /api/v1/jobs 201 in 38 ms", "user signed in", "GET /api/v1/projects/7 200 in 4 ms", "WebSocket client connected"],
   comfyui: ["prompt queued on instance gpu-2", "KSampler step 20/30", "execution finished in 12.4 s", "model checkpoint loaded: sdxl_base_1.0"],
@@ -19,6 +26,8 @@ const MESSAGES = {
   agent: ["heartbeat from gpu-2 (load 0.73)", "disk usage 81% on /scratch", "GPU temperature 79 °C", "agent restarted after update"],
   pipeline: ["stage 'denoise' completed", "pipeline run 88 queued", "retrying stage 'upscale' (attempt 2)", "artifact published: shot_012_v3.exr"],
 };
+const withoutMessages = SOURCES.filter((source) => !MESSAGES[source]);
+if (withoutMessages.length) throw new Error(`the mock has no messages for the source(s) ${withoutMessages.join(", ")}`);
 let nextId = 1;
 /** Entries as list views serve them: shortened like the server does (see forDisplay). */
 const stored = [];
@@ -114,6 +123,7 @@ function makeEntry(ts = new Date()) {
     span_id: withTrace ? hex(16) : null, trace_flags: withTrace ? 1 : null,
     severity_number: { debug: 5, info: 9, warn: 13, error: 17 }[level], severity_text: level.toUpperCase(),
     service_name: source, event_name: null, resource: { "service.name": source }, scope_name: "mock", scope_version: null,
+    admin_only: false,
   };
   // Every 250th entry is a crash too large for list views: it is served shortened, the full one by id.
   if (id % 250 === 0) Object.assign(entry, makeCrashDetails(id));
@@ -139,7 +149,7 @@ function matches(e, q) {
   return true;
 }
 
-let settings = { retention_days_debug: 3, retention_days_info: 14, retention_days_warn: 30, retention_days_error: 90, batch_size: 500, flush_interval_ms: 1000 };
+let settings = { retention_days_debug: 3, retention_days_info: 14, retention_days_warn: 30, retention_days_error: 90, batch_size: 500, flush_interval_ms: 1000, updated_at: null };
 let tokens = [{ id: 1, name: "worker-eu-1", token_prefix: "act_3f9a", created_at: new Date(Date.now() - 86400e3 * 9).toISOString(), last_used_at: new Date().toISOString(), revoked_at: null }];
 
 const json = (res, status, body, headers = {}) => {
@@ -171,14 +181,14 @@ const server = createServer(async (req, res) => {
       }
       const all = newestFirst();
       const page = Number(q.get("page") ?? 1);
-      return json(res, 200, { data: all.slice((page - 1) * perPage, page * perPage), meta: { page, per_page: perPage, total: all.length } });
+      return json(res, 200, { data: all.slice((page - 1) * perPage, page * perPage), meta: { page, per_page: perPage, total: all.length, total_exact: true } });
     }
     if (p === "/api/v1/activity-logs/histogram") {
       const n = Number(q.get("buckets") ?? 60);
       const to = q.get("to") ? Date.parse(q.get("to")) : Date.now();
       const from = q.get("from") ? Date.parse(q.get("from")) : to - 3600e3;
       const width = (to - from) / n;
-      const data = Array.from({ length: n }, (_, i) => ({ start: new Date(from + i * width).toISOString(), end: new Date(from + (i + 1) * width).toISOString(), total: 0, counts: { debug: 0, info: 0, warn: 0, error: 0 } }));
+      const data = Array.from({ length: n }, (_, i) => ({ start: new Date(from + i * width).toISOString(), end: new Date(from + (i + 1) * width).toISOString(), total: 0, counts: Object.fromEntries(LEVELS.map((level) => [level, 0])) }));
       for (const e of stored) {
         if (!matches(e, q)) continue;
         const i = Math.floor((Date.parse(e.timestamp) - from) / width);
@@ -219,7 +229,7 @@ const server = createServer(async (req, res) => {
           if (!Number.isInteger(v) || v < min) bad.push(`${k}: Input should be greater than or equal to ${min}`);
         }
         if (bad.length) return error(res, 400, "bad_request", bad.join("; "));
-        settings = { ...settings, ...body };
+        settings = { ...settings, ...body, updated_at: new Date().toISOString() };
       }
       return json(res, 200, settings);
     }

@@ -11,7 +11,7 @@ import { applyTheme, useThemeStore } from "../lib/theme";
 import { DockedConsole } from "./DockedConsole";
 import { NAVIGATION } from "./navigation";
 
-export const CONSOLE_PATH = "/tools/activity-console";
+const CONSOLE_PATH = "/tools/activity-console";
 
 /** Sidebar, top bar and the docked console around every signed-in page. */
 export function AppShell() {
@@ -31,11 +31,11 @@ export function AppShell() {
   // Re-check the stored session on load: a 401 signs out (apiFetch), a changed role updates the menu.
   const me = useQuery({
     queryKey: ["auth", "me"],
-    queryFn: ({ signal }) => apiJson<{ user?: User } & Partial<User>>("/auth/me", { signal }),
+    queryFn: ({ signal }) => apiJson<{ user: User }>("/auth/me", { signal }),
     staleTime: 5 * 60_000,
   });
   useEffect(() => {
-    const fresh = me.data?.user ?? (me.data?.email ? (me.data as User) : null);
+    const fresh = me.data?.user;
     const { token, user: current, signIn } = useAuthStore.getState();
     if (fresh && token && (fresh.role !== current?.role || fresh.email !== current?.email)) {
       signIn(token, { id: fresh.id, email: fresh.email, role: fresh.role });

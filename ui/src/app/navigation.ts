@@ -2,7 +2,7 @@ import { Settings, Terminal } from "lucide-react";
 import type { LucideIcon } from "lucide-react";
 import type { Role } from "../lib/authStore";
 
-export interface NavItem {
+interface NavItem {
   label: string;
   path: string;
   icon: LucideIcon;
@@ -10,7 +10,7 @@ export interface NavItem {
   roles?: Role[];
 }
 
-export interface NavGroup {
+interface NavGroup {
   label: string;
   items: NavItem[];
 }

@@ -1,27 +1,27 @@
+import type { components } from "../api/schema";
 import { useAuthStore } from "./authStore";
 
-export const API_BASE = "/api/v1";
+const API_BASE = "/api/v1";
+
+type ErrorBody = components["schemas"]["Error"];
 
 /** An API failure, carrying the `{ error: { code, message } }` body the backend always sends. */
 export class ApiError extends Error {
   readonly status: number;
   readonly code: string;
-  /** Field the error is about, when the API names one (used to show validation inline). */
-  readonly field: string | undefined;
 
-  constructor(status: number, code: string, message: string, field?: string) {
+  constructor(status: number, code: string, message: string) {
     super(message);
     this.name = "ApiError";
     this.status = status;
     this.code = code;
-    this.field = field;
   }
 }
 
-export type QueryValue = string | number | boolean | null | undefined | readonly (string | number)[];
+type QueryValue = string | number | boolean | null | undefined | readonly (string | number)[];
 
 /** Repeats a key for array values (`level=warn&level=error`), skips empty values. */
-export function toSearchParams(params: Record<string, QueryValue> | object): URLSearchParams {
+function toSearchParams(params: Record<string, QueryValue> | object): URLSearchParams {
   const search = new URLSearchParams();
   for (const [key, value] of Object.entries(params)) {
     if (value == null || value === "") continue;
@@ -34,31 +34,27 @@ export function toSearchParams(params: Record<string, QueryValue> | object): URL
   return search;
 }
 
-export function apiUrl(path: string, params?: object): string {
+function apiUrl(path: string, params?: object): string {
   const qs = params ? toSearchParams(params).toString() : "";
   return `${API_BASE}${path}${qs ? `?${qs}` : ""}`;
 }
 
-export function authHeaders(): Record<string, string> {
+function authHeaders(): Record<string, string> {
   const token = useAuthStore.getState().token;
   return token ? { Authorization: `Bearer ${token}` } : {};
 }
 
-export async function errorFromResponse(res: Response): Promise<ApiError> {
+async function errorFromResponse(res: Response): Promise<ApiError> {
   let code = `http_${res.status}`;
   let message = res.statusText || `Request failed with status ${res.status}`;
-  let field: string | undefined;
   try {
-    const body = (await res.json()) as { error?: { code?: string; message?: string; field?: string } };
-    if (body?.error) {
-      code = body.error.code ?? code;
-      message = body.error.message ?? message;
-      field = body.error.field;
-    }
+    // A proxy in front of the server may answer with JSON of its own: only the API's body counts.
+    const body = (await res.json()) as Partial<ErrorBody> | null;
+    if (body?.error) ({ code, message } = body.error);
   } catch {
     // Not JSON (a proxy error page, say): keep the status text.
   }
-  return new ApiError(res.status, code, message, field);
+  return new ApiError(res.status, code, message);
 }
 
 interface RequestOptions {

@@ -1,13 +1,13 @@
 import { create } from "zustand";
 import { createJSONStorage, persist } from "zustand/middleware";
+import type { components } from "../api/schema";
 
-export type Role = "admin" | "creator";
-
-export interface User {
-  id: number;
-  email: string;
-  role: Role;
-}
+/**
+ * The signed-in user as the login and /auth/me responses carry it; only what the UI uses is kept.
+ * TODO(openapi): User (Required: the current document marks none of its properties required).
+ */
+export type User = Required<Pick<components["schemas"]["User"], "id" | "email" | "role">>;
+export type Role = User["role"];
 
 interface AuthState {
   token: string | null;

@@ -34,6 +34,7 @@ export function makeEntry(overrides: Partial<ActivityLogEntry> = {}): ActivityLo
     resource: {},
     scope_name: null,
     scope_version: null,
+    admin_only: false,
     ...overrides,
   };
 }

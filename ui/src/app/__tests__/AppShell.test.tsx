@@ -25,9 +25,21 @@ describe("app shell", () => {
     vi.stubGlobal("WebSocket", MockWebSocket);
     mockFetch((url) => {
       if (url.pathname === "/api/v1/auth/me") return { body: { user: { id: 1, email: "admin@localhost", role: "admin", project_ids: [] } } };
-      if (url.pathname === "/api/v1/activity-logs") return { body: { data: [], meta: { page: 1, per_page: 25, total: 0 } } };
+      if (url.pathname === "/api/v1/activity-logs") return { body: { data: [], meta: { page: 1, per_page: 25, total: 0, total_exact: true } } };
       if (url.pathname === "/api/v1/activity-logs/histogram") return { body: { data: [] } };
-      if (url.pathname === "/api/v1/admin/activity-logs/settings") return { body: {} };
+      if (url.pathname === "/api/v1/admin/activity-logs/settings") {
+        return {
+          body: {
+            retention_days_debug: 3,
+            retention_days_info: 14,
+            retention_days_warn: 30,
+            retention_days_error: 90,
+            batch_size: 500,
+            flush_interval_ms: 1000,
+            updated_at: null,
+          },
+        };
+      }
       if (url.pathname === "/api/v1/admin/ingest-tokens") return { body: { data: [] } };
       return undefined;
     });
@@ -39,7 +51,7 @@ describe("app shell", () => {
     mockFetch((url) =>
       url.pathname === "/api/v1/auth/login"
         ? { body: { token: "jwt-2", user: { id: 2, email: "c@x", role: "creator" } } }
-        : { body: { data: [], meta: { page: 1, per_page: 25, total: 0 } } },
+        : { body: { data: [], meta: { page: 1, per_page: 25, total: 0, total_exact: true } } },
     );
     renderApp("/settings");
     await user.type(screen.getByLabelText("Email"), "c@x");
@@ -68,7 +80,7 @@ describe("app shell", () => {
     mockFetch((url) =>
       url.pathname === "/api/v1/auth/me"
         ? { status: 401, body: { error: { code: "unauthorized", message: "token expired" } } }
-        : { body: { data: [], meta: { page: 1, per_page: 25, total: 0 } } },
+        : { body: { data: [], meta: { page: 1, per_page: 25, total: 0, total_exact: true } } },
     );
     renderApp("/settings");
     expect(await screen.findByRole("button", { name: "Sign in" })).toBeInTheDocument();

@@ -238,10 +238,9 @@ export function HistoryPane() {
           </thead>
           <tbody>
             {rows.map((e) => {
-              const key = e.id ?? -1;
-              const open = openRow === key;
+              const open = openRow === e.id;
               return (
-                <HistoryRow key={key} entry={e} open={open} onToggle={() => setOpenRow(open ? null : key)} search={filters.search} />
+                <HistoryRow key={e.id} entry={e} open={open} onToggle={() => setOpenRow(open ? null : e.id)} search={filters.search} />
               );
             })}
             {!selectsNothing && !history.isLoading && rows.length === 0 && (
@@ -316,7 +315,7 @@ function HistoryRow({
     <>
       <tr className={`level-${entry.level}${open ? " is-expanded" : ""}`}>
         <td className="log-time">
-          <button type="button" className="link-button" aria-expanded={open} onClick={onToggle} aria-label={`Details of entry ${entry.id ?? ""}`.trim()}>
+          <button type="button" className="link-button" aria-expanded={open} onClick={onToggle} aria-label={`Details of entry ${entry.id}`}>
             {formatDateTime(entry.timestamp)}
           </button>
         </td>

@@ -58,7 +58,7 @@ export function TracePage() {
             {data.map((e, i) => {
               const isOpen = open === i;
               return (
-                <Fragment key={e.id ?? i}>
+                <Fragment key={e.id}>
                   <tr className={`level-${e.level}`}>
                     <td className="trace-offset">{relative(Date.parse(e.timestamp) - t0)}</td>
                     <td className="log-time">

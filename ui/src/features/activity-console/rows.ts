@@ -1,4 +1,3 @@
-import { ACTIVITY_LOG_LEVELS, ACTIVITY_LOG_SOURCES } from "./types";
 import type {
   ActivityLogEntry,
   ActivityLogLevel,
@@ -14,7 +13,7 @@ export interface EntryRow {
   key: string;
   /** Position in arrival order: increasing along the buffer, so a row's index is found by binary search. */
   seq: number;
-  id: number | null;
+  id: number;
   entry: ActivityLogEntry;
   /** Local wall-clock time, HH:MM:SS.mmm */
   time: string;
@@ -43,7 +42,7 @@ let clientSeq = 0;
 const pad = (n: number, width = 2) => String(n).padStart(width, "0");
 
 /** HH:MM:SS.mmm in local time; falls back to the raw text for unparsable timestamps. */
-export function formatClock(timestamp: string): string {
+function formatClock(timestamp: string): string {
   const ms = Date.parse(timestamp);
   if (Number.isNaN(ms)) return timestamp;
   const d = new Date(ms);
@@ -58,48 +57,11 @@ export function formatDateTime(timestamp: string): string {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${formatClock(timestamp)}`;
 }
 
-const LEVEL_SET = new Set<string>(ACTIVITY_LOG_LEVELS);
-const SOURCE_SET = new Set<string>(ACTIVITY_LOG_SOURCES);
-
-/** Coerces what the wire gave us into a well-formed entry (unknown level/source are kept visible). */
-export function normalizeEntry(raw: Partial<ActivityLogEntry> & Record<string, unknown>): ActivityLogEntry {
-  const level = (LEVEL_SET.has(String(raw.level)) ? raw.level : "info") as ActivityLogLevel;
-  const source = (SOURCE_SET.has(String(raw.source)) ? raw.source : "api") as ActivityLogSource;
-  const entry: ActivityLogEntry = {
-    id: typeof raw.id === "number" ? raw.id : raw.id == null ? null : Number(raw.id),
-    timestamp: String(raw.timestamp ?? ""),
-    level,
-    source,
-    message: String(raw.message ?? ""),
-    category: raw.category === "curated" ? "curated" : "verbose",
-    fields: (raw.fields as Record<string, unknown>) ?? {},
-    entity_type: raw.entity_type ?? null,
-    entity_id: raw.entity_id ?? null,
-    user_id: raw.user_id ?? null,
-    job_id: raw.job_id ?? null,
-    project_id: raw.project_id ?? null,
-    trace_id: raw.trace_id ?? null,
-    span_id: raw.span_id ?? null,
-    trace_flags: raw.trace_flags ?? null,
-    severity_number: raw.severity_number ?? 0,
-    severity_text: raw.severity_text ?? null,
-    service_name: raw.service_name ?? null,
-    event_name: raw.event_name ?? null,
-    resource: (raw.resource as Record<string, unknown>) ?? {},
-    scope_name: raw.scope_name ?? null,
-    scope_version: raw.scope_version ?? null,
-  };
-  // Set only when sent, so an entry that was not shortened keeps the exact shape it always had.
-  if (raw.truncated === true) entry.truncated = true;
-  if (typeof raw.message_length === "number") entry.message_length = raw.message_length;
-  return entry;
-}
-
 export function toEntryRow(entry: ActivityLogEntry): EntryRow {
   const seq = ++clientSeq;
   return {
     kind: "entry",
-    key: entry.id != null ? `e${entry.id}` : `c${seq}`,
+    key: `e${entry.id}`,
     seq,
     id: entry.id,
     entry,
@@ -113,7 +75,7 @@ export function makeGapRow(skipped: number, afterId: number | null): GapRow {
   return { kind: "gap", key: `gap${seq}`, seq, skipped, afterId, beforeId: null, status: "idle" };
 }
 
-export interface RowFilter {
+interface RowFilter {
   levels: ReadonlySet<ActivityLogLevel>;
   sources: ReadonlySet<ActivityLogSource>;
   mode: ActivityLogMode;

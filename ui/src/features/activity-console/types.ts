@@ -1,132 +1,111 @@
-/** Types mirroring the backend's JSON (collector/model.py `ActivityRow.to_dict()` and issue 3's API). */
+/**
+ * The console's names for the API's wire types. They are aliases of the types generated from the
+ * server's OpenAPI document (src/api/schema.ts, `npm run gen:api`), so that a change in the contract
+ * fails typecheck here rather than showing up as a wrong guess at run time. What the document does
+ * not describe yet is a narrow hand-written type marked TODO(openapi) with the component to use.
+ */
+import type { components, paths } from "../../api/schema";
 
-export const ACTIVITY_LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
-export type ActivityLogLevel = (typeof ACTIVITY_LOG_LEVELS)[number];
+type Schemas = components["schemas"];
+type QueryOf<Operation> = Operation extends { parameters: { query?: infer Query } } ? NonNullable<Query> : never;
 
-export const ACTIVITY_LOG_SOURCES = ["api", "comfyui", "worker", "agent", "pipeline"] as const;
-export type ActivityLogSource = (typeof ACTIVITY_LOG_SOURCES)[number];
+/**
+ * `Optional` stays optional, every other property is required: the server always sends them, but
+ * the current document marks no property of its components required.
+ * TODO(openapi): drop once the document lists `required` (ActivityEntry, IngestToken, Settings).
+ */
+type AsSent<T, Optional extends keyof T = never> = Required<Omit<T, Optional>> & Pick<T, Optional>;
 
-export type ActivityLogCategory = "curated" | "verbose";
+/**
+ * One entry as the list views and the live tail send it. `truncated` and `message_length` are
+ * present only when the server shortened the entry for display; the whole entry comes from
+ * `GET /api/v1/activity-logs/{id}`. TODO(openapi): ActivityEntry (the current document's Entry).
+ */
+export type ActivityLogEntry = AsSent<Schemas["Entry"], "truncated" | "message_length">;
+export type ActivityLogLevel = ActivityLogEntry["level"];
+export type ActivityLogSource = ActivityLogEntry["source"];
+/** The Activity view shows "curated" entries; the Debug view ("verbose") shows every category. */
+export type ActivityLogMode = ActivityLogEntry["category"];
 
-/** Stream/REST mode: "curated" is the Activity view, "verbose" the Debug view (everything). */
-export type ActivityLogMode = "curated" | "verbose";
+/**
+ * The members of a generated string union, in the UI's display order. Typecheck fails when the
+ * list misses a member of the union or names a value the contract does not have.
+ */
+const everyMemberOf =
+  <Union extends string>() =>
+  <const List extends readonly Union[]>(
+    list: List & ([Union] extends [List[number]] ? unknown : { missing: Exclude<Union, List[number]> }),
+  ): List =>
+    list;
 
-export interface ActivityLogEntry {
-  /** Assigned by the batch writer; the stream's resume cursor. */
-  id: number | null;
-  /** RFC 3339 UTC with microseconds, e.g. 2026-11-26T05:30:46.123456Z */
-  timestamp: string;
-  level: ActivityLogLevel;
-  source: ActivityLogSource;
-  message: string;
-  category: ActivityLogCategory;
-  fields: Record<string, unknown>;
-  entity_type: string | null;
-  entity_id: number | null;
-  user_id: number | null;
-  job_id: number | null;
-  project_id: number | null;
-  trace_id: string | null;
-  span_id: string | null;
-  trace_flags: number | null;
-  severity_number: number;
-  severity_text: string | null;
-  service_name: string | null;
-  event_name: string | null;
-  resource: Record<string, unknown>;
-  scope_name: string | null;
-  scope_version: string | null;
-  /**
-   * Present (and true) only when the server shortened the entry for a list view (live tail, history,
-   * context, trace): message, long `fields`/`resource` values or key lists were cut. The full entry
-   * comes from `GET /api/v1/activity-logs/{id}`.
-   */
-  truncated?: true;
-  /** Characters in the full message; sent alongside `truncated`. */
-  message_length?: number;
-}
+export const ACTIVITY_LOG_LEVELS = everyMemberOf<ActivityLogLevel>()(["debug", "info", "warn", "error"]);
+export const ACTIVITY_LOG_SOURCES = everyMemberOf<ActivityLogSource>()(["api", "comfyui", "worker", "agent", "pipeline"]);
 
 export interface EntityFilter {
   type?: string;
   id?: number;
 }
 
-/** Query parameters of GET /api/v1/activity-logs (and export/histogram, which take the same filters). */
-export interface ActivityLogQueryParams {
-  level?: ActivityLogLevel[];
-  source?: ActivityLogSource[];
-  mode?: ActivityLogMode;
-  entity_type?: string;
-  entity_id?: number;
-  job_id?: number;
-  user_id?: number;
-  project_id?: number;
-  trace_id?: string;
-  /** RFC 3339 */
-  from?: string;
-  /** RFC 3339 */
-  to?: string;
-  search?: string;
-  page?: number;
-  per_page?: number;
-  before_id?: number;
-  after_id?: number;
-}
+/** Query parameters of GET /api/v1/activity-logs (export and histogram take the same filters). */
+export type ActivityLogQueryParams = QueryOf<paths["/api/v1/activity-logs"]["get"]>;
+export type ExportFormat = NonNullable<QueryOf<paths["/api/v1/activity-logs/export"]["get"]>["format"]>;
+export type PurgeQuery = QueryOf<paths["/api/v1/admin/activity-logs"]["delete"]>;
 
-export interface PageMeta {
-  page: number;
-  per_page: number;
-  total: number;
-  /** false when `total` is a lower bound: the API stops counting at 10,000 or after a time budget */
-  total_exact: boolean;
-}
-
+/** TODO(openapi): LogPage (the document's EntryList leaves `meta` free-form). */
 export interface ActivityLogPage {
   data: ActivityLogEntry[];
-  meta: PageMeta;
+  meta: {
+    page: number;
+    per_page: number;
+    total: number;
+    /** false when `total` is a lower bound: the API stops counting at 10,000 or after a time budget */
+    total_exact: boolean;
+  };
+}
+
+/** TODO(openapi): LogPage. A cursor slice (`after_id`), oldest first. */
+export interface ActivityLogSlice {
+  data: ActivityLogEntry[];
+  meta: { has_more: boolean };
+}
+
+/** Context and trace responses; their `meta` is not read. TODO(openapi): ActivityEntry (then EntryList). */
+export interface ActivityLogList {
+  data: ActivityLogEntry[];
+}
+
+/** TODO(openapi): Histogram (the document describes the response inline, with no required property). */
+export interface Histogram {
+  data: HistogramBucket[];
 }
 
 export interface HistogramBucket {
-  /** Bucket start, RFC 3339 */
+  /** RFC 3339; buckets are equal and contiguous over [from, to) */
   start: string;
-  /** Bucket end, RFC 3339 (derived from the next bucket when the API omits it) */
   end: string;
-  counts: Record<ActivityLogLevel, number>;
   total: number;
+  counts: Record<ActivityLogLevel, number>;
 }
 
-export interface ActivityLogSettings {
-  retention_days_debug: number;
-  retention_days_info: number;
-  retention_days_warn: number;
-  retention_days_error: number;
-  batch_size: number;
-  flush_interval_ms: number;
+/** TODO(openapi): PurgeResult */
+export interface PurgeResult {
+  deleted: number;
 }
 
-export interface IngestToken {
-  id: number | string;
-  name: string;
-  created_at?: string | null;
-  last_used_at?: string | null;
-  revoked_at?: string | null;
-  /** A short non-secret prefix to tell tokens apart. */
-  token_prefix?: string | null;
-}
+export type ActivityLogSettings = AsSent<Schemas["Settings"]>;
+export type ActivityLogSettingsUpdate = Schemas["SettingsUpdate"];
 
-export interface CreatedIngestToken extends IngestToken {
-  /** The secret, returned only once at creation. */
-  token: string;
-}
+export type IngestToken = AsSent<Schemas["IngestToken"], "token">;
+/** The creating response is the only one with the secret. */
+export type CreatedIngestToken = AsSent<Schemas["IngestToken"]>;
 
-export type ExportFormat = "json" | "text";
-
-// --- WebSocket protocol (issue 3 item 5) ---
+// --- WebSocket live tail ---
 
 /**
  * The server's live-tail filter. `null` clears a field: `update_filter` is a partial change on the
  * server (absent fields stay), so every field is always sent. `mode: null` means every category,
  * which is what the console's Debug mode shows; an empty `levels`/`sources` list means "any".
+ * TODO(openapi): LiveClientMessage
  */
 export interface StreamFilter {
   levels: ActivityLogLevel[];
@@ -137,15 +116,16 @@ export interface StreamFilter {
   search: string | null;
 }
 
+/** TODO(openapi): LiveClientMessage */
 export type ClientMessage =
   | { action: "auth"; token: string }
   | ({ action: "subscribe"; after_id?: number } & StreamFilter)
   | ({ action: "update_filter" } & StreamFilter);
 
+/** TODO(openapi): LiveServerMessage */
 export type ServerMessage =
   | { type: "subscribed" }
   | { type: "entries"; entries: ActivityLogEntry[] }
-  | ({ type: "entry" } & ActivityLogEntry)
   | { type: "lagged"; skipped: number }
   | { type: "error"; message: string };
 

@@ -12,10 +12,10 @@ import {
 } from "../activity-console/hooks/useActivityLogHistory";
 import { LEVEL_TITLES } from "../activity-console/constants";
 import { ACTIVITY_LOG_LEVELS } from "../activity-console/types";
-import type { ActivityLogLevel, ActivityLogSettings, CreatedIngestToken, IngestToken } from "../activity-console/types";
+import type { ActivityLogLevel, ActivityLogSettingsUpdate, CreatedIngestToken, IngestToken } from "../activity-console/types";
 import { fromLocalInput, toLocalInput } from "../activity-console/urlFilters";
 
-type SettingKey = keyof ActivityLogSettings;
+type SettingKey = keyof ActivityLogSettingsUpdate;
 
 const SETTING_FIELDS: { key: SettingKey; label: string; unit: string }[] = [
   { key: "retention_days_debug", label: "Debug retention", unit: "days" },
@@ -28,16 +28,12 @@ const SETTING_FIELDS: { key: SettingKey; label: string; unit: string }[] = [
 
 /**
  * Splits an API validation message into per-field messages. The API reports pydantic errors as
- * `field: problem; other: problem`; `error.field`, when sent, names the field directly.
+ * `field: problem; other: problem`.
  */
-export function fieldErrors(error: ApiError): { byField: Partial<Record<SettingKey, string>>; rest: string[] } {
+function fieldErrors(error: ApiError): { byField: Partial<Record<SettingKey, string>>; rest: string[] } {
   const byField: Partial<Record<SettingKey, string>> = {};
   const rest: string[] = [];
   const known = new Set<string>(SETTING_FIELDS.map((f) => f.key));
-  if (error.field && known.has(error.field)) {
-    byField[error.field as SettingKey] = error.message;
-    return { byField, rest };
-  }
   for (const part of error.message.split(/;\s*/)) {
     const m = /^([a-z_]+)\s*:\s*(.+)$/.exec(part.trim());
     if (m && known.has(m[1]!)) byField[m[1] as SettingKey] = m[2]!;
@@ -57,7 +53,7 @@ function SettingsForm() {
   const [saved, setSaved] = useState(false);
 
   useEffect(() => {
-    if (data) setValues(Object.fromEntries(SETTING_FIELDS.map((f) => [f.key, String(data[f.key] ?? "")])) as Record<SettingKey, string>);
+    if (data) setValues(Object.fromEntries(SETTING_FIELDS.map((f) => [f.key, String(data[f.key])])) as Record<SettingKey, string>);
   }, [data]);
 
   const apiError = update.error instanceof ApiError ? update.error : null;
@@ -68,7 +64,7 @@ function SettingsForm() {
     if (!values || !data) return;
     setSaved(false);
     // Partial update: send only what changed.
-    const patch: Partial<ActivityLogSettings> = {};
+    const patch: ActivityLogSettingsUpdate = {};
     for (const f of SETTING_FIELDS) {
       const n = Number(values[f.key]);
       if (values[f.key] !== String(data[f.key])) patch[f.key] = Number.isFinite(n) ? n : (values[f.key] as unknown as number);
@@ -144,7 +140,7 @@ function PurgeSection() {
   const run = () => {
     if (!beforeIso) return;
     purge.mutate(
-      { before: beforeIso, ...(level ? { level } : {}) },
+      { before: beforeIso, ...(level ? { level: [level] } : {}) },
       {
         onSuccess: (n) => setResult(`Deleted ${n.toLocaleString()} ${n === 1 ? "entry" : "entries"}.`),
         onSettled: () => setConfirming(false),

@@ -64,7 +64,7 @@ describe("ActivityStreamClient", () => {
     client.start();
     const ws = MockWebSocket.last;
     ws.open();
-    for (let i = 1; i <= 50; i++) ws.receive({ type: "entry", ...makeEntry({ id: i }) });
+    for (let i = 1; i <= 50; i++) ws.receive({ type: "entries", entries: [makeEntry({ id: i })] });
     ws.receive({ type: "entries", entries: [makeEntry({ id: 51 }), makeEntry({ id: 52 })] });
     ws.receive({ type: "lagged", skipped: 9 });
     ws.receive({ type: "entries", entries: [makeEntry({ id: 70 })] });

@@ -116,7 +116,7 @@ describe("HistoryPane", () => {
           headers: { "Content-Type": "application/x-ndjson", "Content-Disposition": 'attachment; filename="activity-logs-2026.ndjson"' },
         };
       }
-      if (url.pathname === "/api/v1/activity-logs") return { body: { data: [], meta: { page: 1, per_page: 25, total: 0 } } };
+      if (url.pathname === "/api/v1/activity-logs") return { body: { data: [], meta: { page: 1, per_page: 25, total: 0, total_exact: true } } };
       return { body: { data: [] } };
     });
     renderWithProviders(<HistoryPane />, { route: "/tools/activity-console?level=error" });

@@ -6,7 +6,7 @@ import { ActivityConsolePanel } from "../ActivityConsolePanel";
 import { HistoryPane } from "../HistoryPane";
 import { ContextDialog } from "../components/ContextDialog";
 import { EntryDetails } from "../components/EntryDetails";
-import { normalizeEntry } from "../rows";
+import { fetchActivityLogs } from "../hooks/useActivityLogHistory";
 import { useActivityConsoleStore as store } from "../stores/activityConsoleStore";
 import type { ActivityLogEntry } from "../types";
 
@@ -123,12 +123,16 @@ describe("shortened entries", () => {
     expect(fetchMock).not.toHaveBeenCalled();
   });
 
-  it("keep truncated and message_length from the wire, and add neither to other entries", () => {
+  it("keep truncated and message_length from the wire, and add neither to other entries", async () => {
     const { shortened } = crashEntry(44);
-    const fromWire = normalizeEntry(JSON.parse(JSON.stringify(shortened)) as Record<string, unknown>);
+    mockFetch((url) =>
+      url.pathname === "/api/v1/activity-logs"
+        ? { body: { data: [shortened, makeEntry({ id: 45 })], meta: { page: 1, per_page: 25, total: 2, total_exact: true } } }
+        : undefined,
+    );
+    const [fromWire, plain] = (await fetchActivityLogs({})).data as [ActivityLogEntry, ActivityLogEntry];
     expect(fromWire.truncated).toBe(true);
     expect(fromWire.message_length).toBe(FULL_MESSAGE.length);
-    const plain = normalizeEntry(JSON.parse(JSON.stringify(makeEntry({ id: 45 }))) as Record<string, unknown>);
     expect("truncated" in plain).toBe(false);
     expect("message_length" in plain).toBe(false);
   });

@@ -34,7 +34,7 @@ export function ContextDialog({ entry, onClose }: { entry: ActivityLogEntry; onC
         <ol className="context-list mono">
           {data.map((e) => (
             <li
-              key={e.id ?? `${e.timestamp}${e.message}`}
+              key={e.id}
               className={`context-item level-${e.level}${e.id === entry.id ? " is-anchor" : ""}`}
               aria-current={e.id === entry.id ? "true" : undefined}
             >

@@ -54,7 +54,7 @@ function EntryDetailsContent({ entry, onShowContext, onScopeToEntity, notice, fu
     <div className="entry-details">
       {notice}
       <dl className="entry-refs">
-        {entry.id != null && <Ref label="id" value={entry.id} />}
+        <Ref label="id" value={entry.id} />
         <Ref label="time" value={entry.timestamp} />
         {entry.trace_id && (
           <Ref
@@ -104,7 +104,7 @@ function EntryDetailsContent({ entry, onShowContext, onScopeToEntity, notice, fu
       </dl>
       {fullMessage}
       {hasFields && <pre className="entry-fields">{JSON.stringify(entry.fields, null, 2)}</pre>}
-      {onShowContext && entry.id != null && (
+      {onShowContext && (
         <button type="button" className="btn btn-small" onClick={() => onShowContext(entry)}>
           <Rows3 size={14} aria-hidden /> Show surrounding entries
         </button>

@@ -11,11 +11,11 @@ const codePointCount = (text: string) => {
 };
 
 /** Whether the server cut the message itself (rather than only long fields). */
-export function isMessageCut(entry: ActivityLogEntry): boolean {
+function isMessageCut(entry: ActivityLogEntry): boolean {
   return entry.message_length != null && entry.message_length > codePointCount(entry.message);
 }
 
-export function shortenedNoticeText(entry: ActivityLogEntry): string {
+function shortenedNoticeText(entry: ActivityLogEntry): string {
   if (entry.message_length == null) return "Shortened for display";
   return isMessageCut(entry)
     ? `Shortened for display — message ${entry.message_length.toLocaleString()} characters`
@@ -45,7 +45,7 @@ export function useFullEntryOnDemand(entry: ActivityLogEntry) {
     full: query.data,
     isLoading: query.isFetching,
     error: query.error,
-    load: entry.id != null ? load : undefined,
+    load,
     fullMessageRef,
   };
 }
@@ -54,8 +54,7 @@ interface ShortenedNoticeProps {
   entry: ActivityLogEntry;
   isLoading: boolean;
   error: Error | null;
-  /** Absent when the entry has no id to fetch it by. */
-  load: (() => void) | undefined;
+  load: () => void;
 }
 
 /** "Shortened for display — message N characters" with the button that loads the full entry. */
@@ -72,25 +71,23 @@ export function ShortenedNotice({ entry, isLoading, error, load }: ShortenedNoti
           {error.message}
         </span>
       )}
-      {load && (
-        // One button through every state, so keyboard focus stays on it while loading and after an error.
-        <button
-          type="button"
-          className="btn btn-small"
-          aria-disabled={isLoading || undefined}
-          aria-describedby={failed ? errorId : textId}
-          onClick={load}
-        >
-          {isLoading ? (
-            <Loader2 size={12} className="spin" aria-hidden />
-          ) : failed ? (
-            <RotateCw size={12} aria-hidden />
-          ) : (
-            <Download size={12} aria-hidden />
-          )}
-          {isLoading ? "Loading full entry…" : failed ? "Retry" : "Load full entry"}
-        </button>
-      )}
+      {/* One button through every state, so keyboard focus stays on it while loading and after an error. */}
+      <button
+        type="button"
+        className="btn btn-small"
+        aria-disabled={isLoading || undefined}
+        aria-describedby={failed ? errorId : textId}
+        onClick={load}
+      >
+        {isLoading ? (
+          <Loader2 size={12} className="spin" aria-hidden />
+        ) : failed ? (
+          <RotateCw size={12} aria-hidden />
+        ) : (
+          <Download size={12} aria-hidden />
+        )}
+        {isLoading ? "Loading full entry…" : failed ? "Retry" : "Load full entry"}
+      </button>
     </div>
   );
 }

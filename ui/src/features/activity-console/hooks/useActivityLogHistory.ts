@@ -1,43 +1,23 @@
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { apiFetch, apiJson } from "../../../lib/api";
-import { ACTIVITY_LOG_LEVELS } from "../types";
 import type {
   ActivityLogEntry,
-  ActivityLogLevel,
+  ActivityLogList,
   ActivityLogPage,
   ActivityLogQueryParams,
   ActivityLogSettings,
+  ActivityLogSettingsUpdate,
+  ActivityLogSlice,
   CreatedIngestToken,
   ExportFormat,
-  HistogramBucket,
+  Histogram,
   IngestToken,
+  PurgeQuery,
+  PurgeResult,
 } from "../types";
-import { normalizeEntry } from "../rows";
 
-const normalizeList = (list: unknown): ActivityLogEntry[] =>
-  Array.isArray(list) ? list.map((e) => normalizeEntry(e as Record<string, unknown>)) : [];
-
-/** Some endpoints may wrap their payload in `{ data }`; accept both. */
-function unwrap<T>(body: unknown): T {
-  if (body && typeof body === "object" && "data" in body && !("meta" in body)) return (body as { data: T }).data;
-  return body as T;
-}
-
-export async function fetchActivityLogs(params: ActivityLogQueryParams, signal?: AbortSignal): Promise<ActivityLogPage> {
-  const body = await apiJson<{ data?: unknown; meta?: Partial<ActivityLogPage["meta"]> }>("/activity-logs", {
-    params,
-    signal,
-  });
-  const data = normalizeList(body?.data);
-  return {
-    data,
-    meta: {
-      page: body?.meta?.page ?? params.page ?? 1,
-      per_page: body?.meta?.per_page ?? params.per_page ?? 25,
-      total: body?.meta?.total ?? data.length,
-      total_exact: body?.meta?.total_exact ?? true,
-    },
-  };
+export function fetchActivityLogs(params: ActivityLogQueryParams, signal?: AbortSignal): Promise<ActivityLogPage> {
+  return apiJson<ActivityLogPage>("/activity-logs", { params, signal });
 }
 
 /** Paginated history from `GET /api/v1/activity-logs`; the key holds every filter. */
@@ -50,103 +30,44 @@ export function useActivityLogHistory(params: ActivityLogQueryParams, options: {
   });
 }
 
-/**
- * Histogram buckets. The API's exact bucket shape is not fixed yet, so this accepts
- * `{start|bucket|timestamp, end?, counts:{level:n}}`, flat `{start, debug, info, …}` and
- * `{start, level, count}` rows, wrapped in `data`/`buckets` or bare.
- */
-export function normalizeHistogram(body: unknown): HistogramBucket[] {
-  const obj = body as Record<string, unknown> | unknown[];
-  const list = (Array.isArray(obj) ? obj : (obj?.buckets ?? obj?.data ?? [])) as Record<string, unknown>[];
-  const byStart = new Map<string, HistogramBucket>();
-  for (const item of list) {
-    const start = String(item.start ?? item.bucket ?? item.timestamp ?? item.from ?? "");
-    if (!start) continue;
-    let bucket = byStart.get(start);
-    if (!bucket) {
-      bucket = {
-        start,
-        end: String(item.end ?? item.to ?? ""),
-        counts: { debug: 0, info: 0, warn: 0, error: 0 },
-        total: 0,
-      };
-      byStart.set(start, bucket);
-    }
-    const counts = (item.counts ?? item.levels ?? item) as Record<string, unknown>;
-    if (typeof item.level === "string" && item.count != null) {
-      const level = item.level as ActivityLogLevel;
-      if (level in bucket.counts) bucket.counts[level] += Number(item.count) || 0;
-    } else {
-      for (const level of ACTIVITY_LOG_LEVELS) bucket.counts[level] += Number(counts[level] ?? 0) || 0;
-    }
-  }
-  const buckets = [...byStart.values()].sort((a, b) => Date.parse(a.start) - Date.parse(b.start));
-  buckets.forEach((b, i) => {
-    b.total = ACTIVITY_LOG_LEVELS.reduce((n, l) => n + b.counts[l], 0);
-    if (!b.end) b.end = buckets[i + 1]?.start ?? b.start;
-  });
-  return buckets;
-}
-
 export function useActivityLogHistogram(params: ActivityLogQueryParams, buckets = 60) {
   const { page: _p, per_page: _pp, ...filters } = params;
   return useQuery({
     queryKey: ["activity-logs", "histogram", filters, buckets],
     queryFn: async ({ signal }) =>
-      normalizeHistogram(await apiJson<unknown>("/activity-logs/histogram", { params: { ...filters, buckets }, signal })),
+      (await apiJson<Histogram>("/activity-logs/histogram", { params: { ...filters, buckets }, signal })).data,
     placeholderData: keepPreviousData,
   });
 }
 
-/** `{data:[…]}`, a bare array, or `{before, entry, after}`: returned oldest first. */
-export function normalizeEntryList(body: unknown): ActivityLogEntry[] {
-  if (Array.isArray(body)) return normalizeList(body);
-  const obj = (body ?? {}) as Record<string, unknown>;
-  if (Array.isArray(obj.data)) return normalizeList(obj.data);
-  if (Array.isArray(obj.entries)) return normalizeList(obj.entries);
-  if (obj.entry || obj.before || obj.after) {
-    return [
-      ...normalizeList(obj.before),
-      ...(obj.entry ? normalizeList([obj.entry]) : []),
-      ...normalizeList(obj.after),
-    ];
-  }
-  return [];
-}
-
 const byTimeThenId = (a: ActivityLogEntry, b: ActivityLogEntry) =>
-  a.timestamp === b.timestamp ? (a.id ?? 0) - (b.id ?? 0) : a.timestamp < b.timestamp ? -1 : 1;
+  a.timestamp === b.timestamp ? a.id - b.id : a.timestamp < b.timestamp ? -1 : 1;
 
-export function useActivityLogContext(id: number | null, before = 25, after = 25) {
+export function useActivityLogContext(id: number, before = 25, after = 25) {
   return useQuery({
     queryKey: ["activity-logs", "context", id, before, after],
     queryFn: async ({ signal }) =>
-      normalizeEntryList(await apiJson<unknown>(`/activity-logs/${id}/context`, { params: { before, after }, signal })).sort(
+      (await apiJson<ActivityLogList>(`/activity-logs/${id}/context`, { params: { before, after }, signal })).data.sort(
         byTimeThenId,
       ),
-    enabled: id != null,
   });
 }
 
-export function useTrace(traceId: string | null) {
+export function useTrace(traceId: string) {
   return useQuery({
     queryKey: ["traces", traceId],
     queryFn: async ({ signal }) =>
-      normalizeEntryList(await apiJson<unknown>(`/traces/${encodeURIComponent(traceId ?? "")}`, { signal })).sort(
-        byTimeThenId,
-      ),
+      (await apiJson<ActivityLogList>(`/traces/${encodeURIComponent(traceId)}`, { signal })).data.sort(byTimeThenId),
     enabled: !!traceId,
   });
 }
 
 /** Cache key of one full entry; outside `["activity-logs", …]` so list invalidations leave it alone. */
-export const fullEntryQueryKey = (id: number | null) => ["activity-log-entry", id] as const;
+const fullEntryQueryKey = (id: number) => ["activity-log-entry", id] as const;
 
-/** `GET /api/v1/activity-logs/{id}`: the entry as stored, never shortened. */
-export async function fetchFullEntry(id: number, signal?: AbortSignal): Promise<ActivityLogEntry> {
-  const body = await apiJson<{ data?: unknown }>(`/activity-logs/${id}`, { signal });
-  if (!body?.data || typeof body.data !== "object") throw new Error(`The server sent no entry for #${id}`);
-  return normalizeEntry(body.data as Record<string, unknown>);
+/** `GET /api/v1/activity-logs/{id}`: the entry as stored, never shortened. TODO(openapi): ActivityEntry */
+async function fetchFullEntry(id: number, signal?: AbortSignal): Promise<ActivityLogEntry> {
+  return (await apiJson<{ data: ActivityLogEntry }>(`/activity-logs/${id}`, { signal })).data;
 }
 
 /**
@@ -155,10 +76,10 @@ export async function fetchFullEntry(id: number, signal?: AbortSignal): Promise<
  * cache holds, so a row collapsed and expanded again shows the full entry without a new request;
  * the cache drops it after the default gcTime once no expanded row shows it.
  */
-export function useFullEntry(id: number | null) {
+export function useFullEntry(id: number) {
   return useQuery({
     queryKey: fullEntryQueryKey(id),
-    queryFn: ({ signal }) => fetchFullEntry(id!, signal),
+    queryFn: ({ signal }) => fetchFullEntry(id, signal),
     enabled: false,
   });
 }
@@ -178,13 +99,11 @@ export async function fetchGapEntries(
   const out: ActivityLogEntry[] = [];
   let cursor = afterId ?? 0;
   for (let page = 0; page < maxPages; page++) {
-    const body = await apiJson<{ data?: unknown; meta?: { has_more?: boolean } }>("/activity-logs", {
+    const { data, meta } = await apiJson<ActivityLogSlice>("/activity-logs", {
       params: { ...filters, per_page: perPage, after_id: cursor },
     });
-    const data = normalizeList(body?.data);
     let reachedEnd = false;
     for (const e of data) {
-      if (e.id == null) continue;
       if (beforeId != null && e.id >= beforeId) {
         reachedEnd = true;
         break;
@@ -192,7 +111,7 @@ export async function fetchGapEntries(
       out.push(e);
       cursor = Math.max(cursor, e.id);
     }
-    if (reachedEnd || data.length === 0 || body?.meta?.has_more === false || data.length < perPage) {
+    if (reachedEnd || data.length === 0 || !meta.has_more || data.length < perPage) {
       return { entries: out, complete: true };
     }
   }
@@ -262,8 +181,7 @@ export async function exportActivityLogs(
 export function useActivityLogSettings(enabled = true) {
   return useQuery({
     queryKey: ["admin", "activity-log-settings"],
-    queryFn: async ({ signal }) =>
-      unwrap<ActivityLogSettings>(await apiJson<unknown>("/admin/activity-logs/settings", { signal })),
+    queryFn: ({ signal }) => apiJson<ActivityLogSettings>("/admin/activity-logs/settings", { signal }),
     enabled,
   });
 }
@@ -271,8 +189,8 @@ export function useActivityLogSettings(enabled = true) {
 export function useUpdateActivityLogSettings() {
   const client = useQueryClient();
   return useMutation({
-    mutationFn: async (patch: Partial<ActivityLogSettings>) =>
-      unwrap<ActivityLogSettings>(await apiJson<unknown>("/admin/activity-logs/settings", { method: "PUT", body: patch })),
+    mutationFn: (patch: ActivityLogSettingsUpdate) =>
+      apiJson<ActivityLogSettings>("/admin/activity-logs/settings", { method: "PUT", body: patch }),
     onSuccess: (settings) => {
       client.setQueryData(["admin", "activity-log-settings"], settings);
       return client.invalidateQueries({ queryKey: ["admin", "activity-log-settings"] });
@@ -280,15 +198,12 @@ export function useUpdateActivityLogSettings() {
   });
 }
 
+/** Resolves to the number of entries deleted. */
 export function usePurgeActivityLogs() {
   const client = useQueryClient();
   return useMutation({
-    mutationFn: async (params: { before: string; level?: ActivityLogLevel }) => {
-      const body = await apiJson<unknown>("/admin/activity-logs", { method: "DELETE", params });
-      if (typeof body === "number") return body;
-      const obj = (unwrap<Record<string, unknown>>(body) ?? {}) as Record<string, unknown>;
-      return Number(obj.deleted ?? obj.count ?? obj.purged ?? 0);
-    },
+    mutationFn: async (params: PurgeQuery) =>
+      (await apiJson<PurgeResult>("/admin/activity-logs", { method: "DELETE", params })).deleted,
     onSuccess: () => client.invalidateQueries({ queryKey: ["activity-logs"] }),
   });
 }
@@ -296,19 +211,14 @@ export function usePurgeActivityLogs() {
 export function useIngestTokens() {
   return useQuery({
     queryKey: ["admin", "ingest-tokens"],
-    queryFn: async ({ signal }) => {
-      const body = await apiJson<unknown>("/admin/ingest-tokens", { signal });
-      const list = Array.isArray(body) ? body : ((body as { data?: unknown })?.data ?? []);
-      return list as IngestToken[];
-    },
+    queryFn: async ({ signal }) => (await apiJson<{ data: IngestToken[] }>("/admin/ingest-tokens", { signal })).data,
   });
 }
 
 export function useCreateIngestToken() {
   const client = useQueryClient();
   return useMutation({
-    mutationFn: async (name: string) =>
-      unwrap<CreatedIngestToken>(await apiJson<unknown>("/admin/ingest-tokens", { method: "POST", body: { name } })),
+    mutationFn: (name: string) => apiJson<CreatedIngestToken>("/admin/ingest-tokens", { method: "POST", body: { name } }),
     onSuccess: () => client.invalidateQueries({ queryKey: ["admin", "ingest-tokens"] }),
   });
 }
@@ -316,8 +226,7 @@ export function useCreateIngestToken() {
 export function useRevokeIngestToken() {
   const client = useQueryClient();
   return useMutation({
-    mutationFn: (id: IngestToken["id"]) =>
-      apiJson<unknown>(`/admin/ingest-tokens/${encodeURIComponent(String(id))}`, { method: "DELETE" }),
+    mutationFn: (id: IngestToken["id"]) => apiJson<IngestToken>(`/admin/ingest-tokens/${id}`, { method: "DELETE" }),
     onSuccess: () => client.invalidateQueries({ queryKey: ["admin", "ingest-tokens"] }),
   });
 }

@@ -5,7 +5,7 @@ import type { StreamEvent } from "../stream/ActivityStreamClient";
 import { selectStreamFilter, useActivityConsoleStore } from "../stores/activityConsoleStore";
 import type { ConnectionStatus } from "../types";
 
-export function streamUrl(loc: Pick<Location, "protocol" | "host"> = window.location): string {
+function streamUrl(loc: Pick<Location, "protocol" | "host"> = window.location): string {
   return `${loc.protocol === "https:" ? "wss" : "ws"}://${loc.host}/ws/activity-logs`;
 }
 
@@ -18,7 +18,7 @@ export function applyStreamEvents(events: StreamEvent[]): void {
   }
 }
 
-export interface UseActivityLogStreamOptions {
+interface UseActivityLogStreamOptions {
   enabled?: boolean;
   WebSocketImpl?: typeof WebSocket;
   onServerError?: (message: string) => void;

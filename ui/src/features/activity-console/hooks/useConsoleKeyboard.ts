@@ -1,6 +1,6 @@
 import { useEffect, useRef } from "react";
 
-export interface ConsoleKeyHandlers {
+interface ConsoleKeyHandlers {
   focusSearch: () => void;
   togglePause: () => void;
   jumpToLatest: () => void;

@@ -20,11 +20,11 @@ import type {
   StreamFilter,
 } from "../types";
 
-export type PanelPosition = "bottom" | "right";
+type PanelPosition = "bottom" | "right";
 /** user: the Pause button or `p`; scroll: scrolled up; inspect: a row was expanded to be read. */
-export type PauseReason = "user" | "scroll" | "inspect";
+type PauseReason = "user" | "scroll" | "inspect";
 
-export interface ActivityConsoleState {
+interface ActivityConsoleState {
   // Panel (docked console) state, remembered across visits.
   isOpen: boolean;
   panelPosition: PanelPosition;
@@ -72,7 +72,6 @@ export interface ActivityConsoleState {
   toggleSource: (source: ActivityLogSource) => void;
   setSearchText: (text: string) => void;
   setEntityFilter: (filter: EntityFilter | null) => void;
-  addEntry: (entry: ActivityLogEntry) => void;
   /** Appends a batch (one store update per animation frame, not per message). */
   appendEntries: (entries: ActivityLogEntry[]) => void;
   /** Records a `lagged` message as a visible gap marker. */
@@ -91,7 +90,7 @@ export interface ActivityConsoleState {
   setConnectionStatus: (status: ConnectionStatus) => void;
 }
 
-export const DEFAULT_PANEL_SIZE: Record<PanelPosition, number> = { bottom: 320, right: 560 };
+const DEFAULT_PANEL_SIZE: Record<PanelPosition, number> = { bottom: 320, right: 560 };
 
 type FilterSlice = Pick<ActivityConsoleState, "levels" | "sources" | "mode" | "searchText" | "entityFilter">;
 
@@ -125,7 +124,7 @@ function withFilter(state: ActivityConsoleState, patch: Partial<FilterSlice>): P
 function lastEntryId(rows: RowList<ConsoleRow>): number | null {
   for (let i = rows.length - 1; i >= 0; i--) {
     const row = rows.at(i)!;
-    if (row.kind === "entry" && row.id != null) return row.id;
+    if (row.kind === "entry") return row.id;
   }
   return null;
 }
@@ -169,7 +168,7 @@ const clampMax = (n: number) =>
 
 export const useActivityConsoleStore = create<ActivityConsoleState>()(
   persist(
-    (set, get) => ({
+    (set) => ({
       isOpen: false,
       panelPosition: "bottom",
       panelSize: { ...DEFAULT_PANEL_SIZE },
@@ -222,8 +221,6 @@ export const useActivityConsoleStore = create<ActivityConsoleState>()(
         set((s) => withFilter(s, { entityFilter: normalized }));
       },
 
-      addEntry: (entry) => get().appendEntries([entry]),
-
       appendEntries: (entries) => {
         if (entries.length === 0) return;
         set((s) => {
@@ -232,9 +229,8 @@ export const useActivityConsoleStore = create<ActivityConsoleState>()(
           let visible = s.visibleRows;
           // The first entry after a gap marker closes the gap's id range for backfill.
           const last = rows.at(-1);
-          const firstId = incoming.find((r) => r.id != null)?.id ?? null;
-          if (last?.kind === "gap" && last.beforeId == null && firstId != null) {
-            const closed: GapRow = { ...last, beforeId: firstId };
+          if (last?.kind === "gap" && last.beforeId == null) {
+            const closed: GapRow = { ...last, beforeId: incoming[0]!.id };
             rows = rows.withLast(closed);
             visible = visible.at(-1) === last ? visible.withLast(closed) : visible;
           }
@@ -290,13 +286,13 @@ export const useActivityConsoleStore = create<ActivityConsoleState>()(
           const gap = s.rows.at(index);
           if (!gap || gap.kind !== "gap") return {};
           const present = new Set<number>();
-          for (const r of s.rows) if (r.kind === "entry" && r.id != null) present.add(r.id);
+          for (const r of s.rows) if (r.kind === "entry") present.add(r.id);
           const fill: ConsoleRow[] = entries
-            .filter((e) => e.id == null || !present.has(e.id))
-            .sort((a, b) => (a.id ?? 0) - (b.id ?? 0))
+            .filter((e) => !present.has(e.id))
+            .sort((a, b) => a.id - b.id)
             .map(toEntryRow);
           if (!complete) {
-            const lastId = fill.reduce<number | null>((m, r) => (r.kind === "entry" && r.id != null && (m == null || r.id > m) ? r.id : m), gap.afterId);
+            const lastId = fill.reduce<number | null>((m, r) => (r.kind === "entry" && (m == null || r.id > m) ? r.id : m), gap.afterId);
             fill.push({ ...makeGapRow(Math.max(1, gap.skipped - fill.length), lastId), beforeId: gap.beforeId });
           }
           // Rows stay ordered by `seq`: the inserted rows take the gap's place, between it and the next row.

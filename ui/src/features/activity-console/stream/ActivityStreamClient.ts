@@ -1,5 +1,4 @@
 import { FILTER_DEBOUNCE_MS, RECONNECT_BASE_MS, RECONNECT_MAX_MS } from "../constants";
-import { normalizeEntry } from "../rows";
 import type {
   ActivityLogEntry,
   ClientMessage,
@@ -13,7 +12,7 @@ export type StreamEvent =
   | { kind: "entries"; entries: ActivityLogEntry[] }
   | { kind: "lagged"; skipped: number };
 
-export interface StreamClientOptions {
+interface StreamClientOptions {
   url: string;
   getToken: () => string | null;
   getFilter: () => StreamFilter;
@@ -35,7 +34,7 @@ export function reconnectDelay(attempt: number): number {
  * Per animation frame while the page is visible; on a timer when hidden, because browsers stop
  * animation frames in background tabs and the pending queue must still drain.
  */
-export function scheduleOnFrame(flush: () => void): () => void {
+function scheduleOnFrame(flush: () => void): () => void {
   if (typeof document !== "undefined" && document.hidden) {
     const t = setTimeout(flush, 500);
     return () => clearTimeout(t);
@@ -164,32 +163,22 @@ export class ActivityStreamClient {
         this.setStatus("connected");
         return;
       case "entries":
-        this.accept(Array.isArray(message.entries) ? message.entries : []);
+        this.accept(message.entries);
         return;
-      case "entry": {
-        const { type: _type, ...entry } = message;
-        this.accept([entry as ActivityLogEntry]);
-        return;
-      }
       case "lagged":
-        this.enqueue({ kind: "lagged", skipped: Number(message.skipped) || 0 }, 0);
+        this.enqueue({ kind: "lagged", skipped: message.skipped }, 0);
         return;
       case "error":
-        this.opts.onServerError?.(String(message.message ?? "unknown error"));
-        return;
-      default:
+        this.opts.onServerError?.(message.message);
         return;
     }
   }
 
-  private accept(raw: ActivityLogEntry[]): void {
+  private accept(received: ActivityLogEntry[]): void {
     const entries: ActivityLogEntry[] = [];
-    for (const r of raw) {
-      const entry = normalizeEntry(r as unknown as Record<string, unknown>);
-      if (entry.id != null) {
-        if (this.resumeFloor != null && entry.id <= this.resumeFloor) continue;
-        if (this.lastSeenId == null || entry.id > this.lastSeenId) this.lastSeenId = entry.id;
-      }
+    for (const entry of received) {
+      if (this.resumeFloor != null && entry.id <= this.resumeFloor) continue;
+      if (this.lastSeenId == null || entry.id > this.lastSeenId) this.lastSeenId = entry.id;
       entries.push(entry);
     }
     if (entries.length) this.enqueue({ kind: "entries", entries }, entries.length);

@@ -70,7 +70,7 @@ describe("SettingsPage", () => {
     let tokens: IngestToken[] = [{ id: 1, name: "old", token_prefix: "act_ab", created_at: "2026-11-01T00:00:00Z", last_used_at: null, revoked_at: null }];
     const fetchMock = mockFetch((url, init) => {
       if (url.pathname === "/api/v1/admin/ingest-tokens" && init?.method === "POST") {
-        const t: IngestToken = { id: 2, name: String(JSON.parse(String(init.body)).name), token_prefix: "act_cd", created_at: "2026-11-26T00:00:00Z", revoked_at: null };
+        const t: IngestToken = { id: 2, name: String(JSON.parse(String(init.body)).name), token_prefix: "act_cd", created_at: "2026-11-26T00:00:00Z", last_used_at: null, revoked_at: null };
         tokens = [...tokens, t];
         return { status: 201, body: { ...t, token: "act_cd_SECRET" } };
       }
