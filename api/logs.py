@@ -1,6 +1,8 @@
-"""REST endpoints over ``activity_logs`` (seed Tasks 7.1/7.2): list, export, context, trace,
-histogram, and the admin settings and purge. Every read goes through ``repository.where_clause``
-with the caller's ``Scope``; no SQL here."""
+"""REST endpoints over ``activity_logs``: list, export, context, trace, histogram, and the admin
+settings and purge. Filters are the contract's ``LogQuery``; the response shapes are its models
+(``LogPage``, ``EntryDetail``, ``EntryContext``, ``TraceEntries``, ``Histogram``, ``Settings``,
+``PurgeResult``), serialised here straight from the rows for speed. Every read goes through
+``repository.where_clause`` with the caller's ``Scope``; no SQL here."""
 
 from __future__ import annotations
 
@@ -16,44 +18,54 @@ from typing import Any, Iterable, Iterator
 import asyncpg
 from aiohttp import web
 from multidict import MultiDictProxy
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ValidationError
 
-from api.errors import MAX_BIGINT, BadRequest, NotFound, TooManyRequests, parse_body, path_int
+from api.errors import BadRequest, NotFound, TooManyRequests, parse_body, path_int
 from api.retention import curated_api_entry
 from api.security import load_scope, principal_of, require_admin
 from api.settings import Settings
+from collector.contract import (
+    DEFAULT_BUCKETS,
+    DEFAULT_CONTEXT_ENTRIES,
+    DEFAULT_PER_PAGE,
+    DEFAULT_TRACE_ENTRIES,
+    INT64_MAX,
+    LEVELS,
+    MAX_BUCKETS,
+    MAX_OFFSET,
+    MAX_PER_PAGE,
+    MAX_TRACE_ENTRIES,
+    LogQuery,
+    SettingsUpdate,
+    describe_validation_error,
+    normalise_trace_id,
+    parse_timestamp,
+)
 from collector.db import repository
-from collector.db.repository import LogFilter, Scope
-from collector.model import CATEGORIES, LEVELS, SOURCES, ActivityRow, dumps, format_timestamp
-from collector.writer import BATCH_SIZE_RANGE, FLUSH_INTERVAL_MS_RANGE
+from collector.db.repository import LogFilter, Scope, filter_from_fields
+from collector.model import ActivityRow, dumps, format_timestamp
 from api.runtime import RUNTIME, Runtime
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PER_PAGE = 25
 # ``meta.total`` is counted for at most this long (bench/query.py: a count no index serves takes
 # a second or more on ten million rows; the page itself takes milliseconds).
 COUNT_TIMEOUT_MS = 300
 # ``meta.total`` is exact up to this many entries, then a lower bound (``total_exact: false``):
 # an exact count reads every matching row, seconds on millions (bench/query.py).
 COUNT_CAP = 10_000
-MAX_PER_PAGE = 100
-# Deep OFFSET pages read and discard every row before them; past this, use the cursor form.
-MAX_OFFSET = 100_000
-MAX_TRACE_ENTRIES = 10_000
 TRACE_SLICE = 250
 # A trace response carries at most about this much (then meta.truncated); a list page of 100
 # shortened entries carries at most about 13 MiB.
 TRACE_MAX_BYTES = 8 * 1024 * 1024
-DEFAULT_BUCKETS, MAX_BUCKETS = 60, 1000
 DEFAULT_HISTOGRAM_SPAN = timedelta(hours=24)
 EXPORT_CHUNK_BYTES = 64 * 1024
 
-FILTER_PARAMS = frozenset({
-    "level", "source", "mode", "entity_type", "entity_id", "job_id", "user_id", "project_id",
-    "trace_id", "from", "to", "search",
-})  # fmt: skip
-_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+# The filter's query parameters, as ``LogQuery`` names them: ``level`` and ``source`` may be
+# repeated and comma-separated, the ids are integers.
+FILTER_PARAMS = frozenset(field.alias or name for name, field in LogQuery.model_fields.items())
+_LIST_PARAMS = ("level", "source")
+_INT_PARAMS = ("entity_id", "job_id", "user_id", "project_id")
 _BARE_VALUE = re.compile(r'^[^\s"=\\]+$')
 
 
@@ -71,13 +83,10 @@ def _check_known(query: MultiDictProxy[str], allowed: Iterable[str]) -> None:
         raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)}")
 
 
-def _names(query: MultiDictProxy[str], key: str, allowed: tuple[str, ...]) -> list[str] | None:
-    """A repeated and/or comma-separated parameter, each value one of ``allowed``."""
+def _names(query: MultiDictProxy[str], key: str) -> list[str] | None:
+    """A repeated and/or comma-separated parameter, trimmed and lower-cased; None when absent."""
     values = [v.strip().lower() for raw in query.getall(key, []) for v in raw.split(",") if v.strip()]
-    bad = [v for v in values if v not in allowed]
-    if bad:
-        raise BadRequest(f"unknown {key} {', '.join(map(repr, bad))}; expected one of {', '.join(allowed)}")
-    return list(dict.fromkeys(values)) or None
+    return values or None
 
 
 def _single(query: MultiDictProxy[str], key: str) -> str | None:
@@ -91,72 +100,63 @@ def _single(query: MultiDictProxy[str], key: str) -> str | None:
     return values[0]
 
 
-def _int(query: MultiDictProxy[str], key: str, *, default: int | None = None, low: int = 0,
-         high: int = MAX_BIGINT) -> int | None:  # fmt: skip
+def _integer(query: MultiDictProxy[str], key: str) -> int | None:
     text = _single(query, key)
     if text is None:
-        return default
+        return None
     # ASCII digits only: int() also takes other scripts' digits ("١٢٣"), underscores and spaces.
     if not re.fullmatch(r"[+-]?[0-9]+", text):
         raise BadRequest(f"{key} must be an integer")
     try:
-        value = int(text)
+        return int(text)
     except ValueError:  # more digits than Python converts
         raise BadRequest(f"{key} must be an integer") from None
+
+
+def _int(query: MultiDictProxy[str], key: str, *, default: int | None = None, low: int = 0,
+         high: int = INT64_MAX) -> int | None:  # fmt: skip
+    value = _integer(query, key)
+    if value is None:
+        return default
     if not low <= value <= high:
         raise BadRequest(f"{key} must be between {low} and {high}")
     return value
 
 
-def parse_timestamp(text: str, key: str) -> datetime:
-    """RFC 3339 / ISO 8601 (``2026-01-31T12:00:00Z``, offsets allowed; no offset means UTC),
-    clamped to [1970-01-01, 9999-12-31] UTC: no entry lies outside, and at the calendar's ends
-    the date arithmetic that follows (a default range, a UTC conversion) would overflow."""
-    try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise BadRequest(f"{key} is not an RFC 3339 timestamp (e.g. 2026-01-31T12:00:00Z)") from None
-    value = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
-    earliest, latest = datetime(1970, 1, 1, tzinfo=timezone.utc), datetime(9999, 12, 31, tzinfo=timezone.utc)
-    return min(max(value, earliest), latest)
-
-
 def _timestamp(query: MultiDictProxy[str], key: str) -> datetime | None:
     text = _single(query, key)
-    return parse_timestamp(text, key) if text is not None else None
+    if text is None:
+        return None
+    try:
+        return parse_timestamp(text)
+    except ValueError:
+        raise BadRequest(f"{key} is not an RFC 3339 timestamp (e.g. 2026-01-31T12:00:00Z)") from None
+
+
+def _log_query(values: dict[str, Any]) -> LogQuery:
+    """The filter validated by the contract (the same rules as the live tail's), else a 400."""
+    try:
+        return LogQuery.model_validate({key: value for key, value in values.items() if value is not None})
+    except ValidationError as exc:
+        raise BadRequest(describe_validation_error(exc)) from None
 
 
 def parse_filter(query: MultiDictProxy[str]) -> LogFilter:
     """The filters shared by list, export, context and histogram."""
-    trace_id = _single(query, "trace_id")
-    if trace_id is not None:
-        trace_id = trace_id.strip().lower()
-        if not _TRACE_ID.match(trace_id):
-            raise BadRequest("trace_id must be 32 hexadecimal characters")
-    mode = _single(query, "mode")
-    if mode is not None and mode not in CATEGORIES:
-        raise BadRequest(f"unknown mode {mode!r}; expected one of {', '.join(CATEGORIES)}")
-    since, until = _timestamp(query, "from"), _timestamp(query, "to")
-    if since is not None and until is not None and since > until:
-        raise BadRequest("from must not be after to")
-    search = _single(query, "search")
-    if search is not None and len(search) > 1000:
-        raise BadRequest("search is limited to 1000 characters")
-    entity_type = _single(query, "entity_type")
-    return LogFilter(
-        levels=_names(query, "level", LEVELS),
-        sources=_names(query, "source", SOURCES),
-        mode=mode,
-        entity_type=entity_type,
-        entity_id=_int(query, "entity_id", low=-MAX_BIGINT),
-        job_id=_int(query, "job_id", low=-MAX_BIGINT),
-        user_id=_int(query, "user_id", low=-MAX_BIGINT),
-        project_id=_int(query, "project_id", low=-MAX_BIGINT),
-        trace_id=trace_id,
-        since=since,
-        until=until,
-        search=search,
-    )
+    values: dict[str, Any] = {}
+    for key in FILTER_PARAMS:
+        if key in _LIST_PARAMS:
+            values[key] = _names(query, key)
+        elif key in _INT_PARAMS:
+            values[key] = _integer(query, key)
+        else:
+            values[key] = _single(query, key)
+    return filter_from_fields(_log_query(values))
+
+
+def _levels(query: MultiDictProxy[str]) -> list[str]:
+    """The ``level`` parameter of the filter (every level when absent)."""
+    return list(_log_query({"level": _names(query, "level")}).levels or LEVELS)
 
 
 def _data(rows: list[ActivityRow]) -> list[dict[str, Any]]:
@@ -232,8 +232,8 @@ async def log_context(request: web.Request) -> web.Response:
     query = request.query
     _check_known(query, FILTER_PARAMS | {"before", "after"})
     log_filter = parse_filter(query)
-    before = _int(query, "before", default=10, high=MAX_PER_PAGE)
-    after = _int(query, "after", default=10, high=MAX_PER_PAGE)
+    before = _int(query, "before", default=DEFAULT_CONTEXT_ENTRIES, high=MAX_PER_PAGE)
+    after = _int(query, "after", default=DEFAULT_CONTEXT_ENTRIES, high=MAX_PER_PAGE)
     assert before is not None and after is not None
     log_id = path_int(request, "log_id")
     principal = principal_of(request)
@@ -252,10 +252,11 @@ async def log_context(request: web.Request) -> web.Response:
 async def trace(request: web.Request) -> web.Response:
     """``GET /api/v1/traces/{trace_id}``: every visible entry of a trace, oldest first."""
     _check_known(request.query, {"limit"})
-    trace_id = request.match_info["trace_id"].lower()
-    if not _TRACE_ID.match(trace_id):
-        raise BadRequest("trace_id must be 32 hexadecimal characters")
-    limit = _int(request.query, "limit", default=1000, low=1, high=MAX_TRACE_ENTRIES)
+    try:
+        trace_id = normalise_trace_id(request.match_info["trace_id"])
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    limit = _int(request.query, "limit", default=DEFAULT_TRACE_ENTRIES, low=1, high=MAX_TRACE_ENTRIES)
     assert limit is not None
     principal = principal_of(request)
     entries: list[bytes] = []  # each entry's view, serialised once (ActivityRow.json)
@@ -481,28 +482,6 @@ def _settings_json(settings: dict[str, Any]) -> dict[str, Any]:
     return {**settings, "updated_at": format_timestamp(updated) if updated else None}
 
 
-class SettingsUpdate(BaseModel):
-    """A partial update: only the fields present change. ``null`` is not a value."""
-
-    model_config = ConfigDict(extra="forbid")
-    # Defaults are not validated, so ``None`` means "absent" while an explicit null fails as a
-    # non-integer.
-    retention_days_debug: int = Field(None, ge=1, le=3650)  # type: ignore[assignment]
-    retention_days_info: int = Field(None, ge=1, le=3650)  # type: ignore[assignment]
-    retention_days_warn: int = Field(None, ge=1, le=3650)  # type: ignore[assignment]
-    retention_days_error: int = Field(None, ge=7, le=3650)  # type: ignore[assignment]
-    batch_size: int = Field(None, ge=BATCH_SIZE_RANGE[0], le=BATCH_SIZE_RANGE[1])  # type: ignore[assignment]
-    flush_interval_ms: int = Field(  # type: ignore[assignment]
-        None, ge=FLUSH_INTERVAL_MS_RANGE[0], le=FLUSH_INTERVAL_MS_RANGE[1]
-    )
-
-    @model_validator(mode="after")
-    def _not_empty(self) -> "SettingsUpdate":
-        if not self.model_fields_set:
-            raise ValueError("give at least one setting to change")
-        return self
-
-
 async def get_settings(request: web.Request) -> web.Response:
     require_admin(request)
     async with _runtime(request).pool.acquire() as conn:
@@ -515,8 +494,7 @@ async def update_settings(request: web.Request) -> web.Response:
     runtime = _runtime(request)
     async with runtime.pool.acquire() as conn:
         settings = await repository.update_settings(conn, body.model_dump(include=body.model_fields_set))
-    if runtime.writer is not None:
-        runtime.writer.apply_settings(settings["batch_size"], settings["flush_interval_ms"])
+    runtime.writer.apply_settings(settings["batch_size"], settings["flush_interval_ms"])
     return web.json_response(_settings_json(settings))
 
 
@@ -528,17 +506,16 @@ async def purge_logs(request: web.Request) -> web.Response:
     before = _timestamp(query, "before")
     if before is None:
         raise BadRequest("before is required (an RFC 3339 timestamp)")
-    levels = _names(query, "level", LEVELS) or list(LEVELS)
+    levels = _levels(query)
     runtime = _runtime(request)
     deleted: dict[str, int] = {}
     async with runtime.pool.acquire() as conn:
         for level in levels:
             deleted[level] = await repository.delete_older_than(conn, level, before)
     total = sum(deleted.values())
-    if runtime.writer is not None:
-        message = f"manual purge by {principal.email} deleted {total} entries older than {format_timestamp(before)}"
-        fields = {"deleted": deleted, "before": format_timestamp(before), "job": "manual-purge"}
-        runtime.writer.submit_nowait([curated_api_entry(message, fields, user_id=principal.user_id)])
+    message = f"manual purge by {principal.email} deleted {total} entries older than {format_timestamp(before)}"
+    fields = {"deleted": deleted, "before": format_timestamp(before), "job": "manual-purge"}
+    runtime.writer.submit_nowait([curated_api_entry(message, fields, user_id=principal.user_id)])
     return web.json_response({"deleted": total, "by_level": deleted, "before": format_timestamp(before)})
 
 

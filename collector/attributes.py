@@ -1,12 +1,15 @@
 """Every OpenTelemetry attribute name Activity Console reads: the contract with emitting services.
 
-Keep this module free of imports from the rest of the project: ``sdk_shim`` (the emitters' side)
-imports it too. The README's "Attribute contract" table mirrors this file.
+Keep this module free of imports from the rest of the project but ``collector.contract`` (itself a
+leaf): ``sdk_shim`` (the emitters' side) imports it too. The README's "Attribute contract" table
+mirrors this file.
 """
 
+from collector import contract
+
 # --- Activity attributes (on the log record; ``activity.source`` may also sit on the resource) ---
-SOURCE = "activity.source"  # api | comfyui | worker | agent | pipeline
-CATEGORY = "activity.category"  # curated | verbose (absent = verbose)
+SOURCE = "activity.source"  # a contract.Source value
+CATEGORY = "activity.category"  # a contract.Category value (absent = DEFAULT_CATEGORY)
 ENTITY_TYPE = "activity.entity.type"
 ENTITY_ID = "activity.entity.id"  # int or numeric string
 USER_ID = "activity.user.id"  # int or numeric string
@@ -29,12 +32,11 @@ COLUMN_ATTRIBUTES = frozenset(
     {SOURCE, CATEGORY, ENTITY_TYPE, ENTITY_ID, USER_ID, JOB_ID, PROJECT_ID, ENDUSER_ID}
 )
 
-# --- Values ---
-LEVELS = ("debug", "info", "warn", "error")
-SOURCES = ("api", "comfyui", "worker", "agent", "pipeline")
-CATEGORIES = ("curated", "verbose")
-DEFAULT_CATEGORY = "verbose"
-# A record whose source can be neither read nor derived from service.name is attributed to
-# the API server, as the seed's tracing layer did for unrecognised targets; its service_name
-# column keeps the real name.
-FALLBACK_SOURCE = "api"
+# --- Values (defined in collector.contract) ---
+LEVELS = contract.LEVELS
+SOURCES = contract.SOURCES
+CATEGORIES = contract.CATEGORIES
+DEFAULT_CATEGORY = contract.DEFAULT_CATEGORY
+# A record whose source can be neither read nor derived from service.name is attributed to the
+# API server, the one source every deployment has; its service_name column keeps the real name.
+FALLBACK_SOURCE = contract.Source.API.value

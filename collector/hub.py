@@ -1,4 +1,4 @@
-"""The live hub (the seed's ActivityLogBroadcaster): committed rows fan out to many subscribers.
+"""The live hub: committed rows fan out to many subscribers.
 
 Publishing never blocks and never waits for a subscriber: each subscriber has its own bounded
 queue, and when it is full the subscriber's oldest rows are dropped and counted, so a slow
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, deque
-from typing import Callable, Hashable
+from typing import Callable, Hashable, Protocol, runtime_checkable
 
 from collector.model import ActivityRow
 
@@ -17,6 +17,22 @@ DEFAULT_SUBSCRIBER_CAPACITY = 4096
 # What one subscriber's queue may hold, in bytes of row views and messages (live_size).
 DEFAULT_SUBSCRIBER_BYTES = 16 * 1024 * 1024
 MAX_PENDING_OWNERS = 10_000
+
+
+@runtime_checkable
+class RowMatcher(Protocol):
+    """A subscription's predicate that can say which others select the same rows.
+
+    Matchers with equal ``share_key`` admit exactly the same rows, so ``LiveHub.publish`` runs one
+    of them per batch for all (many consoles with the default filter cost one evaluation); None
+    shares with no one. A plain ``Callable[[ActivityRow], bool]`` is a predicate too, unshared."""
+
+    share_key: Hashable | None
+
+    def __call__(self, row: ActivityRow) -> bool: ...
+
+
+Predicate = RowMatcher | Callable[[ActivityRow], bool]
 
 
 def live_size(row: ActivityRow) -> int:
@@ -35,7 +51,7 @@ class Subscription:
     in ``skipped`` but by that key (``take_dropped_pending``), so that the consumer reports only
     the ones the client was allowed to see."""
 
-    def __init__(self, hub: "LiveHub", capacity: int, predicate: Callable[[ActivityRow], bool] | None,
+    def __init__(self, hub: "LiveHub", capacity: int, predicate: Predicate | None,
                  pending_owner: Callable[[ActivityRow], Hashable | None] | None = None,
                  capacity_bytes: int = DEFAULT_SUBSCRIBER_BYTES):  # fmt: skip
         self._hub = hub
@@ -46,11 +62,23 @@ class Subscription:
         self._capacity_bytes = capacity_bytes
         self._bytes = 0.0
         self._ready = asyncio.Event()
-        self.predicate = predicate
+        self.predicate = predicate  # sets share_key too
         self.pending_owner = pending_owner
         self.skipped = 0  # rows dropped since the last ``get``
         self._dropped_pending: Counter[Hashable] = Counter()
         self.closed = False
+
+    @property
+    def predicate(self) -> Predicate | None:
+        return self._predicate
+
+    @predicate.setter
+    def predicate(self, predicate: Predicate | None) -> None:
+        """Admit by ``predicate`` from the next publish on."""
+        self._predicate = predicate
+        # Decided here, once, rather than for every subscriber on every publish.
+        shared = predicate.share_key if isinstance(predicate, RowMatcher) else None
+        self.share_key: Hashable | None = shared if shared is not None else predicate
 
     def _append(self, matched: list[ActivityRow], matched_bytes: int) -> None:
         """Queue rows that already passed the predicate (``matched_bytes``: their ``live_size``),
@@ -150,7 +178,7 @@ class LiveHub:
         self._subscriptions: set[Subscription] = set()
 
     def subscribe(
-        self, predicate: Callable[[ActivityRow], bool] | None = None, capacity: int | None = None,
+        self, predicate: Predicate | None = None, capacity: int | None = None,
         pending_owner: Callable[[ActivityRow], Hashable | None] | None = None,
         capacity_bytes: int = DEFAULT_SUBSCRIBER_BYTES,
     ) -> Subscription:
@@ -161,8 +189,8 @@ class LiveHub:
     def publish(self, rows: list[ActivityRow]) -> None:
         """Hand committed rows to every subscriber. Never blocks; a no-op without subscribers.
 
-        Subscribers whose predicates carry the same ``share_key`` (e.g. many consoles with the
-        default filter) select the same rows: the predicate runs once per batch for all of them."""
+        Subscribers whose predicates carry the same ``share_key`` (``RowMatcher``) select the same
+        rows: the predicate runs once per batch for all of them."""
         if not rows:
             return
         if not self._subscriptions:
@@ -178,7 +206,7 @@ class LiveHub:
             if predicate is None:
                 subscription._append(list(rows), total)
                 continue
-            key = getattr(predicate, "share_key", None) or predicate
+            key = subscription.share_key
             matched_entry = matched_by_key.get(key)
             if matched_entry is None:
                 matched = [row for row in rows if predicate(row)]

@@ -9,12 +9,11 @@ from typing import Any
 
 import orjson
 
-from collector import attributes as attr
-from collector import preview
+from collector import contract, preview
 
-LEVELS = attr.LEVELS
-SOURCES = attr.SOURCES
-CATEGORIES = attr.CATEGORIES
+LEVELS = contract.LEVELS
+SOURCES = contract.SOURCES
+CATEGORIES = contract.CATEGORIES
 
 
 @dataclass(slots=True)
@@ -25,7 +24,7 @@ class ActivityRow:
     level: str
     source: str
     message: str
-    category: str = attr.DEFAULT_CATEGORY
+    category: str = contract.DEFAULT_CATEGORY
     fields: dict[str, Any] = field(default_factory=dict)
     entity_type: str | None = None
     entity_id: int | None = None

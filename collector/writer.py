@@ -30,6 +30,7 @@ from typing import Any
 
 import asyncpg
 
+from collector.contract import BATCH_SIZE_RANGE, FLUSH_INTERVAL_MS_RANGE
 from collector.db.queries import q
 from collector.errors import Overloaded, StoreUnavailable
 from collector.hub import LiveHub
@@ -43,10 +44,6 @@ COPY_COLUMNS = (
     "trace_flags", "severity_number", "severity_text", "service_name", "event_name",
     "resource", "scope_name", "scope_version", "admin_only",
 )  # fmt: skip
-
-# Bounds the API enforces on the settings, and the writer too when reading them.
-BATCH_SIZE_RANGE = (1, 10_000)
-FLUSH_INTERVAL_MS_RANGE = (10, 60_000)
 
 
 @dataclass(slots=True)

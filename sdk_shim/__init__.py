@@ -27,15 +27,16 @@ from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExp
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 
 from collector import attributes as attr
+from collector.contract import SOURCES, Category, Level
 
 __all__ = ["CuratedEntry", "configure", "curated", "force_flush", "get_provider", "shutdown", "LEVEL_SEVERITY"]
 
 # Our four levels as OTel severities (the first number of each range).
 LEVEL_SEVERITY: dict[str, tuple[SeverityNumber, str]] = {
-    "debug": (SeverityNumber.DEBUG, "DEBUG"),
-    "info": (SeverityNumber.INFO, "INFO"),
-    "warn": (SeverityNumber.WARN, "WARN"),
-    "error": (SeverityNumber.ERROR, "ERROR"),
+    Level.DEBUG: (SeverityNumber.DEBUG, "DEBUG"),
+    Level.INFO: (SeverityNumber.INFO, "INFO"),
+    Level.WARN: (SeverityNumber.WARN, "WARN"),
+    Level.ERROR: (SeverityNumber.ERROR, "ERROR"),
 }
 
 _SCOPE = "sdk_shim"
@@ -92,14 +93,14 @@ def configure(
 ) -> LoggerProvider:
     """Set up a LoggerProvider with a BatchLogRecordProcessor and an OTLP exporter.
 
-    ``source`` (api, comfyui, worker, agent, pipeline) is set as the resource attribute
+    ``source`` (a ``collector.contract.Source`` value) is set as the resource attribute
     ``activity.source``; with ``bridge_logging`` the stdlib root logger also feeds the SDK, so
     ordinary ``logging`` calls become verbose entries carrying the active span's trace context.
     """
     shutdown()
     source = source or _env("ACTIVITY_SOURCE")
-    if source is not None and source not in attr.SOURCES:
-        raise ValueError(f"source must be one of {', '.join(attr.SOURCES)}, not {source!r}")
+    if source is not None and source not in SOURCES:
+        raise ValueError(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
     resource_values: dict[str, Any] = dict(resource_attributes or {})
     if service_name:
         resource_values[SERVICE_NAME] = service_name
@@ -144,7 +145,7 @@ def shutdown() -> None:
 
 
 class CuratedEntry:
-    """The seed's curated-entry builder: ``curated(level, message).with_…(…).emit()``."""
+    """The curated-entry builder: ``curated(level, message).with_…(…).emit()``."""
 
     __slots__ = ("level", "message", "source", "fields", "entity_type", "entity_id", "user_id", "job_id", "project_id")
 
@@ -178,8 +179,8 @@ class CuratedEntry:
         return self
 
     def with_source(self, source: str) -> "CuratedEntry":
-        if source not in attr.SOURCES:
-            raise ValueError(f"source must be one of {', '.join(attr.SOURCES)}, not {source!r}")
+        if source not in SOURCES:
+            raise ValueError(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
         self.source = source
         return self
 
@@ -190,7 +191,7 @@ class CuratedEntry:
     def attributes(self) -> dict[str, Any]:
         """The OTel attributes this entry is sent with (the contract in collector.attributes)."""
         attributes: dict[str, Any] = {key: _attribute_value(value) for key, value in self.fields.items()}
-        attributes[attr.CATEGORY] = "curated"
+        attributes[attr.CATEGORY] = Category.CURATED.value
         for name, value in (
             (attr.SOURCE, self.source),
             (attr.ENTITY_TYPE, self.entity_type),

@@ -6,6 +6,7 @@ filtered reads, always with bound parameters, from a ``LogFilter`` and a ``Scope
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, AsyncIterator, Sequence
@@ -13,7 +14,9 @@ from typing import Any, AsyncIterator, Sequence
 import asyncpg
 
 from collector import preview
+from collector.contract import LEVEL_IDS, SOURCE_IDS, LogFilterFields, LogQuery
 from collector.db.queries import q
+from collector.errors import ConfigurationError
 from collector.mapping import NAME_CHARS
 from collector.model import ActivityRow
 
@@ -57,23 +60,16 @@ SETTINGS_FIELDS = (
     "retention_days_debug", "retention_days_info", "retention_days_warn", "retention_days_error",
     "batch_size", "flush_interval_ms",
 )  # fmt: skip
-DEFAULT_SETTINGS = {
-    "retention_days_debug": 7, "retention_days_info": 30, "retention_days_warn": 30,
-    "retention_days_error": 90, "batch_size": 100, "flush_interval_ms": 1000,
-}  # fmt: skip
-
-
-# The ids of the lookup tables' rows, fixed by migrations/0001_initial.sql (tests check them
-# against the database).
-LEVEL_IDS = {"debug": 1, "info": 2, "warn": 3, "error": 4}
-SOURCE_IDS = {"api": 1, "comfyui": 2, "worker": 3, "agent": 4, "pipeline": 5}
 
 
 @dataclass
 class LogFilter:
-    levels: Sequence[str] | None = None
-    sources: Sequence[str] | None = None
-    mode: str | None = None  # curated | verbose
+    """What a read selects; ``where_clause`` turns it into SQL. Clients describe one with the
+    contract's ``LogFilterFields`` (``filter_from_fields``); the cursors are the API's own."""
+
+    levels: Sequence[str] | None = None  # Level values
+    sources: Sequence[str] | None = None  # Source values
+    mode: str | None = None  # a Category value
     entity_type: str | None = None
     entity_id: int | None = None
     job_id: int | None = None
@@ -88,9 +84,20 @@ class LogFilter:
     newer_than_id: int | None = None  # keyset: entries newer than this one in (timestamp, id) order
 
 
+# The contract's filter fields (since/until: the REST time range), each a LogFilter field too.
+_FILTER_FIELD_NAMES = frozenset(LogQuery.model_fields)
+
+
+def filter_from_fields(fields: LogFilterFields, base: LogFilter | None = None, *, only_set: bool = False) -> LogFilter:
+    """The filter a validated query string or live-tail message describes: its filter fields
+    replace those of ``base`` (all of them, or with ``only_set`` those the client gave)."""
+    values = fields.model_dump(include=_FILTER_FIELD_NAMES, exclude_unset=only_set)
+    return dataclasses.replace(base or LogFilter(), **values)
+
+
 @dataclass
 class Scope:
-    """Who is reading (seed Note 7). Admins see everything; a creator sees entries that are
+    """Who is reading. Admins see everything; a creator sees entries that are
     theirs, or of one of their projects, or system entries (neither user nor project). An entry
     carrying only a job id follows the job's project when the job is known. Entries marked
     ``admin_only`` (the server's own operational records) are never in a creator's scope."""
@@ -310,9 +317,11 @@ async def delete_older_than(conn: asyncpg.Connection, level: str, cutoff: dateti
 
 
 async def get_settings(conn: asyncpg.Connection) -> dict[str, Any]:
-    """The settings row, or the defaults when the row is missing."""
+    """The settings row (the migrations create it, with the defaults)."""
     row = await conn.fetchrow(q("get_settings"))
-    return dict(row) if row is not None else {**DEFAULT_SETTINGS, "updated_at": None}
+    if row is None:
+        raise _settings_row_missing()
+    return dict(row)
 
 
 async def update_settings(conn: asyncpg.Connection, changes: dict[str, int]) -> dict[str, Any]:
@@ -322,4 +331,12 @@ async def update_settings(conn: asyncpg.Connection, changes: dict[str, int]) -> 
         raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
     values = [changes.get(name) for name in SETTINGS_FIELDS]
     row = await conn.fetchrow(q("update_settings"), *values)
+    if row is None:
+        raise _settings_row_missing()
     return dict(row)
+
+
+def _settings_row_missing() -> ConfigurationError:
+    # Its defaults are declared once, in the migration that creates it: no copy of them here.
+    return ConfigurationError("the activity_log_settings row is missing (the migrations create it); "
+                              "restore the defaults with: INSERT INTO activity_log_settings (id) VALUES (1)")  # fmt: skip

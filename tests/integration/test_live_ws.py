@@ -15,8 +15,9 @@ import jwt
 import pytest
 
 import sdk_shim
-from api import live, security
+from api import security
 from api.live import EntryMatcher, JobProjects
+from api.live import connection as live_connection
 from collector.db.repository import LogFilter, Scope, query_logs
 from collector.model import ActivityRow
 from tests.support.api import token_for
@@ -183,14 +184,14 @@ async def test_resume_with_after_id_across_reconnect_yields_every_entry_once(ser
 
     # Make the seam race certain rather than likely: before each replay page is read, commit more
     # rows, which then reach the client's subscription and the next replay page both.
-    real_query_logs = live.query_logs
+    real_query_logs = live_connection.query_logs
 
     async def query_logs_racing_ingest(conn, log_filter, scope, **kwargs):
         if log_filter.after_id:
             sent.extend(await ingest(server, [row(f"during replay {i}") for i in range(10)]))
         return await real_query_logs(conn, log_filter, scope, **kwargs)
 
-    monkeypatch.setattr(live, "query_logs", query_logs_racing_ingest)
+    monkeypatch.setattr(live_connection, "query_logs", query_logs_racing_ingest)
 
     async def ingest_continuously() -> None:
         batch = 0

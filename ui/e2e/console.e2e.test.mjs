@@ -1,4 +1,5 @@
-// End-to-end tests of issue 4 against the real server on a real PostgreSQL, in Debian's Chromium.
+// End-to-end tests of the console (sign-in, live tail, filters, history, export, traces, creator scope,
+// settings) against the real server on a real PostgreSQL, in Debian's Chromium.
 // Run: `npm run e2e` in ui/ (needs the Python venv at ../.venv and a built ui/dist).
 // The tests share one server, one browser and one signed-in admin page, and run in order.
 import assert from "node:assert/strict";

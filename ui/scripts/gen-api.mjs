@@ -16,7 +16,11 @@ const HEADER = `/**
 export async function renderSchema(document) {
   // emptyObjectsUnknown: a free-form object (an entry's `fields`, `resource`) is
   // Record<string, unknown>, not Record<string, never>.
-  const ast = await openapiTS(document, { emptyObjectsUnknown: true, silent: true });
+  // defaultNonNullable: false: a property with a default that the document does not list as
+  // required stays optional. The server omits such properties (an entry's `truncated` and
+  // `message_length` unless it shortened the entry) and accepts them absent (a settings update and
+  // the live tail's filter messages are partial), so they must not become required.
+  const ast = await openapiTS(document, { emptyObjectsUnknown: true, defaultNonNullable: false, silent: true });
   return HEADER + astToString(ast);
 }
 

@@ -14,8 +14,8 @@ const dist = fileURLToPath(new URL("../dist", import.meta.url));
 const apiDocument = JSON.parse(readFileSync(new URL("../src/api/openapi.json", import.meta.url), "utf8"));
 const resolveRef = (schema) =>
   schema.$ref ? resolveRef(apiDocument.components.schemas[schema.$ref.split("/").pop()]) : schema;
-/** The values the API description allows for a property of an entry. TODO(openapi): ActivityEntry */
-const entryEnum = (property) => resolveRef(apiDocument.components.schemas.Entry.properties[property]).enum;
+/** The values the API description allows for a property of an entry. */
+const entryEnum = (property) => resolveRef(apiDocument.components.schemas.ActivityEntry.properties[property]).enum;
 const LEVELS = entryEnum("level");
 const SOURCES = entryEnum("source");
 

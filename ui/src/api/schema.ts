@@ -12,77 +12,7 @@ export interface paths {
             cookie?: never;
         };
         /** Entries visible to you, newest first: a page, or a cursor slice */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description Repeat the parameter or separate values with commas; unknown values are a 400. */
-                    level?: ("debug" | "info" | "warn" | "error")[];
-                    /** @description Repeat the parameter or separate values with commas; unknown values are a 400. */
-                    source?: ("api" | "comfyui" | "worker" | "agent" | "pipeline")[];
-                    /** @description curated or verbose entries only */
-                    mode?: "curated" | "verbose";
-                    /** @description entity type, exact */
-                    entity_type?: string;
-                    /** @description entity id */
-                    entity_id?: number;
-                    /** @description job id */
-                    job_id?: number;
-                    /** @description user id */
-                    user_id?: number;
-                    /** @description project id */
-                    project_id?: number;
-                    /** @description W3C trace id */
-                    trace_id?: string;
-                    /** @description inclusive lower bound (RFC 3339; no offset = UTC) */
-                    from?: string;
-                    /** @description exclusive upper bound (RFC 3339) */
-                    to?: string;
-                    /** @description case-insensitive substring of the message; % and _ match themselves */
-                    search?: string;
-                    /** @description 1-based page; offsets end at 100,000 */
-                    page?: number;
-                    /** @description entries per page */
-                    per_page?: number;
-                    /** @description cursor form: entries older than this one in (timestamp, id) order, newest first */
-                    before_id?: number;
-                    /** @description cursor form: entries committed after this id, oldest first (gapless resume) */
-                    after_id?: number;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description entries */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["EntryList"];
-                    };
-                };
-                /** @description invalid parameter or body */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description missing, invalid or expired token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["listLogs"];
         put?: never;
         post?: never;
         delete?: never;
@@ -98,73 +28,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Every matching entry, oldest first, streamed as an attachment. format=json is NDJSON (application/x-ndjson, one entry object per line); format=text is one line per entry: `timestamp level source message key=value…` */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description Repeat the parameter or separate values with commas; unknown values are a 400. */
-                    level?: ("debug" | "info" | "warn" | "error")[];
-                    /** @description Repeat the parameter or separate values with commas; unknown values are a 400. */
-                    source?: ("api" | "comfyui" | "worker" | "agent" | "pipeline")[];
-                    /** @description curated or verbose entries only */
-                    mode?: "curated" | "verbose";
-                    /** @description entity type, exact */
-                    entity_type?: string;
-                    /** @description entity id */
-                    entity_id?: number;
-                    /** @description job id */
-                    job_id?: number;
-                    /** @description user id */
-                    user_id?: number;
-                    /** @description project id */
-                    project_id?: number;
-                    /** @description W3C trace id */
-                    trace_id?: string;
-                    /** @description inclusive lower bound (RFC 3339; no offset = UTC) */
-                    from?: string;
-                    /** @description exclusive upper bound (RFC 3339) */
-                    to?: string;
-                    /** @description case-insensitive substring of the message; % and _ match themselves */
-                    search?: string;
-                    /** @description format */
-                    format?: "json" | "text";
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description the export */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/x-ndjson": string;
-                        "text/plain": string;
-                    };
-                };
-                /** @description invalid parameter or body */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description missing, invalid or expired token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        /** Every matching entry, oldest first, streamed as an attachment. format=json is NDJSON (application/x-ndjson, one ActivityEntry object per line, whole); format=text is one line per entry: `timestamp level source message key=value…` */
+        get: operations["exportLogs"];
         put?: never;
         post?: never;
         delete?: never;
@@ -181,86 +46,7 @@ export interface paths {
             cookie?: never;
         };
         /** Counts per equal time bucket and level over [from, to) (default: the last 24 hours) */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description Repeat the parameter or separate values with commas; unknown values are a 400. */
-                    level?: ("debug" | "info" | "warn" | "error")[];
-                    /** @description Repeat the parameter or separate values with commas; unknown values are a 400. */
-                    source?: ("api" | "comfyui" | "worker" | "agent" | "pipeline")[];
-                    /** @description curated or verbose entries only */
-                    mode?: "curated" | "verbose";
-                    /** @description entity type, exact */
-                    entity_type?: string;
-                    /** @description entity id */
-                    entity_id?: number;
-                    /** @description job id */
-                    job_id?: number;
-                    /** @description user id */
-                    user_id?: number;
-                    /** @description project id */
-                    project_id?: number;
-                    /** @description W3C trace id */
-                    trace_id?: string;
-                    /** @description inclusive lower bound (RFC 3339; no offset = UTC) */
-                    from?: string;
-                    /** @description exclusive upper bound (RFC 3339) */
-                    to?: string;
-                    /** @description case-insensitive substring of the message; % and _ match themselves */
-                    search?: string;
-                    /** @description buckets */
-                    buckets?: number;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description buckets */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            data?: {
-                                counts?: {
-                                    debug?: number;
-                                    error?: number;
-                                    info?: number;
-                                    warn?: number;
-                                };
-                                /** Format: date-time */
-                                end?: string;
-                                /** Format: date-time */
-                                start?: string;
-                                total?: number;
-                            }[];
-                            meta?: Record<string, unknown>;
-                        };
-                    };
-                };
-                /** @description invalid parameter or body */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description missing, invalid or expired token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["getLogHistogram"];
         put?: never;
         post?: never;
         delete?: never;
@@ -277,58 +63,7 @@ export interface paths {
             cookie?: never;
         };
         /** One entry, whole (list views and the live tail may shorten large ones) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description the entry */
-                    log_id: number;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description the entry */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            data?: components["schemas"]["Entry"];
-                        };
-                    };
-                };
-                /** @description invalid parameter or body */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description missing, invalid or expired token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description not found or outside your scope */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["getLog"];
         put?: never;
         post?: never;
         delete?: never;
@@ -345,85 +80,7 @@ export interface paths {
             cookie?: never;
         };
         /** The entries around one entry, oldest first, the entry included (filters apply to the neighbours) */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description older entries */
-                    before?: number;
-                    /** @description newer entries */
-                    after?: number;
-                    /** @description Repeat the parameter or separate values with commas; unknown values are a 400. */
-                    level?: ("debug" | "info" | "warn" | "error")[];
-                    /** @description Repeat the parameter or separate values with commas; unknown values are a 400. */
-                    source?: ("api" | "comfyui" | "worker" | "agent" | "pipeline")[];
-                    /** @description curated or verbose entries only */
-                    mode?: "curated" | "verbose";
-                    /** @description entity type, exact */
-                    entity_type?: string;
-                    /** @description entity id */
-                    entity_id?: number;
-                    /** @description job id */
-                    job_id?: number;
-                    /** @description user id */
-                    user_id?: number;
-                    /** @description project id */
-                    project_id?: number;
-                    /** @description W3C trace id */
-                    trace_id?: string;
-                    /** @description inclusive lower bound (RFC 3339; no offset = UTC) */
-                    from?: string;
-                    /** @description exclusive upper bound (RFC 3339) */
-                    to?: string;
-                    /** @description case-insensitive substring of the message; % and _ match themselves */
-                    search?: string;
-                };
-                header?: never;
-                path: {
-                    /** @description the entry */
-                    log_id: number;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description entries; meta {anchor_id, before, after} */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["EntryList"];
-                    };
-                };
-                /** @description invalid parameter or body */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description missing, invalid or expired token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description not found or outside your scope */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["getLogContext"];
         put?: never;
         post?: never;
         delete?: never;
@@ -443,63 +100,7 @@ export interface paths {
         put?: never;
         post?: never;
         /** Delete entries older than `before` (optionally of some levels) now; returns the exact count */
-        delete: {
-            parameters: {
-                query: {
-                    /** @description cutoff (exclusive) */
-                    before: string;
-                    /** @description Repeat the parameter or separate values with commas; unknown values are a 400. */
-                    level?: ("debug" | "info" | "warn" | "error")[];
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description purged */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** Format: date-time */
-                            before?: string;
-                            by_level?: Record<string, unknown>;
-                            deleted?: number;
-                        };
-                    };
-                };
-                /** @description invalid parameter or body */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description missing, invalid or expired token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description admins only */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        delete: operations["purgeLogs"];
         options?: never;
         head?: never;
         patch?: never;
@@ -513,96 +114,9 @@ export interface paths {
             cookie?: never;
         };
         /** Retention and batch settings */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description settings */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Settings"];
-                    };
-                };
-                /** @description missing, invalid or expired token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description admins only */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["getSettings"];
         /** Change some settings (partial); the batch writer applies them at once */
-        put: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": components["schemas"]["SettingsUpdate"];
-                };
-            };
-            responses: {
-                /** @description the settings now */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Settings"];
-                    };
-                };
-                /** @description invalid parameter or body */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description missing, invalid or expired token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description admins only */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        put: operations["updateSettings"];
         post?: never;
         delete?: never;
         options?: never;
@@ -618,101 +132,10 @@ export interface paths {
             cookie?: never;
         };
         /** List ingest tokens (never the secrets) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description tokens */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            data?: components["schemas"]["IngestToken"][];
-                        };
-                    };
-                };
-                /** @description missing, invalid or expired token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description admins only */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["listIngestTokens"];
         put?: never;
         /** Create an ingest token; the token is in this response only */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        name: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description created */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["IngestToken"];
-                    };
-                };
-                /** @description invalid parameter or body */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description missing, invalid or expired token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description admins only */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["createIngestToken"];
         delete?: never;
         options?: never;
         head?: never;
@@ -730,56 +153,7 @@ export interface paths {
         put?: never;
         post?: never;
         /** Revoke an ingest token (effective at once) */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description token */
-                    token_id: number;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description revoked */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["IngestToken"];
-                    };
-                };
-                /** @description missing, invalid or expired token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description admins only */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description not found or outside your scope */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        delete: operations["revokeIngestToken"];
         options?: never;
         head?: never;
         patch?: never;
@@ -793,110 +167,10 @@ export interface paths {
             cookie?: never;
         };
         /** List projects with their member ids */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description projects */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            data?: components["schemas"]["Project"][];
-                        };
-                    };
-                };
-                /** @description missing, invalid or expired token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description admins only */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["listProjects"];
         put?: never;
         /** Create a project */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        name: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description created */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Project"];
-                    };
-                };
-                /** @description invalid parameter or body */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description missing, invalid or expired token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description admins only */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description already exists */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["createProject"];
         delete?: never;
         options?: never;
         head?: never;
@@ -913,71 +187,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Add a user to a project (idempotent) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description project */
-                    project_id: number;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        user_id: number;
-                    };
-                };
-            };
-            responses: {
-                /** @description membership */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, unknown>;
-                    };
-                };
-                /** @description invalid parameter or body */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description missing, invalid or expired token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description admins only */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description not found or outside your scope */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["addMember"];
         delete?: never;
         options?: never;
         head?: never;
@@ -995,58 +205,7 @@ export interface paths {
         put?: never;
         post?: never;
         /** Remove a user from a project */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description project */
-                    project_id: number;
-                    /** @description user */
-                    user_id: number;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description removed */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, unknown>;
-                    };
-                };
-                /** @description missing, invalid or expired token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description admins only */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description not found or outside your scope */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        delete: operations["removeMember"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1060,113 +219,10 @@ export interface paths {
             cookie?: never;
         };
         /** List users */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description users */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            data?: components["schemas"]["User"][];
-                        };
-                    };
-                };
-                /** @description missing, invalid or expired token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description admins only */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["listUsers"];
         put?: never;
         /** Create a user */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        email: string;
-                        password: string;
-                        /** @enum {string} */
-                        role: "admin" | "creator";
-                    };
-                };
-            };
-            responses: {
-                /** @description created */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["User"];
-                    };
-                };
-                /** @description invalid parameter or body */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description missing, invalid or expired token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description admins only */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description already exists */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["createUser"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1183,76 +239,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Log in; returns a JWT (HS256) valid for 12 hours by default */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        email: string;
-                        password: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description logged in */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description Unix seconds */
-                            expires_at?: number;
-                            token?: string;
-                            /** @constant */
-                            token_type?: "Bearer";
-                            user?: components["schemas"]["User"];
-                        };
-                    };
-                };
-                /** @description invalid parameter or body */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description missing, invalid or expired token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description too many failed logins (see Retry-After) */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description too many logins in progress; retry after Retry-After seconds */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["login"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1267,37 +254,7 @@ export interface paths {
             cookie?: never;
         };
         /** The current user (with project_ids for creators) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description you */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            user?: components["schemas"]["User"];
-                        };
-                    };
-                };
-                /** @description missing, invalid or expired token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["currentUser"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1314,26 +271,7 @@ export interface paths {
             cookie?: never;
         };
         /** This document */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description OpenAPI 3.1 */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, unknown>;
-                    };
-                };
-            };
-        };
+        get: operations["getOpenApi"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1350,50 +288,7 @@ export interface paths {
             cookie?: never;
         };
         /** Every visible entry of a trace, oldest first, with span ids */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description at most */
-                    limit?: number;
-                };
-                header?: never;
-                path: {
-                    /** @description trace id */
-                    trace_id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description entries; meta {trace_id, count, truncated} */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["EntryList"];
-                    };
-                };
-                /** @description invalid parameter or body */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description missing, invalid or expired token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["getTrace"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1406,103 +301,623 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        /** @description One activity log entry; the same shape as the WebSocket live tail's. */
-        Entry: {
+        /**
+         * ActivityEntry
+         * @description One activity log entry (``collector.model.ActivityRow.to_dict``); the same shape in REST
+         *     responses, exports and the live tail.
+         */
+        ActivityEntry: {
             /** @description an entry only admins see (the server's own records) */
-            admin_only?: boolean;
-            /** @enum {string} */
-            category?: "curated" | "verbose";
-            entity_id?: number | null;
-            entity_type?: string | null;
-            event_name?: string | null;
-            fields?: Record<string, unknown>;
-            /** Format: int64 */
-            id?: number;
-            job_id?: number | null;
-            /** @enum {string} */
-            level?: "debug" | "info" | "warn" | "error";
-            message?: string;
-            /** @description with truncated: the full message's length */
-            message_length?: number;
-            project_id?: number | null;
-            resource?: Record<string, unknown>;
-            scope_name?: string | null;
-            scope_version?: string | null;
-            service_name?: string | null;
-            severity_number?: number;
-            severity_text?: string | null;
-            /** @enum {string} */
-            source?: "api" | "comfyui" | "worker" | "agent" | "pipeline";
-            span_id?: string | null;
-            /** Format: date-time */
-            timestamp?: string;
-            trace_flags?: number | null;
-            trace_id?: string | null;
-            /** @description present (true) when a list view or the live tail shortened this entry: the message is cut at 8,192 characters; a fields or resource map larger than 16 KiB shows its first 50 keys with values cut at 1,024 characters. GET /api/v1/activity-logs/{id} returns it whole */
-            truncated?: boolean;
-            user_id?: number | null;
-        };
-        EntryList: {
-            data: components["schemas"]["Entry"][];
-            /** @description page form: {page, per_page, total, total_exact} (total is exact up to 10,000, then 10,000 with total_exact false); cursor form: {per_page, has_more, before_id, next_before_id} or {per_page, has_more, after_id, next_after_id} */
-            meta: Record<string, unknown>;
-        };
-        Error: {
-            error: {
-                /**
-                 * @example bad_request
-                 * @example unauthenticated
-                 * @example forbidden
-                 * @example not_found
-                 */
-                code: string;
-                message: string;
+            admin_only: boolean;
+            category: components["schemas"]["Category"];
+            entity_id: number | null;
+            entity_type: string | null;
+            event_name: string | null;
+            fields: {
+                [key: string]: unknown;
             };
+            id: number;
+            job_id: number | null;
+            level: components["schemas"]["Level"];
+            message: string;
+            /**
+             * @description with truncated: the full message's length
+             * @default null
+             */
+            message_length?: number | null;
+            project_id: number | null;
+            resource: {
+                [key: string]: unknown;
+            };
+            scope_name: string | null;
+            scope_version: string | null;
+            service_name: string | null;
+            severity_number: number;
+            severity_text: string | null;
+            source: components["schemas"]["Source"];
+            /** @description 16 lower-case hexadecimal characters */
+            span_id: string | null;
+            /** Format: date-time */
+            timestamp: string;
+            trace_flags: number | null;
+            /** @description 32 lower-case hexadecimal characters */
+            trace_id: string | null;
+            /**
+             * @description present (true) when a list view or the live tail shortened this entry: the message is cut at 8,192 characters; a fields or resource map larger than 16 KiB shows its first 50 keys with values cut at 1,024 characters. GET /api/v1/activity-logs/{id} returns it whole
+             * @default false
+             */
+            truncated?: boolean;
+            user_id: number | null;
         };
+        /**
+         * AfterCursorMeta
+         * @description A slice committed after ``after_id``, oldest first; continue with ``next_after_id``.
+         */
+        AfterCursorMeta: {
+            after_id: number;
+            has_more: boolean;
+            next_after_id: number;
+            per_page: number;
+        };
+        /**
+         * BeforeCursorMeta
+         * @description A slice older than ``before_id``, newest first; continue with ``next_before_id``.
+         */
+        BeforeCursorMeta: {
+            before_id: number;
+            has_more: boolean;
+            next_before_id: number | null;
+            per_page: number;
+        };
+        /**
+         * Category
+         * @description Curated entries are written for people; verbose ones are everything else (plain logs).
+         * @enum {string}
+         */
+        Category: "curated" | "verbose";
+        /** ContextMeta */
+        ContextMeta: {
+            /** @description how many newer entries came */
+            after: number;
+            anchor_id: number;
+            /** @description how many older entries came */
+            before: number;
+        };
+        /** CreatedIngestToken */
+        CreatedIngestToken: {
+            /** Format: date-time */
+            created_at: string;
+            id: number;
+            last_used_at: string | null;
+            name: string;
+            revoked_at: string | null;
+            /** @description the token itself: in this response only, never stored */
+            token: string;
+            /** @description the token's first characters, to recognise it in lists */
+            token_prefix: string;
+        };
+        /**
+         * CurrentUser
+         * @description ``GET /api/v1/auth/me``.
+         */
+        CurrentUser: {
+            user: components["schemas"]["UserWithProjects"];
+        };
+        /**
+         * EntryContext
+         * @description The entries around one entry, oldest first, the entry itself included.
+         */
+        EntryContext: {
+            data: components["schemas"]["ActivityEntry"][];
+            meta: components["schemas"]["ContextMeta"];
+        };
+        /**
+         * EntryDetail
+         * @description ``GET /api/v1/activity-logs/{id}``: one entry, whole.
+         */
+        EntryDetail: {
+            data: components["schemas"]["ActivityEntry"];
+        };
+        /**
+         * Error
+         * @description Every API error: ``{"error": {"code", "message"}}``.
+         */
+        Error: {
+            error: components["schemas"]["ErrorDetail"];
+        };
+        /** ErrorDetail */
+        ErrorDetail: {
+            /**
+             * @example bad_request
+             * @example unauthenticated
+             * @example forbidden
+             * @example not_found
+             */
+            code: string;
+            message: string;
+        };
+        /**
+         * Histogram
+         * @description Counts per equal time bucket and level over [from, to).
+         */
+        Histogram: {
+            data: components["schemas"]["HistogramBucket"][];
+            meta: components["schemas"]["HistogramMeta"];
+        };
+        /** HistogramBucket */
+        HistogramBucket: {
+            counts: components["schemas"]["LevelCounts"];
+            /** Format: date-time */
+            end: string;
+            /** Format: date-time */
+            start: string;
+            total: number;
+        };
+        /** HistogramMeta */
+        HistogramMeta: {
+            bucket_seconds: number;
+            buckets: number;
+            /** Format: date-time */
+            from: string;
+            /** Format: date-time */
+            to: string;
+        };
+        /** IngestToken */
         IngestToken: {
             /** Format: date-time */
-            created_at?: string;
-            id?: number;
-            /** Format: date-time */
-            last_used_at?: string | null;
-            name?: string;
-            /** Format: date-time */
-            revoked_at?: string | null;
-            /** @description only in the response that creates the token */
-            token?: string;
-            token_prefix?: string;
+            created_at: string;
+            id: number;
+            last_used_at: string | null;
+            name: string;
+            revoked_at: string | null;
+            /** @description the token's first characters, to recognise it in lists */
+            token_prefix: string;
         };
+        /** IngestTokenList */
+        IngestTokenList: {
+            data: components["schemas"]["IngestToken"][];
+        };
+        /**
+         * Level
+         * @description An entry's level, in increasing severity.
+         * @enum {string}
+         */
+        Level: "debug" | "info" | "warn" | "error";
+        /**
+         * LevelCounts
+         * @description Entries per level.
+         */
+        LevelCounts: {
+            debug: number;
+            error: number;
+            info: number;
+            warn: number;
+        };
+        /**
+         * LiveAuthMessage
+         * @description The first message of every connection: the token travels here, never in the URL.
+         */
+        LiveAuthMessage: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            action: "auth";
+            token: string;
+        };
+        /**
+         * LiveClientMessage
+         * @description Any message a live-tail client sends.
+         */
+        LiveClientMessage: components["schemas"]["LiveAuthMessage"] | components["schemas"]["LiveSubscribeMessage"] | components["schemas"]["LiveUpdateFilterMessage"];
+        /**
+         * LiveEntriesMessage
+         * @description Entries in id (commit) order, batched to save frames; shortened as list views shorten them.
+         */
+        LiveEntriesMessage: {
+            entries: components["schemas"]["ActivityEntry"][];
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "entries";
+        };
+        /**
+         * LiveErrorMessage
+         * @description A malformed or unknown message; the connection stays open.
+         */
+        LiveErrorMessage: {
+            message: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "error";
+        };
+        /**
+         * LiveLaggedMessage
+         * @description ``skipped`` matching entries were dropped because this client read too slowly; they lie
+         *     between the entries received before and after this message.
+         */
+        LiveLaggedMessage: {
+            skipped: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "lagged";
+        };
+        /**
+         * LiveServerMessage
+         * @description Any message the live-tail server sends.
+         */
+        LiveServerMessage: components["schemas"]["LiveSubscribedMessage"] | components["schemas"]["LiveEntriesMessage"] | components["schemas"]["LiveLaggedMessage"] | components["schemas"]["LiveErrorMessage"];
+        /**
+         * LiveSubscribeMessage
+         * @description Start (or restart) the subscription; with ``after_id``, first replay the stored entries
+         *     after it that match, then continue live, with no gap and no duplicate.
+         */
+        LiveSubscribeMessage: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            action: "subscribe";
+            /** @default null */
+            after_id?: number | null;
+            /**
+             * @description entity id
+             * @default null
+             */
+            entity_id?: number | null;
+            /**
+             * @description entity type, exact
+             * @default null
+             */
+            entity_type?: string | null;
+            /**
+             * @description job id
+             * @default null
+             */
+            job_id?: number | null;
+            /**
+             * @description entries of these levels
+             * @default null
+             */
+            levels?: components["schemas"]["Level"][] | null;
+            /**
+             * @description curated or verbose entries only
+             * @default null
+             */
+            mode?: components["schemas"]["Category"] | null;
+            /**
+             * @description project id
+             * @default null
+             */
+            project_id?: number | null;
+            /**
+             * @description case-insensitive substring of the message; % and _ match themselves
+             * @default null
+             */
+            search?: string | null;
+            /**
+             * @description entries from these sources
+             * @default null
+             */
+            sources?: components["schemas"]["Source"][] | null;
+            /**
+             * @description W3C trace id, either case
+             * @default null
+             */
+            trace_id?: string | null;
+            /**
+             * @description user id
+             * @default null
+             */
+            user_id?: number | null;
+        };
+        /**
+         * LiveSubscribedMessage
+         * @description A subscription (or its new filter) is in force.
+         */
+        LiveSubscribedMessage: {
+            filter: components["schemas"]["LogFilterFields"];
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "subscribed";
+        };
+        /**
+         * LiveUpdateFilterMessage
+         * @description Change the running subscription's filter: fields present replace the current ones (null
+         *     clears one), absent ones stay. Applies to entries committed from then on.
+         */
+        LiveUpdateFilterMessage: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            action: "update_filter";
+            /**
+             * @description entity id
+             * @default null
+             */
+            entity_id?: number | null;
+            /**
+             * @description entity type, exact
+             * @default null
+             */
+            entity_type?: string | null;
+            /**
+             * @description job id
+             * @default null
+             */
+            job_id?: number | null;
+            /**
+             * @description entries of these levels
+             * @default null
+             */
+            levels?: components["schemas"]["Level"][] | null;
+            /**
+             * @description curated or verbose entries only
+             * @default null
+             */
+            mode?: components["schemas"]["Category"] | null;
+            /**
+             * @description project id
+             * @default null
+             */
+            project_id?: number | null;
+            /**
+             * @description case-insensitive substring of the message; % and _ match themselves
+             * @default null
+             */
+            search?: string | null;
+            /**
+             * @description entries from these sources
+             * @default null
+             */
+            sources?: components["schemas"]["Source"][] | null;
+            /**
+             * @description W3C trace id, either case
+             * @default null
+             */
+            trace_id?: string | null;
+            /**
+             * @description user id
+             * @default null
+             */
+            user_id?: number | null;
+        };
+        /**
+         * LogFilterFields
+         * @description What a log filter can ask for, the same in the REST query string and the live tail's
+         *     messages. Unset fields add no condition; an empty list means any.
+         */
+        LogFilterFields: {
+            /**
+             * @description entity id
+             * @default null
+             */
+            entity_id?: number | null;
+            /**
+             * @description entity type, exact
+             * @default null
+             */
+            entity_type?: string | null;
+            /**
+             * @description job id
+             * @default null
+             */
+            job_id?: number | null;
+            /**
+             * @description entries of these levels
+             * @default null
+             */
+            levels?: components["schemas"]["Level"][] | null;
+            /**
+             * @description curated or verbose entries only
+             * @default null
+             */
+            mode?: components["schemas"]["Category"] | null;
+            /**
+             * @description project id
+             * @default null
+             */
+            project_id?: number | null;
+            /**
+             * @description case-insensitive substring of the message; % and _ match themselves
+             * @default null
+             */
+            search?: string | null;
+            /**
+             * @description entries from these sources
+             * @default null
+             */
+            sources?: components["schemas"]["Source"][] | null;
+            /**
+             * @description W3C trace id, either case
+             * @default null
+             */
+            trace_id?: string | null;
+            /**
+             * @description user id
+             * @default null
+             */
+            user_id?: number | null;
+        };
+        /**
+         * LogPage
+         * @description ``GET /api/v1/activity-logs``: a page or a cursor slice of the entries visible to the caller.
+         */
+        LogPage: {
+            data: components["schemas"]["ActivityEntry"][];
+            meta: components["schemas"]["PageMeta"] | components["schemas"]["BeforeCursorMeta"] | components["schemas"]["AfterCursorMeta"];
+        };
+        /** LoginBody */
+        LoginBody: {
+            email: string;
+            password: string;
+        };
+        /** LoginResult */
+        LoginResult: {
+            /** @description Unix seconds */
+            expires_at: number;
+            /** @description a JWT (HS256); send it as Authorization: Bearer <token> */
+            token: string;
+            /** @constant */
+            token_type: "Bearer";
+            user: components["schemas"]["User"];
+        };
+        /** Membership */
+        Membership: {
+            /** Format: date-time */
+            created_at: string;
+            project_id: number;
+            user_id: number;
+        };
+        /** MembershipRemoved */
+        MembershipRemoved: {
+            project_id: number;
+            /** @constant */
+            removed: true;
+            user_id: number;
+        };
+        /** NewIngestToken */
+        NewIngestToken: {
+            name: string;
+        };
+        /** NewMember */
+        NewMember: {
+            user_id: number;
+        };
+        /** NewProject */
+        NewProject: {
+            name: string;
+        };
+        /** NewUser */
+        NewUser: {
+            email: string;
+            password: string;
+            /** @enum {string} */
+            role: "admin" | "creator";
+        };
+        /**
+         * PageMeta
+         * @description A numbered page. ``total`` is exact when ``total_exact``, else a lower bound (counting
+         *     stops at 10,000 entries, or when it takes too long).
+         */
+        PageMeta: {
+            page: number;
+            per_page: number;
+            total: number;
+            total_exact: boolean;
+        };
+        /** Project */
         Project: {
             /** Format: date-time */
-            created_at?: string;
-            id?: number;
-            member_ids?: number[];
-            name?: string;
+            created_at: string;
+            id: number;
+            member_ids: number[];
+            name: string;
         };
+        /** ProjectList */
+        ProjectList: {
+            data: components["schemas"]["Project"][];
+        };
+        /**
+         * PurgeResult
+         * @description What a manual purge deleted: in all, and per level asked for.
+         */
+        PurgeResult: {
+            /** Format: date-time */
+            before: string;
+            by_level: {
+                [key: string]: number;
+            };
+            deleted: number;
+        };
+        /** RevokedIngestToken */
+        RevokedIngestToken: {
+            id: number;
+            name: string;
+        };
+        /**
+         * Settings
+         * @description Retention per level (days) and the batch writer's settings.
+         */
         Settings: {
-            batch_size?: number;
-            flush_interval_ms?: number;
-            retention_days_debug?: number;
-            retention_days_error?: number;
-            retention_days_info?: number;
-            retention_days_warn?: number;
-            updated_at?: string | null;
+            batch_size: number;
+            flush_interval_ms: number;
+            retention_days_debug: number;
+            retention_days_error: number;
+            retention_days_info: number;
+            retention_days_warn: number;
+            updated_at: string | null;
         };
+        /**
+         * SettingsUpdate
+         * @description A partial update: only the fields present change. ``null`` is not a value.
+         */
         SettingsUpdate: {
+            /** @default null */
             batch_size?: number;
+            /** @default null */
             flush_interval_ms?: number;
+            /** @default null */
             retention_days_debug?: number;
+            /** @default null */
             retention_days_error?: number;
+            /** @default null */
             retention_days_info?: number;
+            /** @default null */
             retention_days_warn?: number;
         };
+        /**
+         * Source
+         * @description The kind of service an entry comes from.
+         * @enum {string}
+         */
+        Source: "api" | "comfyui" | "worker" | "agent" | "pipeline";
+        /**
+         * TraceEntries
+         * @description Every visible entry of a trace, oldest first.
+         */
+        TraceEntries: {
+            data: components["schemas"]["ActivityEntry"][];
+            meta: components["schemas"]["TraceMeta"];
+        };
+        /** TraceMeta */
+        TraceMeta: {
+            count: number;
+            trace_id: string;
+            /** @description more entries exist than the limit or the response size allowed */
+            truncated: boolean;
+        };
+        /** User */
         User: {
             /** Format: date-time */
-            created_at?: string;
-            email?: string;
-            id?: number;
+            created_at: string;
+            email: string;
+            id: number;
             /** @enum {string} */
-            role?: "admin" | "creator";
+            role: "admin" | "creator";
+        };
+        /** UserList */
+        UserList: {
+            data: components["schemas"]["User"][];
+        };
+        /** UserWithProjects */
+        UserWithProjects: {
+            /** Format: date-time */
+            created_at: string;
+            email: string;
+            id: number;
+            /** @description the projects a creator belongs to; empty for admins */
+            project_ids: number[];
+            /** @enum {string} */
+            role: "admin" | "creator";
         };
     };
     responses: never;
@@ -1512,4 +927,1089 @@ export interface components {
     pathItems: never;
 }
 export type $defs = Record<string, never>;
-export type operations = Record<string, never>;
+export interface operations {
+    listLogs: {
+        parameters: {
+            query?: {
+                /** @description entries of these levels; repeat the parameter or separate values with commas */
+                level?: components["schemas"]["Level"][];
+                /** @description entries from these sources; repeat the parameter or separate values with commas */
+                source?: components["schemas"]["Source"][];
+                /** @description curated or verbose entries only */
+                mode?: components["schemas"]["Category"];
+                /** @description entity type, exact */
+                entity_type?: string;
+                /** @description entity id */
+                entity_id?: number;
+                /** @description job id */
+                job_id?: number;
+                /** @description user id */
+                user_id?: number;
+                /** @description project id */
+                project_id?: number;
+                /** @description W3C trace id, either case */
+                trace_id?: string;
+                /** @description case-insensitive substring of the message; % and _ match themselves */
+                search?: string;
+                /** @description inclusive lower bound (RFC 3339; no offset = UTC) */
+                from?: string;
+                /** @description exclusive upper bound (RFC 3339) */
+                to?: string;
+                /** @description 1-based page; offsets end at 100,000 */
+                page?: number;
+                /** @description entries per page */
+                per_page?: number;
+                /** @description cursor form: entries older than this one in (timestamp, id) order, newest first */
+                before_id?: number;
+                /** @description cursor form: entries committed after this id, oldest first (gapless resume) */
+                after_id?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description LogPage */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogPage"];
+                };
+            };
+            /** @description invalid parameter or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    exportLogs: {
+        parameters: {
+            query?: {
+                /** @description entries of these levels; repeat the parameter or separate values with commas */
+                level?: components["schemas"]["Level"][];
+                /** @description entries from these sources; repeat the parameter or separate values with commas */
+                source?: components["schemas"]["Source"][];
+                /** @description curated or verbose entries only */
+                mode?: components["schemas"]["Category"];
+                /** @description entity type, exact */
+                entity_type?: string;
+                /** @description entity id */
+                entity_id?: number;
+                /** @description job id */
+                job_id?: number;
+                /** @description user id */
+                user_id?: number;
+                /** @description project id */
+                project_id?: number;
+                /** @description W3C trace id, either case */
+                trace_id?: string;
+                /** @description case-insensitive substring of the message; % and _ match themselves */
+                search?: string;
+                /** @description inclusive lower bound (RFC 3339; no offset = UTC) */
+                from?: string;
+                /** @description exclusive upper bound (RFC 3339) */
+                to?: string;
+                /** @description format */
+                format?: "json" | "text";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the stream */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": string;
+                    "text/plain": string;
+                };
+            };
+            /** @description invalid parameter or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many requests (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getLogHistogram: {
+        parameters: {
+            query?: {
+                /** @description entries of these levels; repeat the parameter or separate values with commas */
+                level?: components["schemas"]["Level"][];
+                /** @description entries from these sources; repeat the parameter or separate values with commas */
+                source?: components["schemas"]["Source"][];
+                /** @description curated or verbose entries only */
+                mode?: components["schemas"]["Category"];
+                /** @description entity type, exact */
+                entity_type?: string;
+                /** @description entity id */
+                entity_id?: number;
+                /** @description job id */
+                job_id?: number;
+                /** @description user id */
+                user_id?: number;
+                /** @description project id */
+                project_id?: number;
+                /** @description W3C trace id, either case */
+                trace_id?: string;
+                /** @description case-insensitive substring of the message; % and _ match themselves */
+                search?: string;
+                /** @description inclusive lower bound (RFC 3339; no offset = UTC) */
+                from?: string;
+                /** @description exclusive upper bound (RFC 3339) */
+                to?: string;
+                /** @description buckets */
+                buckets?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Histogram */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Histogram"];
+                };
+            };
+            /** @description invalid parameter or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getLog: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the entry */
+                log_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description EntryDetail */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EntryDetail"];
+                };
+            };
+            /** @description invalid parameter or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not found or outside your scope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getLogContext: {
+        parameters: {
+            query?: {
+                /** @description older entries */
+                before?: number;
+                /** @description newer entries */
+                after?: number;
+                /** @description entries of these levels; repeat the parameter or separate values with commas */
+                level?: components["schemas"]["Level"][];
+                /** @description entries from these sources; repeat the parameter or separate values with commas */
+                source?: components["schemas"]["Source"][];
+                /** @description curated or verbose entries only */
+                mode?: components["schemas"]["Category"];
+                /** @description entity type, exact */
+                entity_type?: string;
+                /** @description entity id */
+                entity_id?: number;
+                /** @description job id */
+                job_id?: number;
+                /** @description user id */
+                user_id?: number;
+                /** @description project id */
+                project_id?: number;
+                /** @description W3C trace id, either case */
+                trace_id?: string;
+                /** @description case-insensitive substring of the message; % and _ match themselves */
+                search?: string;
+                /** @description inclusive lower bound (RFC 3339; no offset = UTC) */
+                from?: string;
+                /** @description exclusive upper bound (RFC 3339) */
+                to?: string;
+            };
+            header?: never;
+            path: {
+                /** @description the entry */
+                log_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description EntryContext */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EntryContext"];
+                };
+            };
+            /** @description invalid parameter or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not found or outside your scope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    purgeLogs: {
+        parameters: {
+            query: {
+                /** @description cutoff (exclusive) */
+                before: string;
+                /** @description entries of these levels; repeat the parameter or separate values with commas */
+                level?: components["schemas"]["Level"][];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description PurgeResult */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PurgeResult"];
+                };
+            };
+            /** @description invalid parameter or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description admins only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getSettings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Settings */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Settings"];
+                };
+            };
+            /** @description missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description admins only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    updateSettings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SettingsUpdate"];
+            };
+        };
+        responses: {
+            /** @description Settings */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Settings"];
+                };
+            };
+            /** @description invalid parameter or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description admins only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listIngestTokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description IngestTokenList */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IngestTokenList"];
+                };
+            };
+            /** @description missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description admins only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createIngestToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewIngestToken"];
+            };
+        };
+        responses: {
+            /** @description CreatedIngestToken */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedIngestToken"];
+                };
+            };
+            /** @description invalid parameter or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description admins only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    revokeIngestToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description token */
+                token_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description RevokedIngestToken */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevokedIngestToken"];
+                };
+            };
+            /** @description missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description admins only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not found or outside your scope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listProjects: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description ProjectList */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProjectList"];
+                };
+            };
+            /** @description missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description admins only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createProject: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewProject"];
+            };
+        };
+        responses: {
+            /** @description Project */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Project"];
+                };
+            };
+            /** @description invalid parameter or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description admins only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description already exists */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    addMember: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description project */
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewMember"];
+            };
+        };
+        responses: {
+            /** @description Membership */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Membership"];
+                };
+            };
+            /** @description invalid parameter or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description admins only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not found or outside your scope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    removeMember: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description project */
+                project_id: number;
+                /** @description user */
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description MembershipRemoved */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MembershipRemoved"];
+                };
+            };
+            /** @description missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description admins only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not found or outside your scope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listUsers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description UserList */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserList"];
+                };
+            };
+            /** @description missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description admins only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewUser"];
+            };
+        };
+        responses: {
+            /** @description User */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["User"];
+                };
+            };
+            /** @description invalid parameter or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description admins only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description already exists */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    login: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LoginBody"];
+            };
+        };
+        responses: {
+            /** @description LoginResult */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoginResult"];
+                };
+            };
+            /** @description invalid parameter or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many requests (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description busy; retry after Retry-After seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    currentUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description CurrentUser */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CurrentUser"];
+                };
+            };
+            /** @description missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getOpenApi: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, unknown>;
+                };
+            };
+        };
+    };
+    getTrace: {
+        parameters: {
+            query?: {
+                /** @description at most this many entries */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description W3C trace id, either case */
+                trace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description TraceEntries */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TraceEntries"];
+                };
+            };
+            /** @description invalid parameter or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+}

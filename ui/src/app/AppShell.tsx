@@ -6,7 +6,7 @@ import { useActivityLogStream } from "../features/activity-console/hooks/useActi
 import { useActivityConsoleStore } from "../features/activity-console/stores/activityConsoleStore";
 import { apiJson } from "../lib/api";
 import { useAuthStore } from "../lib/authStore";
-import type { User } from "../lib/authStore";
+import type { CurrentUser } from "../lib/authStore";
 import { applyTheme, useThemeStore } from "../lib/theme";
 import { DockedConsole } from "./DockedConsole";
 import { NAVIGATION } from "./navigation";
@@ -31,7 +31,7 @@ export function AppShell() {
   // Re-check the stored session on load: a 401 signs out (apiFetch), a changed role updates the menu.
   const me = useQuery({
     queryKey: ["auth", "me"],
-    queryFn: ({ signal }) => apiJson<{ user: User }>("/auth/me", { signal }),
+    queryFn: ({ signal }) => apiJson<CurrentUser>("/auth/me", { signal }),
     staleTime: 5 * 60_000,
   });
   useEffect(() => {

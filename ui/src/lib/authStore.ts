@@ -2,11 +2,12 @@ import { create } from "zustand";
 import { createJSONStorage, persist } from "zustand/middleware";
 import type { components } from "../api/schema";
 
-/**
- * The signed-in user as the login and /auth/me responses carry it; only what the UI uses is kept.
- * TODO(openapi): User (Required: the current document marks none of its properties required).
- */
-export type User = Required<Pick<components["schemas"]["User"], "id" | "email" | "role">>;
+/** `POST /api/v1/auth/login`. */
+export type LoginResult = components["schemas"]["LoginResult"];
+/** `GET /api/v1/auth/me`. */
+export type CurrentUser = components["schemas"]["CurrentUser"];
+/** The signed-in user as the login and /auth/me responses carry it; only what the UI uses is kept. */
+export type User = Pick<components["schemas"]["User"], "id" | "email" | "role">;
 export type Role = User["role"];
 
 interface AuthState {
@@ -16,7 +17,8 @@ interface AuthState {
   signOut: () => void;
 }
 
-// sessionStorage: the JWT lives for the browser tab's session only (issue 4 item 2), not across restarts.
+// sessionStorage: the JWT lives for the browser tab's session only, not across restarts, so a
+// closed tab or browser leaves no usable token behind.
 export const useAuthStore = create<AuthState>()(
   persist(
     (set) => ({

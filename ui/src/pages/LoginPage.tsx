@@ -3,7 +3,7 @@ import { useState } from "react";
 import { Navigate, useLocation, useNavigate } from "react-router-dom";
 import { ApiError, apiJson } from "../lib/api";
 import { useAuthStore } from "../lib/authStore";
-import type { User } from "../lib/authStore";
+import type { LoginResult } from "../lib/authStore";
 
 export function LoginPage() {
   const token = useAuthStore((s) => s.token);
@@ -23,7 +23,7 @@ export function LoginPage() {
     setBusy(true);
     setError(null);
     try {
-      const res = await apiJson<{ token: string; user: User }>("/auth/login", {
+      const res = await apiJson<LoginResult>("/auth/login", {
         method: "POST",
         body: { email, password },
       });

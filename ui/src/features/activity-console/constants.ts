@@ -22,7 +22,7 @@ export const SOURCE_LABELS: Record<ActivityLogSource, string> = {
   pipeline: "Pipeline",
 };
 
-/** Client ring buffer bounds (issue 4 item 3). */
+/** Client ring buffer bounds: the size a user picks (or a persisted one) is clamped to them so memory stays bounded. */
 export const DEFAULT_MAX_ENTRIES = 10_000;
 export const MIN_MAX_ENTRIES = 1_000;
 export const MAX_MAX_ENTRIES = 100_000;

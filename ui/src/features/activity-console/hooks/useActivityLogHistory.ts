@@ -1,8 +1,9 @@
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { apiFetch, apiJson } from "../../../lib/api";
 import type {
+  ActivityLogContext,
   ActivityLogEntry,
-  ActivityLogList,
+  ActivityLogEntryDetail,
   ActivityLogPage,
   ActivityLogQueryParams,
   ActivityLogSettings,
@@ -12,8 +13,11 @@ import type {
   ExportFormat,
   Histogram,
   IngestToken,
+  IngestTokenList,
   PurgeQuery,
   PurgeResult,
+  RevokedIngestToken,
+  TraceEntries,
 } from "../types";
 
 export function fetchActivityLogs(params: ActivityLogQueryParams, signal?: AbortSignal): Promise<ActivityLogPage> {
@@ -47,7 +51,7 @@ export function useActivityLogContext(id: number, before = 25, after = 25) {
   return useQuery({
     queryKey: ["activity-logs", "context", id, before, after],
     queryFn: async ({ signal }) =>
-      (await apiJson<ActivityLogList>(`/activity-logs/${id}/context`, { params: { before, after }, signal })).data.sort(
+      (await apiJson<ActivityLogContext>(`/activity-logs/${id}/context`, { params: { before, after }, signal })).data.sort(
         byTimeThenId,
       ),
   });
@@ -57,7 +61,7 @@ export function useTrace(traceId: string) {
   return useQuery({
     queryKey: ["traces", traceId],
     queryFn: async ({ signal }) =>
-      (await apiJson<ActivityLogList>(`/traces/${encodeURIComponent(traceId)}`, { signal })).data.sort(byTimeThenId),
+      (await apiJson<TraceEntries>(`/traces/${encodeURIComponent(traceId)}`, { signal })).data.sort(byTimeThenId),
     enabled: !!traceId,
   });
 }
@@ -65,9 +69,9 @@ export function useTrace(traceId: string) {
 /** Cache key of one full entry; outside `["activity-logs", …]` so list invalidations leave it alone. */
 const fullEntryQueryKey = (id: number) => ["activity-log-entry", id] as const;
 
-/** `GET /api/v1/activity-logs/{id}`: the entry as stored, never shortened. TODO(openapi): ActivityEntry */
+/** `GET /api/v1/activity-logs/{id}`: the entry as stored, never shortened. */
 async function fetchFullEntry(id: number, signal?: AbortSignal): Promise<ActivityLogEntry> {
-  return (await apiJson<{ data: ActivityLogEntry }>(`/activity-logs/${id}`, { signal })).data;
+  return (await apiJson<ActivityLogEntryDetail>(`/activity-logs/${id}`, { signal })).data;
 }
 
 /**
@@ -211,7 +215,7 @@ export function usePurgeActivityLogs() {
 export function useIngestTokens() {
   return useQuery({
     queryKey: ["admin", "ingest-tokens"],
-    queryFn: async ({ signal }) => (await apiJson<{ data: IngestToken[] }>("/admin/ingest-tokens", { signal })).data,
+    queryFn: async ({ signal }) => (await apiJson<IngestTokenList>("/admin/ingest-tokens", { signal })).data,
   });
 }
 
@@ -226,7 +230,7 @@ export function useCreateIngestToken() {
 export function useRevokeIngestToken() {
   const client = useQueryClient();
   return useMutation({
-    mutationFn: (id: IngestToken["id"]) => apiJson<IngestToken>(`/admin/ingest-tokens/${id}`, { method: "DELETE" }),
+    mutationFn: (id: IngestToken["id"]) => apiJson<RevokedIngestToken>(`/admin/ingest-tokens/${id}`, { method: "DELETE" }),
     onSuccess: () => client.invalidateQueries({ queryKey: ["admin", "ingest-tokens"] }),
   });
 }

@@ -3,14 +3,16 @@ import type {
   ActivityLogEntry,
   ClientMessage,
   ConnectionStatus,
+  EntriesMessage,
+  LaggedMessage,
   ServerMessage,
   StreamFilter,
 } from "../types";
 
 /** What the client hands to the store, in arrival order, once per animation frame. */
 export type StreamEvent =
-  | { kind: "entries"; entries: ActivityLogEntry[] }
-  | { kind: "lagged"; skipped: number };
+  | { kind: "entries"; entries: EntriesMessage["entries"] }
+  | { kind: "lagged"; skipped: LaggedMessage["skipped"] };
 
 interface StreamClientOptions {
   url: string;
