@@ -8,6 +8,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, Callable, Hashable, Literal, TypeVar
 
 from aiohttp import web
@@ -195,12 +196,8 @@ LOGIN_LIMITER = web.AppKey("login_limiter", LoginRateLimiter)
 PASSWORD_HASH_LIMITER = web.AppKey("password_hash_limiter", PasswordHashLimiter)
 
 
-def _runtime_of(app: web.Application) -> Runtime:
-    return app[RUNTIME]
-
-
-def _runtime(request: web.Request):  # noqa: ANN202
-    return _runtime_of(request.app)
+def _runtime(request: web.Request) -> Runtime:
+    return request.app[RUNTIME]
 
 
 def _without_nul(value: str) -> str:
@@ -211,6 +208,10 @@ def _without_nul(value: str) -> str:
 
 
 NulFreeStr = Annotated[str, AfterValidator(_without_nul)]
+Role = Literal["admin", "creator"]
+
+
+# --- request bodies ------------------------------------------------------------------------------
 
 
 class LoginBody(BaseModel):
@@ -223,7 +224,7 @@ class NewUser(BaseModel):
     model_config = ConfigDict(extra="forbid")
     email: NulFreeStr = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
     password: NulFreeStr  # its length and the rest: password_problem
-    role: Literal["admin", "creator"]
+    role: Role
 
     @field_validator("password")
     @classmethod
@@ -247,6 +248,90 @@ class NewMember(BaseModel):
 class NewIngestToken(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: NulFreeStr = Field(min_length=1, max_length=200)
+
+
+# --- responses (the handlers send the store's dicts; these are their shapes, for the OpenAPI
+# document and the tests that hold the handlers to them) ------------------------------------------
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class User(_Response):
+    id: int
+    email: str
+    role: Role
+    created_at: datetime
+
+
+class UserWithProjects(User):
+    project_ids: list[int] = Field(description="the projects a creator belongs to; empty for admins")
+
+
+class CurrentUser(_Response):
+    """``GET /api/v1/auth/me``."""
+
+    user: UserWithProjects
+
+
+class LoginResult(_Response):
+    token: str = Field(description="a JWT (HS256); send it as Authorization: Bearer <token>")
+    token_type: Literal["Bearer"]
+    expires_at: int = Field(description="Unix seconds")
+    user: User
+
+
+class UserList(_Response):
+    data: list[User]
+
+
+class Project(_Response):
+    id: int
+    name: str
+    created_at: datetime
+    member_ids: list[int]
+
+
+class ProjectList(_Response):
+    data: list[Project]
+
+
+class Membership(_Response):
+    project_id: int
+    user_id: int
+    created_at: datetime
+
+
+class MembershipRemoved(_Response):
+    project_id: int
+    user_id: int
+    removed: Literal[True]
+
+
+class IngestToken(_Response):
+    id: int
+    name: str
+    token_prefix: str = Field(description="the token's first characters, to recognise it in lists")
+    created_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class CreatedIngestToken(IngestToken):
+    token: str = Field(description="the token itself: in this response only, never stored")
+
+
+class IngestTokenList(_Response):
+    data: list[IngestToken]
+
+
+class RevokedIngestToken(_Response):
+    id: int
+    name: str
+
+
+# --- handlers ------------------------------------------------------------------------------------
 
 
 async def login(request: web.Request) -> web.Response:
@@ -341,15 +426,14 @@ async def revoke_ingest_token(request: web.Request) -> web.Response:
     runtime = _runtime(request)
     async with runtime.pool.acquire() as conn:
         revoked: dict[str, Any] = await store.revoke_ingest_token(conn, path_int(request, "token_id"))
-    if runtime.ingest_auth is not None:
-        runtime.ingest_auth.forget()  # the receivers cache verdicts; make the revocation immediate
+    runtime.ingest_auth.forget()  # the receivers cache verdicts; make the revocation immediate
     return web.json_response(revoked)
 
 
 def setup(app: web.Application, max_failures: int, window_s: float) -> None:
     """Register the routes, the login rate limiter and the password-hashing limiter (their other
     settings come from the application's ``Settings``)."""
-    settings = _runtime_of(app).settings
+    settings = app[RUNTIME].settings
     app[LOGIN_LIMITER] = LoginRateLimiter(
         max_failures, window_s,
         max_failures_per_address=settings.login_max_failures_per_address,

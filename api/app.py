@@ -1,38 +1,35 @@
 """``create_app(settings)``: one aiohttp application that starts everything in order and unwinds
-in reverse (aiohttp ``cleanup_ctx``): database → pool → live hub → batch writer → retention job →
-OTLP/gRPC → OTLP/HTTP. Shutdown stops the receivers first, so the writer can still commit what they accepted."""
+in reverse (aiohttp ``cleanup_ctx``): database (migrated) and its pools → batch writer and the
+ingest service → the server's own entries → retention job → OTLP/gRPC → OTLP/HTTP → live tail.
+Shutdown stops the receivers before the writer, so the writer still commits what they accepted.
+Each step sets what it started on the application's ``Runtime`` (api/runtime.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import gc
+import contextlib
 import logging
 from typing import AsyncIterator
 
-import grpc
 from aiohttp import web
 
-from api import accounts, bootstrap, console_ui, health, http_headers, logs, openapi, security
-from api.connection_guard import GuardedAppRunner, otlp_http_limits, reserve_middleware, start_guarded_site
+from api import accounts, bootstrap, console_ui, health, http_headers, live, logs, openapi, security, server_logs
 from api.background import background
+from api.connection_guard import GuardedAppRunner, otlp_http_limits, reserve_middleware, start_guarded_site
 from api.errors import error_middleware
 from api.retention import RetentionJob
 from api.runtime import RUNTIME, Runtime
 from api.security_events import SECURITY_EVENTS, SecurityEvents, security_events_ctx
-from api import live, server_logs
 from api.settings import Settings
+from collector.admission import IngestBudget
 from collector.auth import IngestAuthenticator
 from collector.db import migrate
-from collector.db.connect import EmbeddedPostgres, connect, create_pool
+from collector.db.connect import connect, create_pool, running_postgres
 from collector.grpc_server import start_grpc_server
 from collector.http_receiver import create_otlp_http_app
-from collector.admission import IngestBudget
 from collector.ingest import IngestLimits, IngestService
 from collector.writer import BatchWriter
 
 log = logging.getLogger(__name__)
-
-
 
 # The writer uses one connection at a time; the others serve ingest-token checks, settings reads
 # and the writer's probe while the database is away.
@@ -44,92 +41,74 @@ API_STATEMENT_TIMEOUT_MS = 30_000
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
-    embedded = None
-    if runtime.settings.database_url:
-        runtime.dsn = runtime.settings.database_url
-    else:
-        embedded = EmbeddedPostgres(runtime.settings.data_dir)
-        runtime.dsn = await embedded.start()
-    try:
-        conn = await connect(runtime.dsn)
+    settings = runtime.settings
+    async with running_postgres(settings.database_url, settings.data_dir) as dsn:
+        conn = await connect(dsn)
         try:
             await migrate.apply(conn)
         finally:
             await conn.close()
-        settings = runtime.settings
         # A session left idle inside a transaction (a client that stopped reading an export, a
         # bug) is ended by PostgreSQL itself rather than holding its locks and snapshot forever.
         guarded = {"idle_in_transaction_session_timeout": str(IDLE_IN_TRANSACTION_TIMEOUT_MS)}
         # The API's statements end after API_STATEMENT_TIMEOUT_MS (a search no index serves, on a
         # huge table), so that no request holds one of its connections longer.
         api_settings = {**guarded, "statement_timeout": str(API_STATEMENT_TIMEOUT_MS)}
-        runtime.pool = await create_pool(runtime.dsn, min_size=2, max_size=settings.api_pool_size, timeout=5,
-                                         command_timeout=60, server_settings=api_settings)  # fmt: skip
-        runtime.ingest_pool = await create_pool(runtime.dsn, min_size=1, max_size=INGEST_POOL_SIZE, timeout=5,
-                                                command_timeout=60, server_settings=guarded)  # fmt: skip
-        runtime.export_pool = await create_pool(runtime.dsn, min_size=0, max_size=settings.export_concurrency,
-                                                timeout=5, server_settings=guarded)  # fmt: skip
-        try:
-            if settings.bootstrap:
-                runtime.first_run = await bootstrap.ensure_first_run(runtime.pool, settings.data_dir)
+        async with contextlib.AsyncExitStack() as pools:
+            runtime.pool = await pools.enter_async_context(
+                await create_pool(dsn, min_size=2, max_size=settings.api_pool_size, timeout=5, command_timeout=60,
+                                  server_settings=api_settings)
+            )  # fmt: skip
+            runtime.ingest_pool = await pools.enter_async_context(
+                await create_pool(dsn, min_size=1, max_size=INGEST_POOL_SIZE, timeout=5, command_timeout=60,
+                                  server_settings=guarded)
+            )  # fmt: skip
+            runtime.export_pool = await pools.enter_async_context(
+                await create_pool(dsn, min_size=0, max_size=settings.export_concurrency, timeout=5,
+                                  server_settings=guarded)
+            )  # fmt: skip
+            runtime.first_run = await bootstrap.ensure_first_run(runtime.pool, settings) if settings.bootstrap else None
             yield
-        finally:
-            await asyncio.gather(runtime.pool.close(), runtime.ingest_pool.close(), runtime.export_pool.close())
-    finally:
-        if embedded is not None:
-            await embedded.stop()
 
 
 async def _writer(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
-    assert runtime.ingest_pool is not None
-    runtime.writer = BatchWriter(
-        runtime.ingest_pool,
-        runtime.hub,
-        max_pending_rows=runtime.settings.max_pending_rows,
-        settings_refresh=runtime.settings.settings_refresh_s,
-    )
-    await runtime.writer.start()
+    settings = runtime.settings
+    writer = BatchWriter(runtime.ingest_pool, runtime.hub, max_pending_rows=settings.max_pending_rows,
+                         settings_refresh=settings.settings_refresh_s)  # fmt: skip
+    await writer.start()
+    runtime.writer = writer
+    # One service, one budget for both transports: the memory limit covers all of ingest.
+    runtime.ingest = IngestService(
+        writer,
+        IngestBudget(settings.ingest_memory_bytes),
+        IngestLimits(settings.max_request_bytes, settings.max_records_per_request, settings.max_record_bytes,
+                     settings.otlp_body_timeout_s),
+        report_refusal=app[SECURITY_EVENTS].record,
+    )  # fmt: skip
+    runtime.ingest_auth = IngestAuthenticator(runtime.ingest_pool)
     try:
         yield
     finally:
-        await runtime.writer.close()
+        await writer.close()  # commits what is queued: the receivers have stopped by now
         runtime.hub.close()
-        log.info(
-            "batch writer stopped: %d committed, %d rejected", runtime.writer.stats.committed, runtime.writer.stats.rejected
-        )
+        log.info("batch writer stopped: %d committed, %d rejected", writer.stats.committed, writer.stats.rejected)
 
 
 async def _retention(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
-    assert runtime.pool is not None
-    job = runtime.retention = RetentionJob(runtime.pool, runtime.writer, runtime.settings.retention_interval_s)
-    async with background(job.run_forever(), "activity-retention"):
+    runtime.retention = RetentionJob(runtime.pool, runtime.writer, runtime.settings.retention_interval_s)
+    async with background(runtime.retention.run_forever(), "activity-retention"):
         yield
 
 
 async def _otlp_grpc(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
     settings = runtime.settings
-    assert runtime.writer is not None and runtime.ingest_pool is not None
-    runtime.ingest_auth = IngestAuthenticator(runtime.ingest_pool)
-    # One service, one budget for both transports: the memory limit covers all of ingest.
-    runtime.ingest = IngestService(
-        runtime.writer,
-        IngestBudget(settings.ingest_memory_bytes),
-        IngestLimits(settings.max_request_bytes, settings.max_records_per_request, settings.max_record_bytes,
-                     settings.otlp_body_timeout_s),
-        report_refusal=app[SECURITY_EVENTS].record,
-    )
-    server: grpc.aio.Server
     server, runtime.otlp_grpc_port = await start_grpc_server(
-        runtime.ingest,
-        runtime.ingest_auth,
-        runtime.settings.host,
-        runtime.settings.otlp_grpc_port,
-        runtime.settings.max_request_bytes,
+        runtime.ingest, runtime.ingest_auth, settings.host, settings.otlp_grpc_port, settings.max_request_bytes
     )
-    log.info("OTLP/gRPC listening on %s:%d", runtime.settings.host, runtime.otlp_grpc_port)
+    log.info("OTLP/gRPC listening on %s:%d", settings.host, runtime.otlp_grpc_port)
     try:
         yield
     finally:
@@ -138,45 +117,35 @@ async def _otlp_grpc(app: web.Application) -> AsyncIterator[None]:
 
 async def _otlp_http(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
-    assert runtime.ingest is not None and runtime.ingest_auth is not None
+    settings = runtime.settings
     otlp_app = create_otlp_http_app(runtime.ingest, runtime.ingest_auth)
     # We decompress ourselves, with a bound on the output (decompression bombs).
     runner = GuardedAppRunner(
-        otlp_app, otlp_http_limits(runtime.settings), auto_decompress=False, access_log=None, handle_signals=False
+        otlp_app, otlp_http_limits(settings), auto_decompress=False, access_log=None, handle_signals=False
     )
     await runner.setup()
-    _, runtime.otlp_http_port = await start_guarded_site(runner, runtime.settings.host, runtime.settings.otlp_http_port)
-    log.info("OTLP/HTTP listening on %s:%d", runtime.settings.host, runtime.otlp_http_port)
     try:
+        _, runtime.otlp_http_port = await start_guarded_site(runner, settings.host, settings.otlp_http_port)
+        log.info("OTLP/HTTP listening on %s:%d", settings.host, runtime.otlp_http_port)
         yield
     finally:
         await runner.cleanup()
-
-
-def tune_gc_for_ingest() -> None:
-    """Make Python's cyclic garbage collector fit a server that allocates ~30 container objects
-    per log record. At the default gen-0 threshold (700) it would run a collection about a
-    thousand times a second at 20,000 records/s, walking every queued row each time; measured on
-    the ingest hot path, mapping and encoding cost 34 µs per record with the defaults and 27 µs
-    with these. Objects alive after start-up (modules, the app) are frozen out of collections."""
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
 
 
 def create_app(settings: Settings) -> web.Application:
     # Errors outermost, so that a refused token also comes out in the API's error shape. The
     # reserve check reads the principal that auth_middleware sets, so it comes after it.
     app = web.Application(middlewares=[error_middleware, security.auth_middleware, reserve_middleware])
-    runtime = app[RUNTIME] = Runtime(settings=settings)
+    runtime = app[RUNTIME] = Runtime(settings)
     app[SECURITY_EVENTS] = SecurityEvents(runtime.submit_server_row)
     # Start-up order; shutdown runs it backwards. Background jobs that need the writer go after it.
     app.cleanup_ctx.extend([_database, _writer, _retention, _otlp_grpc, _otlp_http])
     # The server's own log records and the reports of refused traffic are captured from right
     # after the writer starts until just before it stops; the live tail starts last and so closes
     # its sockets first.
-    app.cleanup_ctx.insert(app.cleanup_ctx.index(_writer) + 1, server_logs.server_logs_ctx(RUNTIME))
+    app.cleanup_ctx.insert(app.cleanup_ctx.index(_writer) + 1, server_logs.server_logs_ctx)
     app.cleanup_ctx.insert(app.cleanup_ctx.index(_writer) + 2, security_events_ctx)
-    app.cleanup_ctx.append(live.setup(app, RUNTIME))
+    app.cleanup_ctx.append(live.setup(app))
     health.add_routes(app)
     security.setup(app, settings)
     http_headers.setup(app)

@@ -17,6 +17,7 @@ from pathlib import Path
 import asyncpg
 
 from api.passwords import generate_password, hash_password, password_problem
+from api.settings import ENV_VARS, Settings
 from collector.auth import create_token
 from collector.db.queries import q
 from collector.errors import ConfigurationError
@@ -25,13 +26,12 @@ log = logging.getLogger(__name__)
 
 ADMIN_FILE = "initial-admin.txt"
 TOKEN_FILE = "ingest-token.txt"
-DEFAULT_ADMIN_EMAIL = "admin@localhost"
 
 
 @dataclass
 class FirstRun:
     admin_email: str | None = None
-    admin_password: str | None = None  # None when it came from the environment or was deleted
+    admin_password: str | None = None  # None when it was configured (never echoed) or its file deleted
     ingest_token: str | None = None  # only in the run that created it
     ingest_token_file: Path | None = None  # where the default token is kept, while the file exists
 
@@ -50,18 +50,18 @@ def _read_secret(path: Path) -> str | None:
         return None
 
 
-async def ensure_first_run(pool: asyncpg.Pool, data_dir: Path, environ: dict[str, str] | None = None) -> FirstRun:
-    environ = dict(os.environ) if environ is None else environ
+async def ensure_first_run(pool: asyncpg.Pool, settings: Settings) -> FirstRun:
+    """Create the first admin (``settings.admin_email`` / ``admin_password``, else a generated
+    password) when there is no admin, and the default ingest token when there is no token."""
     result = FirstRun()
-    admin_file, token_file = data_dir / ADMIN_FILE, data_dir / TOKEN_FILE
+    admin_file, token_file = settings.data_dir / ADMIN_FILE, settings.data_dir / TOKEN_FILE
     async with pool.acquire() as conn:
         if await conn.fetchval(q("count_admins")) == 0:
-            email = environ.get("ACTIVITY_ADMIN_EMAIL") or DEFAULT_ADMIN_EMAIL
-            password = environ.get("ACTIVITY_ADMIN_PASSWORD")
+            email, password = settings.admin_email, settings.admin_password
             generated = not password
             if password and (problem := password_problem(password, email)) is not None:
-                raise ConfigurationError(f"ACTIVITY_ADMIN_PASSWORD is not acceptable for the first admin {email}: "
-                                         f"the password {problem}")  # fmt: skip
+                raise ConfigurationError(f"{ENV_VARS['admin_password']} is not acceptable for the first admin "
+                                         f"{email}: the password {problem}")  # fmt: skip
             password = password or generate_password(email)
             await conn.execute(q("insert_user"), email, hash_password(password), "admin")
             log.info("created the first admin %s", email)

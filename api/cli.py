@@ -9,40 +9,46 @@ import getpass
 import logging
 import signal
 import sys
-from typing import AsyncIterator, Sequence
+from typing import Any, AsyncIterator, Sequence
 
 import asyncpg
-from aiohttp import web
 
-from api import demo
-from api.app import RUNTIME, create_app, tune_gc_for_ingest
-from api.connection_guard import GuardedAppRunner, api_limits, fit_to_open_file_limit, start_guarded_site
-from api.passwords import generate_password, hash_password
-from api.settings import Settings, load_settings
+from api.passwords import generate_password, hash_password, password_problem
+from api.runner import running_server
+from api.settings import ENV_VARS, Settings, environment_help, load_settings, shown_default
 from collector.auth import create_token
 from collector.db import migrate
-from collector.db.connect import EmbeddedPostgres, connect
+from collector.db.connect import connect, running_postgres
 from collector.db.queries import q
 from collector.errors import ActivityConsoleError
+from demo import command as demo_command
 
 log = logging.getLogger("activity_console")
 
 
+def _setting_option(parser: argparse.ArgumentParser, name: str, **options: Any) -> None:
+    """``--name`` for the setting ``name``, described as the setting declares it (api/settings.py)."""
+    field = Settings.model_fields[name]
+    described = f"{field.description} (env {ENV_VARS[name]}, default {shown_default(name)})"
+    parser.add_argument("--" + name.replace("_", "-"), dest=name, help=described.replace("%", "%%"), **options)
+
+
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--database-url", dest="database_url", help="PostgreSQL URL (env DATABASE_URL); "
-                        "without one an embedded PostgreSQL is started in --data-dir")  # fmt: skip
-    common.add_argument("--data-dir", dest="data_dir", help="embedded database and first-run files (env ACTIVITY_DATA_DIR, default ./.data)")
-    common.add_argument("--log-level", dest="log_level", help="DEBUG, INFO, WARNING… (env ACTIVITY_LOG_LEVEL)")
+    _setting_option(common, "database_url")
+    _setting_option(common, "data_dir")
+    _setting_option(common, "log_level")
 
     parser = argparse.ArgumentParser(prog="activity-console", description="OpenTelemetry-native activity log backend")
     commands = parser.add_subparsers(dest="command", required=True)
+    # The commands that start the server list every setting's variable after their options.
+    server_help = dict(epilog=environment_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
 
-    serve = commands.add_parser("serve", parents=[common], help="run the collector, API and console")
-    serve.add_argument("--host", help="bind address for every listener (env ACTIVITY_HOST, default 127.0.0.1)")
-    serve.add_argument("--http-port", dest="http_port", type=int, help="API/console port (env ACTIVITY_HTTP_PORT, default 8080)")
-    serve.add_argument("--otlp-grpc-port", dest="otlp_grpc_port", type=int, help="OTLP/gRPC port (env ACTIVITY_OTLP_GRPC_PORT, default 4317; 0 = any free port)")
-    serve.add_argument("--otlp-http-port", dest="otlp_http_port", type=int, help="OTLP/HTTP port (env ACTIVITY_OTLP_HTTP_PORT, default 4318; 0 = any free port)")
+    serve = commands.add_parser("serve", parents=[common], help="run the collector, API and console", **server_help)
+    _setting_option(serve, "host")
+    _setting_option(serve, "http_port", type=int)
+    _setting_option(serve, "otlp_grpc_port", type=int)
+    _setting_option(serve, "otlp_http_port", type=int)
 
     commands.add_parser("migrate", parents=[common], help="apply pending database migrations")
 
@@ -65,18 +71,17 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     search_index.add_argument("action", choices=["enable", "disable", "status"])
 
-    demo.add_arguments(commands.add_parser("demo", parents=[common], help="stream demo traffic from all five "
-                                           "sources (starts the server when none answers)"))  # fmt: skip
+    demo_command.add_arguments(commands.add_parser("demo", parents=[common], help="stream demo traffic from all "
+                                                   "five sources (starts the server when none answers)",
+                                                   **server_help))  # fmt: skip
     return parser
-
-
-_SETTING_ARGS = ("database_url", "data_dir", "log_level", "host", "http_port", "otlp_grpc_port", "otlp_http_port")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        settings = load_settings({k: getattr(args, k) for k in _SETTING_ARGS if hasattr(args, k)})
+        # The options that name a setting; the others belong to the command.
+        settings = load_settings({name: getattr(args, name) for name in Settings.model_fields if hasattr(args, name)})
         logging.basicConfig(
             level=settings.log_level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr
         )
@@ -85,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return asyncio.run(_serve(settings))
         if args.command == "demo":
-            return asyncio.run(demo.run_command(args, settings, _print_banner))
+            return asyncio.run(demo_command.run_command(args, settings))
         return asyncio.run(_admin_command(args, settings))
     except ActivityConsoleError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -95,79 +100,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _serve(settings: Settings) -> int:
-    settings = fit_to_open_file_limit(settings)  # before any listener: it may lower the connection caps
-    app = create_app(settings)
-    runner = GuardedAppRunner(app, api_limits(settings), handle_signals=False, access_log=None)
-    await runner.setup()  # runs the cleanup_ctx start-up: database, writer, OTLP receivers
-    tune_gc_for_ingest()
-    try:
-        _, http_port = await start_guarded_site(runner, settings.host, settings.http_port)
-        _print_banner(app, http_port)
+    async with running_server(settings) as server:
+        print(server.banner(), flush=True)
         stop = asyncio.Event()
+        # From now on SIGINT and SIGTERM stop the server cleanly, and keep doing so during the
+        # shutdown: a second Ctrl-C must not cut the writer's flush or the database's stop short.
+        # Before (still starting), Ctrl-C interrupts at once and the start-up unwinds.
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
         await stop.wait()
         log.info("shutting down")
-    finally:
-        await runner.cleanup()  # unwinds in reverse: receivers, writer flush, pool, database
     return 0
-
-
-def _print_banner(app: web.Application, http_port: int) -> None:
-    runtime = app[RUNTIME]
-    host = runtime.settings.host
-    shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host
-    lines = [
-        "",
-        "Activity Console is running",
-        f"  Console:    http://{shown_host}:{http_port}/",
-        f"  OTLP/gRPC:  {shown_host}:{runtime.otlp_grpc_port}",
-        f"  OTLP/HTTP:  http://{shown_host}:{runtime.otlp_http_port}/v1/logs",
-        f"  Database:   {'embedded, in ' + str(runtime.settings.data_dir) if not runtime.settings.database_url else 'external'}",
-    ]
-    first = runtime.first_run
-    if first and first.admin_email:
-        lines.append(f"  Admin:      {first.admin_email} / {first.admin_password or '(set from ACTIVITY_ADMIN_PASSWORD)'}")
-    if first and first.ingest_token:
-        headers = f"OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer%20{first.ingest_token}"
-    elif first and first.ingest_token_file:
-        import shlex
-
-        # The token is printed only by the run that created it; later runs print a command that
-        # reads it from its file (absolute: the line is pasted into the services' shells).
-        token_file = shlex.quote(str(first.ingest_token_file.absolute()))
-        headers = f'OTEL_EXPORTER_OTLP_HEADERS="authorization=Bearer%20$(cat {token_file})"'
-    else:
-        headers = None
-    if headers:
-        lines += [
-            "",
-            "Send logs from any OpenTelemetry SDK with:",
-            f"  export OTEL_EXPORTER_OTLP_ENDPOINT=http://{shown_host}:{runtime.otlp_grpc_port}",
-            f"  export {headers}",
-            f"(OTLP/HTTP exporters: OTEL_EXPORTER_OTLP_ENDPOINT=http://{shown_host}:{runtime.otlp_http_port})",
-        ]
-    lines.append("")
-    print("\n".join(lines), flush=True)
 
 
 @contextlib.asynccontextmanager
 async def _connection(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
-    embedded = None
-    dsn = settings.database_url
-    if not dsn:
-        embedded = EmbeddedPostgres(settings.data_dir)
-        dsn = await embedded.start()
-    try:
+    async with running_postgres(settings.database_url, settings.data_dir) as dsn:
         conn = await connect(dsn)
         try:
             yield conn
         finally:
             await conn.close()
-    finally:
-        if embedded is not None:
-            await embedded.stop()
 
 
 async def _admin_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -230,8 +184,6 @@ async def _token_command(conn: asyncpg.Connection, args: argparse.Namespace) -> 
 
 
 async def _user_create(conn: asyncpg.Connection, args: argparse.Namespace) -> int:
-    from api.passwords import password_problem
-
     password = args.password
     generated = False
     if not password:

@@ -16,6 +16,8 @@ import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from collector.contract import INT64_MAX
+
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/"
@@ -179,7 +181,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(500, "internal", "internal server error")
 
 
-MAX_BIGINT = 2**63 - 1
+MAX_BIGINT = INT64_MAX
 
 
 def path_int(request: web.Request, name: str) -> int:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from api.runtime import RUNTIME
 from collector.db import migrate
 from collector.db.queries import q
-from api.runtime import RUNTIME
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -16,18 +16,15 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     problems = []
-    if runtime.pool is None:
-        problems.append("database pool not started")
-    else:
-        try:
-            async with runtime.pool.acquire(timeout=2) as conn:
-                await conn.fetchval(q("ping"), timeout=2)
-                todo = await migrate.pending(conn)
-                if todo:
-                    problems.append(f"{len(todo)} migration(s) not applied")
-        except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
-            problems.append(f"database unreachable: {type(exc).__name__}")
-    if runtime.writer is None or not runtime.writer.available:
+    try:
+        async with runtime.pool.acquire(timeout=2) as conn:
+            await conn.fetchval(q("ping"), timeout=2)
+            todo = await migrate.pending(conn)
+            if todo:
+                problems.append(f"{len(todo)} migration(s) not applied")
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+        problems.append(f"database unreachable: {type(exc).__name__}")
+    if not runtime.writer.available:
         problems.append("ingest is not accepting records")
     if problems:
         return web.json_response({"status": "unavailable", "problems": problems}, status=503)

@@ -1,8 +1,8 @@
 """Retention: every ``Settings.retention_interval_s`` (1 h by default) delete, per
 level, the entries older than that level's retention in ``activity_log_settings``.
 
-- The settings are read at each cycle, so a change through the API applies at the next run; the
-  defaults apply when the row is missing (``repository.get_settings``).
+- The settings are read at each cycle, so a change through the API applies at the next run; a
+  missing settings row is an error (the cycle fails and is retried), never a silent default.
 - Deletion goes in bounded chunks, each its own short statement, so ingest (COPY into the same
   table) never waits behind one long delete.
 - Purged counts are logged as a curated entry (source ``api``) through the batch writer, and only

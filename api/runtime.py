@@ -5,7 +5,6 @@ A leaf: it imports nothing from ``api`` at run time, so any module of the server
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -23,32 +22,44 @@ if TYPE_CHECKING:
     from api.settings import Settings
 
 
-@dataclass
 class Runtime:
-    """What the running server holds; handlers reach it through ``app[RUNTIME]``."""
+    """What the running server holds; handlers reach it through ``app[RUNTIME]``.
 
-    settings: Settings
-    dsn: str = ""
+    ``create_app`` makes it with the settings and the live hub, so that the routes can be set up
+    from the settings. Everything else is started by the application's start-up steps (its
+    ``cleanup_ctx``, api/app.py), each of which sets what it started, once, in this order:
+
+    - database: ``pool``, ``ingest_pool``, ``export_pool``, ``first_run``;
+    - writer: ``writer``, then ``ingest`` and ``ingest_auth`` in front of it;
+    - retention: ``retention``;
+    - the OTLP receivers: ``otlp_grpc_port``, ``otlp_http_port`` (the bound ports: 0 in the
+      settings means any free one).
+
+    aiohttp serves no request before the start-up has completed, so a handler always finds all of
+    them; the attributes are therefore declared without ``None``."""
+
     # Three pools, so that no kind of work can take the connections another needs: ``pool`` for
     # the API's short reads and writes (and the live tail's), ``ingest_pool`` for the batch writer
     # and ingest-token checks only, ``export_pool`` for exports, which hold a connection for as
     # long as the client takes to download (bounded by ``export_concurrency``).
-    pool: asyncpg.Pool | None = None
-    ingest_pool: asyncpg.Pool | None = None
-    export_pool: asyncpg.Pool | None = None
-    hub: LiveHub = field(default_factory=LiveHub)
-    writer: BatchWriter | None = None
-    ingest: IngestService | None = None
-    ingest_auth: IngestAuthenticator | None = None
-    otlp_grpc_port: int | None = None
-    otlp_http_port: int | None = None
-    first_run: FirstRun | None = None
-    retention: RetentionJob | None = None
+    pool: asyncpg.Pool
+    ingest_pool: asyncpg.Pool
+    export_pool: asyncpg.Pool
+    first_run: FirstRun | None  # None when the settings turn the first-run set-up off
+    writer: BatchWriter
+    ingest: IngestService
+    ingest_auth: IngestAuthenticator
+    retention: RetentionJob
+    otlp_grpc_port: int
+    otlp_http_port: int
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.hub = LiveHub()
 
     def submit_server_row(self, row: ActivityRow) -> None:
         """Queue one of the server's own entries; dropped (and counted) when ingest cannot take it."""
-        if self.writer is not None:
-            self.writer.submit_nowait([row])
+        self.writer.submit_nowait([row])
 
 
 RUNTIME = web.AppKey("runtime", Runtime)

@@ -17,13 +17,13 @@ import asyncio
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import AsyncIterator, Callable
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from api.background import background
+from api.server_entries import server_entry
 
 from collector.model import ActivityRow
 
@@ -95,10 +95,8 @@ class SecurityEvents:
             message = f"{window.count} {KINDS[kind]} in {span}"
             top = dict(window.remotes.most_common(TOP_REMOTES))
             log.warning("%s (top addresses: %s)", message, top)
-            row = ActivityRow(
-                timestamp=datetime.now(timezone.utc), level="warn", source="api", message=message,
-                category="curated", admin_only=True, service_name="activity-console", scope_name=__name__,
-                severity_number=13, severity_text="WARN",
+            row = server_entry(
+                message, scope_name=__name__, levelno=logging.WARNING, category="curated",
                 fields={"security.event": kind, "count": window.count, "window_s": self.window_s,
                         "remotes": top, "distinct_remotes": len(window.remotes), "samples": window.samples},
             )  # fmt: skip

@@ -37,11 +37,12 @@ import threading
 import time
 import traceback
 from datetime import datetime, timezone
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator
 
 from aiohttp import web
 
 from api.background import background
+from api.runtime import RUNTIME
 from api.server_entries import server_entry
 
 from collector import attributes as attr
@@ -225,27 +226,20 @@ class ActivityLogHandler(logging.Handler):
         super().close()
 
 
-def server_logs_ctx(runtime_key: web.AppKey) -> Callable[[web.Application], AsyncIterator[None]]:
+async def server_logs_ctx(app: web.Application) -> AsyncIterator[None]:
     """The cleanup_ctx step (after the writer's): install the handler on the root logger at
     start-up, remove it at shutdown before the writer stops."""
-
-    async def server_logs(app: web.Application) -> AsyncIterator[None]:
-        runtime = app[runtime_key]
-        assert runtime.writer is not None
-        if runtime.settings.server_log_level.upper() == "OFF":
+    runtime = app[RUNTIME]
+    if runtime.settings.server_log_level.upper() == "OFF":
+        yield
+        return
+    handler = ActivityLogHandler(runtime.writer, asyncio.get_running_loop(), runtime.settings.server_log_level.upper())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        async with background(handler.close_windows(), "server-log-windows"):
             yield
-            return
-        handler = ActivityLogHandler(
-            runtime.writer, asyncio.get_running_loop(), runtime.settings.server_log_level.upper()
-        )
-        root = logging.getLogger()
-        root.addHandler(handler)
-        try:
-            async with background(handler.close_windows(), "server-log-windows"):
-                yield
-        finally:
-            root.removeHandler(handler)
-            handler.flush_suppressed()
-            handler.close()
-
-    return server_logs
+    finally:
+        root.removeHandler(handler)
+        handler.flush_suppressed()
+        handler.close()

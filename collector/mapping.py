@@ -17,11 +17,12 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 
 from collector import attributes as attr
+from collector.contract import ENTITY_TYPE_MAX_CHARS, INT64_MAX, INT64_MIN
 from collector.model import ActivityRow
 
 _NUL = "\x00"
 _REPLACEMENT = "\ufffd"
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_INT64_MIN, _INT64_MAX = INT64_MIN, INT64_MAX
 _UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _COLUMN_ATTRIBUTES = attr.COLUMN_ATTRIBUTES
 _SOURCES = frozenset(attr.SOURCES)
@@ -30,7 +31,7 @@ _CATEGORIES = frozenset(attr.CATEGORIES)
 
 # Names and labels (service, scope and event names, severity text, entity type) are kept to this
 # many characters: they are identifiers, shown in full in every list view and live frame.
-NAME_CHARS = 256
+NAME_CHARS = ENTITY_TYPE_MAX_CHARS
 
 # A record stamped further ahead than this is stored at its receive time (its own time kept in
 # fields): a clock years off would otherwise pin it above everything else in newest-first history.

@@ -15,24 +15,20 @@ import asyncpg
 import pytest
 
 from collector.db import migrate
-from collector.db.connect import EmbeddedPostgres, connect
-from tests.support.server import RunningServer, start_server, with_database
+from collector.db.connect import connect, running_postgres
+from tests.support.server import InProcessServer, start_server, with_database
 
 _counter = itertools.count()
 
 
 @pytest.fixture(scope="session")
 async def pg_admin_url() -> AsyncIterator[str]:
-    url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
-    if url:
-        yield url
-        return
-    data_dir = Path(tempfile.mkdtemp(prefix="ac-test-pg-"))
-    embedded = EmbeddedPostgres(data_dir)
+    data_dir = Path(tempfile.mkdtemp(prefix="ac-test-pg-"))  # used only by an embedded server
     try:
-        yield await embedded.start()
+        async with running_postgres(os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL"),
+                                    data_dir) as url:  # fmt: skip
+            yield url
     finally:
-        await embedded.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
@@ -77,7 +73,7 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
 
 
 @pytest.fixture
-async def server(database_url: str, tmp_path: Path) -> AsyncIterator[RunningServer]:
+async def server(database_url: str, tmp_path: Path) -> AsyncIterator[InProcessServer]:
     running = await start_server(database_url, tmp_path)
     try:
         yield running

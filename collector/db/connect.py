@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, AsyncIterator
 
 import asyncpg
 import orjson
@@ -69,3 +70,19 @@ class EmbeddedPostgres:
             server, self._server = self._server, None
             await asyncio.to_thread(server.cleanup)
             log.info("embedded PostgreSQL stopped")
+
+
+@contextlib.asynccontextmanager
+async def running_postgres(database_url: str | None, data_dir: Path) -> AsyncIterator[str]:
+    """The URL of the PostgreSQL to use for the block: ``database_url`` when given, else that of
+    an embedded server with its data in ``data_dir``, started here and stopped when the block ends
+    (pgserver shares a server already running there with other processes, and stops it with its
+    last user)."""
+    if database_url:
+        yield database_url
+        return
+    embedded = EmbeddedPostgres(data_dir)
+    try:
+        yield await embedded.start()
+    finally:
+        await embedded.stop()

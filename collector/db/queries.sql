@@ -64,17 +64,16 @@ RETURNING id, email, role, created_at;
 SELECT count(*) FROM users WHERE role = 'admin';
 
 -- name: update_settings
--- Partial update: a NULL argument keeps the current value. The row is recreated if missing.
-INSERT INTO activity_log_settings AS s (id, retention_days_debug, retention_days_info, retention_days_warn,
-                                        retention_days_error, batch_size, flush_interval_ms)
-VALUES (1, COALESCE($1, 7), COALESCE($2, 30), COALESCE($3, 30), COALESCE($4, 90), COALESCE($5, 100), COALESCE($6, 1000))
-ON CONFLICT (id) DO UPDATE SET
-    retention_days_debug = COALESCE($1, s.retention_days_debug),
-    retention_days_info  = COALESCE($2, s.retention_days_info),
-    retention_days_warn  = COALESCE($3, s.retention_days_warn),
-    retention_days_error = COALESCE($4, s.retention_days_error),
-    batch_size           = COALESCE($5, s.batch_size),
-    flush_interval_ms    = COALESCE($6, s.flush_interval_ms)
+-- Partial update: a NULL argument keeps the current value. The row and its defaults come from
+-- the migrations; without it nothing is updated and nothing returned.
+UPDATE activity_log_settings SET
+    retention_days_debug = COALESCE($1, retention_days_debug),
+    retention_days_info  = COALESCE($2, retention_days_info),
+    retention_days_warn  = COALESCE($3, retention_days_warn),
+    retention_days_error = COALESCE($4, retention_days_error),
+    batch_size           = COALESCE($5, batch_size),
+    flush_interval_ms    = COALESCE($6, flush_interval_ms)
+WHERE id = 1
 RETURNING retention_days_debug, retention_days_info, retention_days_warn, retention_days_error,
           batch_size, flush_interval_ms, updated_at;
 

@@ -1,5 +1,6 @@
-"""Retention: per-level deletion of exactly what is past its retention, defaults
-when the settings row is missing, the curated report entry, and the background task's lifecycle."""
+"""Retention: per-level deletion of exactly what is past its retention, an error (and nothing
+deleted) when the settings row is missing, the curated report entry, and the background task's
+lifecycle."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from api.retention import RetentionJob
 from collector.db.repository import LogFilter, Scope, count_logs, query_logs, update_settings
+from collector.errors import ConfigurationError
 from collector.model import LEVELS
 from tests.support.api import row, store
 from tests.support.server import start_server, wait_for
@@ -69,15 +71,14 @@ async def test_deletes_exactly_what_is_past_each_levels_retention(server, db):
     assert entries[0].message == "retention purged 8 entries (debug 2, info 2, warn 2, error 2)"
 
 
-async def test_defaults_apply_when_the_settings_row_is_missing(server, db):
+async def test_a_missing_settings_row_is_an_error_and_nothing_is_deleted(server, db):
     await settled(server)
     await db.execute("DELETE FROM activity_log_settings")
-    defaults = {"debug": 7, "info": 30, "warn": 30, "error": 90}
-    rows, doomed = around_cutoffs(defaults)
+    rows, _ = around_cutoffs({"debug": 7, "info": 30, "warn": 30, "error": 90})
     await store(server, rows)
-    purged = await RetentionJob(server.runtime.pool, None, 3600).run_once(now=NOW)
-    assert purged == {"debug": 2, "info": 2, "warn": 2, "error": 2}
-    assert await remaining_messages(db) == {r.message for r in rows} - doomed
+    with pytest.raises(ConfigurationError, match="activity_log_settings"):
+        await RetentionJob(server.runtime.pool, None, 3600).run_once(now=NOW)
+    assert await remaining_messages(db) == {r.message for r in rows}
 
 
 async def test_background_job_runs_each_interval_and_stops_with_the_server(database_url, tmp_path, db):

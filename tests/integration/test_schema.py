@@ -14,7 +14,6 @@ from collector.db import migrate
 from collector.db.connect import connect
 from collector.db.queries import QUERIES
 from collector.db.repository import (
-    DEFAULT_SETTINGS,
     SETTINGS_FIELDS,
     LogFilter,
     Scope,
@@ -24,7 +23,7 @@ from collector.db.repository import (
     query_logs,
     update_settings,
 )
-from collector.errors import MigrationError
+from collector.errors import ConfigurationError, MigrationError
 from collector.hub import LiveHub
 from collector.model import LEVELS, SOURCES, ActivityRow
 from collector.writer import COPY_COLUMNS, BatchWriter
@@ -209,12 +208,25 @@ async def test_delete_older_than(sample, db):
     }  # fmt: skip
 
 
+# The settings row as the migrations create it: its defaults are declared there only.
+MIGRATED_SETTINGS = {
+    "retention_days_debug": 7, "retention_days_info": 30, "retention_days_warn": 30,
+    "retention_days_error": 90, "batch_size": 100, "flush_interval_ms": 1000,
+}  # fmt: skip
+
+
 async def test_settings_get_and_update(db):
     settings = await get_settings(db)
-    assert {k: settings[k] for k in SETTINGS_FIELDS} == DEFAULT_SETTINGS
+    assert {k: settings[k] for k in SETTINGS_FIELDS} == MIGRATED_SETTINGS
     updated = await update_settings(db, {"retention_days_debug": 3, "batch_size": 250})
     assert updated["retention_days_debug"] == 3 and updated["batch_size"] == 250
     assert updated["retention_days_error"] == 90  # untouched
     assert updated["updated_at"] > settings["updated_at"]  # set_updated_at() trigger
+    # Without the row there is nothing to fall back on: an error, not defaults kept in the code.
     await db.execute("DELETE FROM activity_log_settings")
-    assert {k: (await get_settings(db))[k] for k in SETTINGS_FIELDS} == DEFAULT_SETTINGS
+    with pytest.raises(ConfigurationError, match="activity_log_settings"):
+        await get_settings(db)
+    with pytest.raises(ConfigurationError, match="activity_log_settings"):
+        await update_settings(db, {"batch_size": 250})
+    await db.execute("INSERT INTO activity_log_settings (id) VALUES (1)")  # the remedy the error names
+    assert {k: (await get_settings(db))[k] for k in SETTINGS_FIELDS} == MIGRATED_SETTINGS

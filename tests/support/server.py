@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import itertools
 from dataclasses import dataclass
@@ -13,9 +14,10 @@ from urllib.parse import urlsplit, urlunsplit
 from aiohttp import web
 
 import sdk_shim
-from api.app import RUNTIME, Runtime, create_app
-from api.connection_guard import GuardedAppRunner, api_limits, start_guarded_site
-from api.settings import Settings
+from api.connection_guard import GuardedAppRunner
+from api.runner import RunningServer, running_server
+from api.runtime import Runtime
+from api.settings import load_settings
 from collector.auth import create_token
 from collector.db import migrate
 from collector.db.connect import connect
@@ -29,15 +31,29 @@ def with_database(url: str, name: str) -> str:
 
 
 @dataclass
-class RunningServer:
-    app: web.Application
-    runner: web.AppRunner
-    http_port: int
+class InProcessServer:
+    """A server running in the test's process (``running_server``) with an ingest token of its
+    own; ``stop()`` ends it."""
+
+    server: RunningServer
     token: str
+    _running: contextlib.AsyncExitStack
+
+    @property
+    def app(self) -> web.Application:
+        return self.server.app
 
     @property
     def runtime(self) -> Runtime:
-        return self.app[RUNTIME]
+        return self.server.runtime
+
+    @property
+    def runner(self) -> GuardedAppRunner:
+        return self.server.runner
+
+    @property
+    def http_port(self) -> int:
+        return self.server.http_port
 
     @property
     def grpc_endpoint(self) -> str:
@@ -61,14 +77,15 @@ class RunningServer:
         )  # fmt: skip
 
     async def stop(self) -> None:
-        await self.runner.cleanup()
+        await self._running.aclose()
 
 
 async def start_server(
     database_url: str, data_dir: Path, *, flush_interval_ms: int = 50, **overrides: Any
-) -> RunningServer:
+) -> InProcessServer:
     """Start the whole server on free ports. The writer's flush interval is shortened so that
-    tests do not wait for the production default (1 s)."""
+    tests do not wait for the production default (1 s). Settings not given here come from the
+    environment, as for ``serve`` (tests set the first admin's that way)."""
     conn = await connect(database_url)
     try:
         await migrate.apply(conn)
@@ -76,20 +93,18 @@ async def start_server(
         token, _ = await create_token(conn, f"test-{next(_counter)}")
     finally:
         await conn.close()
-    values: dict[str, Any] = dict(
-        database_url=database_url, data_dir=data_dir, http_port=0, otlp_grpc_port=0, otlp_http_port=0,
-        bootstrap=False, settings_refresh_s=0.2,
+    arguments: dict[str, Any] = dict(
+        database_url=database_url, data_dir=data_dir, host="127.0.0.1", http_port=0, otlp_grpc_port=0,
+        otlp_http_port=0, bootstrap=False, settings_refresh_s=0.2,
         # The tests share the server's process and root logger: its own log records would land
         # in every test's table. tests/integration/test_server_logs.py turns them on.
         server_log_level="OFF",
     )  # fmt: skip
-    values.update(overrides)
-    settings = Settings(**values)
-    app = create_app(settings)
-    runner = GuardedAppRunner(app, api_limits(settings), handle_signals=False)
-    await runner.setup()
-    _, port = await start_guarded_site(runner, "127.0.0.1", 0)
-    return RunningServer(app=app, runner=runner, http_port=port, token=token)
+    arguments.update(overrides)
+    running = contextlib.AsyncExitStack()
+    # The garbage collector's tuning is process-wide: the test session keeps Python's defaults.
+    server = await running.enter_async_context(running_server(load_settings(arguments), tune_gc=False))
+    return InProcessServer(server, token, running)
 
 
 async def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import re
@@ -15,8 +16,12 @@ import asyncpg
 import pytest
 import urllib.request
 
+from api.bootstrap import ensure_first_run
 from api.cli import main
 from api.passwords import verify_password
+from api.runner import banner as server_banner
+from api.settings import Settings, load_settings
+from collector.db.connect import create_pool
 from tests.support.otlp import request_with
 
 
@@ -59,8 +64,6 @@ async def test_user_create(database_url, capsys):
 
 async def _run(argv: list[str]) -> int:
     """The CLI runs its own event loop: call it from a thread."""
-    import asyncio
-
     return await asyncio.to_thread(main, argv)
 
 
@@ -117,12 +120,10 @@ def test_serve_on_the_embedded_database(tmp_path: Path):
 
 
 async def test_first_run_never_echoes_a_password_from_the_environment(database_url, tmp_path):
-    from api.bootstrap import ensure_first_run
-    from collector.db.connect import create_pool
-
     pool = await create_pool(database_url)
     try:
-        given = await ensure_first_run(pool, tmp_path, {"ACTIVITY_ADMIN_EMAIL": "root@example.com", "ACTIVITY_ADMIN_PASSWORD": "from-env-secret"})
+        environ = {"ACTIVITY_ADMIN_EMAIL": "root@example.com", "ACTIVITY_ADMIN_PASSWORD": "from-env-secret"}
+        given = await ensure_first_run(pool, load_settings({"data_dir": tmp_path}, environ))
         assert given.admin_email == "root@example.com" and given.admin_password is None
         assert not (tmp_path / "initial-admin.txt").exists()
         assert given.ingest_token and (tmp_path / "ingest-token.txt").read_text().strip() == given.ingest_token
@@ -157,26 +158,16 @@ async def test_user_create_enforces_the_password_policy(database_url, capsys, mo
     assert verify_password(row["password_hash"], password)
 
 
-async def test_the_ingest_token_is_shown_only_by_the_run_that_created_it(database_url, tmp_path, capsys):
-    from aiohttp import web
-
-    from api.app import RUNTIME, Runtime
-    from api.bootstrap import ensure_first_run
-    from api.cli import _print_banner
-    from api.settings import Settings
-    from collector.db.connect import create_pool
+async def test_the_ingest_token_is_shown_only_by_the_run_that_created_it(database_url, tmp_path):
+    settings = Settings(database_url=database_url, data_dir=tmp_path)
 
     def banner(first_run) -> str:
-        app = web.Application()
-        settings = Settings(database_url=database_url, data_dir=tmp_path)
-        app[RUNTIME] = Runtime(settings=settings, first_run=first_run, otlp_grpc_port=4317, otlp_http_port=4318)
-        _print_banner(app, 8080)
-        return capsys.readouterr().out
+        return server_banner(settings, first_run, http_port=8080, otlp_grpc_port=4317, otlp_http_port=4318)
 
     pool = await create_pool(database_url)
     try:
-        first = await ensure_first_run(pool, tmp_path, {})
-        later = await ensure_first_run(pool, tmp_path, {})
+        first = await ensure_first_run(pool, settings)
+        later = await ensure_first_run(pool, settings)
     finally:
         await pool.close()
     token = (tmp_path / "ingest-token.txt").read_text().strip()

@@ -1,4 +1,4 @@
-"""The demo (api/demo.py) streams all five sources through the real OTLP path: entries of every
+"""The demo (demo/) streams all five sources through the real OTLP path: entries of every
 source, in both demo projects, jobs whose trace spans api/worker/comfyui/pipeline, errors with
 stack traces; and ``activity-console demo`` starts a server itself when none answers."""
 
@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from api import cli, demo
-from api.demo import DEMO_USERS, OUTCOME_DECK, stream
+from api import cli, runner
+from demo.traffic import DEMO_USERS, OUTCOME_DECK, stream
 from collector.db.connect import create_pool
 from collector.db.repository import LogFilter, Scope, count_logs, query_logs
 from collector.db.queries import q
@@ -91,7 +91,7 @@ async def test_demo_command_starts_a_server_when_none_answers(database_url, db, 
         monkeypatch.setenv(variable, "0")  # free ports: nothing answers, so the demo serves itself
     monkeypatch.delenv("ACTIVITY_ADMIN_PASSWORD", raising=False)
     # The server's GC tuning is process-wide: keep the test session's collector as it is.
-    monkeypatch.setattr(demo, "tune_gc_for_ingest", lambda: None)
+    monkeypatch.setattr(runner, "tune_gc_for_ingest", lambda: None)
     argv = ["demo", "--jobs", "2", "--rate", "0", "--seed", "3", "--database-url", database_url, "--data-dir", str(tmp_path)]
     # In a thread: main() runs its own event loop, as from the command line.
     assert await asyncio.to_thread(cli.main, argv) == 0

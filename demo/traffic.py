@@ -1,4 +1,4 @@
-"""``activity-console demo``: realistic traffic from all five sources, through the real OTLP path.
+"""The demo's traffic: realistic entries from all five sources, through the real OTLP path.
 
 Each simulated service has its own OpenTelemetry ``LoggerProvider`` (its ``service.name`` and
 ``activity.source`` on the resource) exporting over OTLP/gRPC with the ingest token, exactly as a
@@ -18,33 +18,25 @@ deployed service using ``sdk_shim`` would:
 
 Every service also logs through plain ``logging`` (debug and info noise, verbose entries).
 ``DemoTraffic`` is the generator; ``stream()`` seeds the demo accounts, runs it and flushes (the
-library entry point, used by tests); ``run_command`` is the CLI: it starts the server in-process
-when none answers at the endpoint, then streams until Ctrl-C, ``--duration`` or ``--jobs``.
+library entry point, used by the tests and by ``activity-console demo``, demo/command.py).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import contextlib
 import enum
 import logging
 import os
 import random
-import signal
-import sys
-import threading
 import time
 import traceback
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Mapping, Sequence
-from urllib.parse import urlsplit
+from typing import Any, Callable, Mapping, Sequence
 
 import asyncpg
-from aiohttp import web
 from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
 from opentelemetry.sdk._logs import LoggerProvider
@@ -56,19 +48,14 @@ from opentelemetry.trace import INVALID_SPAN, SpanKind, set_span_in_context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 import sdk_shim
-from api.app import RUNTIME, create_app, tune_gc_for_ingest
-from api.bootstrap import ADMIN_FILE, TOKEN_FILE
-from api.connection_guard import GuardedAppRunner, api_limits, fit_to_open_file_limit, start_guarded_site
 from api.passwords import generate_password, hash_password
-from api.settings import Settings
 from collector import attributes as attr
-from collector.auth import create_token
-from collector.db.connect import EmbeddedPostgres, create_pool
 from collector.db.queries import q
 from sdk_shim.agent import WORKER_ENTITY_TYPE, GpuSnapshot
 from sdk_shim.comfyui import translate_message
 
-__all__ = ["DemoAccount", "DemoSummary", "DemoTraffic", "add_arguments", "ensure_demo_accounts", "run_command", "stream"]
+__all__ = ["DEFAULT_RATE", "DEMO_USERS", "OUTCOME_DECK", "DemoAccount", "DemoSummary", "DemoTraffic",
+           "ensure_demo_accounts", "stream"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -823,75 +810,7 @@ class DemoTraffic:
             await asyncio.sleep(HEARTBEAT_INTERVAL_S * self.rng.uniform(0.8, 1.2))
 
 
-# --- the command -------------------------------------------------------------------------------
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--duration", type=float, help="seconds to stream (default: until Ctrl-C)")
-    parser.add_argument("--rate", type=float, default=DEFAULT_RATE, help=f"entries per second, roughly (default {DEFAULT_RATE:g}; 0 = as fast as possible)")
-    parser.add_argument("--jobs", type=int, help="stop after this many jobs have finished")
-    parser.add_argument("--seed", type=int, help="random seed, to replay the same story (default: a new one, printed)")
-    parser.add_argument("--endpoint", help="OTLP/gRPC endpoint (default: this machine's OTLP/gRPC port); a server is "
-                        "started in-process when none answers on this machine")  # fmt: skip
-    parser.add_argument("--token", help=f"ingest token (default: <data dir>/{TOKEN_FILE}, else a new one)")
-
-
-def _endpoint_address(endpoint: str) -> tuple[str, int]:
-    parts = urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
-    return parts.hostname or "127.0.0.1", parts.port or 4317
-
-
-def _is_local(host: str) -> bool:
-    return host in ("localhost", "127.0.0.1", "::1", "0.0.0.0", "::")
-
-
-async def _answers(host: str, port: int) -> bool:
-    try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout=1.0)
-    except (OSError, asyncio.TimeoutError):
-        return False
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
-    return True
-
-
-def _read_first_line(path: Path) -> str | None:
-    try:
-        return path.read_text().splitlines()[0].strip() or None
-    except (FileNotFoundError, IndexError):
-        return None
-
-
-@contextlib.asynccontextmanager
-async def _in_process_server(settings: Settings, print_banner: Callable[[web.Application, int], None]) -> AsyncIterator[web.Application]:
-    """The server as ``serve`` runs it (same application, same banner), until the block ends."""
-    settings = fit_to_open_file_limit(settings)  # before any listener: it may lower the connection caps
-    app = create_app(settings)
-    runner = GuardedAppRunner(app, api_limits(settings), handle_signals=False, access_log=None)
-    await runner.setup()  # database (embedded unless a URL is set), writer, OTLP receivers
-    tune_gc_for_ingest()
-    try:
-        _, http_port = await start_guarded_site(runner, settings.host, settings.http_port)
-        print_banner(app, http_port)
-        yield app
-    finally:
-        await runner.cleanup()  # receivers, writer flush, pool, then the embedded database
-
-
-@contextlib.contextmanager
-def _stop_on_signals(stop: asyncio.Event):
-    """SIGINT/SIGTERM end the demo cleanly (flush, stop the server and its database). Only the
-    main thread can own signal handlers; elsewhere (tests) the caller stops by other means."""
-    loop = asyncio.get_running_loop()
-    signals = (signal.SIGINT, signal.SIGTERM) if threading.current_thread() is threading.main_thread() else ()
-    for signum in signals:
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        yield
-    finally:
-        for signum in signals:
-            loop.remove_signal_handler(signum)
+# --- streaming ---------------------------------------------------------------------------------
 
 
 def _print_accounts(accounts: Sequence[DemoAccount]) -> None:
@@ -921,96 +840,3 @@ async def stream(
         return await traffic.run(stop, jobs=jobs, duration=duration)
     finally:
         await traffic.shutdown()
-
-
-async def _ingest_token(pool: asyncpg.Pool, data_dir: Path, given: str | None) -> str:
-    token = given or _read_first_line(data_dir / TOKEN_FILE)
-    if token:
-        return token
-    async with pool.acquire() as conn:
-        token, row = await create_token(conn, "demo")
-    print(f"created ingest token {row['id']} (demo) for the demo's services", flush=True)
-    return token
-
-
-async def run_command(
-    args: argparse.Namespace, settings: Settings, print_banner: Callable[[web.Application, int], None]
-) -> int:
-    """``activity-console demo``: against the server that answers at the endpoint, or one started here."""
-    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1_000_000)
-    options = dict(seed=seed, rate=args.rate, jobs=args.jobs, duration=args.duration, announce=True)
-    stop = asyncio.Event()
-    local_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-    endpoint = args.endpoint or f"http://{local_host}:{settings.otlp_grpc_port}"
-    host, port = _endpoint_address(endpoint)
-    with _stop_on_signals(stop):
-        if port and await _answers(host, port):
-            return await _demo_against_running_server(args, settings, endpoint, stop, options)
-        if not _is_local(host):
-            print(f"error: no OTLP server answers at {host}:{port}", file=sys.stderr)
-            return 2
-        if args.endpoint:  # serve where the demo was asked to send
-            settings = settings.model_copy(update={"otlp_grpc_port": port})
-        print(f"No server answers at {endpoint}: starting Activity Console here.", flush=True)
-        try:
-            return await _demo_with_own_server(args, settings, stop, options, print_banner)
-        except OSError as exc:  # a port taken by another program, typically
-            print(f"error: cannot start the server: {exc}", file=sys.stderr)
-            return 2
-
-
-async def _demo_with_own_server(
-    args: argparse.Namespace, settings: Settings, stop: asyncio.Event, options: dict[str, Any],
-    print_banner: Callable[[web.Application, int], None],
-) -> int:
-    async with _in_process_server(settings, print_banner) as app:
-        runtime = app[RUNTIME]
-        assert runtime.pool is not None
-        first_token = runtime.first_run.ingest_token if runtime.first_run else None
-        token = await _ingest_token(runtime.pool, settings.data_dir, args.token or first_token)
-        summary = await stream(runtime.pool, settings.data_dir, endpoint=f"http://127.0.0.1:{runtime.otlp_grpc_port}",
-                               token=token, stop=stop, **options)  # fmt: skip
-        _print_summary(summary)
-        print("Stopping the server…", flush=True)
-    return 0
-
-
-async def _demo_against_running_server(
-    args: argparse.Namespace, settings: Settings, endpoint: str, stop: asyncio.Event, options: dict[str, Any]
-) -> int:
-    """A server already runs: the demo needs its database too (accounts, projects, jobs rows)."""
-    embedded = None
-    dsn = settings.database_url
-    if not dsn:
-        if not (settings.data_dir / "pgdata" / "PG_VERSION").exists():
-            print(f"error: a server answers at {endpoint}, but {settings.data_dir} holds no database: pass the "
-                  "server's --data-dir or --database-url", file=sys.stderr)  # fmt: skip
-            return 2
-        # pgserver shares a running embedded server between processes (and stops it with its last user).
-        embedded = EmbeddedPostgres(settings.data_dir)
-        dsn = await embedded.start()
-    try:
-        pool = await create_pool(dsn, min_size=1, max_size=2, timeout=5, command_timeout=30)
-        try:
-            admin = settings.data_dir / ADMIN_FILE
-            print(f"\nActivity Console is already running; sending demo traffic to {endpoint}.\n"
-                  f"  Console:    http://localhost:{settings.http_port}/ (if it serves on the configured port)", flush=True)  # fmt: skip
-            if admin.exists():
-                email, _, password = admin.read_text().strip().partition("\n")
-                print(f"  Admin:      {email} / {password}", flush=True)
-            token = await _ingest_token(pool, settings.data_dir, args.token)
-            summary = await stream(pool, settings.data_dir, endpoint=endpoint, token=token, stop=stop, **options)
-            _print_summary(summary)
-        finally:
-            await pool.close()
-    finally:
-        if embedded is not None:
-            await embedded.stop()
-    return 0
-
-
-def _print_summary(summary: DemoSummary) -> None:
-    per_source = ", ".join(f"{source} {count}" for source, count in sorted(summary.entries.items()))
-    outcomes = ", ".join(f"{count} {outcome.value}" for outcome, count in summary.outcomes.most_common())
-    print(f"\nDemo sent {sum(summary.entries.values())} entries ({per_source}); "
-          f"{summary.jobs_started} job(s) started" + (f": {outcomes}" if outcomes else ""), flush=True)  # fmt: skip
