@@ -63,7 +63,8 @@ EXPORT_CHUNK_BYTES = 64 * 1024
 
 # The filter's query parameters, as ``LogQuery`` names them: ``level`` and ``source`` may be
 # repeated and comma-separated, the ids are integers.
-FILTER_PARAMS = frozenset(field.alias or name for name, field in LogQuery.model_fields.items())
+# A tuple, in the model's order, so that the first problem reported is the same in every process.
+FILTER_PARAMS = tuple(field.alias or name for name, field in LogQuery.model_fields.items())
 _LIST_PARAMS = ("level", "source")
 _INT_PARAMS = ("entity_id", "job_id", "user_id", "project_id")
 _BARE_VALUE = re.compile(r'^[^\s"=\\]+$')
@@ -172,7 +173,7 @@ async def list_logs(request: web.Request) -> web.Response:
     (``before_id``: older than that entry, newest first; ``after_id``: committed after it, oldest
     first)."""
     query = request.query
-    _check_known(query, FILTER_PARAMS | {"page", "per_page", "before_id", "after_id"})
+    _check_known(query, {*FILTER_PARAMS, "page", "per_page", "before_id", "after_id"})
     log_filter = parse_filter(query)
     per_page = _int(query, "per_page", default=DEFAULT_PER_PAGE, low=1, high=MAX_PER_PAGE)
     before_id, after_id = _int(query, "before_id", low=1), _int(query, "after_id", low=0)
@@ -230,7 +231,7 @@ async def log_context(request: web.Request) -> web.Response:
     """``GET /api/v1/activity-logs/{id}/context?before=N&after=N``: the entries around one entry,
     oldest first, the entry itself included; the filters, if any, apply to the neighbours."""
     query = request.query
-    _check_known(query, FILTER_PARAMS | {"before", "after"})
+    _check_known(query, {*FILTER_PARAMS, "before", "after"})
     log_filter = parse_filter(query)
     before = _int(query, "before", default=DEFAULT_CONTEXT_ENTRIES, high=MAX_PER_PAGE)
     after = _int(query, "after", default=DEFAULT_CONTEXT_ENTRIES, high=MAX_PER_PAGE)
@@ -289,7 +290,7 @@ async def log_histogram(request: web.Request) -> web.Response:
     """``GET /api/v1/activity-logs/histogram?…&buckets=N``: counts per equal time bucket and
     level over [from, to) (default: the last 24 hours)."""
     query = request.query
-    _check_known(query, FILTER_PARAMS | {"buckets"})
+    _check_known(query, {*FILTER_PARAMS, "buckets"})
     log_filter = parse_filter(query)
     buckets = _int(query, "buckets", default=DEFAULT_BUCKETS, low=1, high=MAX_BUCKETS)
     assert buckets is not None
@@ -382,7 +383,7 @@ async def export_logs(request: web.Request) -> web.StreamResponse:
     """``GET /api/v1/activity-logs/export?format=json|text&…filters``: every matching entry,
     oldest first, streamed from a server-side cursor (constant memory). ``json`` is NDJSON."""
     query = request.query
-    _check_known(query, FILTER_PARAMS | {"format"})
+    _check_known(query, {*FILTER_PARAMS, "format"})
     format_name = _single(query, "format") or "json"
     if format_name not in EXPORT_FORMATS:
         raise BadRequest(f"unknown format {format_name!r}; expected json or text")
@@ -515,7 +516,7 @@ async def purge_logs(request: web.Request) -> web.Response:
     total = sum(deleted.values())
     message = f"manual purge by {principal.email} deleted {total} entries older than {format_timestamp(before)}"
     fields = {"deleted": deleted, "before": format_timestamp(before), "job": "manual-purge"}
-    runtime.writer.submit_nowait([curated_api_entry(message, fields, user_id=principal.user_id)])
+    runtime.writer.submit_nowait([curated_api_entry(message, fields, scope_name=__name__, user_id=principal.user_id)])
     return web.json_response({"deleted": total, "by_level": deleted, "before": format_timestamp(before)})
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import asyncpg
 
 from api.server_entries import server_entry
+from collector.contract import Category
 from collector.db import repository
 from collector.model import LEVELS, ActivityRow
 from collector.writer import BatchWriter
@@ -30,9 +31,10 @@ log = logging.getLogger(__name__)
 DELETE_CHUNK_ROWS = 10_000
 
 
-def curated_api_entry(message: str, fields: dict[str, Any], *, user_id: int | None = None) -> ActivityRow:
+def curated_api_entry(message: str, fields: dict[str, Any], *, scope_name: str = __name__,
+                      user_id: int | None = None) -> ActivityRow:  # fmt: skip
     """A curated entry of the API server's maintenance (retention runs, manual purges), for admins only."""
-    return server_entry(message, scope_name=__name__, category="curated", fields=fields, user_id=user_id)
+    return server_entry(message, scope_name=scope_name, category=Category.CURATED.value, fields=fields, user_id=user_id)
 
 
 class RetentionJob:

@@ -25,6 +25,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from api.background import background
 from api.server_entries import server_entry
 
+from collector.contract import Category
 from collector.model import ActivityRow
 
 # Excluded from the server's own entries (api/server_logs.py): the summaries are entries already.
@@ -96,7 +97,7 @@ class SecurityEvents:
             top = dict(window.remotes.most_common(TOP_REMOTES))
             log.warning("%s (top addresses: %s)", message, top)
             row = server_entry(
-                message, scope_name=__name__, levelno=logging.WARNING, category="curated",
+                message, scope_name=__name__, levelno=logging.WARNING, category=Category.CURATED.value,
                 fields={"security.event": kind, "count": window.count, "window_s": self.window_s,
                         "remotes": top, "distinct_remotes": len(window.remotes), "samples": window.samples},
             )  # fmt: skip

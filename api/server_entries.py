@@ -16,11 +16,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 from collector import attributes as attr
+from collector.contract import Source
 from collector.mapping import as_int64, severity_to_level, without_nul
 from collector.model import ActivityRow
 
 SERVICE_NAME = "activity-console"
-SOURCE = "api"
+SOURCE = Source.API.value
 
 # Columns that an entry's caller may set besides its fields.
 ID_COLUMNS = ("user_id", "job_id", "project_id", "entity_id")

@@ -79,9 +79,11 @@ SOURCE_IDS: dict[str, int] = {name: number for number, name in enumerate(SOURCES
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 # Search is a substring scan of every candidate message; longer needles only cost.
 SEARCH_MAX_CHARS = 1000
-# Ingest drops entity types longer than this (collector.mapping.NAME_CHARS): a longer filter value
-# could match nothing.
-ENTITY_TYPE_MAX_CHARS = 256
+# Names and labels (service, scope and event names, severity text, entity type) are identifiers,
+# shown in full in every list view and live frame: ingest keeps this many characters of each.
+NAME_MAX_CHARS = 256
+# Ingest drops longer entity types: a longer filter value could match nothing.
+ENTITY_TYPE_MAX_CHARS = NAME_MAX_CHARS
 TRACE_ID_HEX_CHARS = 32
 # Timestamps a filter may name are clamped to this range: no entry lies outside it, and at the
 # calendar's ends the date arithmetic that follows (a default range, a UTC conversion) would overflow.

@@ -17,7 +17,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 
 from collector import attributes as attr
-from collector.contract import ENTITY_TYPE_MAX_CHARS, INT64_MAX, INT64_MIN
+from collector.contract import INT64_MAX, INT64_MIN, NAME_MAX_CHARS, Level
 from collector.model import ActivityRow
 
 _NUL = "\x00"
@@ -29,9 +29,8 @@ _SOURCES = frozenset(attr.SOURCES)
 _CATEGORIES = frozenset(attr.CATEGORIES)
 
 
-# Names and labels (service, scope and event names, severity text, entity type) are kept to this
-# many characters: they are identifiers, shown in full in every list view and live frame.
-NAME_CHARS = ENTITY_TYPE_MAX_CHARS
+NAME_CHARS = NAME_MAX_CHARS
+_DEBUG, _INFO, _WARN, _ERROR = Level.DEBUG.value, Level.INFO.value, Level.WARN.value, Level.ERROR.value
 
 # A record stamped further ahead than this is stored at its receive time (its own time kept in
 # fields): a clock years off would otherwise pin it above everything else in newest-first history.
@@ -248,21 +247,21 @@ def severity_to_level(number: int, text: str = "") -> str:
     An unspecified number (0) falls back to the severity text, then to info.
     """
     if 1 <= number <= 8:
-        return "debug"
+        return _DEBUG
     if 9 <= number <= 12:
-        return "info"
+        return _INFO
     if 13 <= number <= 16:
-        return "warn"
+        return _WARN
     if number >= 17:
-        return "error"
+        return _ERROR
     word = text.strip().lower()
     if word.startswith(("trace", "debug", "fine")):
-        return "debug"
+        return _DEBUG
     if word.startswith("warn"):
-        return "warn"
+        return _WARN
     if word.startswith(("err", "fatal", "crit", "alert", "emerg", "panic", "severe")):
-        return "error"
-    return "info"
+        return _ERROR
+    return _INFO
 
 
 def source_from_service_name(service_name: str) -> str:

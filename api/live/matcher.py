@@ -32,7 +32,7 @@ class JobProjects:
     cache may be cleared or expire between two awaits.
     """
 
-    def __init__(self, pool: asyncpg.Pool | None, *, ttl_s: float = 30.0, max_entries: int = 100_000):
+    def __init__(self, pool: asyncpg.Pool, *, ttl_s: float = 30.0, max_entries: int = 100_000):
         self._pool = pool
         self.ttl_s = ttl_s
         self.max_entries = max_entries
@@ -77,8 +77,6 @@ class JobProjects:
                 else:
                     still_missing.append(job_id)
             if still_missing:
-                if self._pool is None:
-                    raise RuntimeError("no database to look jobs up in")
                 async with self._pool.acquire() as conn:
                     records = await conn.fetch(q("live_job_projects"), still_missing)
                 found = {r["id"]: r["project_id"] for r in records}

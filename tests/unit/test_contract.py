@@ -104,3 +104,25 @@ def test_rest_and_live_share_the_other_filter_rules():
     too_long = "t" * (contract.ENTITY_TYPE_MAX_CHARS + 1)
     assert _rest_refuses(entity_type=too_long) == _live_refuses(entity_type=too_long)
     assert _rest(level="warn,error,warn").levels == ["warn", "error"] == _live(levels=["warn", "error", "warn"])["levels"]
+
+
+def test_the_first_filter_problem_reported_is_the_same_in_every_process():
+    """The REST parser checks parameters in a fixed order: a string set would make the reported
+    problem depend on the process's hash seed."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "from multidict import MultiDict, MultiDictProxy\n"
+        "from api.logs import parse_filter\n"
+        "from api.errors import BadRequest\n"
+        "q = MultiDictProxy(MultiDict([('entity_id','x'),('job_id','y'),('mode','a'),('mode','b'),('search','a\\x00')]))\n"
+        "try:\n    parse_filter(q)\nexcept BadRequest as e:\n    print(e)\n"
+    )
+    answers = set()
+    for seed in ("1", "2", "3", "4"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        answers.add(subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                                   check=True).stdout)  # fmt: skip
+    assert len(answers) == 1 and answers.pop().strip()

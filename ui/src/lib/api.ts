@@ -49,8 +49,13 @@ async function errorFromResponse(res: Response): Promise<ApiError> {
   let message = res.statusText || `Request failed with status ${res.status}`;
   try {
     // A proxy in front of the server may answer with JSON of its own: only the API's body counts.
-    const body = (await res.json()) as Partial<ErrorBody> | null;
-    if (body?.error) ({ code, message } = body.error);
+    const body: unknown = await res.json();
+    const error = (body as Partial<ErrorBody> | null)?.error as unknown;
+    if (error && typeof error === "object") {
+      const { code: c, message: m } = error as Partial<ErrorBody["error"]>;
+      if (typeof c === "string" && c) code = c;
+      if (typeof m === "string" && m) message = m;
+    }
   } catch {
     // Not JSON (a proxy error page, say): keep the status text.
   }
