@@ -21,12 +21,10 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from api import security
 from api.live.matcher import EntryMatcher, is_job_only
 from api.live.protocol import (
-    FRAME_MAX_BYTES,
-    FRAME_MAX_ENTRIES,
     LiveAuthMessage,
     LiveSubscribeMessage,
     LiveUpdateFilterMessage,
-    entries_frame,
+    entries_frames,
     error_frame,
     lagged_frame,
     parse_client_message,
@@ -108,24 +106,15 @@ class LiveConnection:
 
     async def send_entries(self, rows: list[ActivityRow], share_key: object = None) -> None:
         """Entries in frames of bounded size; each entry's JSON was serialised once for all clients,
-        and with a ``share_key`` the whole frame too (see ``LiveRegistry.shared_frame``)."""
-        if share_key is not None and len(rows) <= FRAME_MAX_ENTRIES:
-            frame = self.registry.shared_frame(share_key, rows)
-            if frame is not None:
-                await self._send(frame)
-                self.stats.frames += 1
-                self.stats.delivered += len(rows)
-                return
-        encoded = [row.json() for row in rows]
-        size = sum(map(len, encoded))
-        per_frame = len(encoded)
-        if per_frame > FRAME_MAX_ENTRIES or size > FRAME_MAX_BYTES:
-            per_frame = max(1, min(FRAME_MAX_ENTRIES, len(encoded) * FRAME_MAX_BYTES // max(size, 1)))
-        for start in range(0, len(encoded), per_frame):
-            chunk = encoded[start:start + per_frame]
-            await self._send(entries_frame(chunk))
+        and with a ``share_key`` the frames too (see ``LiveRegistry.shared_frames``)."""
+        if share_key is not None:
+            frames = self.registry.shared_frames(share_key, rows)
+        else:
+            frames = entries_frames([row.json() for row in rows])
+        for frame, count in frames:
+            await self._send(frame)
             self.stats.frames += 1
-            self.stats.delivered += len(chunk)
+            self.stats.delivered += count
 
     async def send_lagged(self, skipped: int) -> None:
         self.stats.skipped += skipped

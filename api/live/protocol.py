@@ -71,3 +71,14 @@ def entries_frame(encoded_entries: list[bytes]) -> bytes:
     """An ``entries`` message from entries already serialised (``ActivityRow.json``: once for
     every client that receives them)."""
     return b"".join((b'{"type":"entries","entries":[', b",".join(encoded_entries), b"]}"))
+
+
+def entries_frames(encoded_entries: list[bytes]) -> list[tuple[bytes, int]]:
+    """A batch's ``entries`` messages, each with how many entries it holds: at most
+    ``FRAME_MAX_ENTRIES`` entries or about ``FRAME_MAX_BYTES`` a frame, in order."""
+    size = sum(map(len, encoded_entries))
+    per_frame = len(encoded_entries)
+    if per_frame > FRAME_MAX_ENTRIES or size > FRAME_MAX_BYTES:
+        per_frame = max(1, min(FRAME_MAX_ENTRIES, len(encoded_entries) * FRAME_MAX_BYTES // max(size, 1)))
+    return [(entries_frame(encoded_entries[start:start + per_frame]), len(encoded_entries[start:start + per_frame]))
+            for start in range(0, len(encoded_entries), per_frame)]  # fmt: skip

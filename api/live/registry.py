@@ -15,7 +15,7 @@ from aiohttp import WSCloseCode, web
 
 from api.live.connection import CLOSE_TIMEOUT_S, LiveConnection, close_socket
 from api.live.matcher import JobProjects
-from api.live.protocol import FRAME_MAX_BYTES, entries_frame
+from api.live.protocol import entries_frames
 from api.security_events import SecurityEvents
 from collector.db.queries import q
 from collector.db.repository import Scope
@@ -24,8 +24,10 @@ from collector.model import ActivityRow
 
 log = logging.getLogger(__name__)
 
-# Recent batches whose frames are kept for the clients that receive the same batch.
+# Recent batches whose frames are kept for the clients that receive the same batch, bounded in
+# count and in bytes (a batch is at most the writer's largest flush).
 SHARED_FRAMES_KEPT = 512
+SHARED_FRAMES_MAX_BYTES = 64 * 1024 * 1024
 
 
 class LiveRegistry:
@@ -42,28 +44,32 @@ class LiveRegistry:
         self.connections: dict[int, LiveConnection] = {}
         self.closing = True  # until ``attach``: connections arriving before start-up ends are refused
         self._ids = itertools.count(1)
-        self._frames: dict[tuple[object, int | None, int | None, int], bytes] = {}
+        self._frames: dict[tuple[object, int | None, int | None, int], list[tuple[bytes, int]]] = {}
+        self._frames_bytes = 0
         self.hub: LiveHub
         self.pool: asyncpg.Pool
         self.jobs: JobProjects
         self.log_row: Callable[[ActivityRow], None]
         self.events: SecurityEvents
 
-    def shared_frame(self, share_key: object, rows: list[ActivityRow]) -> bytes | None:
-        """The ``entries`` frame of a batch, built once for every client whose batch it is too.
+    def shared_frames(self, share_key: object, rows: list[ActivityRow]) -> list[tuple[bytes, int]]:
+        """The ``entries`` frames of a batch, built once for every client whose batch it is too.
 
         Subscribers with the same ``share_key`` receive the same rows from each publish, and drops
-        only ever remove the oldest, so (key, first id, last id, count) identifies the batch."""
+        only ever remove the oldest, so (key, first id, last id, count) identifies the batch. A
+        batch larger than one frame is shared too: under a burst, when the writer commits large
+        batches, building its frames once per client would cost each batch again per client."""
         key = (share_key, rows[0].id, rows[-1].id, len(rows))
-        frame = self._frames.get(key)
-        if frame is None:
-            encoded = [row.json() for row in rows]
-            if sum(map(len, encoded)) > FRAME_MAX_BYTES:
-                return None
-            if len(self._frames) >= SHARED_FRAMES_KEPT:
+        frames = self._frames.get(key)
+        if frames is None:
+            frames = entries_frames([row.json() for row in rows])
+            size = sum(len(frame) for frame, _ in frames)
+            if len(self._frames) >= SHARED_FRAMES_KEPT or self._frames_bytes + size > SHARED_FRAMES_MAX_BYTES:
                 self._frames.clear()  # a cache of the latest batches; old ones are not asked for again
-            frame = self._frames[key] = entries_frame(encoded)
-        return frame
+                self._frames_bytes = 0
+            self._frames[key] = frames
+            self._frames_bytes += size
+        return frames
 
     def attach(self, hub: LiveHub, pool: asyncpg.Pool, log_row: Callable[[ActivityRow], None],
                events: SecurityEvents) -> None:  # fmt: skip
