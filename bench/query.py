@@ -39,6 +39,7 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from collector.contract import LEVEL_IDS, SOURCE_IDS  # noqa: E402
 from collector.db import migrate, repository  # noqa: E402
 from collector.db.connect import connect, running_postgres  # noqa: E402
 from collector.db.queries import q  # noqa: E402
@@ -53,8 +54,9 @@ CHUNK = 50_000
 WORDS = ("render", "frame", "scene", "upload", "queue", "worker", "gpu", "model", "cache", "retry", "timeout",
          "checkpoint", "sampler", "latent", "prompt", "batch", "vae", "lora", "node", "output")  # fmt: skip
 RARE_WORD = "zanzibar"  # in about 1 row in 100,000
-LEVELS = ((1, 0.40), (2, 0.45), (3, 0.10), (4, 0.05))  # debug, info, warn, error
-SOURCES = ((1, 0.30), (2, 0.25), (3, 0.30), (4, 0.10), (5, 0.05))  # api, comfyui, worker, agent, pipeline
+LEVELS = tuple((LEVEL_IDS[name], share) for name, share in (("debug", 0.40), ("info", 0.45), ("warn", 0.10), ("error", 0.05)))
+SOURCES = tuple((SOURCE_IDS[name], share) for name, share in (
+    ("api", 0.30), ("comfyui", 0.25), ("worker", 0.30), ("agent", 0.10), ("pipeline", 0.05)))
 
 
 def _with_database(url: str, name: str) -> str:
