@@ -59,16 +59,21 @@ function SettingsForm() {
   const apiError = update.error instanceof ApiError ? update.error : null;
   const errors = apiError ? fieldErrors(apiError) : { byField: {}, rest: [] as string[] };
 
-  const submit = (e: React.FormEvent) => {
-    e.preventDefault();
-    if (!values || !data) return;
-    setSaved(false);
-    // Partial update: send only what changed.
-    const patch: ActivityLogSettingsUpdate = {};
+  // Partial update: only what changed is sent; with nothing changed there is nothing to save
+  // (the API refuses an empty update).
+  const patch: ActivityLogSettingsUpdate = {};
+  if (values && data) {
     for (const f of SETTING_FIELDS) {
       const n = Number(values[f.key]);
       if (values[f.key] !== String(data[f.key])) patch[f.key] = Number.isFinite(n) ? n : (values[f.key] as unknown as number);
     }
+  }
+  const changed = Object.keys(patch).length > 0;
+
+  const submit = (e: React.FormEvent) => {
+    e.preventDefault();
+    if (!changed) return;
+    setSaved(false);
     update.mutate(patch, { onSuccess: () => setSaved(true) });
   };
 
@@ -120,7 +125,7 @@ function SettingsForm() {
         </p>
       )}
       <div className="form-actions">
-        <button type="submit" className="btn btn-primary" disabled={update.isPending}>
+        <button type="submit" className="btn btn-primary" disabled={!changed || update.isPending}>
           <Save size={14} aria-hidden /> {update.isPending ? "Saving…" : "Save settings"}
         </button>
         {saved && <span className="ok" role="status">Saved. The batch writer picks it up without a restart.</span>}

@@ -42,6 +42,26 @@ describe("SettingsPage", () => {
     expect(JSON.parse(String(put[1]!.body))).toEqual({ retention_days_error: 2 });
   });
 
+  it("offers to save only once a value differs from the server's (an empty update is refused)", async () => {
+    const user = userEvent.setup();
+    const fetchMock = mockFetch((url) => {
+      if (url.pathname === "/api/v1/admin/activity-logs/settings") return { body: SETTINGS };
+      if (url.pathname === "/api/v1/admin/ingest-tokens") return { body: { data: [] } };
+      return undefined;
+    });
+    renderWithProviders(<SettingsPage />);
+    const field = await screen.findByRole("spinbutton", { name: /Error retention/ });
+    const save = screen.getByRole("button", { name: "Save settings" });
+    expect(save).toBeDisabled();
+    await user.clear(field);
+    await user.type(field, "120");
+    expect(save).toBeEnabled();
+    await user.clear(field);
+    await user.type(field, "90");
+    expect(save).toBeDisabled();
+    expect(fetchMock.mock.calls.some((c) => c[1]?.method === "PUT")).toBe(false);
+  });
+
   it("purges only after confirmation and reports the count", async () => {
     const user = userEvent.setup();
     const fetchMock = mockFetch((url, init) => {
