@@ -13,13 +13,13 @@ import dataclasses
 import logging
 import time
 from collections import Counter
-from typing import TYPE_CHECKING, Mapping
+from typing import Mapping, Protocol
 
 import asyncpg
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from api import security
-from api.live.matcher import EntryMatcher, is_job_only
+from api.live.matcher import EntryMatcher, JobProjects, is_job_only
 from api.live.protocol import (
     LiveAuthMessage,
     LiveSubscribeMessage,
@@ -31,16 +31,32 @@ from api.live.protocol import (
     subscribed_frame,
 )
 from collector.db.repository import Scope, filter_from_fields, query_logs
-from collector.hub import Subscription
+from api.security_events import SecurityEvents
+from collector.hub import LiveHub, Subscription
 from collector.model import ActivityRow
-
-if TYPE_CHECKING:
-    from api.live.registry import LiveRegistry
 
 log = logging.getLogger(__name__)
 
 REPLAY_PAGE_ROWS = 500
 CLOSE_TIMEOUT_S = 2.0  # how long a close waits for the client's close frame before dropping it
+
+
+class LiveContext(Protocol):
+    """What a connection uses of the registry that opened it (``api.live.registry.LiveRegistry``),
+    declared here so that the connection does not import the registry that imports it."""
+
+    hub: LiveHub
+    pool: asyncpg.Pool
+    jobs: JobProjects
+    events: SecurityEvents
+    queue_capacity: int
+    auth_timeout_s: float
+    send_timeout_s: float
+    tails_per_user: int
+
+    def shared_frames(self, share_key: object, rows: list[ActivityRow]) -> list[tuple[bytes, int]]: ...
+
+    def tails_of(self, user_id: int) -> int: ...
 
 
 async def close_socket(ws: web.WebSocketResponse, code: int, reason: bytes) -> None:
@@ -64,7 +80,7 @@ class LiveConnection:
     receiving handler writes ``subscribed`` and ``error`` replies.
     """
 
-    def __init__(self, connection_id: int, ws: web.WebSocketResponse, registry: LiveRegistry, remote: str | None,
+    def __init__(self, connection_id: int, ws: web.WebSocketResponse, registry: LiveContext, remote: str | None,
                  transport: asyncio.BaseTransport | None = None):  # fmt: skip
         self.id = connection_id
         self.ws = ws
