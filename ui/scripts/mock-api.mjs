@@ -1,23 +1,32 @@
 // A stand-in for the aiohttp API (the contract in src/api/openapi.json) serving ui/dist, for
 // screenshots and benchmarks without a database: `npm run build && node scripts/mock-api.mjs [port]`.
 // Any email/password signs in; "creator@…" gets the creator role. Entries are generated.
+// Every JSON response follows the response schema the document declares for its path, method and
+// status (src/api/__tests__/mock-api.test.ts checks that); bounds come from the document itself.
+// In-process: `startMockApi(port)` (port 0: any free one) returns the listening-to-be http.Server;
+// closing it also ends the live-tail connections.
 import { createReadStream, existsSync, readFileSync, statSync } from "node:fs";
 import { createServer } from "node:http";
-import { extname, join, normalize } from "node:path";
+import { dirname, extname, join, normalize, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { WebSocketServer } from "ws";
 
-const port = Number(process.argv[2] ?? 4173);
-const rate = Number(process.env.MOCK_RATE ?? 25); // entries per second on the live tail
-const dist = fileURLToPath(new URL("../dist", import.meta.url));
+// Paths from this file's own (not `new URL(…, import.meta.url)`, which Vite rewrites when a test imports it).
+const scripts = dirname(fileURLToPath(import.meta.url));
+const dist = join(scripts, "..", "dist");
 
-const apiDocument = JSON.parse(readFileSync(new URL("../src/api/openapi.json", import.meta.url), "utf8"));
-const resolveRef = (schema) =>
-  schema.$ref ? resolveRef(apiDocument.components.schemas[schema.$ref.split("/").pop()]) : schema;
+const apiDocument = JSON.parse(readFileSync(join(scripts, "..", "src", "api", "openapi.json"), "utf8"));
+const schemas = apiDocument.components.schemas;
+const resolveRef = (schema) => (schema.$ref ? resolveRef(schemas[schema.$ref.split("/").pop()]) : schema);
 /** The values the API description allows for a property of an entry. */
-const entryEnum = (property) => resolveRef(apiDocument.components.schemas.ActivityEntry.properties[property]).enum;
+const entryEnum = (property) => resolveRef(schemas.ActivityEntry.properties[property]).enum;
 const LEVELS = entryEnum("level");
 const SOURCES = entryEnum("source");
+/** The live tail's filter fields, as its `subscribed` message lists them. */
+const FILTER_FIELDS = Object.keys(schemas.LogFilterFields.properties);
+/** When the mock's users were created (the document requires `created_at`). */
+const USERS_CREATED_AT = new Date(Date.now() - 86400e3 * 30).toISOString();
+const TOKEN_LIFETIME_S = 12 * 3600;
 
 const MESSAGES = {
   api: ["POST /api/v1/jobs 201 in 38 ms", "user signed in", "GET /api/v1/projects/7 200 in 4 ms", "WebSocket client connected"],
@@ -28,13 +37,7 @@ const MESSAGES = {
 };
 const withoutMessages = SOURCES.filter((source) => !MESSAGES[source]);
 if (withoutMessages.length) throw new Error(`the mock has no messages for the source(s) ${withoutMessages.join(", ")}`);
-let nextId = 1;
-/** Entries as list views serve them: shortened like the server does (see forDisplay). */
-const stored = [];
-/** The full version of every stored entry that forDisplay shortened, for GET /api/v1/activity-logs/{id}. */
-const fullById = new Map();
 const hex = (n) => Array.from({ length: n }, () => Math.floor(Math.random() * 16).toString(16)).join("");
-const traces = Array.from({ length: 6 }, () => hex(32));
 
 // The server shortens entries in the live tail, list, context and trace responses: the message to
 // 8,192 characters; in fields/resource, strings to 1,024 characters, objects/arrays whose JSON is
@@ -101,39 +104,55 @@ function makeCrashDetails(id) {
   };
 }
 
-function makeEntry(ts = new Date()) {
-  const source = SOURCES[Math.floor(Math.random() * SOURCES.length)];
-  const r = Math.random();
-  const level = r < 0.3 ? "debug" : r < 0.8 ? "info" : r < 0.93 ? "warn" : "error";
-  const msgs = MESSAGES[source];
-  let message = msgs[Math.floor(Math.random() * msgs.length)];
-  if (level === "error") message = source === "worker" ? "job 4119 failed: CUDA out of memory (tried to allocate 2.0 GiB)" : `${message} — failed`;
-  const withTrace = Math.random() < 0.5;
-  const entity = Math.random() < 0.4;
-  const id = nextId++;
-  const entry = {
-    id,
-    timestamp: ts.toISOString().replace("Z", "") + String(Math.floor(Math.random() * 1000)).padStart(3, "0") + "Z",
-    level, source, message,
-    category: level === "debug" ? "verbose" : "curated",
-    fields: Math.random() < 0.6 ? { duration_ms: Math.round(Math.random() * 900), host: "gpu-2" } : {},
-    entity_type: entity ? "job" : null, entity_id: entity ? 4100 + Math.floor(Math.random() * 30) : null,
-    user_id: null, job_id: entity ? 4121 : null, project_id: null,
-    trace_id: withTrace ? traces[Math.floor(Math.random() * traces.length)] : null,
-    span_id: withTrace ? hex(16) : null, trace_flags: withTrace ? 1 : null,
-    severity_number: { debug: 5, info: 9, warn: 13, error: 17 }[level], severity_text: level.toUpperCase(),
-    service_name: source, event_name: null, resource: { "service.name": source }, scope_name: "mock", scope_version: null,
-    admin_only: false,
+/**
+ * Generated entries: `stored` as list views serve them (shortened like the server does, see
+ * forDisplay), `fullById` the full version of every stored entry that forDisplay shortened, for
+ * GET /api/v1/activity-logs/{id}. Starts with 600 entries of the last hour.
+ */
+function createEntryStore() {
+  let nextId = 1;
+  const stored = [];
+  const fullById = new Map();
+  const traces = Array.from({ length: 6 }, () => hex(32));
+
+  function makeEntry(ts = new Date()) {
+    const source = SOURCES[Math.floor(Math.random() * SOURCES.length)];
+    const r = Math.random();
+    const level = r < 0.3 ? "debug" : r < 0.8 ? "info" : r < 0.93 ? "warn" : "error";
+    const msgs = MESSAGES[source];
+    let message = msgs[Math.floor(Math.random() * msgs.length)];
+    if (level === "error") message = source === "worker" ? "job 4119 failed: CUDA out of memory (tried to allocate 2.0 GiB)" : `${message} — failed`;
+    const withTrace = Math.random() < 0.5;
+    const entity = Math.random() < 0.4;
+    const id = nextId++;
+    const entry = {
+      id,
+      timestamp: ts.toISOString().replace("Z", "") + String(Math.floor(Math.random() * 1000)).padStart(3, "0") + "Z",
+      level, source, message,
+      category: level === "debug" ? "verbose" : "curated",
+      fields: Math.random() < 0.6 ? { duration_ms: Math.round(Math.random() * 900), host: "gpu-2" } : {},
+      entity_type: entity ? "job" : null, entity_id: entity ? 4100 + Math.floor(Math.random() * 30) : null,
+      user_id: null, job_id: entity ? 4121 : null, project_id: null,
+      trace_id: withTrace ? traces[Math.floor(Math.random() * traces.length)] : null,
+      span_id: withTrace ? hex(16) : null, trace_flags: withTrace ? 1 : null,
+      severity_number: { debug: 5, info: 9, warn: 13, error: 17 }[level], severity_text: level.toUpperCase(),
+      service_name: source, event_name: null, resource: { "service.name": source }, scope_name: "mock", scope_version: null,
+      admin_only: false,
+    };
+    // Every 250th entry is a crash too large for list views: it is served shortened, the full one by id.
+    if (id % 250 === 0) Object.assign(entry, makeCrashDetails(id));
+    const display = forDisplay(entry);
+    if (display !== entry) fullById.set(entry.id, entry);
+    stored.push(display);
+    if (stored.length > 20000) fullById.delete(stored.shift().id);
+    return display;
+  }
+  for (let i = 600; i > 0; i--) makeEntry(new Date(Date.now() - i * 6000));
+  return {
+    stored, fullById, makeEntry,
+    get nextId() { return nextId; },
   };
-  // Every 250th entry is a crash too large for list views: it is served shortened, the full one by id.
-  if (id % 250 === 0) Object.assign(entry, makeCrashDetails(id));
-  const display = forDisplay(entry);
-  if (display !== entry) fullById.set(entry.id, entry);
-  stored.push(display);
-  if (stored.length > 20000) fullById.delete(stored.shift().id);
-  return display;
 }
-for (let i = 600; i > 0; i--) makeEntry(new Date(Date.now() - i * 6000));
 
 function matches(e, q) {
   const levels = q.getAll("level").flatMap((v) => v.split(","));
@@ -149,44 +168,125 @@ function matches(e, q) {
   return true;
 }
 
-let settings = { retention_days_debug: 3, retention_days_info: 14, retention_days_warn: 30, retention_days_error: 90, batch_size: 500, flush_interval_ms: 1000, updated_at: null };
-let tokens = [{ id: 1, name: "worker-eu-1", token_prefix: "act_3f9a", created_at: new Date(Date.now() - 86400e3 * 9).toISOString(), last_used_at: new Date().toISOString(), revoked_at: null }];
+/** An error answered as the document's `Error` body. */
+class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+const badRequest = (message) => new ApiError(400, "bad_request", message);
+const notFound = (message) => new ApiError(404, "not_found", message);
+
+/** Integer query parameter `name` of `GET path`, within the bounds the document declares; its default when absent. */
+function intParam(q, path, name) {
+  const parameter = apiDocument.paths[path].get.parameters.find((p) => p.name === name && p.in === "query");
+  if (!parameter) throw new Error(`the document declares no query parameter ${name} for GET ${path}`);
+  const { minimum, maximum, default: fallback } = parameter.schema;
+  const raw = q.get(name);
+  if (raw === null || raw === "") return fallback;
+  if (!/^-?\d+$/.test(raw)) throw badRequest(`${name} must be an integer`);
+  const value = Number(raw);
+  if (minimum !== undefined && value < minimum) throw badRequest(`${name} must be at least ${minimum}`);
+  if (maximum !== undefined && value > maximum) throw badRequest(`${name} must be at most ${maximum}`);
+  return value;
+}
+
+/** A settings update's problems, as the server words pydantic's, with the bounds the document declares. */
+function settingsProblems(body) {
+  const properties = schemas.SettingsUpdate.properties;
+  if (Object.keys(body).length === 0) return ["body: Value error, give at least one setting to change"];
+  const problems = [];
+  for (const [key, value] of Object.entries(body)) {
+    const schema = properties[key];
+    if (!schema) problems.push(`${key}: Extra inputs are not permitted`);
+    else if (!Number.isInteger(value)) problems.push(`${key}: Input should be a valid integer`);
+    else if (schema.minimum !== undefined && value < schema.minimum) problems.push(`${key}: Input should be greater than or equal to ${schema.minimum}`);
+    else if (schema.maximum !== undefined && value > schema.maximum) problems.push(`${key}: Input should be less than or equal to ${schema.maximum}`);
+  }
+  return problems;
+}
+
+/** A string field of a request body within the lengths the document's schema for it declares. */
+function stringProblem(body, schemaName, key) {
+  const { minLength = 0, maxLength = Infinity } = schemas[schemaName].properties[key];
+  const value = body[key];
+  if (value === undefined) return `${key}: Field required`;
+  if (typeof value !== "string") return `${key}: Input should be a valid string`;
+  if (value.length < minLength) return `${key}: String should have at least ${minLength} character${minLength === 1 ? "" : "s"}`;
+  if (value.length > maxLength) return `${key}: String should have at most ${maxLength} characters`;
+  return null;
+}
 
 const json = (res, status, body, headers = {}) => {
   res.writeHead(status, { "Content-Type": "application/json", ...headers });
   res.end(JSON.stringify(body));
 };
 const error = (res, status, code, message) => json(res, status, { error: { code, message } });
-const readBody = (req) => new Promise((resolve) => { let b = ""; req.on("data", (c) => (b += c)); req.on("end", () => resolve(b ? JSON.parse(b) : {})); });
+/** The request's JSON object body ({} when empty). */
+const readBody = (req) =>
+  new Promise((resolve, reject) => {
+    let b = "";
+    req.on("data", (c) => (b += c));
+    req.on("error", reject);
+    req.on("end", () => {
+      let body;
+      try {
+        body = b ? JSON.parse(b) : {};
+      } catch {
+        return reject(badRequest("the request body is not valid JSON"));
+      }
+      if (body === null || typeof body !== "object" || Array.isArray(body)) return reject(badRequest("the request body must be a JSON object"));
+      resolve(body);
+    });
+  });
 
-const server = createServer(async (req, res) => {
-  const url = new URL(req.url, `http://${req.headers.host}`);
-  const p = url.pathname;
-  const q = url.searchParams;
-  if (p.startsWith("/api/")) {
+/**
+ * Starts the mock on 127.0.0.1:`port` (0: a free one; `server.address().port` tells which, once it
+ * is listening) with its own entries, settings and tokens. `rate`: entries per second on the live tail.
+ * Closing the returned server also ends its live-tail connections.
+ */
+export function startMockApi(port = 4173, { rate = Number(process.env.MOCK_RATE ?? 25) } = {}) {
+  const entries = createEntryStore();
+  const { stored, fullById, makeEntry } = entries;
+  let settings = { retention_days_debug: 3, retention_days_info: 14, retention_days_warn: 30, retention_days_error: 90, batch_size: 500, flush_interval_ms: 1000, updated_at: null };
+  let tokens = [{ id: 1, name: "worker-eu-1", token_prefix: "act_3f9a", created_at: new Date(Date.now() - 86400e3 * 9).toISOString(), last_used_at: new Date().toISOString(), revoked_at: null }];
+
+  async function api(req, res, p, q) {
     if (p === "/api/v1/auth/login" && req.method === "POST") {
       const body = await readBody(req);
-      const role = String(body.email).startsWith("creator") ? "creator" : "admin";
-      return json(res, 200, { token: "mock." + Buffer.from(body.email ?? "").toString("base64url"), user: { id: 1, email: body.email, role } });
+      const problems = ["email", "password"].map((key) => stringProblem(body, "LoginBody", key)).filter(Boolean);
+      if (problems.length) throw badRequest(problems.join("; "));
+      const role = body.email.startsWith("creator") ? "creator" : "admin";
+      return json(res, 200, {
+        token: "mock." + Buffer.from(body.email).toString("base64url"),
+        token_type: "Bearer",
+        expires_at: Math.floor(Date.now() / 1000) + TOKEN_LIFETIME_S,
+        user: { id: 1, email: body.email, role, created_at: USERS_CREATED_AT },
+      });
     }
-    if (!req.headers.authorization) return error(res, 401, "unauthorized", "sign in first");
+    if (!req.headers.authorization) throw new ApiError(401, "unauthenticated", "sign in first");
     const newestFirst = () => stored.filter((e) => matches(e, q)).reverse();
-    if (p === "/api/v1/auth/me") return json(res, 200, { user: { id: 1, email: "admin@localhost", role: "admin", project_ids: [] } });
+    if (p === "/api/v1/auth/me") return json(res, 200, { user: { id: 1, email: "admin@localhost", role: "admin", created_at: USERS_CREATED_AT, project_ids: [] } });
     if (p === "/api/v1/activity-logs") {
-      const perPage = Number(q.get("per_page") ?? 25);
-      if (q.get("after_id")) {
-        const after = Number(q.get("after_id"));
+      const perPage = intParam(q, p, "per_page");
+      const after = intParam(q, p, "after_id");
+      if (after !== undefined) {
         const rows = stored.filter((e) => e.id > after && matches(e, q)).slice(0, perPage + 1);
-        return json(res, 200, { data: rows.slice(0, perPage), meta: { per_page: perPage, has_more: rows.length > perPage } });
+        const data = rows.slice(0, perPage);
+        return json(res, 200, { data, meta: { per_page: perPage, has_more: rows.length > perPage, after_id: after, next_after_id: data.at(-1)?.id ?? after } });
       }
       const all = newestFirst();
-      const page = Number(q.get("page") ?? 1);
+      const page = intParam(q, p, "page");
       return json(res, 200, { data: all.slice((page - 1) * perPage, page * perPage), meta: { page, per_page: perPage, total: all.length, total_exact: true } });
     }
     if (p === "/api/v1/activity-logs/histogram") {
-      const n = Number(q.get("buckets") ?? 60);
+      const n = intParam(q, p, "buckets");
       const to = q.get("to") ? Date.parse(q.get("to")) : Date.now();
       const from = q.get("from") ? Date.parse(q.get("from")) : to - 3600e3;
+      if (Number.isNaN(from) || Number.isNaN(to)) throw badRequest("from and to must be RFC 3339 timestamps");
+      if (to <= from) throw badRequest("from must be before to");
       const width = (to - from) / n;
       const data = Array.from({ length: n }, (_, i) => ({ start: new Date(from + i * width).toISOString(), end: new Date(from + (i + 1) * width).toISOString(), total: 0, counts: Object.fromEntries(LEVELS.map((level) => [level, 0])) }));
       for (const e of stored) {
@@ -194,7 +294,8 @@ const server = createServer(async (req, res) => {
         const i = Math.floor((Date.parse(e.timestamp) - from) / width);
         if (i >= 0 && i < n) { data[i].counts[e.level]++; data[i].total++; }
       }
-      return json(res, 200, { data, meta: { buckets: n } });
+      const meta = { from: new Date(from).toISOString(), to: new Date(to).toISOString(), buckets: n, bucket_seconds: width / 1000 };
+      return json(res, 200, { data, meta });
     }
     if (p === "/api/v1/activity-logs/export") {
       const rows = stored.filter((e) => matches(e, q));
@@ -210,37 +311,57 @@ const server = createServer(async (req, res) => {
     if (m) {
       const id = Number(m[1]);
       const entry = fullById.get(id) ?? stored.find((e) => e.id === id);
-      return entry ? json(res, 200, { data: entry }) : error(res, 404, "not_found", `no activity log entry ${id}`);
+      if (!entry) throw notFound(`no activity log entry ${id}`);
+      return json(res, 200, { data: entry });
     }
     m = /^\/api\/v1\/activity-logs\/(\d+)\/context$/.exec(p);
     if (m) {
-      const i = stored.findIndex((e) => e.id === Number(m[1]));
-      if (i < 0) return error(res, 404, "not_found", "no such entry");
-      return json(res, 200, { data: stored.slice(Math.max(0, i - Number(q.get("before") ?? 10)), i + 1 + Number(q.get("after") ?? 10)), meta: { anchor_id: Number(m[1]) } });
+      const anchorId = Number(m[1]);
+      const i = stored.findIndex((e) => e.id === anchorId);
+      if (i < 0) throw notFound(`no activity log entry ${anchorId}`);
+      const contextPath = "/api/v1/activity-logs/{log_id}/context";
+      const start = Math.max(0, i - intParam(q, contextPath, "before"));
+      const end = i + 1 + intParam(q, contextPath, "after");
+      const data = stored.slice(start, end);
+      return json(res, 200, { data, meta: { anchor_id: anchorId, before: i - start, after: data.length - (i - start) - 1 } });
     }
-    m = /^\/api\/v1\/traces\/([0-9a-f]{32})$/.exec(p);
-    if (m) return json(res, 200, { data: stored.filter((e) => e.trace_id === m[1]).slice(-200), meta: { trace_id: m[1] } });
+    m = /^\/api\/v1\/traces\/([^/]+)$/.exec(p);
+    if (m) {
+      if (!/^[0-9a-fA-F]{32}$/.test(m[1])) throw badRequest("the trace id must be 32 hexadecimal characters");
+      const traceId = m[1].toLowerCase();
+      // The newest entries up to `limit`, and never more than 200 (the mock's stand-in for the server's size cap).
+      const limit = Math.min(200, intParam(q, "/api/v1/traces/{trace_id}", "limit"));
+      const all = stored.filter((e) => e.trace_id === traceId);
+      const data = all.slice(-limit);
+      return json(res, 200, { data, meta: { trace_id: traceId, count: data.length, truncated: all.length > data.length } });
+    }
     if (p === "/api/v1/admin/activity-logs/settings") {
       if (req.method === "PUT") {
         const body = await readBody(req);
-        const bad = [];
-        for (const [k, v] of Object.entries(body)) {
-          const min = k === "retention_days_error" ? 7 : k === "batch_size" ? 1 : k === "flush_interval_ms" ? 50 : 1;
-          if (!Number.isInteger(v) || v < min) bad.push(`${k}: Input should be greater than or equal to ${min}`);
-        }
-        if (bad.length) return error(res, 400, "bad_request", bad.join("; "));
+        const problems = settingsProblems(body);
+        if (problems.length) throw badRequest(problems.join("; "));
         settings = { ...settings, ...body, updated_at: new Date().toISOString() };
       }
       return json(res, 200, settings);
     }
     if (p === "/api/v1/admin/activity-logs" && req.method === "DELETE") {
       const before = q.get("before");
-      const n = stored.filter((e) => e.timestamp < before && (!q.get("level") || e.level === q.get("level"))).length;
-      return json(res, 200, { deleted: n });
+      const cutoff = before ? Date.parse(before) : NaN;
+      if (Number.isNaN(cutoff)) throw badRequest("before is required (an RFC 3339 timestamp)");
+      const asked = q.getAll("level").flatMap((v) => v.split(",")).filter(Boolean);
+      const unknown = asked.filter((level) => !LEVELS.includes(level));
+      if (unknown.length) throw badRequest(`level: unknown level(s) ${unknown.join(", ")}; one of ${LEVELS.join(", ")}`);
+      // Counts what a purge would delete; the mock keeps its entries.
+      const byLevel = Object.fromEntries(LEVELS.filter((level) => !asked.length || asked.includes(level)).map((level) => [level, 0]));
+      for (const e of stored) if (e.level in byLevel && Date.parse(e.timestamp) < cutoff) byLevel[e.level]++;
+      const deleted = Object.values(byLevel).reduce((a, b) => a + b, 0);
+      return json(res, 200, { deleted, by_level: byLevel, before: new Date(cutoff).toISOString() });
     }
     if (p === "/api/v1/admin/ingest-tokens") {
       if (req.method === "POST") {
         const body = await readBody(req);
+        const problem = stringProblem(body, "NewIngestToken", "name");
+        if (problem) throw badRequest(problem);
         const t = { id: tokens.length + 1, name: body.name, token_prefix: "act_" + hex(4), created_at: new Date().toISOString(), last_used_at: null, revoked_at: null };
         tokens.push(t);
         return json(res, 201, { ...t, token: t.token_prefix + hex(40) });
@@ -249,62 +370,107 @@ const server = createServer(async (req, res) => {
     }
     m = /^\/api\/v1\/admin\/ingest-tokens\/(\d+)$/.exec(p);
     if (m && req.method === "DELETE") {
-      tokens = tokens.map((t) => (t.id === Number(m[1]) ? { ...t, revoked_at: new Date().toISOString() } : t));
-      return json(res, 200, tokens.find((t) => t.id === Number(m[1])));
+      const id = Number(m[1]);
+      const token = tokens.find((t) => t.id === id && t.revoked_at === null);
+      if (!token) throw notFound(`no active ingest token with id ${id}`);
+      tokens = tokens.map((t) => (t === token ? { ...t, revoked_at: new Date().toISOString() } : t));
+      return json(res, 200, { id: token.id, name: token.name });
     }
-    return error(res, 404, "not_found", `no route ${req.method} ${p}`);
+    throw notFound(`no route ${req.method} ${p}`);
   }
-  // Static files with the client-side-route fallback the aiohttp server will have.
-  let file = normalize(join(dist, p));
-  if (!file.startsWith(dist) || !existsSync(file) || statSync(file).isDirectory()) file = join(dist, "index.html");
-  const types = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".map": "application/json" };
-  res.writeHead(200, { "Content-Type": types[extname(file)] ?? "application/octet-stream" });
-  createReadStream(file).pipe(res);
-});
 
-const wss = new WebSocketServer({ server, path: "/ws/activity-logs" });
-wss.on("connection", (socket) => {
-  let filter = null;
-  let authed = false;
-  let sentLag = false;
-  const q = () => {
-    const s = new URLSearchParams();
-    for (const l of filter?.levels ?? []) s.append("level", l);
-    for (const x of filter?.sources ?? []) s.append("source", x);
-    if (filter?.mode) s.set("mode", filter.mode);
-    if (filter?.search) s.set("search", filter.search);
-    if (filter?.entity_type) s.set("entity_type", filter.entity_type);
-    return s;
-  };
-  socket.on("message", (raw) => {
-    const msg = JSON.parse(String(raw));
-    if (msg.action === "auth") { authed = !!msg.token; if (!authed) socket.close(1008); return; }
-    if (!authed) return socket.close(1008);
-    if (msg.action === "subscribe" || msg.action === "update_filter") {
-      const { action, after_id, ...rest } = msg;
-      filter = { ...(filter ?? {}), ...rest };
-      socket.send(JSON.stringify({ type: "subscribed", filter }));
-      if (action === "subscribe") {
-        const query = q();
-        const replay = after_id != null ? stored.filter((e) => e.id > after_id && matches(e, query)) : stored.slice(-150).filter((e) => matches(e, query));
-        if (replay.length) socket.send(JSON.stringify({ type: "entries", entries: replay }));
+  const server = createServer(async (req, res) => {
+    const url = new URL(req.url, `http://${req.headers.host}`);
+    const p = url.pathname;
+    if (p.startsWith("/api/")) {
+      try {
+        return await api(req, res, p, url.searchParams);
+      } catch (e) {
+        if (res.headersSent) return res.destroy();
+        if (e instanceof ApiError) return error(res, e.status, e.code, e.message);
+        console.error(e);
+        return error(res, 500, "internal", "the mock failed; see its output");
       }
     }
+    // Static files with the client-side-route fallback the aiohttp server will have.
+    let file = normalize(join(dist, p));
+    if (!file.startsWith(dist) || !existsSync(file) || statSync(file).isDirectory()) file = join(dist, "index.html");
+    if (!existsSync(file)) return error(res, 404, "not_found", "no ui/dist: run `npm run build` first");
+    const types = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".map": "application/json" };
+    res.writeHead(200, { "Content-Type": types[extname(file)] ?? "application/octet-stream" });
+    createReadStream(file).pipe(res);
   });
-  const timer = setInterval(() => {
-    if (!filter) return;
-    const batch = [];
-    for (let i = 0; i < Math.max(1, Math.round(rate / 10)); i++) batch.push(makeEntry());
-    const query = q();
-    const visible = batch.filter((e) => matches(e, query));
-    if (!sentLag && nextId > 800) {
-      sentLag = true;
-      socket.send(JSON.stringify({ type: "lagged", skipped: visible.length }));
-      return;
-    }
-    if (visible.length) socket.send(JSON.stringify({ type: "entries", entries: visible }));
-  }, 100);
-  socket.on("close", () => clearInterval(timer));
-});
 
-server.listen(port, "127.0.0.1", () => console.log(`mock API + console on http://127.0.0.1:${port}`));
+  const wss = new WebSocketServer({ server, path: "/ws/activity-logs" });
+  wss.on("connection", (socket) => {
+    let filter = null;
+    let authed = false;
+    let sentLag = false;
+    const send = (message) => socket.send(JSON.stringify(message));
+    const q = () => {
+      const s = new URLSearchParams();
+      for (const l of filter?.levels ?? []) s.append("level", l);
+      for (const x of filter?.sources ?? []) s.append("source", x);
+      if (filter?.mode) s.set("mode", filter.mode);
+      if (filter?.search) s.set("search", filter.search);
+      if (filter?.entity_type) s.set("entity_type", filter.entity_type);
+      return s;
+    };
+    socket.on("message", (raw) => {
+      let msg;
+      try {
+        msg = JSON.parse(String(raw));
+      } catch {
+        return send({ type: "error", message: "the message is not valid JSON" });
+      }
+      if (msg?.action === "auth") { authed = typeof msg.token === "string" && msg.token !== ""; if (!authed) socket.close(1008); return; }
+      if (!authed) return socket.close(1008);
+      if (msg?.action === "subscribe" || msg?.action === "update_filter") {
+        const { action, after_id, ...rest } = msg;
+        const unknown = Object.keys(rest).filter((key) => !FILTER_FIELDS.includes(key));
+        if (unknown.length) return send({ type: "error", message: `${unknown.join(", ")}: Extra inputs are not permitted` });
+        // The filter in force, every field named (null: unset), as the server describes it.
+        const merged = { ...(filter ?? {}), ...rest };
+        filter = Object.fromEntries(FILTER_FIELDS.map((key) => [key, merged[key] ?? null]));
+        send({ type: "subscribed", filter });
+        if (action === "subscribe") {
+          const query = q();
+          const replay = after_id != null ? stored.filter((e) => e.id > after_id && matches(e, query)) : stored.slice(-150).filter((e) => matches(e, query));
+          if (replay.length) send({ type: "entries", entries: replay });
+        }
+        return;
+      }
+      send({ type: "error", message: `unknown action ${JSON.stringify(msg?.action ?? null)}` });
+    });
+    const timer = setInterval(() => {
+      if (!filter) return;
+      const batch = [];
+      for (let i = 0; i < Math.max(1, Math.round(rate / 10)); i++) batch.push(makeEntry());
+      const query = q();
+      const visible = batch.filter((e) => matches(e, query));
+      // Once, play a slow reader: drop a batch and say how many matching entries were skipped (at least one).
+      if (!sentLag && entries.nextId > 800 && visible.length) {
+        sentLag = true;
+        send({ type: "lagged", skipped: visible.length });
+        return;
+      }
+      if (visible.length) send({ type: "entries", entries: visible });
+    }, 100);
+    socket.on("close", () => clearInterval(timer));
+  });
+
+  // Upgraded connections would keep close() waiting: end them first.
+  const close = server.close.bind(server);
+  server.close = (callback) => {
+    for (const socket of wss.clients) socket.terminate();
+    wss.close();
+    return close(callback);
+  };
+  server.listen(port, "127.0.0.1");
+  return server;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const server = startMockApi(Number(process.argv[2] ?? 4173));
+  server.on("listening", () => console.log(`mock API + console on http://127.0.0.1:${server.address().port}`));
+}
