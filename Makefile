@@ -63,3 +63,27 @@ bench-ingest: install
 
 clean:
 	rm -rf $(VENV) ui/node_modules ui/dist
+
+# --- the native fast path under AddressSanitizer and UBSan (fuzz/fastpath_fuzz.py) -------------
+# gcc builds the sanitized extension; atheris drives it (without libFuzzer's C coverage, which
+# needs clang: the C code is reached through valid requests around fuzzed records instead).
+FUZZ_SECONDS ?= 60
+FUZZ_SO := build/fuzz/_fastpath.so
+PY_INCLUDE = $(shell $(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+
+.PHONY: fuzz fuzz-short
+
+$(FUZZ_SO): collector/_fastpath.c
+	@mkdir -p $(dir $@)
+	gcc -shared -fPIC -g -O1 -std=c11 -fno-omit-frame-pointer -fsanitize=address,undefined \
+		-fno-sanitize-recover=all -I$(PY_INCLUDE) $< -o $@
+
+fuzz: install $(FUZZ_SO)
+	$(BIN)/python -m pip install --quiet atheris==3.0.0
+	LD_PRELOAD=$$(gcc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0 \
+		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		$(BIN)/python fuzz/fastpath_fuzz.py $(FUZZ_SO) -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096
+
+# A bounded run for `make test`-style checks.
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=30
