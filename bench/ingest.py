@@ -1,51 +1,86 @@
-"""Ingest throughput: records/s committed through the whole OTLP path, next to two baselines
-measured in the same run on the same PostgreSQL (this machine is noisy: compare ratios).
+"""Ingest throughput: records/s committed through the whole OTLP path, over each transport, next
+to the limit PostgreSQL sets and a naive baseline, all measured in each run on the same PostgreSQL
+(this machine is noisy: compare ratios, over several runs).
 
 Each record is shaped like a worker's log line: a message, a severity, trace and span ids, the
 activity attributes (category, job, project, user) and eight structured fields.
 
-1. limit: a bare asyncpg binary COPY of the same rows into the same schema;
-2. ours:  pre-encoded OTLP/HTTP protobuf requests (512 records, the SDK's batch size) sent from
-          separate client processes to the running server, counting records acknowledged
-          (an acknowledgement means committed);
+1. limit: PostgreSQL loading data itself. The rows are encoded once, before any measurement, into
+          a binary COPY file (PGCOPY header, tuples, trailer) that holds exactly what the writer
+          sends: the same requests mapped as the server maps them, every column the writer copies
+          but the id (left to the column's sequence, as the writer's ids come from it). The
+          measurement loads that file again and again, each load one ``COPY activity_logs FROM
+          STDIN (FORMAT binary)`` in its own transaction whose bytes asyncpg streams from the file
+          untouched (no per-row work in the client), from one session, as the server has one
+          writer, into the same table with the same indexes. A load is LIMIT_ROWS_PER_COPY rows,
+          at least the writer's largest flush (``max_batch_rows``, 10,000), so the limit never
+          pays more commits per row than the server would. (psql's ``\copy`` of the same file
+          measured a few per cent slower here: the faster loader is the limit.)
+2. ours:  the server as ``activity-console serve`` runs it, in its own process, receiving
+          pre-encoded requests of 512 records (the SDK's batch size) from separate client
+          processes, over OTLP/HTTP and, measured separately, over OTLP/gRPC; counting records
+          acknowledged (an acknowledgement means committed).
 3. naive: the straightforward design, a multi-row INSERT of 100 per transaction into a schema
           with foreign keys and ten indexes.
+4. asyncpg (for information): the limit's rows and batch size, copied by asyncpg from Python
+          tuples: what encoding rows in Python adds to a COPY.
 
-Goals: ours ≥ 0.6 × limit (the writer costs little over COPY itself) and ≥ 4 × naive (the
-schema and the batching earn their complexity).
+For each path, the CPU it costs per committed record: the receiving side's (the server process
+for ours; this process for the others: it streams the file for the limit, encodes the rows for
+naive and asyncpg) and the PostgreSQL backends' that serve the measurement's database (sampled
+from pg_stat_activity during the run, so that backends that come and go, autovacuum's among them,
+count too; PostgreSQL's shared background processes, the WAL writer and checkpointer, are not
+counted). Every measurement gets a fresh database.
 
-    .venv/bin/python bench/ingest.py [--seconds 10] [--clients 6] [--database-url URL]
+Goals: ours ≥ 0.6 × limit and ≥ 4 × naive.
+
+    .venv/bin/python bench/ingest.py [--runs 3] [--seconds 8] [--clients 6] [--database-url URL]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
+import signal
+import socket
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import AsyncIterator
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest  # noqa: E402
 
-from api.runner import running_server  # noqa: E402
-from api.settings import Settings  # noqa: E402
 from collector.auth import create_token  # noqa: E402
 from collector.db import migrate  # noqa: E402
 from collector.db.connect import connect, running_postgres  # noqa: E402
 from collector.mapping import map_request  # noqa: E402
 from collector.writer import COPY_COLUMNS, copy_records  # noqa: E402
 from otlp_load import RECORDS_PER_REQUEST, build_request, run_clients, spawn_clients  # noqa: E402
+
+LIMIT_REQUESTS_PER_COPY = 20
+LIMIT_ROWS_PER_COPY = LIMIT_REQUESTS_PER_COPY * RECORDS_PER_REQUEST  # 10,240
+# Every column the writer copies but the id: rows loaded again and again need fresh ids, which
+# the column's sequence gives, one nextval per row as the writer's reservation takes them.
+LIMIT_COLUMNS = ", ".join(column for column in COPY_COLUMNS if column != "id")
+BACKEND_POLL_S = 0.25
 
 NAIVE_SCHEMA = """
 CREATE TABLE users (id BIGSERIAL PRIMARY KEY, email TEXT);
@@ -81,70 +116,285 @@ INSERT INTO projects (name) SELECT 'p' || g FROM generate_series(1, 20) g;
 INSERT INTO jobs (name) SELECT 'j' || g FROM generate_series(1, 1000) g;
 """
 
-# --- client processes -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MeasuredPath:
+    key: str
+    label: str
 
 
-async def bench_ours(admin_url: str, seconds: float, clients: int) -> float:
-    url = await fresh_database(admin_url, "bench_ours")
+PATHS = (
+    MeasuredPath("limit", "limit   COPY FROM STDIN, pre-encoded file"),
+    MeasuredPath("http", "ours    OTLP/HTTP → writer → COPY → ack"),
+    MeasuredPath("grpc", "ours    OTLP/gRPC → writer → COPY → ack"),
+    MeasuredPath("naive", "naive   multi-row INSERT of 100, indexed"),
+    MeasuredPath("asyncpg", "info    asyncpg COPY of Python tuples"),
+)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    rows_per_s: float
+    committed: int  # rows stored by the measurement, the denominator of the CPU costs
+    receiver_cpu_s: float
+    backend_cpu_s: float | None  # None when the backends' processes are not on this machine
+
+    def receiver_us_per_row(self) -> float:
+        return self.receiver_cpu_s * 1e6 / self.committed
+
+    def backend_us_per_row(self) -> float | None:
+        return None if self.backend_cpu_s is None else self.backend_cpu_s * 1e6 / self.committed
+
+
+# --- CPU accounting ---------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float | None:
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return None
+    return times.user + times.system
+
+
+class CpuMeter:
+    """CPU seconds (user + system) over one measurement of the receiving process and of the
+    PostgreSQL backends serving the measurement's database. The backends are listed from
+    pg_stat_activity every BACKEND_POLL_S while ``watching``, and sampled each time, so that one
+    that exits before the end still counts up to its last sample; one that starts during the
+    measurement counts from zero. ``start`` and ``stop`` only read /proc, so a client thread may
+    call them at the exact moment the load starts or ends."""
+
+    def __init__(self, monitor: asyncpg.Connection, database: str, receiver_pid: int, backends_visible: bool):
+        self._monitor = monitor
+        self._database = database
+        self._receiver_pid = receiver_pid
+        self._backends_visible = backends_visible
+        self._backend_pids: set[int] = set()
+        self._backend_start: dict[int, float] = {}
+        self._backend_last: dict[int, float] = {}
+        self._receiver_start = 0.0
+        self._measuring = False
+        self.receiver_cpu_s = 0.0
+        self.backend_cpu_s: float | None = None
+
+    @contextlib.asynccontextmanager
+    async def watching(self) -> AsyncIterator[CpuMeter]:
+        await self.refresh()
+        poller = asyncio.create_task(self._poll())
+        try:
+            yield self
+        finally:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
+
+    async def refresh(self) -> None:
+        """List the database's backends anew (call once its connections are open, before ``start``)."""
+        if not self._backends_visible:
+            return
+        pids = await self._monitor.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", self._database)
+        self._backend_pids.update(row["pid"] for row in pids)
+        if self._measuring:
+            self._sample_backends()
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(BACKEND_POLL_S)
+            await self.refresh()
+
+    def _sample_backends(self) -> None:
+        for pid in list(self._backend_pids):
+            seconds = cpu_seconds(pid)
+            if seconds is not None:
+                self._backend_last[pid] = seconds
+
+    def start(self) -> None:
+        self._receiver_start = cpu_seconds(self._receiver_pid) or 0.0
+        self._backend_start = {pid: s for pid in list(self._backend_pids) if (s := cpu_seconds(pid)) is not None}
+        self._backend_last = dict(self._backend_start)
+        self._measuring = True
+
+    def stop(self) -> None:
+        self._sample_backends()
+        self._measuring = False
+        self.receiver_cpu_s = (cpu_seconds(self._receiver_pid) or 0.0) - self._receiver_start
+        if self._backends_visible:
+            self.backend_cpu_s = sum(last - self._backend_start.get(pid, 0.0) for pid, last in self._backend_last.items())
+
+
+async def backends_visible(monitor: asyncpg.Connection) -> bool:
+    """Whether PostgreSQL's backends are processes of this machine whose CPU can be read."""
+    pid = await monitor.fetchval("SELECT pg_backend_pid()")
+    try:
+        return psutil.Process(pid).name().startswith("postgres")
+    except psutil.Error:
+        return False
+
+
+# --- ours: the server in its own process, clients in theirs -----------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(server: subprocess.Popen, http_port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the server exited with status {server.returncode} while starting")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/readyz", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("the server did not become ready")
+
+
+@contextlib.contextmanager
+def server_process(database_url: str, data_dir: str):
+    """``activity-console serve`` in a fresh interpreter, as an operator runs it; yields the
+    process and its OTLP ports ({"http": port, "grpc": port}). Stopped with SIGTERM, which lets
+    the writer commit what was acknowledged."""
+    http_port, otlp_http_port, otlp_grpc_port = free_port(), free_port(), free_port()
+    # The clients hold up to clients × 512 rows in flight; the queue bound must not refuse them.
+    env = {**os.environ, "ACTIVITY_LOG_LEVEL": "WARNING", "ACTIVITY_BOOTSTRAP": "false",
+           "ACTIVITY_MAX_PENDING_ROWS": "200000"}  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from api.cli import main; sys.exit(main())", "serve",
+         "--database-url", database_url, "--data-dir", data_dir, "--http-port", str(http_port),
+         "--otlp-http-port", str(otlp_http_port), "--otlp-grpc-port", str(otlp_grpc_port)],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_ready(server, http_port)
+        yield server, {"http": otlp_http_port, "grpc": otlp_grpc_port}
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+async def bench_ours(admin_url: str, monitor: asyncpg.Connection, visible: bool, transport: str,
+                     seconds: float, clients: int) -> Measurement:  # fmt: skip
+    url, database = await fresh_database(admin_url, f"bench_{transport}")
     conn = await connect(url)
     await migrate.apply(conn)
     token, _ = await create_token(conn, "bench")
     await conn.close()
-    with tempfile.TemporaryDirectory() as data_dir:
-        settings = Settings(database_url=url, data_dir=Path(data_dir), http_port=0, otlp_grpc_port=0,
-                            otlp_http_port=0, bootstrap=False, max_pending_rows=200_000)  # fmt: skip
-        async with running_server(settings) as server:  # as `activity-console serve` runs it
-            clients_running = spawn_clients(clients, server.runtime.otlp_http_port, token, seconds)
-            outcomes = await asyncio.to_thread(run_clients, clients_running)
+    with tempfile.TemporaryDirectory(prefix="bench-server-") as data_dir:
+        with server_process(url, data_dir) as (server, ports):
+            meter = CpuMeter(monitor, database, server.pid, visible)
+            async with meter.watching():
+                clients_running = spawn_clients(clients, ports[transport], token, seconds, transport)
+                outcomes = await asyncio.to_thread(run_clients, clients_running, meter.start)
+                meter.stop()
     acked = sum(o[0] for o in outcomes)
     refused = sum(o[1] for o in outcomes)
     elapsed = max(o[2] for o in outcomes)
     stored = await count_rows(url)
+    await drop_database(admin_url, database)
     assert stored >= acked, f"acknowledged {acked} but only {stored} stored"
     if refused:
-        print(f"  (ours: {refused} requests refused with a retryable status)")
-    return acked / elapsed
+        print(f"  ({transport}: {refused} requests refused with a retryable status)")
+    return Measurement(acked / elapsed, stored, meter.receiver_cpu_s, meter.backend_cpu_s)
 
 
-# --- baselines --------------------------------------------------------------------------------
+# --- the limit: PostgreSQL loading a pre-encoded binary COPY file ------------------------------
 
 
-async def bench_copy_limit(admin_url: str, seconds: float, requests: list[ExportLogsServiceRequest]) -> float:
-    """Bare binary COPY of the same rows into the same schema, rows prepared beforehand."""
-    url = await fresh_database(admin_url, "bench_copy")
+@dataclass(frozen=True)
+class LimitRows:
+    copy_file: Path  # LIMIT_ROWS_PER_COPY rows in PostgreSQL's binary COPY format, LIMIT_COLUMNS
+    records: list[tuple]  # the same rows as Python tuples in LIMIT_COLUMNS order (for asyncpg)
+
+
+async def encode_limit_rows(admin_url: str, requests: list[ExportLogsServiceRequest], copy_file: Path) -> LimitRows:
+    """Map the requests as the server does, store them once as its writer does, and let
+    PostgreSQL write them out in its binary COPY format: the limit then measures loading, not
+    encoding."""
+    url, database = await fresh_database(admin_url, "bench_encode")
+    conn = await connect(url)
+    try:
+        await migrate.apply(conn)
+        level_ids = {r["name"]: r["id"] for r in await conn.fetch("SELECT id, name FROM activity_log_levels")}
+        source_ids = {r["name"]: r["id"] for r in await conn.fetch("SELECT id, name FROM activity_log_sources")}
+        received = datetime.now(timezone.utc)
+        rows = [row for request in requests for row in map_request(request, received).rows]
+        records = copy_records(rows, list(range(1, len(rows) + 1)), level_ids, source_ids)
+        await conn.copy_records_to_table("activity_logs", records=records, columns=COPY_COLUMNS)
+        await conn.copy_from_query(f"SELECT {LIMIT_COLUMNS} FROM activity_logs ORDER BY id", output=str(copy_file),
+                                   format="binary")  # fmt: skip
+    finally:
+        await conn.close()
+        await drop_database(admin_url, database)
+    return LimitRows(copy_file, [record[1:] for record in records])
+
+
+async def bench_limit(admin_url: str, monitor: asyncpg.Connection, visible: bool, seconds: float,
+                      limit_rows: LimitRows) -> Measurement:  # fmt: skip
+    """Load the pre-encoded file back to back for ``seconds``, each load one COPY FROM STDIN (its
+    own transaction) whose bytes are streamed from the file as they are."""
+    url, database = await fresh_database(admin_url, "bench_limit")
     conn = await connect(url)
     await migrate.apply(conn)
-    level_ids = {r["name"]: r["id"] for r in await conn.fetch("SELECT id, name FROM activity_log_levels")}
-    source_ids = {r["name"]: r["id"] for r in await conn.fetch("SELECT id, name FROM activity_log_sources")}
-    batches = []
-    next_id = 1
-    received = datetime.now(timezone.utc)
-    for request in requests:
-        rows = map_request(request, received).rows
-        batches.append(copy_records(rows, list(range(next_id, next_id + len(rows))), level_ids, source_ids))
-        next_id += len(rows)
-    # Ids must stay unique across repeated batches: COPY without the id column, as a bare client would.
-    columns = COPY_COLUMNS[1:]
-    batches = [[record[1:] for record in batch] for batch in batches]
-    copied = 0
-    started = time.perf_counter()
-    i = 0
-    while time.perf_counter() - started < seconds:
-        async with conn.transaction():
-            # Ten 512-row COPYs per transaction (~5,000 rows), at least what our writer commits
-            # per flush under this load, so the limit is not handicapped by commit overhead.
-            for batch in batches[i % len(batches) : i % len(batches) + 10]:
-                await conn.copy_records_to_table("activity_logs", records=batch, columns=columns)
-                copied += len(batch)
-        i += 10
-    elapsed = time.perf_counter() - started
+    columns = [column for column in COPY_COLUMNS if column != "id"]
+    meter = CpuMeter(monitor, database, os.getpid(), visible)
+    async with meter.watching():
+        copied = 0
+        meter.start()
+        started = time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            status = await conn.copy_to_table("activity_logs", source=limit_rows.copy_file, columns=columns,
+                                              format="binary")  # fmt: skip
+            copied += int(status.split()[-1])  # "COPY <rows>", as PostgreSQL counts them
+        elapsed = time.perf_counter() - started
+        meter.stop()
     await conn.close()
-    return copied / elapsed
+    stored = await count_rows(url)
+    await drop_database(admin_url, database)
+    assert stored == copied, f"PostgreSQL reported {copied} rows copied but {stored} are stored"
+    return Measurement(copied / elapsed, stored, meter.receiver_cpu_s, meter.backend_cpu_s)
 
 
-async def bench_naive_insert(admin_url: str, seconds: float, requests: list[ExportLogsServiceRequest]) -> float:
+async def bench_asyncpg_copy(admin_url: str, monitor: asyncpg.Connection, visible: bool, seconds: float,
+                             limit_rows: LimitRows) -> Measurement:  # fmt: skip
+    """The limit's rows and batch size, but encoded by asyncpg from Python tuples on every COPY."""
+    url, database = await fresh_database(admin_url, "bench_asyncpg")
+    conn = await connect(url)
+    await migrate.apply(conn)
+    columns = [column for column in COPY_COLUMNS if column != "id"]
+    meter = CpuMeter(monitor, database, os.getpid(), visible)
+    async with meter.watching():
+        copied = 0
+        meter.start()
+        started = time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            await conn.copy_records_to_table("activity_logs", records=limit_rows.records, columns=columns)
+            copied += len(limit_rows.records)
+        elapsed = time.perf_counter() - started
+        meter.stop()
+    await conn.close()
+    stored = await count_rows(url)
+    await drop_database(admin_url, database)
+    return Measurement(copied / elapsed, stored, meter.receiver_cpu_s, meter.backend_cpu_s)
+
+
+# --- naive baseline ---------------------------------------------------------------------------
+
+
+async def bench_naive_insert(admin_url: str, monitor: asyncpg.Connection, visible: bool, seconds: float,
+                             requests: list[ExportLogsServiceRequest]) -> Measurement:  # fmt: skip
     """The straightforward design: multi-row INSERT of 100 rows into its schema (foreign keys, ten indexes)."""
-    url = await fresh_database(admin_url, "bench_naive")
+    url, database = await fresh_database(admin_url, "bench_naive")
     conn = await connect(url)
     await conn.execute(NAIVE_SCHEMA)
     level_ids = {r["name"]: r["id"] for r in await conn.fetch("SELECT id, name FROM activity_log_levels")}
@@ -168,28 +418,47 @@ async def bench_naive_insert(admin_url: str, seconds: float, requests: list[Expo
                      json.dumps(row.fields).encode(), row.category, row.entity_type, row.entity_id,
                      row.user_id, row.job_id, row.project_id, row.trace_id]  # fmt: skip
         chunks.append(args)
-    inserted = 0
-    started = time.perf_counter()
-    i = 0
-    while time.perf_counter() - started < seconds:
-        await statement.fetch(*chunks[i % len(chunks)])  # each its own transaction, a flush of 100 rows
-        inserted += 100
-        i += 1
-    elapsed = time.perf_counter() - started
+    meter = CpuMeter(monitor, database, os.getpid(), visible)
+    async with meter.watching():
+        inserted = 0
+        meter.start()
+        started = time.perf_counter()
+        i = 0
+        while time.perf_counter() - started < seconds:
+            await statement.fetch(*chunks[i % len(chunks)])  # each its own transaction, a flush of 100 rows
+            inserted += 100
+            i += 1
+        elapsed = time.perf_counter() - started
+        meter.stop()
     await conn.close()
-    return inserted / elapsed
+    stored = await count_rows(url)
+    await drop_database(admin_url, database)
+    return Measurement(inserted / elapsed, stored, meter.receiver_cpu_s, meter.backend_cpu_s)
 
 
 # --- plumbing ---------------------------------------------------------------------------------
 
 
-async def fresh_database(admin_url: str, prefix: str) -> str:
-    name = f"{prefix}_{os.getpid()}"
+def database_name(prefix: str) -> str:
+    return f"{prefix}_{os.getpid()}"
+
+
+async def fresh_database(admin_url: str, prefix: str) -> tuple[str, str]:
+    """A new empty database; (its URL, its name)."""
+    name = database_name(prefix)
     admin = await asyncpg.connect(admin_url)
     await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     await admin.execute(f"CREATE DATABASE {name}")
     await admin.close()
-    return urlunsplit(urlsplit(admin_url)._replace(path="/" + name))
+    return urlunsplit(urlsplit(admin_url)._replace(path="/" + name)), name
+
+
+async def drop_database(admin_url: str, name: str) -> None:
+    admin = await asyncpg.connect(admin_url)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await admin.close()
 
 
 async def count_rows(url: str) -> int:
@@ -201,16 +470,19 @@ async def count_rows(url: str) -> int:
 
 
 async def drop_databases(admin_url: str) -> None:
-    admin = await asyncpg.connect(admin_url)
-    for prefix in ("bench_ours", "bench_copy", "bench_naive"):
-        await admin.execute(f"DROP DATABASE IF EXISTS {prefix}_{os.getpid()} WITH (FORCE)")
-    await admin.close()
+    for prefix in ("bench_encode", "bench_limit", "bench_http", "bench_grpc", "bench_naive", "bench_asyncpg"):
+        await drop_database(admin_url, database_name(prefix))
+
+
+def fmt_us(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=10.0, help="duration of each measurement")
-    parser.add_argument("--clients", type=int, default=6, help="client processes sending OTLP/HTTP")
+    parser.add_argument("--runs", type=int, default=3, help="runs of every measurement (ratios: min/median/max)")
+    parser.add_argument("--seconds", type=float, default=8.0, help="duration of each measurement")
+    parser.add_argument("--clients", type=int, default=6, help="client processes per transport")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
     args = parser.parse_args()
 
@@ -219,24 +491,72 @@ async def main() -> None:
     reachable = await _reachable(args.database_url)
     if not reachable:
         print("(no PostgreSQL at --database-url: using an embedded one)")
-    with tempfile.TemporaryDirectory(prefix="bench-pg-") as data_dir:
+    with tempfile.TemporaryDirectory(prefix="bench-pg-") as data_dir, \
+            tempfile.TemporaryDirectory(prefix="bench-ingest-") as scratch_dir:  # fmt: skip
         async with running_postgres(args.database_url if reachable else None, Path(data_dir)) as admin_url:
             try:
-                await bench(admin_url, args, requests)
+                await bench(admin_url, args, requests, Path(scratch_dir))
             finally:
                 await drop_databases(admin_url)
 
 
-async def bench(admin_url: str, args: argparse.Namespace, requests: list[ExportLogsServiceRequest]) -> None:
-    print(f"ingest benchmark: {args.seconds:.0f} s each, {args.clients} client processes, "
-          f"{RECORDS_PER_REQUEST} records/request")  # fmt: skip
-    limit = await bench_copy_limit(admin_url, args.seconds, requests)
-    print(f"  limit  bare binary COPY, same rows and schema   {limit:>9,.0f} records/s")
-    ours = await bench_ours(admin_url, args.seconds, args.clients)
-    print(f"  ours   OTLP/HTTP → map → writer → COPY → ack     {ours:>9,.0f} records/s")
-    naive = await bench_naive_insert(admin_url, args.seconds, requests)
-    print(f"  naive  multi-row INSERT of 100, indexed schema  {naive:>9,.0f} records/s")
-    print(f"ratios: ours/limit = {ours / limit:.2f} (goal ≥ 0.6)   ours/naive = {ours / naive:.1f}× (goal ≥ 4)")
+async def bench(admin_url: str, args: argparse.Namespace, requests: list[ExportLogsServiceRequest],
+                scratch_dir: Path) -> None:  # fmt: skip
+    limit_rows = await encode_limit_rows(admin_url, requests[:LIMIT_REQUESTS_PER_COPY], scratch_dir / "limit.pgcopy")
+    monitor = await asyncpg.connect(admin_url)  # on the admin database: its own backend is never counted
+    visible = await backends_visible(monitor)
+    print(f"ingest benchmark: {args.runs} runs, {args.seconds:g} s per measurement, {args.clients} client "
+          f"processes per transport, {RECORDS_PER_REQUEST} records/request; limit: {LIMIT_ROWS_PER_COPY:,} rows "
+          f"per COPY ({limit_rows.copy_file.stat().st_size / LIMIT_ROWS_PER_COPY:.0f} bytes/row encoded)")  # fmt: skip
+    if not visible:
+        print("(PostgreSQL's backends are not processes of this machine: their CPU is not measured)")
+    # One untimed load first: the first measurement of a fresh process otherwise starts cold.
+    await bench_limit(admin_url, monitor, visible, 1.0, limit_rows)
+    runs: list[dict[str, Measurement]] = []
+    try:
+        for run in range(1, args.runs + 1):
+            results = {
+                "limit": await bench_limit(admin_url, monitor, visible, args.seconds, limit_rows),
+                "http": await bench_ours(admin_url, monitor, visible, "http", args.seconds, args.clients),
+                "grpc": await bench_ours(admin_url, monitor, visible, "grpc", args.seconds, args.clients),
+                "naive": await bench_naive_insert(admin_url, monitor, visible, args.seconds, requests),
+                "asyncpg": await bench_asyncpg_copy(admin_url, monitor, visible, args.seconds, limit_rows),
+            }
+            runs.append(results)
+            limit = results["limit"].rows_per_s
+            print(f"run {run}/{args.runs}")
+            print(f"  {'path':<42} {'rows/s':>9} {'÷ limit':>8} {'receiver µs/rec':>16} {'backend µs/rec':>15}")
+            for path in PATHS:
+                result = results[path.key]
+                print(f"  {path.label:<42} {result.rows_per_s:>9,.0f} {result.rows_per_s / limit:>8.2f} "
+                      f"{fmt_us(result.receiver_us_per_row()):>16} {fmt_us(result.backend_us_per_row()):>15}")  # fmt: skip
+            sys.stdout.flush()
+    finally:
+        await monitor.close()
+    print("receiver µs/rec: the server process for ours; for the others this process, which streams the file "
+          "(limit) or encodes the rows (naive, asyncpg); backend µs/rec: the PostgreSQL backends of the path's "
+          "database")
+    print(f"over {args.runs} runs: ratios min / median / max, the rest medians")
+    print(f"  {'path':<42} {'÷ limit':>18} {'rows/s':>9} {'receiver µs/rec':>16} {'backend µs/rec':>15}")
+    for path in PATHS[1:]:
+        ratios = [results[path.key].rows_per_s / results["limit"].rows_per_s for results in runs]
+        rate = statistics.median(results[path.key].rows_per_s for results in runs)
+        receiver = statistics.median(results[path.key].receiver_us_per_row() for results in runs)
+        backend = [results[path.key].backend_us_per_row() for results in runs]
+        backend_median = None if None in backend else statistics.median(backend)
+        print(f"  {path.label:<42} {spread(ratios, '.2f'):>18} {rate:>9,.0f} {fmt_us(receiver):>16} "
+              f"{fmt_us(backend_median):>15}")  # fmt: skip
+    limit_rate = statistics.median(results["limit"].rows_per_s for results in runs)
+    print(f"  {PATHS[0].label:<42} {'':>18} {limit_rate:>9,.0f}")
+    for path in PATHS[1:3]:
+        over_naive = [results[path.key].rows_per_s / results["naive"].rows_per_s for results in runs]
+        print(f"  {path.label:<42} {spread(over_naive, '.1f'):>18} × naive")
+    print("goals: ours ≥ 0.6 × limit, ours ≥ 4 × naive")
+
+
+def spread(values: list[float], spec: str) -> str:
+    return " / ".join(format(v, spec) for v in (min(values), statistics.median(values), max(values)))
+
 
 async def _reachable(url: str) -> bool:
     try:

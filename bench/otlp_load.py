@@ -1,5 +1,6 @@
 """Load generation shared by the benchmarks: OTLP log requests of a realistic shape, and client
-processes that post them over OTLP/HTTP. Kept light on imports so that client processes start fast."""
+processes that send them over OTLP/HTTP or OTLP/gRPC. Kept light on imports so that client
+processes start fast (grpc is imported only by the clients that use it)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ import random
 import subprocess
 import sys
 import time
+from typing import Callable
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 RECORDS_PER_REQUEST = 512  # the OTel SDK's default export batch
+TRANSPORTS = ("http", "grpc")
+GRPC_EXPORT_METHOD = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
 
 MESSAGES = [
     "Job {j} started on worker gpu-{w}",
@@ -78,6 +82,7 @@ def http_client(index: int, port: int, token: str, seconds: float) -> tuple[int,
     bodies = [build_request(rng).SerializeToString() for _ in range(8)]
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     headers = {"Content-Type": "application/x-protobuf", "Authorization": f"Bearer {token}"}
+    connection.connect()  # connected before "ready", as the gRPC client's channel is
     print("ready", flush=True)
     sys.stdin.readline()  # "go": every client starts at once
     started = time.monotonic()
@@ -94,21 +99,58 @@ def http_client(index: int, port: int, token: str, seconds: float) -> tuple[int,
     return acked, refused, time.monotonic() - started
 
 
-def spawn_clients(count: int, port: int, token: str, seconds: float) -> list[subprocess.Popen]:
+def grpc_client(index: int, port: int, token: str, seconds: float) -> tuple[int, int, float]:
+    """Call ``Export`` back to back over one channel for ``seconds``, the token in the
+    ``authorization`` metadata as the OTel exporters send it; returns (records acknowledged,
+    calls refused, elapsed seconds)."""
+    import grpc
+
+    rng = random.Random(index)
+    bodies = [build_request(rng).SerializeToString() for _ in range(8)]
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    # No serializers: the pre-encoded bodies go out as they are, as the HTTP client's do.
+    export = channel.unary_unary(GRPC_EXPORT_METHOD, request_serializer=None, response_deserializer=None)
+    metadata = (("authorization", f"Bearer {token}"),)
+    grpc.channel_ready_future(channel).result(timeout=30)
+    print("ready", flush=True)
+    sys.stdin.readline()  # "go": every client starts at once
+    started = time.monotonic()
+    acked = refused = i = 0
+    while time.monotonic() - started < seconds:
+        try:
+            export(bodies[i % len(bodies)], metadata=metadata, timeout=60)
+            acked += RECORDS_PER_REQUEST
+        except grpc.RpcError as exc:
+            if exc.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED):
+                raise
+            refused += 1
+        i += 1
+    elapsed = time.monotonic() - started
+    channel.close()
+    return acked, refused, elapsed
+
+
+CLIENTS = {"http": http_client, "grpc": grpc_client}
+
+
+def spawn_clients(count: int, port: int, token: str, seconds: float, transport: str = "http") -> list[subprocess.Popen]:
     """Client processes running this file (light imports: they start in well under a second)."""
     return [
         subprocess.Popen(
-            [sys.executable, __file__, str(i), str(port), token, str(seconds)],
+            [sys.executable, __file__, transport, str(i), str(port), token, str(seconds)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         for i in range(count)
     ]
 
 
-def run_clients(clients: list[subprocess.Popen]) -> list[tuple[int, int, float]]:
-    """Wait until every client is ready, start them together, collect their results (blocking)."""
+def run_clients(clients: list[subprocess.Popen], on_start: Callable[[], None] | None = None) -> list[tuple[int, int, float]]:
+    """Wait until every client is ready, start them together, collect their results (blocking).
+    ``on_start`` runs just before the start, once every client is connected (to begin a measurement)."""
     for client in clients:
         assert client.stdout.readline().strip() == "ready"
+    if on_start is not None:
+        on_start()
     for client in clients:
         client.stdin.write("go\n")
         client.stdin.flush()
@@ -119,5 +161,5 @@ def run_clients(clients: list[subprocess.Popen]) -> list[tuple[int, int, float]]
 
 
 if __name__ == "__main__":
-    index, port, token, seconds = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
-    print(json.dumps(http_client(index, port, token, seconds)), flush=True)
+    transport, index, port, token, seconds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], float(sys.argv[5])
+    print(json.dumps(CLIENTS[transport](index, port, token, seconds)), flush=True)
