@@ -50,7 +50,7 @@ from collector.auth import create_token  # noqa: E402
 from collector.db import migrate  # noqa: E402
 from collector.db.connect import connect  # noqa: E402
 
-RECORDS_PER_REQUEST = 50
+RECORDS_PER_REQUEST = 50  # the default; --records-per-request 1 measures lone records
 SENTINEL_NS = 0x0F1E2D3C4B5A6978  # a time_unix_nano no real record has; replaced on sending
 ENTRIES_PREFIX = '{"type":"entries"'
 TIMESTAMP = re.compile(r'"timestamp":"([^"]+)"')
@@ -66,14 +66,14 @@ def free_port() -> int:
 # --- generator ---------------------------------------------------------------------------------
 
 
-def encoded_request(variant: int) -> bytes:
+def encoded_request(variant: int, records: int) -> bytes:
     request = ExportLogsServiceRequest()
     resource_logs = request.resource_logs.add()
     for key, value in (("service.name", "bench-worker"), ("activity.source", "worker")):
         resource_logs.resource.attributes.append(KeyValue(key=key, value=AnyValue(string_value=value)))
     scope_logs = resource_logs.scope_logs.add()
     scope_logs.scope.name = "bench"
-    for i in range(RECORDS_PER_REQUEST):
+    for i in range(records):
         record = scope_logs.log_records.add()
         record.time_unix_nano = SENTINEL_NS
         record.severity_number = 9
@@ -85,15 +85,16 @@ def encoded_request(variant: int) -> bytes:
     return request.SerializeToString()
 
 
-def run_generator(url: str, token: str, rate: int, seconds: float, result: "multiprocessing.Queue[tuple[int, int]]") -> None:
-    asyncio.run(_generate(url, token, rate, seconds, result))
+def run_generator(url: str, token: str, rate: float, seconds: float, records: int,
+                  result: "multiprocessing.Queue[tuple[int, int]]") -> None:  # fmt: skip
+    asyncio.run(_generate(url, token, rate, seconds, records, result))
 
 
-async def _generate(url: str, token: str, rate: int, seconds: float, result) -> None:
-    templates = [encoded_request(v) for v in range(8)]
+async def _generate(url: str, token: str, rate: float, seconds: float, records: int, result) -> None:
+    templates = [encoded_request(v, records) for v in range(8)]
     sentinel = struct.pack("<Q", SENTINEL_NS)
-    assert all(t.count(sentinel) == RECORDS_PER_REQUEST for t in templates)
-    interval = RECORDS_PER_REQUEST / rate
+    assert all(t.count(sentinel) == records for t in templates)
+    interval = records / rate
     slots = int(seconds / interval)
     acknowledged = failed = 0
     headers = {"Content-Type": "application/x-protobuf", "Authorization": f"Bearer {token}"}
@@ -110,9 +111,9 @@ async def _generate(url: str, token: str, rate: int, seconds: float, result) -> 
             async with session.post(url, data=body, headers=headers) as response:
                 await response.read()
                 if response.status == 200:
-                    acknowledged += RECORDS_PER_REQUEST
+                    acknowledged += records
                 else:
-                    failed += RECORDS_PER_REQUEST
+                    failed += records
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=senders)) as session:
         await asyncio.gather(*(sender(session, k) for k in range(senders)))
@@ -236,7 +237,9 @@ def wait_ready(http_port: int, timeout: float = 30) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--subscribers", type=int, default=200)
-    parser.add_argument("--rate", type=int, default=5000, help="records per second")
+    parser.add_argument("--rate", type=float, default=5000, help="records per second")
+    parser.add_argument("--records-per-request", type=int, default=RECORDS_PER_REQUEST,
+                        help="records in each OTLP request (1 with a low --rate: a lone record's latency)")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--client-processes", type=int, default=2)
     parser.add_argument("--profile-server", metavar="PATH", help="run the server under cProfile, stats to PATH")
@@ -278,7 +281,7 @@ def main() -> int:
         generated = context.Queue()
         generator = context.Process(
             target=run_generator, name="bench-generator",
-            args=(f"http://127.0.0.1:{otlp_http_port}/v1/logs", ingest_token, args.rate, args.seconds, generated),
+            args=(f"http://127.0.0.1:{otlp_http_port}/v1/logs", ingest_token, args.rate, args.seconds, args.records_per_request, generated),
         )  # fmt: skip
         generator.start()
         processes.append(generator)
@@ -307,7 +310,7 @@ def main() -> int:
 
     expected = acknowledged * args.subscribers
     print(f"subscribers {args.subscribers}, target rate {args.rate}/s, {args.seconds:.0f} s, "
-          f"{RECORDS_PER_REQUEST} records per OTLP/HTTP request")  # fmt: skip
+          f"{args.records_per_request} records per OTLP/HTTP request")  # fmt: skip
     print(f"ingested: {acknowledged} records acknowledged ({acknowledged / elapsed:.0f}/s), {failed} refused")
     print(f"delivered: {sum(received)} of {expected} entries ({100 * sum(received) / max(expected, 1):.2f} %); "
           f"skipped (lagged) {sum(lagged)}; subscribers complete: {sum(r == acknowledged for r in received)}/{len(received)}")  # fmt: skip

@@ -8,6 +8,7 @@ consumer only ever loses its own entries and learns how many (``lagged``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter, deque
 from typing import Callable, Hashable, Protocol, runtime_checkable
 
@@ -17,6 +18,10 @@ DEFAULT_SUBSCRIBER_CAPACITY = 4096
 # What one subscriber's queue may hold, in bytes of row views and messages (live_size).
 DEFAULT_SUBSCRIBER_BYTES = 16 * 1024 * 1024
 MAX_PENDING_OWNERS = 10_000
+# Subscribers are woken at most this often: rows committed in between are handed out together.
+# An idle hub wakes them at once, so a lone record is not delayed; under load each client gets
+# one frame per interval instead of one per commit (the writer commits as often as it can).
+DEFAULT_WAKE_INTERVAL_S = 0.01
 
 
 @runtime_checkable
@@ -94,7 +99,10 @@ class Subscription:
             excess = max(excess, self._rows_over_bytes())
         if excess > 0:
             self._count_dropped(self._take(min(excess, len(self._queue) - 1)))
-        self._ready.set()
+        if len(self._queue) * 2 >= self._capacity or self._bytes * 2 >= self._capacity_bytes:
+            self._ready.set()  # half full: waiting for the next paced wake could cost it rows
+        else:
+            self._hub._to_wake.add(self)
 
     def _rows_over_bytes(self) -> int:
         """How many of the oldest rows to drop to get back within ``capacity_bytes``."""
@@ -146,9 +154,11 @@ class Subscription:
         return dropped
 
     async def get(self, max_rows: int = 1000) -> tuple[list[ActivityRow], int]:
-        """Wait for rows; return up to ``max_rows`` of them and how many were dropped before them."""
-        while not self._queue and not self.closed:
-            self._ready.clear()
+        """Wait for rows the hub has woken this subscriber for; return up to ``max_rows`` of them
+        and how many were dropped before them."""
+        while not self.closed and not (self._queue and self._ready.is_set()):
+            if not self._queue:
+                self._ready.clear()
             await self._ready.wait()
         rows = self._take(max_rows)
         if not self._queue:
@@ -163,6 +173,7 @@ class Subscription:
         if not self.closed:
             self.closed = True
             self._hub._subscriptions.discard(self)
+            self._hub._to_wake.discard(self)
             self._ready.set()
 
     def __enter__(self) -> "Subscription":
@@ -173,9 +184,14 @@ class Subscription:
 
 
 class LiveHub:
-    def __init__(self, subscriber_capacity: int = DEFAULT_SUBSCRIBER_CAPACITY):
+    def __init__(self, subscriber_capacity: int = DEFAULT_SUBSCRIBER_CAPACITY,
+                 wake_interval_s: float = DEFAULT_WAKE_INTERVAL_S):  # fmt: skip
         self.subscriber_capacity = subscriber_capacity
+        self.wake_interval_s = wake_interval_s
         self._subscriptions: set[Subscription] = set()
+        self._to_wake: set[Subscription] = set()
+        self._last_wake = float("-inf")
+        self._wake_timer: asyncio.TimerHandle | None = None
 
     def subscribe(
         self, predicate: Predicate | None = None, capacity: int | None = None,
@@ -212,11 +228,39 @@ class LiveHub:
                 matched = [row for row in rows if predicate(row)]
                 matched_entry = matched_by_key[key] = (matched, sum(map(live_size, matched)))
             subscription._append(*matched_entry)
+        self._schedule_wake()
+
+    def _schedule_wake(self) -> None:
+        """Wake the subscribers that have new rows: now when the last wake was at least an
+        interval ago, else at the end of that interval (one timer for all of them)."""
+        if not self._to_wake or self._wake_timer is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # published from outside a loop (a synchronous caller): no pacing
+            self._wake()
+            return
+        due = self._last_wake + self.wake_interval_s
+        if loop.time() >= due:
+            self._wake()
+        else:
+            self._wake_timer = loop.call_at(due, self._wake)
+
+    def _wake(self) -> None:
+        self._wake_timer = None
+        with contextlib.suppress(RuntimeError):
+            self._last_wake = asyncio.get_running_loop().time()
+        to_wake, self._to_wake = self._to_wake, set()
+        for subscription in to_wake:
+            subscription._ready.set()
 
     @property
     def subscriber_count(self) -> int:
         return len(self._subscriptions)
 
     def close(self) -> None:
+        if self._wake_timer is not None:
+            self._wake_timer.cancel()
+            self._wake_timer = None
         for subscription in tuple(self._subscriptions):
             subscription.close()

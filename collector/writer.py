@@ -2,10 +2,18 @@
 publishes them (now with ids) to the live hub and tells each waiting receiver how it went.
 
 Delivery guarantee: ``submit`` returns only after the transaction holding the request's rows has
-committed, so an OTLP success means "stored". The writer flushes when ``batch_size`` rows wait or
-the oldest row has waited ``flush_interval`` (both from ``activity_log_settings``, re-read every few
-seconds); under load a flush takes everything queued meanwhile (group commit, up to
-``max_batch_rows``). A request's rows are never split across transactions.
+committed, so an OTLP success means "stored". A request's rows are never split across transactions.
+
+Adaptive flushing: an idle writer flushes at once, so a lone record is stored (and acknowledged,
+and on the live tail) in milliseconds instead of waiting for a batch to fill. Batches form only
+while a flush is in flight: the next flush takes everything queued meanwhile (group commit, up to
+``max_batch_rows`` and ``max_batch_bytes``), so under load each COPY grows with the load instead of
+each record paying for a commit. ``batch_size`` and ``flush_interval`` (from
+``activity_log_settings``, re-read every few seconds) stay as upper bounds: no record waits longer
+than the interval, nor behind more than ``batch_size`` queued rows, before its flush starts; with
+adaptive flushing it normally waits much less. Right after a flush the writer lingers for
+``linger`` (20 ms) unless ``batch_size`` rows wait, so that a steady stream of small requests is
+committed in batches rather than a commit each.
 
 Failure handling:
 - A row PostgreSQL refuses (data or constraint errors, SQLSTATE classes 22 and 23) does not fail
@@ -44,6 +52,12 @@ COPY_COLUMNS = (
     "trace_flags", "severity_number", "severity_text", "service_name", "event_name",
     "resource", "scope_name", "scope_version", "admin_only",
 )  # fmt: skip
+
+
+# How long the writer waits after a flush before the next one while fewer than ``batch_size`` rows
+# are queued: long enough that a steady stream is committed in batches, short enough that a
+# record is never held for long (a record arriving at an idle writer is not held at all).
+DEFAULT_LINGER_S = 0.02
 
 
 @dataclass(slots=True)
@@ -120,6 +134,7 @@ class BatchWriter:
         max_batch_bytes: int = 16 * 1024 * 1024,
         settings_refresh: float = 5.0,
         retry_after: float = 1.0,
+        linger: float = DEFAULT_LINGER_S,
     ):
         self._pool = pool
         self._hub = hub
@@ -131,6 +146,8 @@ class BatchWriter:
         # that a queue of large records is committed in several flushes, never held twice over.
         self.max_batch_bytes = max_batch_bytes
         self.settings_refresh = settings_refresh
+        self.linger = linger
+        self._last_flush_end = float("-inf")
         self.retry_after = retry_after
         self.stats = WriterStats()
         self._queue: deque[_Request] = deque()
@@ -245,9 +262,12 @@ class BatchWriter:
                     return
                 await self._sleep(self.settings_refresh)
                 continue
-            due = self._queue[0].enqueued_at + self.flush_interval - time.monotonic()
-            if self._queued_rows < self.batch_size and due > 0 and not self._closing:
-                await self._sleep(due)
+            # Something is queued and no flush is in flight (this loop runs one at a time). Right
+            # after a flush, linger briefly unless a batch is already full: under a steady stream
+            # each request would otherwise pay a commit of its own. An idle writer flushes now.
+            linger = self._last_flush_end + self.linger - time.monotonic()
+            if linger > 0 and self._queued_rows < self.batch_size and not self._closing:
+                await self._sleep(linger)
                 continue
             batch = self._take()
             try:
@@ -257,6 +277,8 @@ class BatchWriter:
             except Exception as exc:  # noqa: BLE001 - a bug must fail its batch, not the writer
                 log.exception("writer failed on a batch of %d requests", len(batch))
                 self._settle(batch, exc)
+            finally:
+                self._last_flush_end = time.monotonic()
             if self._closing and not self._available:
                 return  # the database is gone while shutting down: the senders were told to retry
 

@@ -95,58 +95,119 @@ def _emit_and_flush(protocol: str) -> bool:
     return sdk_shim.force_flush(30_000)
 
 
+class HeldTable:
+    """Holds ``activity_logs`` locked against writes from another session, so that the writer's
+    flush waits in COPY, as it does when PostgreSQL is slow: what is submitted meanwhile queues."""
+
+    def __init__(self, db):
+        self.db = db
+        self.transaction = None
+
+    async def __aenter__(self) -> "HeldTable":
+        self.transaction = self.db.transaction()
+        await self.transaction.start()
+        await self.db.execute("LOCK TABLE activity_logs IN SHARE MODE")
+        return self
+
+    async def release(self) -> None:
+        if self.transaction is not None:
+            transaction, self.transaction = self.transaction, None
+            await transaction.rollback()
+
+    async def __aexit__(self, *exc) -> None:
+        await self.release()
+
+
+async def _flush_in_flight(writer, held: HeldTable) -> asyncio.Task:
+    """A one-row request whose flush is under way, waiting for the held table (in its COPY, or in
+    a statement before it that reads the table's definition)."""
+    blocker = asyncio.create_task(writer.submit([_row("the flush in flight")]))
+
+    async def flush_waits() -> bool:
+        return bool(await held.db.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock' AND query NOT LIKE '%DELETE FROM activity_logs%'"))
+
+    assert await wait_for(flush_waits), "the writer's flush never waited for the held table"
+    assert writer.queued_rows == 0 and not blocker.done()
+    return blocker
+
+
 async def test_shutdown_commits_everything_buffered(database_url, tmp_path, db):
     """Records queued in the writer when the server stops are committed before it exits."""
-    server = await start_server(database_url, tmp_path, flush_interval_ms=60_000)
+    server = await start_server(database_url, tmp_path)
     writer = server.runtime.writer
-    await set_writer_settings(db, writer, batch_size=10_000, flush_interval_ms=60_000)
-    waiting = [
-        asyncio.create_task(writer.submit([_row(f"buffered {i}-{j}") for j in range(10)])) for i in range(30)
-    ]
-    await asyncio.sleep(0.2)
-    assert writer.queued_rows == 300  # nothing flushed yet: the interval is a minute
-    await server.stop()
+    async with HeldTable(db) as held:
+        blocker = await _flush_in_flight(writer, held)
+        waiting = [
+            asyncio.create_task(writer.submit([_row(f"buffered {i}-{j}") for j in range(10)])) for i in range(30)
+        ]
+        await asyncio.sleep(0.2)
+        assert writer.queued_rows == 300  # behind the flush that waits for the table
+        stopping = asyncio.create_task(server.stop())
+        await asyncio.sleep(0.2)
+        assert not stopping.done()  # shutdown waits for the queue to be committed
+        await held.release()
+        await stopping
     results = await asyncio.gather(*waiting)
-    assert sum(r.accepted for r in results) == 300
+    assert sum(r.accepted for r in results) == 300 and (await blocker).accepted == 1
     rows = await query_logs(db, LogFilter(search="buffered"), Scope.admin(), limit=1000)
     assert len(rows) == 300 and len({r.message for r in rows}) == 300
 
 
 async def test_full_queue_refuses_with_a_retryable_error(database_url, tmp_path, db):
-    server = await start_server(database_url, tmp_path, flush_interval_ms=60_000, max_pending_rows=100)
+    server = await start_server(database_url, tmp_path, max_pending_rows=100)
     try:
         writer = server.runtime.writer
-        await set_writer_settings(db, writer, batch_size=10_000, flush_interval_ms=60_000)
-        first = asyncio.create_task(writer.submit([_row(f"fits {i}") for i in range(80)]))
-        await asyncio.sleep(0.05)
-        with pytest.raises(Overloaded) as refused:
-            await writer.submit([_row(f"too many {i}") for i in range(30)])
-        assert refused.value.retry_after > 0
-        async with aiohttp.ClientSession() as session:
-            async with session.post(
-                server.otlp_http_url,
-                data=request_with([{"body": f"http {i}"} for i in range(30)]).SerializeToString(),
-                headers={"Content-Type": "application/x-protobuf", "Authorization": f"Bearer {server.token}"},
-            ) as response:
-                assert response.status == 503 and "full" in (await response.read()).decode(errors="replace")
+        async with HeldTable(db) as held:
+            blocker = await _flush_in_flight(writer, held)
+            first = asyncio.create_task(writer.submit([_row(f"fits {i}") for i in range(80)]))
+            await asyncio.sleep(0.05)
+            with pytest.raises(Overloaded) as refused:
+                await writer.submit([_row(f"too many {i}") for i in range(30)])
+            assert refused.value.retry_after > 0
+            async with aiohttp.ClientSession() as session:
+                async with session.post(
+                    server.otlp_http_url,
+                    data=request_with([{"body": f"http {i}"} for i in range(30)]).SerializeToString(),
+                    headers={"Content-Type": "application/x-protobuf", "Authorization": f"Bearer {server.token}"},
+                ) as response:
+                    assert response.status == 503 and "full" in (await response.read()).decode(errors="replace")
+            await held.release()
+            assert (await first).accepted == 80 and (await blocker).accepted == 1
     finally:
         await server.stop()
-    assert (await first).accepted == 80
     assert len(await query_logs(db, LogFilter(search="too many"), Scope.admin())) == 0
 
 
-@pytest.mark.timeout(30)  # the interval is a minute: only a flush at batch_size finishes in time
-async def test_flush_at_batch_size_without_waiting_for_the_interval(database_url, tmp_path, db):
-    server = await start_server(database_url, tmp_path, flush_interval_ms=60_000)
+@pytest.mark.timeout(30)  # the interval is a minute and the batch 10,000 rows: only an idle flush finishes
+async def test_an_idle_writer_flushes_at_once(database_url, tmp_path, db):
+    server = await start_server(database_url, tmp_path)
     try:
         writer = server.runtime.writer
-        await set_writer_settings(db, writer, batch_size=50, flush_interval_ms=60_000)
-        small = asyncio.create_task(writer.submit([_row(f"small {i}") for i in range(10)]))
-        await asyncio.sleep(0.3)
-        assert not small.done()  # 10 < batch_size: waits for the (one minute) interval
-        result = await writer.submit([_row(f"large {i}") for i in range(45)])  # 55 ≥ 50: flush now
-        assert result.accepted == 45 and (await small).accepted == 10
-        assert len(await query_logs(db, LogFilter(), Scope.admin(), limit=100)) == 55
+        await set_writer_settings(db, writer, batch_size=10_000, flush_interval_ms=60_000)
+        result = await writer.submit([_row("alone")])
+        assert result.accepted == 1
+        assert len(await query_logs(db, LogFilter(search="alone"), Scope.admin())) == 1
+    finally:
+        await server.stop()
+
+
+async def test_records_that_arrive_during_a_flush_are_committed_together(database_url, tmp_path, db):
+    """Group commit: the requests queued behind a flush in flight go in one flush, not one each."""
+    server = await start_server(database_url, tmp_path)
+    try:
+        writer = server.runtime.writer
+        async with HeldTable(db) as held:
+            blocker = await _flush_in_flight(writer, held)
+            behind = [asyncio.create_task(writer.submit([_row(f"behind {i}")])) for i in range(20)]
+            assert await wait_for(lambda: writer.queued_rows == 20)
+            await held.release()
+            results = await asyncio.gather(blocker, *behind)
+        assert all(r.accepted == 1 for r in results)
+        assert writer.stats.flushes == 2  # the one in flight, then all twenty together
+        ids = [row.id for row in await query_logs(db, LogFilter(search="behind"), Scope.admin(), limit=100)]
+        assert len(ids) == 20 and len(set(ids)) == 20
     finally:
         await server.stop()
 
@@ -171,14 +232,12 @@ async def test_a_dead_writer_loop_refuses_ingest_instead_of_hanging(database_url
     server = await start_server(database_url, tmp_path, flush_interval_ms=60_000)
     try:
         writer = server.runtime.writer
-        waiting = asyncio.create_task(writer.submit([_row("queued before the crash")]))
-        await asyncio.sleep(0.05)
 
         def crash() -> list:
             raise RuntimeError("simulated bug outside the flush")
 
         monkeypatch.setattr(writer, "_take", crash)
-        writer.apply_settings(batch_size=1, flush_interval_ms=10)  # wakes the loop, which crashes
+        waiting = asyncio.create_task(writer.submit([_row("queued before the crash")]))  # wakes the loop
         with pytest.raises(StoreUnavailable):
             await asyncio.wait_for(waiting, 10)
         assert not writer.available
