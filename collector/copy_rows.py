@@ -1,4 +1,4 @@
-"""Activity rows as PostgreSQL binary COPY tuples, in ``writer.COPY_COLUMNS`` order: the pure-Python
+"""Activity rows as PostgreSQL binary COPY tuples, in ``COPY_COLUMNS`` order: the pure-Python
 reference that the native fast path (``collector/_fastpath.c``) must reproduce byte for byte.
 
 A binary COPY stream is ``COPY_HEADER``, then one tuple per row, then ``COPY_TRAILER``. A tuple is
@@ -20,8 +20,7 @@ from collector.model import ActivityRow, dumps
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)  # signature, flags, no header extension
 COPY_TRAILER = struct.pack("!h", -1)
 
-# The columns the tuples hold, in order (the same as ``collector.writer.COPY_COLUMNS``, which
-# ``tests/unit/test_fastpath_equivalence.py`` checks).
+# The columns of activity_logs every COPY writes, in order (the writer's and the native encoder's).
 COPY_COLUMNS = (
     "id", "timestamp", "level_id", "source_id", "message", "fields", "category",
     "entity_type", "entity_id", "user_id", "job_id", "project_id", "trace_id", "span_id",

@@ -39,20 +39,13 @@ from typing import Any
 import asyncpg
 
 from collector.contract import BATCH_SIZE_RANGE, FLUSH_INTERVAL_MS_RANGE
+from collector.copy_rows import COPY_COLUMNS
 from collector.db.queries import q
 from collector.errors import Overloaded, StoreUnavailable
 from collector.hub import LiveHub
 from collector.model import ActivityRow, dumps
 
 log = logging.getLogger(__name__)
-
-COPY_COLUMNS = (
-    "id", "timestamp", "level_id", "source_id", "message", "fields", "category",
-    "entity_type", "entity_id", "user_id", "job_id", "project_id", "trace_id", "span_id",
-    "trace_flags", "severity_number", "severity_text", "service_name", "event_name",
-    "resource", "scope_name", "scope_version", "admin_only",
-)  # fmt: skip
-
 
 # How long the writer waits after a flush before the next one while fewer than ``batch_size`` rows
 # are queued: long enough that a steady stream is committed in batches, short enough that a
