@@ -65,25 +65,30 @@ clean:
 	rm -rf $(VENV) ui/node_modules ui/dist
 
 # --- the native fast path under AddressSanitizer and UBSan (fuzz/fastpath_fuzz.py) -------------
-# gcc builds the sanitized extension; atheris drives it (without libFuzzer's C coverage, which
-# needs clang: the C code is reached through valid requests around fuzzed records instead).
+# clang builds the extension with libFuzzer's coverage instrumentation, so that atheris (whose
+# runtime carries libFuzzer and ASan) is guided by the C code's branches, not only the Python
+# reference's. Needs clang (Debian: apt-get install clang libclang-rt-14-dev).
 FUZZ_SECONDS ?= 60
 FUZZ_SO := build/fuzz/_fastpath.so
 PY_INCLUDE = $(shell $(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+ATHERIS_DIR = $(shell $(BIN)/python -c 'import atheris; print(atheris.path())')
 
-.PHONY: fuzz fuzz-short
+.PHONY: fuzz fuzz-short fuzz-tools
+
+fuzz-tools: install
+	@command -v clang >/dev/null || { echo "make fuzz needs clang: apt-get install -y clang libclang-rt-14-dev"; exit 1; }
+	@$(BIN)/python -c 'import atheris' 2>/dev/null || $(BIN)/python -m pip install --quiet atheris==3.0.0
 
 $(FUZZ_SO): collector/_fastpath.c
 	@mkdir -p $(dir $@)
-	gcc -shared -fPIC -g -O1 -std=c11 -fno-omit-frame-pointer -fsanitize=address,undefined \
+	clang -shared -fPIC -g -O1 -std=c11 -fno-omit-frame-pointer -fsanitize=address,undefined,fuzzer-no-link \
 		-fno-sanitize-recover=all -I$(PY_INCLUDE) $< -o $@
 
-fuzz: install $(FUZZ_SO)
-	$(BIN)/python -m pip install --quiet atheris==3.0.0
-	LD_PRELOAD=$$(gcc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0 \
+fuzz: fuzz-tools $(FUZZ_SO)
+	LD_PRELOAD=$(ATHERIS_DIR)/asan_with_fuzzer.so ASAN_OPTIONS=detect_leaks=0 \
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		$(BIN)/python fuzz/fastpath_fuzz.py $(FUZZ_SO) -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096
 
-# A bounded run for `make test`-style checks.
+# A bounded run.
 fuzz-short:
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=30

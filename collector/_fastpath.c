@@ -873,6 +873,7 @@ static int parse_record(const uint8_t *p, size_t n, Record *rec) {
     Reader r = {p, p + n};
     Field f;
     int rc;
+    uint32_t seen_strings = 0;
     while ((rc = next_field(&r, &f)) > 0) {
         switch (f.number) {
         case 1: if (f.wire_type != 1) return HAND_BACK; rec->time = f.varint; break;
@@ -881,7 +882,10 @@ static int parse_record(const uint8_t *p, size_t n, Record *rec) {
         case 7: if (f.wire_type != 0) return HAND_BACK; break;
         case 8: if (f.wire_type != 5) return HAND_BACK; rec->flags = (uint32_t)f.varint; break;
         case 3: case 9: case 10: case 12: {
-            if (f.wire_type != 2) return HAND_BACK;
+            /* Sent twice, the last value wins, but protobuf still validates the first as UTF-8 (and
+             * refuses the request when it is not): hand such a record back rather than judge it. */
+            if (f.wire_type != 2 || (seen_strings & (1u << f.number))) return HAND_BACK;
+            seen_strings |= 1u << f.number;
             Span value = {f.value, f.length};
             if (f.number == 3) rec->severity_text = value;
             else if (f.number == 9) rec->trace_id = value;

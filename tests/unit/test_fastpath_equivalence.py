@@ -234,6 +234,17 @@ def test_malformed_or_unusual_records(record):
     assert_equivalent(_request_with_raw_record(record))
 
 
+@pytest.mark.parametrize("number", [3, 12])  # severity_text, event_name
+def test_a_string_field_sent_twice_is_handed_back(number):
+    """The last value wins, but protobuf refuses the request when an earlier one is not UTF-8;
+    the fast path once encoded such a record from its valid last value (found by make fuzz)."""
+    tag = _varint(number << 3 | 2)
+    invalid_then_valid = tag + b"\x02\x40\x8c" + tag + b"\x02ok"
+    assert assert_equivalent(_request_with_raw_record(invalid_then_valid)) == [0]
+    valid_twice = tag + b"\x02no" + tag + b"\x02ok"
+    assert assert_equivalent(_request_with_raw_record(valid_twice)) == [0]
+
+
 def test_malformed_outer_levels_are_declined():
     for data in (b"\x0a\xff\xff\xff\xff\x0f garbage", b"\x0a\x05\x12\x03\x12\x01", b"\x0b"):
         with pytest.raises(_fastpath.Declined):
