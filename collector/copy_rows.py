@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 from collector import otlp_wire
 from collector.contract import LEVEL_IDS, SOURCE_IDS
-from collector.mapping import map_record, map_resource, with_scope
+from collector.mapping import MappedRequest, iter_split
 from collector.model import ActivityRow, dumps
 
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)  # signature, flags, no header extension
@@ -84,6 +84,29 @@ def received_at_of(received_at_unix_nano: int) -> datetime:
     return _UNIX_EPOCH + timedelta(microseconds=received_at_unix_nano // 1000)
 
 
+def tuples_by_id(copy_bytes: bytes) -> dict[int, bytes]:
+    """Each tuple of ``encode_copy_rows``' output by its id (its first field), for comparing two
+    encodings record by record. ``ValueError`` when the bytes are not such tuples."""
+    tuples, pos = {}, 0
+    while pos < len(copy_bytes):
+        start = pos
+        (count,) = struct.unpack_from("!h", copy_bytes, pos)
+        if count != len(COPY_COLUMNS):
+            raise ValueError(f"a tuple of {count} fields at byte {start}, not {len(COPY_COLUMNS)}")
+        pos += 2
+        row_id = None
+        for column in range(count):
+            (length,) = struct.unpack_from("!i", copy_bytes, pos)
+            pos += 4
+            if column == 0:
+                (row_id,) = struct.unpack_from("!q", copy_bytes, pos)
+            pos += max(length, 0)
+        if pos > len(copy_bytes):
+            raise ValueError(f"the tuple at byte {start} runs past the end")
+        tuples[row_id] = copy_bytes[start:pos]
+    return tuples
+
+
 def encode_request_reference(
     data: bytes, received_at_unix_nano: int, first_id: int, max_records: int, max_record_bytes: int
 ) -> tuple[bytes, int, list[int], tuple[int, int, int]]:
@@ -98,22 +121,15 @@ def encode_request_reference(
     ids are reserved but not used. ``repaired`` and ``future_clamped`` count the encoded records as
     ``MappedRequest`` does. Raises ``DecodeError`` and ``PayloadTooLarge`` as the receivers do."""
     split = otlp_wire.split_request(data, max_records, max_record_bytes)
-    received_at = received_at_of(received_at_unix_nano)
-    rows: list[ActivityRow] = []
-    oversized = repaired = future_clamped = 0
-    for resource_part in split.resources:
-        context = map_resource(otlp_wire.decode_resource(resource_part))
-        for scope_part in resource_part.scopes:
-            scoped = with_scope(context, otlp_wire.decode_scope(scope_part))
-            for start, end in scope_part.records:
-                if end - start > max_record_bytes:
-                    oversized += 1
-                    continue
-                row, repairs = map_record(otlp_wire.decode_record(data, start, end), scoped, received_at)
-                rows.append(row)
-                repaired += repairs.count > 0
-                future_clamped += repairs.future
-    return encode_copy_rows(rows, first_id), len(rows), [], (oversized, repaired, future_clamped)
+    mapped = MappedRequest(rows=[])
+    oversized = 0
+    for record in iter_split(split, received_at_of(received_at_unix_nano), max_record_bytes):
+        if record is None:
+            oversized += 1
+        else:
+            mapped.add(*record[:2])
+    counts = (oversized, mapped.repaired, mapped.future_clamped)
+    return encode_copy_rows(mapped.rows, first_id), len(mapped.rows), [], counts
 
 
 def native_module():  # noqa: ANN201 - the extension module, or None

@@ -20,7 +20,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from collector import admission, otlp_codec, otlp_wire
 from collector.admission import IngestBudget, Reservation
 from collector.errors import PayloadTooLarge
-from collector.mapping import MappedRequest, map_record, map_resource, with_scope
+from collector.mapping import MappedRequest, iter_split
 from collector.otlp_codec import export_response
 from collector.writer import BatchWriter
 
@@ -111,22 +111,14 @@ class IngestService:
         over the per-record limit are counted, never decoded."""
         mapped = MappedRequest(rows=[])
         oversized = chunk_bytes = 0
-        max_record_bytes = self.limits.max_record_bytes
-        data = split.data
-        for resource_part in split.resources:
-            context = map_resource(otlp_wire.decode_resource(resource_part))
-            for scope_part in resource_part.scopes:
-                scoped = with_scope(context, otlp_wire.decode_scope(scope_part))
-                for start, end in scope_part.records:
-                    if end - start > max_record_bytes:
-                        oversized += 1
-                        continue
-                    row, repairs = map_record(otlp_wire.decode_record(data, start, end), scoped, received_at)
-                    mapped.rows.append(row)
-                    mapped.repaired += repairs.count > 0
-                    mapped.future_clamped += repairs.future
-                    chunk_bytes += end - start
-                    if len(mapped.rows) % MAP_CHUNK_RECORDS == 0 or chunk_bytes >= MAP_CHUNK_BYTES:
-                        chunk_bytes = 0
-                        await asyncio.sleep(0)
+        for record in iter_split(split, received_at, self.limits.max_record_bytes):
+            if record is None:
+                oversized += 1
+                continue
+            row, repairs, size = record
+            mapped.add(row, repairs)
+            chunk_bytes += size
+            if len(mapped.rows) % MAP_CHUNK_RECORDS == 0 or chunk_bytes >= MAP_CHUNK_BYTES:
+                chunk_bytes = 0
+                await asyncio.sleep(0)
         return mapped, oversized

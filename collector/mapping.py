@@ -17,6 +17,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 
 from collector import attributes as attr
+from collector import otlp_wire
 from collector.contract import INT64_MAX, INT64_MIN, NAME_MAX_CHARS, Level
 from collector.model import ActivityRow
 
@@ -44,6 +45,11 @@ class MappedRequest:
     repaired: int = 0
     # Records stamped more than MAX_FUTURE_SKEW ahead of their receive time, stored at that time.
     future_clamped: int = 0
+
+    def add(self, row: ActivityRow, repairs: "_Repairs") -> None:
+        self.rows.append(row)
+        self.repaired += repairs.count > 0
+        self.future_clamped += repairs.future
 
 
 class _Repairs:
@@ -122,10 +128,26 @@ def map_request(request: ExportLogsServiceRequest, received_at: datetime) -> Map
     """Every log record of an export request, in request order."""
     result = MappedRequest(rows=[])
     for row, repairs in iter_mapped(request, received_at):
-        result.rows.append(row)
-        result.repaired += repairs.count > 0
-        result.future_clamped += repairs.future
+        result.add(row, repairs)
     return result
+
+
+def iter_split(split: otlp_wire.SplitRequest, received_at: datetime,
+               max_record_bytes: int) -> Iterator[tuple[ActivityRow, _Repairs, int] | None]:  # fmt: skip
+    """The records of a request split on the wire (``otlp_wire.split_request``), decoded and
+    mapped one at a time in request order, each with what was repaired in it and its encoded
+    size; None for a record larger than ``max_record_bytes``, which is never decoded."""
+    data = split.data
+    for resource_part in split.resources:
+        context = map_resource(otlp_wire.decode_resource(resource_part))
+        for scope_part in resource_part.scopes:
+            scoped = with_scope(context, otlp_wire.decode_scope(scope_part))
+            for start, end in scope_part.records:
+                if end - start > max_record_bytes:
+                    yield None
+                    continue
+                row, repairs = map_record(otlp_wire.decode_record(data, start, end), scoped, received_at)
+                yield row, repairs, end - start
 
 
 def iter_mapped(request: ExportLogsServiceRequest, received_at: datetime) -> Iterator[tuple[ActivityRow, _Repairs]]:

@@ -15,7 +15,7 @@ from google.rpc import status_pb2
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 
-import collector.ingest
+import collector.mapping
 from collector.db.repository import LogFilter, Scope, count_logs, query_logs
 from tests.support.server import start_server
 from tests.support.otlp import SPAN, TRACE, request_with
@@ -181,7 +181,7 @@ async def test_wrong_length_trace_ids_are_stored_without_trace(server, db):
 async def test_records_the_database_refuses_are_rejected_one_by_one(server, db, monkeypatch):
     """A record PostgreSQL refuses (here one forced to violate a CHECK constraint) is counted in
     partial_success; the other records of the request and of the same batch are stored."""
-    real_map_record = collector.ingest.map_record
+    real_map_record = collector.mapping.map_record
 
     def corrupting_map_record(record, context, received_at):
         row, repairs = real_map_record(record, context, received_at)
@@ -189,7 +189,7 @@ async def test_records_the_database_refuses_are_rejected_one_by_one(server, db, 
             row.category = "not-a-category"
         return row, repairs
 
-    monkeypatch.setattr(collector.ingest, "map_record", corrupting_map_record)
+    monkeypatch.setattr(collector.mapping, "map_record", corrupting_map_record)
     body = request_with([{"body": "fine 1"}, {"body": "poison"}, {"body": "fine 2"}]).SerializeToString()
     status, payload, _ = await post(server, body, {**PROTOBUF, **auth(server)})
     assert status == 200
