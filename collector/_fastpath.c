@@ -718,18 +718,19 @@ static int validate_key_values(State *s, Span message, uint32_t number) {
     return rc < 0 ? HAND_BACK : OK;
 }
 
-/* A resource-logs header (its fields but the scope logs): the resource's JSON into s->resource,
- * service.name and activity.source. Anything unusual is HAND_BACK, which declines the request. */
-static int map_resource(State *s, Span header, Context *c) {
+/* ResourceLogs and ScopeLogs share a shape: their message (1: the resource or the scope, at most
+ * once), the repeated children (2, length-delimited) and schema_url (3, at most once, UTF-8).
+ * `message` is the first field's content (empty when absent). */
+static int header_message(Span header, Span *message) {
     Reader r = {header.p, header.p + header.n};
     Field f;
-    int rc, seen_resource = 0, seen_schema = 0;
-    Span attributes_owner = {header.p, 0};
+    int rc, seen_message = 0, seen_schema = 0;
+    message->p = header.p; message->n = 0;
     while ((rc = next_field(&r, &f)) > 0) {
         if (f.number == 1) {
-            if (f.wire_type != 2 || seen_resource) return HAND_BACK;
-            seen_resource = 1;
-            attributes_owner.p = f.value; attributes_owner.n = f.length;
+            if (f.wire_type != 2 || seen_message) return HAND_BACK;
+            seen_message = 1;
+            message->p = f.value; message->n = f.length;
         } else if (f.number == 3) {
             if (f.wire_type != 2 || seen_schema) return HAND_BACK;
             seen_schema = 1;
@@ -738,9 +739,18 @@ static int map_resource(State *s, Span header, Context *c) {
             return HAND_BACK;
         }
     }
-    if (rc < 0) return HAND_BACK;
+    return rc < 0 ? HAND_BACK : OK;
+}
+
+/* A resource-logs header (its fields but the scope logs): the resource's JSON into s->resource,
+ * service.name and activity.source. Anything unusual is HAND_BACK, which declines the request. */
+static int map_resource(State *s, Span header, Context *c) {
+    Span attributes_owner;
+    TRY(header_message(header, &attributes_owner));
     /* Resource: attributes (1), dropped_attributes_count (2), entity_refs (3, not decoded here). */
-    r.p = attributes_owner.p; r.end = attributes_owner.p + attributes_owner.n;
+    Reader r = {attributes_owner.p, attributes_owner.p + attributes_owner.n};
+    Field f;
+    int rc;
     size_t count = 0;
     while ((rc = next_field(&r, &f)) > 0) {
         if (f.number == 1) {
@@ -808,25 +818,11 @@ static int map_scope(State *s, Span header, const Context *resource, Context *c)
     *c = *resource;
     c->scope_name.n = c->scope_version.n = 0;
     c->scope_name.p = c->scope_version.p = header.p;
-    Reader r = {header.p, header.p + header.n};
+    Span scope;
+    TRY(header_message(header, &scope));
+    Reader r = {scope.p, scope.p + scope.n};
     Field f;
-    int rc, seen_scope = 0, seen_schema = 0;
-    Span scope = {header.p, 0};
-    while ((rc = next_field(&r, &f)) > 0) {
-        if (f.number == 1) {
-            if (f.wire_type != 2 || seen_scope) return HAND_BACK;
-            seen_scope = 1;
-            scope.p = f.value; scope.n = f.length;
-        } else if (f.number == 3) {
-            if (f.wire_type != 2 || seen_schema) return HAND_BACK;
-            seen_schema = 1;
-            if (utf8_check(f.value, f.length, NULL, NULL, NULL) < 0) return HAND_BACK;
-        } else if (f.number == 2 && f.wire_type != 2) {
-            return HAND_BACK;
-        }
-    }
-    if (rc < 0) return HAND_BACK;
-    r.p = scope.p; r.end = scope.p + scope.n;
+    int rc;
     int seen_name = 0, seen_version = 0;
     while ((rc = next_field(&r, &f)) > 0) {
         if (f.number == 1 || f.number == 2) {
