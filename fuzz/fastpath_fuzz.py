@@ -12,7 +12,6 @@ fuzzer's, so that the record decoder (the part that sees untrusted nesting) is r
 from __future__ import annotations
 
 import importlib.util
-import struct
 import sys
 from pathlib import Path
 
@@ -54,23 +53,6 @@ def request_around(records: list[bytes]) -> bytes:
     return field(1, resource + field(2, scope + b"".join(field(2, record) for record in records)))
 
 
-def tuples_by_id(copy_bytes: bytes) -> dict[int, bytes]:
-    tuples, pos = {}, 0
-    while pos < len(copy_bytes):
-        start = pos
-        (count,) = struct.unpack_from("!h", copy_bytes, pos)
-        pos += 2
-        row_id = None
-        for column in range(count):
-            (length,) = struct.unpack_from("!i", copy_bytes, pos)
-            pos += 4
-            if column == 0:
-                (row_id,) = struct.unpack_from("!q", copy_bytes, pos)
-            pos += max(length, 0)
-        tuples[row_id] = copy_bytes[start:pos]
-    return tuples
-
-
 def check(fastpath, data: bytes) -> None:
     try:
         native = fastpath.encode_request(data, RECEIVED_NS, FIRST_ID, 1000, 1 << 16)
@@ -81,8 +63,8 @@ def check(fastpath, data: bytes) -> None:
     except (DecodeError, PayloadTooLarge):
         assert native[2], "the fast path encoded whole a request Python refuses"
         return
-    expected = tuples_by_id(reference[0])
-    for row_id, encoded in tuples_by_id(native[0]).items():
+    expected = copy_rows.tuples_by_id(reference[0])
+    for row_id, encoded in copy_rows.tuples_by_id(native[0]).items():
         assert encoded == expected[row_id], f"record {row_id - FIRST_ID} differs"
     assert native[1] + len(native[2]) == reference[1]
 

@@ -4,7 +4,6 @@ for every record the C code does not hand back, its COPY tuple is the reference'
 from __future__ import annotations
 
 import os
-import struct
 from datetime import datetime, timezone
 
 import pytest
@@ -42,26 +41,6 @@ def test_the_extension_is_built():
     )
 
 
-def split_tuples(copy_bytes: bytes) -> dict[int, bytes]:
-    """Each tuple of a COPY stream by its id (the first field)."""
-    tuples, pos = {}, 0
-    while pos < len(copy_bytes):
-        start = pos
-        (count,) = struct.unpack_from("!h", copy_bytes, pos)
-        assert count == len(copy_rows.COPY_COLUMNS)
-        pos += 2
-        row_id = None
-        for column in range(count):
-            (length,) = struct.unpack_from("!i", copy_bytes, pos)
-            pos += 4
-            if column == 0:
-                (row_id,) = struct.unpack_from("!q", copy_bytes, pos)
-            pos += max(length, 0)
-        assert pos <= len(copy_bytes)
-        tuples[row_id] = copy_bytes[start:pos]
-    return tuples
-
-
 def assert_equivalent(data: bytes, received_ns: int = RECEIVED_NS, max_record_bytes: int = MAX_RECORD_BYTES) -> list[int] | None:
     """Both paths on one request; returns what the fast path handed back (None: it declined the
     request as a whole)."""
@@ -86,7 +65,7 @@ def assert_equivalent(data: bytes, received_ns: int = RECEIVED_NS, max_record_by
     reference_bytes, reference_count, _, (ref_oversized, ref_repaired, ref_clamped) = reference
     assert native_count + len(handed_back) == reference_count
     assert oversized == ref_oversized
-    expected, actual = split_tuples(reference_bytes), split_tuples(native_bytes)
+    expected, actual = copy_rows.tuples_by_id(reference_bytes), copy_rows.tuples_by_id(native_bytes)
     assert sorted(actual) == [FIRST_ID + i for i in range(reference_count) if i not in set(handed_back)]
     for row_id, encoded in actual.items():
         assert encoded == expected[row_id], f"record {row_id - FIRST_ID} differs"
