@@ -45,18 +45,15 @@ import contextlib
 import json
 import os
 import random
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, Awaitable, Callable
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -74,6 +71,7 @@ from collector.db.connect import connect, running_postgres  # noqa: E402
 from collector.mapping import map_request  # noqa: E402
 from collector.writer import COPY_COLUMNS, copy_records  # noqa: E402
 from otlp_load import RECORDS_PER_REQUEST, build_request, run_clients, spawn_clients  # noqa: E402
+from server_process import free_port, stop, wait_ready  # noqa: E402
 
 LIMIT_REQUESTS_PER_COPY = 20
 LIMIT_ROWS_PER_COPY = LIMIT_REQUESTS_PER_COPY * RECORDS_PER_REQUEST  # 10,240
@@ -235,27 +233,6 @@ async def backends_visible(monitor: asyncpg.Connection) -> bool:
 # --- ours: the server in its own process, clients in theirs -----------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ready(server: subprocess.Popen, http_port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the server exited with status {server.returncode} while starting")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/readyz", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("the server did not become ready")
-
-
 @contextlib.contextmanager
 def server_process(database_url: str, data_dir: str):
     """``activity-console serve`` in a fresh interpreter, as an operator runs it; yields the
@@ -275,12 +252,7 @@ def server_process(database_url: str, data_dir: str):
         wait_ready(server, http_port)
         yield server, {"http": otlp_http_port, "grpc": otlp_grpc_port}
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)
 
 
 async def bench_ours(admin_url: str, monitor: asyncpg.Connection, visible: bool, transport: str,
@@ -339,11 +311,12 @@ async def encode_limit_rows(admin_url: str, requests: list[ExportLogsServiceRequ
     return LimitRows(copy_file, [record[1:] for record in records])
 
 
-async def bench_limit(admin_url: str, monitor: asyncpg.Connection, visible: bool, seconds: float,
-                      limit_rows: LimitRows) -> Measurement:  # fmt: skip
-    """Load the pre-encoded file back to back for ``seconds``, each load one COPY FROM STDIN (its
-    own transaction) whose bytes are streamed from the file as they are."""
-    url, database = await fresh_database(admin_url, "bench_limit")
+async def _copies_back_to_back(admin_url: str, monitor: asyncpg.Connection, visible: bool, seconds: float,
+                               name: str, copy_once: Callable[[asyncpg.Connection, list[str]], Awaitable[int]],
+                               ) -> Measurement:  # fmt: skip
+    """COPYs into a fresh, migrated database one after another for ``seconds`` (each its own
+    transaction), metered; ``copy_once(conn, columns)`` runs one and returns the rows it copied."""
+    url, database = await fresh_database(admin_url, name)
     conn = await connect(url)
     await migrate.apply(conn)
     columns = [column for column in COPY_COLUMNS if column != "id"]
@@ -353,39 +326,36 @@ async def bench_limit(admin_url: str, monitor: asyncpg.Connection, visible: bool
         meter.start()
         started = time.perf_counter()
         while time.perf_counter() - started < seconds:
-            status = await conn.copy_to_table("activity_logs", source=limit_rows.copy_file, columns=columns,
-                                              format="binary")  # fmt: skip
-            copied += int(status.split()[-1])  # "COPY <rows>", as PostgreSQL counts them
+            copied += await copy_once(conn, columns)
         elapsed = time.perf_counter() - started
         meter.stop()
     await conn.close()
     stored = await count_rows(url)
     await drop_database(admin_url, database)
-    assert stored == copied, f"PostgreSQL reported {copied} rows copied but {stored} are stored"
+    assert stored == copied, f"{copied} rows copied but {stored} are stored"
     return Measurement(copied / elapsed, stored, meter.receiver_cpu_s, meter.backend_cpu_s)
+
+
+async def bench_limit(admin_url: str, monitor: asyncpg.Connection, visible: bool, seconds: float,
+                      limit_rows: LimitRows) -> Measurement:  # fmt: skip
+    """Load the pre-encoded file back to back, each load one COPY FROM STDIN whose bytes are
+    streamed from the file as they are."""
+    async def copy_file(conn: asyncpg.Connection, columns: list[str]) -> int:
+        status = await conn.copy_to_table("activity_logs", source=limit_rows.copy_file, columns=columns,
+                                          format="binary")  # fmt: skip
+        return int(status.split()[-1])  # "COPY <rows>", as PostgreSQL counts them
+
+    return await _copies_back_to_back(admin_url, monitor, visible, seconds, "bench_limit", copy_file)
 
 
 async def bench_asyncpg_copy(admin_url: str, monitor: asyncpg.Connection, visible: bool, seconds: float,
                              limit_rows: LimitRows) -> Measurement:  # fmt: skip
     """The limit's rows and batch size, but encoded by asyncpg from Python tuples on every COPY."""
-    url, database = await fresh_database(admin_url, "bench_asyncpg")
-    conn = await connect(url)
-    await migrate.apply(conn)
-    columns = [column for column in COPY_COLUMNS if column != "id"]
-    meter = CpuMeter(monitor, database, os.getpid(), visible)
-    async with meter.watching():
-        copied = 0
-        meter.start()
-        started = time.perf_counter()
-        while time.perf_counter() - started < seconds:
-            await conn.copy_records_to_table("activity_logs", records=limit_rows.records, columns=columns)
-            copied += len(limit_rows.records)
-        elapsed = time.perf_counter() - started
-        meter.stop()
-    await conn.close()
-    stored = await count_rows(url)
-    await drop_database(admin_url, database)
-    return Measurement(copied / elapsed, stored, meter.receiver_cpu_s, meter.backend_cpu_s)
+    async def copy_tuples(conn: asyncpg.Connection, columns: list[str]) -> int:
+        await conn.copy_records_to_table("activity_logs", records=limit_rows.records, columns=columns)
+        return len(limit_rows.records)
+
+    return await _copies_back_to_back(admin_url, monitor, visible, seconds, "bench_asyncpg", copy_tuples)
 
 
 # --- naive baseline ---------------------------------------------------------------------------

@@ -23,8 +23,6 @@ import asyncio
 import multiprocessing
 import os
 import re
-import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -41,6 +39,7 @@ import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest  # noqa: E402
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue  # noqa: E402
@@ -48,6 +47,8 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue  # noqa:
 from api.security import Principal, TokenSigner  # noqa: E402
 from collector.auth import create_token  # noqa: E402
 from collector.db import migrate  # noqa: E402
+import server_process  # noqa: E402
+from server_process import free_port, wait_ready  # noqa: E402
 from collector.db.connect import connect  # noqa: E402
 
 RECORDS_PER_REQUEST = 50  # the default; --records-per-request 1 measures lone records
@@ -55,12 +56,6 @@ SENTINEL_NS = 0x0F1E2D3C4B5A6978  # a time_unix_nano no real record has; replace
 ENTRIES_PREFIX = '{"type":"entries"'
 TIMESTAMP = re.compile(r'"timestamp":"([^"]+)"')
 JWT_SECRET = "bench-live-jwt-secret-0123456789abcdefghijklmnop"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- generator ---------------------------------------------------------------------------------
@@ -219,21 +214,6 @@ def server_command(profile_path: str | None) -> list[str]:
     return [sys.executable, "-c", "import sys; from api.cli import main; sys.exit(main())"]
 
 
-def wait_ready(http_port: int, timeout: float = 30) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/readyz", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("the server did not become ready")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--subscribers", type=int, default=200)
@@ -262,7 +242,7 @@ def main() -> int:
     context = multiprocessing.get_context("spawn")
     processes: list[multiprocessing.Process] = []
     try:
-        wait_ready(http_port)
+        wait_ready(server, http_port)
         jwt_token, _ = TokenSigner(JWT_SECRET, 3600).issue(Principal(user_id=1, email="bench@localhost", role="admin"))
         ready, go, stop = context.Semaphore(0), context.Event(), context.Event()
         results = context.Queue()
@@ -297,11 +277,7 @@ def main() -> int:
             received += part_received
             lagged += part_lagged
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        server_process.stop(server, timeout=30)
         for process in processes:
             process.join(timeout=10)
             if process.is_alive():
