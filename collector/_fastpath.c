@@ -24,6 +24,7 @@ enum { OK = 0, HAND_BACK = 1, NO_MEMORY = 2, DECLINE = 3 };
 #define MAX_FUTURE_SKEW_US 600000000LL
 #define POSTGRES_EPOCH_UNIX_US 946684800000000LL
 #define MAX_FIELD_NUMBER 536870911u
+#define COPY_FIELDS 23 /* len(copy_rows.COPY_COLUMNS) */
 
 static PyObject *Declined;
 
@@ -38,7 +39,7 @@ static int buffer_reserve(Buffer *b, size_t extra) {
     if (b->len + extra <= b->cap) return OK;
     size_t cap = b->cap ? b->cap : 4096;
     while (cap < b->len + extra) cap *= 2;
-    uint8_t *data = PyMem_Realloc(b->data, cap);
+    uint8_t *data = PyMem_RawRealloc(b->data, cap);
     if (!data) return NO_MEMORY;
     b->data = data;
     b->cap = cap;
@@ -62,6 +63,10 @@ static int put_str(Buffer *b, const char *s) { return put(b, s, strlen(s)); }
 
 static void store_be32(uint8_t *p, uint32_t v) {
     p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v;
+}
+
+static uint32_t load_be32(const uint8_t *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 static int put_be16(Buffer *b, uint16_t v) {
@@ -225,16 +230,17 @@ typedef struct {
     size_t keys_cap;
     int repaired;     /* a NUL was replaced in what is being mapped */
     int clamped;      /* the record's time was more than MAX_FUTURE_SKEW ahead */
+    PyThreadState *released; /* the GIL is released for the walk; put_double takes it back */
 } State;
 
 static void state_free(State *s) {
-    PyMem_Free(s->out.data);
-    PyMem_Free(s->scratch.data);
-    PyMem_Free(s->json.data);
-    PyMem_Free(s->resource.data);
-    PyMem_Free(s->repaired_a.data);
-    PyMem_Free(s->repaired_b.data);
-    PyMem_Free(s->keys);
+    PyMem_RawFree(s->out.data);
+    PyMem_RawFree(s->scratch.data);
+    PyMem_RawFree(s->json.data);
+    PyMem_RawFree(s->resource.data);
+    PyMem_RawFree(s->repaired_a.data);
+    PyMem_RawFree(s->repaired_b.data);
+    PyMem_RawFree(s->keys);
 }
 
 /* --- JSON text ------------------------------------------------------------------------------ */
@@ -317,13 +323,21 @@ static int put_int64_text(Buffer *b, int64_t v) {
 
 /* repr(float), which is also what orjson prints except in the exponent form of small numbers
  * ("1e-05" against orjson's "0.00001"): those are handed back when writing for orjson. */
-static int put_double(Buffer *b, double v, int flavor) {
+static int put_double(State *s, Buffer *b, double v, int flavor) {
+    /* PyOS_double_to_string allocates with PyMem_Malloc, which needs the GIL: held for this call
+     * only (floats are rare in log attributes; everything else runs without it). */
+    if (s->released) PyEval_RestoreThread(s->released);
     char *text = PyOS_double_to_string(v, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
-    if (!text) return NO_MEMORY;
     int status = OK;
-    if (flavor == ORJSON && strstr(text, "e-")) status = HAND_BACK;
-    else status = put_str(b, text);
-    PyMem_Free(text);
+    if (!text) {
+        PyErr_Clear(); /* reported as NO_MEMORY once the walk is over */
+        status = NO_MEMORY;
+    } else {
+        if (flavor == ORJSON && strstr(text, "e-")) status = HAND_BACK;
+        else status = put_str(b, text);
+        PyMem_Free(text);
+    }
+    if (s->released) s->released = PyEval_SaveThread();
     return status;
 }
 
@@ -452,7 +466,7 @@ static int keys_begin(State *s, size_t count) {
     size_t cap = 16;
     while (cap < count * 2) cap *= 2;
     if (cap > s->keys_cap) {
-        Span *keys = PyMem_Realloc(s->keys, cap * sizeof(Span));
+        Span *keys = PyMem_RawRealloc(s->keys, cap * sizeof(Span));
         if (!keys) return NO_MEMORY;
         s->keys = keys;
         s->keys_cap = cap;
@@ -562,7 +576,7 @@ static int put_json_any(State *s, Buffer *b, const Any *any, int flavor, int dep
         memcpy(&v, &any->scalar, sizeof v);
         if (isnan(v)) return put(b, "\"NaN\"", 5);
         if (isinf(v)) return v > 0 ? put(b, "\"Infinity\"", 10) : put(b, "\"-Infinity\"", 11);
-        return put_double(b, v, flavor);
+        return put_double(s, b, v, flavor);
     }
     case KIND_BYTES:
         TRY(put_byte(b, '"'));
@@ -1097,7 +1111,7 @@ static int encode_record(State *s, const uint8_t *p, size_t n, const Context *c,
 
     /* The tuple. */
     Buffer *o = &s->out;
-    TRY(put_be16(o, 23));
+    TRY(put_be16(o, COPY_FIELDS));
     TRY(put_int8_field(o, in->row_id));
     TRY(put_int8_field(o, timestamp - POSTGRES_EPOCH_UNIX_US));
     TRY(put_int2_field(o, level));
@@ -1130,7 +1144,7 @@ static int encode_record(State *s, const uint8_t *p, size_t n, const Context *c,
         TRY(put_be32(o, 0));
         if (isnan(v)) TRY(put_str(o, "NaN"));
         else if (isinf(v)) TRY(put_str(o, v > 0 ? "Infinity" : "-Infinity"));
-        else TRY(put_double(o, v, STDLIB_JSON));
+        else TRY(put_double(s, o, v, STDLIB_JSON));
         store_be32(o->data + at, (uint32_t)(o->len - at - 4));
         break;
     }
@@ -1223,7 +1237,8 @@ typedef struct {
     int64_t ordinal;       /* records not oversized so far */
     int64_t first_id, received_us;
     int64_t count, oversized, repaired, future_clamped;
-    PyObject *handed_back;
+    int64_t *handed_back;  /* the ordinals of the records left to the caller */
+    size_t handed_back_len, handed_back_cap;
 } Walk;
 
 static int visit_record(void *arg, Span record) {
@@ -1238,12 +1253,14 @@ static int visit_record(void *arg, Span record) {
     int status = encode_record(w->s, record.p, record.n, &w->scope, &in);
     if (status == HAND_BACK) {
         w->s->out.len = mark;
-        PyObject *index = PyLong_FromLongLong(w->ordinal);
-        if (!index || PyList_Append(w->handed_back, index) < 0) {
-            Py_XDECREF(index);
-            return NO_MEMORY;
+        if (w->handed_back_len == w->handed_back_cap) {
+            size_t cap = w->handed_back_cap ? 2 * w->handed_back_cap : 16;
+            int64_t *grown = PyMem_RawRealloc(w->handed_back, cap * sizeof(int64_t));
+            if (!grown) return NO_MEMORY;
+            w->handed_back = grown;
+            w->handed_back_cap = cap;
         }
-        Py_DECREF(index);
+        w->handed_back[w->handed_back_len++] = w->ordinal;
     } else if (status != OK) {
         return status;
     } else {
@@ -1294,7 +1311,8 @@ static int visit_resource(void *arg, Span resource) {
  *   -> (copy_bytes, count, handed_back, (oversized, repaired, future_clamped))
  * The contract of copy_rows.encode_request_reference; raises Declined where the whole request
  * is left to it (malformed or over the limits at the outer levels, or an unusual resource or
- * scope). */
+ * scope). The walk runs without the GIL (the bytes object it reads is immutable), so a large
+ * request can be encoded in a worker thread while the event loop goes on. */
 static PyObject *encode_request(PyObject *module, PyObject *args) {
     Py_buffer data;
     long long received_at_unix_nano, first_id, max_records, max_record_bytes;
@@ -1314,13 +1332,12 @@ static PyObject *encode_request(PyObject *module, PyObject *args) {
     w.max_record_bytes = max_record_bytes;
     w.first_id = first_id;
     w.received_us = received_at_unix_nano / 1000;
-    PyObject *result = NULL;
-    w.handed_back = PyList_New(0);
-    if (!w.handed_back) goto done;
+    PyObject *result = NULL, *handed_back = NULL;
     Span request = {data.buf, (size_t)data.len};
     Split split;
     int status;
     int64_t limit = max_records;
+    s.released = PyEval_SaveThread();
     /* The limits first, as split_request checks them before anything is mapped. */
     w.budget = (Budget){limit, limit, limit * 4};
     status = split_message(request, 1, &w.budget.blocks, &w.budget, &split, visit_resource, &w);
@@ -1332,20 +1349,112 @@ static PyObject *encode_request(PyObject *module, PyObject *args) {
         w.budget = (Budget){INT64_MAX, INT64_MAX, INT64_MAX};
         status = split_message(request, 1, &w.budget.blocks, &w.budget, &split, visit_resource, &w);
     }
+    PyEval_RestoreThread(s.released);
+    s.released = NULL;
     if (status == NO_MEMORY) {
-        if (!PyErr_Occurred()) PyErr_NoMemory();
+        PyErr_NoMemory();
         goto done;
     }
     if (status != OK) {
         PyErr_SetString(Declined, "the request is left to the Python path");
         goto done;
     }
+    handed_back = PyList_New((Py_ssize_t)w.handed_back_len);
+    if (!handed_back) goto done;
+    for (size_t i = 0; i < w.handed_back_len; i++) {
+        PyObject *ordinal = PyLong_FromLongLong(w.handed_back[i]);
+        if (!ordinal) goto done;
+        PyList_SET_ITEM(handed_back, (Py_ssize_t)i, ordinal);
+    }
     result = Py_BuildValue("(y#LO(LLL))", s.out.data ? (const char *)s.out.data : "", (Py_ssize_t)s.out.len,
-                           (long long)w.count, w.handed_back, (long long)w.oversized, (long long)w.repaired,
+                           (long long)w.count, handed_back, (long long)w.oversized, (long long)w.repaired,
                            (long long)w.future_clamped);
 done:
-    Py_XDECREF(w.handed_back);
+    Py_XDECREF(handed_back);
+    PyMem_RawFree(w.handed_back);
     state_free(&s);
+    PyBuffer_Release(&data);
+    return result;
+}
+
+/* assign_ids(tuples, ranges) -> bytes
+ * COPY tuples (of COPY_COLUMNS, as encode_request writes them) whose ids, the first field, are
+ * ordinals 0, 1, … relative to their request, given the ids the writer reserved: `ranges` is a
+ * sequence of (first_id, count); ordinal k becomes the k-th id of the ranges taken in order.
+ * ValueError when the bytes are not such tuples or an ordinal lies beyond the ranges. */
+static PyObject *assign_ids(PyObject *module, PyObject *args) {
+    Py_buffer data;
+    PyObject *ranges_arg;
+    if (!PyArg_ParseTuple(args, "y*O", &data, &ranges_arg)) return NULL;
+    PyObject *result = NULL, *ranges = PySequence_Fast(ranges_arg, "ranges must be a sequence of (first_id, count)");
+    int64_t *starts = NULL, *firsts = NULL; /* per range: its first ordinal and its first id */
+    if (!ranges) goto done;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(ranges);
+    starts = PyMem_Malloc((size_t)(n + 1) * sizeof(int64_t));
+    firsts = PyMem_Malloc((size_t)(n + 1) * sizeof(int64_t));
+    if (!starts || !firsts) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    int64_t total = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        long long first, count;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(ranges, i), "LL", &first, &count)) goto done;
+        if (count < 0 || total > INT64_MAX - count) {
+            PyErr_SetString(PyExc_ValueError, "a range of ids has a negative or too large count");
+            goto done;
+        }
+        starts[i] = total;
+        firsts[i] = first;
+        total += count;
+    }
+    starts[n] = total;
+    result = PyBytes_FromStringAndSize(data.buf, data.len);
+    if (!result) goto done;
+    uint8_t *p = (uint8_t *)PyBytes_AS_STRING(result), *end = p + data.len;
+    const char *error = NULL;
+    Py_ssize_t range = 0;
+    while (p < end && !error) {
+        if (end - p < 2 + 4 + 8 || ((p[0] << 8) | p[1]) != COPY_FIELDS || load_be32(p + 2) != 8) {
+            error = "not a COPY tuple with an 8-byte id";
+            break;
+        }
+        uint8_t *id = p + 6;
+        uint64_t ordinal = 0;
+        for (int i = 0; i < 8; i++) ordinal = ordinal << 8 | id[i];
+        if (ordinal >= (uint64_t)total) {
+            error = "a tuple's ordinal lies beyond the ranges of ids";
+            break;
+        }
+        /* Ordinals usually rise through a request: move the cursor forward, or search again. */
+        if ((int64_t)ordinal < starts[range]) range = 0;
+        while ((int64_t)ordinal >= starts[range + 1]) range++;
+        uint64_t v = (uint64_t)(firsts[range] + ((int64_t)ordinal - starts[range]));
+        for (int i = 0; i < 8; i++) id[i] = (uint8_t)(v >> (56 - 8 * i));
+        p = id + 8;
+        for (int field = 1; field < COPY_FIELDS; field++) {
+            if (end - p < 4) {
+                error = "a COPY tuple runs past the end";
+                break;
+            }
+            uint32_t length = load_be32(p);
+            p += 4;
+            if (length == 0xFFFFFFFFu) continue;
+            if (length > (uint64_t)(end - p)) {
+                error = "a COPY tuple runs past the end";
+                break;
+            }
+            p += length;
+        }
+    }
+    if (error) {
+        Py_CLEAR(result);
+        PyErr_SetString(PyExc_ValueError, error);
+    }
+done:
+    PyMem_Free(starts);
+    PyMem_Free(firsts);
+    Py_XDECREF(ranges);
     PyBuffer_Release(&data);
     return result;
 }
@@ -1354,6 +1463,8 @@ static PyMethodDef METHODS[] = {
     {"encode_request", encode_request, METH_VARARGS,
      "encode_request(data, received_at_unix_nano, first_id, max_records, max_record_bytes)\n"
      "-> (copy_bytes, count, handed_back, (oversized, repaired, future_clamped))"},
+    {"assign_ids", assign_ids, METH_VARARGS,
+     "assign_ids(tuples, ranges) -> bytes: COPY tuples with their ordinals replaced by ids"},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef MODULE = {PyModuleDef_HEAD_INIT, "collector._fastpath",
@@ -1363,6 +1474,11 @@ PyMODINIT_FUNC PyInit__fastpath(void) {
     PyObject *module = PyModule_Create(&MODULE);
     if (!module) return NULL;
     Declined = PyErr_NewException("collector._fastpath.Declined", PyExc_ValueError, NULL);
+    /* collector/copy_rows.py uses this extension only when its NATIVE_VERSION is this. */
+    if (PyModule_AddIntConstant(module, "VERSION", 2) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
     if (!Declined || PyModule_AddObjectRef(module, "Declined", Declined) < 0) {
         Py_CLEAR(Declined);
         Py_DECREF(module);

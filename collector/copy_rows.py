@@ -8,14 +8,26 @@ binary send format. Everything is big-endian.
 
 from __future__ import annotations
 
+import functools
+import json
+import logging
 import os
+import re
 import struct
+from bisect import bisect_right
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from itertools import accumulate
+from typing import Iterable, Sequence
+
+import orjson
 
 from collector import otlp_wire
 from collector.contract import LEVEL_IDS, SOURCE_IDS
 from collector.mapping import MappedRequest, iter_split
 from collector.model import ActivityRow, dumps
+
+log = logging.getLogger(__name__)
 
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)  # signature, flags, no header extension
 COPY_TRAILER = struct.pack("!h", -1)
@@ -59,11 +71,11 @@ def _jsonb(json_text: bytes) -> bytes:
     return _LENGTH.pack(len(json_text) + 1) + _JSONB_VERSION + json_text
 
 
-def encode_copy_rows(rows: list[ActivityRow], first_id: int) -> bytes:
-    """The tuples of ``rows`` (ids ``first_id``, ``first_id + 1``, …), without header or trailer."""
+def encode_copy_rows(rows: list[ActivityRow], ids: Iterable[int]) -> bytes:
+    """The tuples of ``rows`` with the ``ids`` given in the same order, without header or trailer."""
     resource_json: dict[int, bytes] = {}  # rows of one OTLP resource share its dict: encode it once
     parts: list[bytes] = []
-    for row_id, row in enumerate(rows, start=first_id):
+    for row, row_id in zip(rows, ids, strict=True):
         resource = resource_json.get(id(row.resource))
         if resource is None:
             resource = resource_json[id(row.resource)] = _jsonb(dumps(row.resource))
@@ -77,6 +89,26 @@ def encode_copy_rows(rows: list[ActivityRow], first_id: int) -> bytes:
             _text(row.scope_version), _TRUE if row.admin_only else _FALSE,
         )  # fmt: skip
     return b"".join(parts)
+
+
+def asyncpg_records(rows: list[ActivityRow], ids: Iterable[int]) -> list[tuple]:
+    """The same rows as tuples for asyncpg's ``copy_records_to_table``, which encodes them with
+    its own codecs: an encoding independent of ours, that tests compare against and that
+    bench/ingest.py measures as a baseline."""
+    resource_json: dict[int, bytes] = {}
+    records = []
+    for row, row_id in zip(rows, ids, strict=True):
+        resource = resource_json.get(id(row.resource))
+        if resource is None:
+            resource = resource_json[id(row.resource)] = dumps(row.resource)
+        records.append((
+            row_id, row.timestamp, LEVEL_IDS[row.level], SOURCE_IDS[row.source], row.message,
+            dumps(row.fields), row.category, row.entity_type,
+            row.entity_id, row.user_id, row.job_id, row.project_id, row.trace_id, row.span_id,
+            row.trace_flags, row.severity_number, row.severity_text, row.service_name,
+            row.event_name, resource, row.scope_name, row.scope_version, row.admin_only,
+        ))  # fmt: skip
+    return records
 
 
 def received_at_of(received_at_unix_nano: int) -> datetime:
@@ -129,17 +161,31 @@ def encode_request_reference(
         else:
             mapped.add(*record[:2])
     counts = (oversized, mapped.repaired, mapped.future_clamped)
-    return encode_copy_rows(mapped.rows, first_id), len(mapped.rows), [], counts
+    return encode_copy_rows(mapped.rows, range(first_id, first_id + len(mapped.rows))), len(mapped.rows), [], counts
 
 
+# Bumped with every change to what collector/_fastpath.c encodes or accepts: an extension built
+# from other sources (a stale build left in place after an update, another checkout's) is not used.
+NATIVE_VERSION = 2
+
+
+@functools.cache
 def native_module():  # noqa: ANN201 - the extension module, or None
-    """The C fast path, or None when it was not built (no compiler at install) or is switched off
-    with ``ACTIVITY_NATIVE=off``."""
+    """The C fast path, or None when it was not built (no compiler at install), is switched off
+    with ``ACTIVITY_NATIVE=off``, or was built from other sources than these."""
     if os.environ.get("ACTIVITY_NATIVE", "").lower() == "off":
         return None
     try:
         from collector import _fastpath
     except ImportError:
+        return None
+    here = os.path.dirname(os.path.abspath(__file__))
+    if os.path.dirname(os.path.abspath(_fastpath.__file__)) != here or getattr(_fastpath, "VERSION", None) != NATIVE_VERSION:
+        log.warning(
+            "ignoring the native fast path at %s: it was built from other sources (version %s, these are %s); "
+            "reinstall (pip install -e .) to rebuild it", _fastpath.__file__, getattr(_fastpath, "VERSION", None),
+            NATIVE_VERSION,
+        )  # fmt: skip
         return None
     return _fastpath
 
@@ -158,3 +204,146 @@ def encode_request(
         except native.Declined:
             pass
     return encode_request_reference(data, received_at_unix_nano, first_id, max_records, max_record_bytes)
+
+
+# --- what the writer does with a request's records -----------------------------------------------
+
+IdRanges = Sequence[tuple[int, int]]  # (first_id, count) runs of reserved ids, taken in order
+
+
+@dataclass(slots=True)
+class RequestRecords:
+    """One request's records as the writer takes them: COPY ``tuples`` the fast path encoded,
+    which carry ordinals (0, 1, … in request order) in place of ids, or ``rows`` mapped in Python
+    (ordinals ``tuple_count``, … in list order). The writer turns ordinals into the ids it
+    reserves at commit time, so that ids follow commit order whichever path a record took."""
+
+    rows: list[ActivityRow]
+    tuples: bytes = b""
+    tuple_count: int = 0
+
+    @property
+    def count(self) -> int:
+        return self.tuple_count + len(self.rows)
+
+    def encode(self, ranges: IdRanges) -> bytes:
+        """COPY tuples of every record with its id (``ranges`` holds ``count`` ids); the rows get
+        theirs set as well."""
+        ids = ids_of(range(self.tuple_count, self.count), ranges)
+        for row, row_id in zip(self.rows, ids):
+            row.id = row_id
+        encoded = encode_copy_rows(self.rows, ids) if self.rows else b""
+        if self.tuples:
+            encoded = assign_ids(self.tuples, ranges) + encoded
+        return encoded
+
+
+def ids_of(ordinals: Iterable[int], ranges: IdRanges) -> list[int]:
+    """The ids of ``ordinals``: ordinal k is the k-th id of ``ranges`` taken in order."""
+    starts = [0, *accumulate(count for _, count in ranges)]
+    ids = []
+    for ordinal in ordinals:
+        index = bisect_right(starts, ordinal) - 1
+        if not 0 <= ordinal < starts[-1]:
+            raise ValueError(f"ordinal {ordinal} lies beyond the {starts[-1]} reserved ids")
+        ids.append(ranges[index][0] + ordinal - starts[index])
+    return ids
+
+
+def assign_ids_reference(tuples: bytes, ranges: IdRanges) -> bytes:
+    """``_fastpath.assign_ids`` in Python: each tuple's ordinal replaced by its id."""
+    parts = tuples_by_id(tuples)
+    new_ids = ids_of(parts, ranges)
+    return b"".join(part[:6] + struct.pack("!q", row_id) + part[14:] for part, row_id in zip(parts.values(), new_ids))
+
+
+def assign_ids(tuples: bytes, ranges: IdRanges) -> bytes:
+    native = native_module()
+    if native is not None:
+        return native.assign_ids(tuples, ranges)
+    return assign_ids_reference(tuples, ranges)
+
+
+# --- tuples back to rows: what the live tail is handed ------------------------------------------
+
+_LEVEL_NAMES = {level_id: name for name, level_id in LEVEL_IDS.items()}
+_SOURCE_NAMES = {source_id: name for name, source_id in SOURCE_IDS.items()}
+_ID_AND_TIME = struct.Struct("!hiqiq")  # field count; id; timestamp
+_INT8_VALUE = struct.Struct("!q")
+_INT2_VALUE = struct.Struct("!h")
+
+
+# Twenty digits in a row may be an integer beyond 64 bits, which orjson would read as a float.
+_LONG_DIGITS = re.compile(rb"\d{20}")
+
+
+def _loads(json_text: bytes):  # noqa: ANN202 - a JSON value
+    if _LONG_DIGITS.search(json_text):
+        return json.loads(json_text)
+    return orjson.loads(json_text)
+
+
+def rows_from_copy(tuples: bytes) -> list[ActivityRow]:
+    """The rows ``encode_copy_rows`` encoded, read back from their COPY tuples (ids included):
+    what the writer publishes to the live tail for records the fast path encoded, so that the
+    tail shows exactly what was stored."""
+    rows = []
+    resources: dict[bytes, dict] = {}  # rows of one resource share one dict, as mapped rows do
+    unpack_length = _LENGTH.unpack_from
+    pos, end = 0, len(tuples)
+    while pos < end:
+        _, _, row_id, _, micros = _ID_AND_TIME.unpack_from(tuples, pos)
+        pos += _ID_AND_TIME.size
+        values: list = []
+        for _column in range(len(COPY_COLUMNS) - 2):
+            (length,) = unpack_length(tuples, pos)
+            pos += 4
+            if length < 0:
+                values.append(None)
+            else:
+                values.append(tuples[pos:pos + length])
+                pos += length
+        (level, source, message, fields, category, entity_type, entity_id, user_id, job_id, project_id,
+         trace_id, span_id, trace_flags, severity_number, severity_text, service_name, event_name,
+         resource, scope_name, scope_version, admin_only) = values  # fmt: skip
+        resource_value = resources.get(resource)
+        if resource_value is None:
+            resource_value = resources[resource] = _loads(resource[1:])
+        rows.append(ActivityRow(
+            timestamp=_POSTGRES_EPOCH + timedelta(microseconds=micros),
+            level=_LEVEL_NAMES[_INT2_VALUE.unpack(level)[0]],
+            source=_SOURCE_NAMES[_INT2_VALUE.unpack(source)[0]],
+            message=message.decode(),
+            category=category.decode(),
+            fields=_loads(fields[1:]),
+            entity_type=_text_value(entity_type),
+            entity_id=_int8_value(entity_id),
+            user_id=_int8_value(user_id),
+            job_id=_int8_value(job_id),
+            project_id=_int8_value(project_id),
+            trace_id=_text_value(trace_id),
+            span_id=_text_value(span_id),
+            trace_flags=_int2_value(trace_flags),
+            severity_number=_INT2_VALUE.unpack(severity_number)[0],
+            severity_text=_text_value(severity_text),
+            service_name=_text_value(service_name),
+            event_name=_text_value(event_name),
+            resource=resource_value,
+            scope_name=_text_value(scope_name),
+            scope_version=_text_value(scope_version),
+            admin_only=admin_only == b"\x01",
+            id=row_id,
+        ))  # fmt: skip
+    return rows
+
+
+def _text_value(value: bytes | None) -> str | None:
+    return None if value is None else value.decode()
+
+
+def _int8_value(value: bytes | None) -> int | None:
+    return None if value is None else _INT8_VALUE.unpack(value)[0]
+
+
+def _int2_value(value: bytes | None) -> int | None:
+    return None if value is None else _INT2_VALUE.unpack(value)[0]

@@ -67,6 +67,17 @@ def check(fastpath, data: bytes) -> None:
     for row_id, encoded in copy_rows.tuples_by_id(native[0]).items():
         assert encoded == expected[row_id], f"record {row_id - FIRST_ID} differs"
     assert native[1] + len(native[2]) == reference[1]
+    # The writer's id assignment on these tuples (their ids taken as ordinals), in split runs.
+    ranges = [(7, 2), (1 << 40, 1 << 20)]
+    assert fastpath.assign_ids(native[0], ranges) == copy_rows.assign_ids_reference(native[0], ranges)
+
+
+def check_assign_ids(fastpath, data: bytes) -> None:
+    """assign_ids on bytes that are not (quite) COPY tuples: refused, never read out of bounds."""
+    try:
+        fastpath.assign_ids(data, [(1, 1 << 20)])
+    except ValueError:
+        pass
 
 
 def main() -> None:
@@ -75,6 +86,8 @@ def main() -> None:
     def one_input(data: bytes) -> None:
         if data[:1] == b"\x00":
             check(fastpath, data[1:])
+        elif data[:1] == b"\x01":
+            check_assign_ids(fastpath, b"\x00\x17\x00\x00\x00\x08" + data[1:])
         else:
             check(fastpath, request_around([part for part in data[1:].split(b"\xfe\xfe")[:8]]))
 

@@ -1,13 +1,12 @@
 """collector/copy_rows.py's COPY tuples (and the native fast path's) store exactly the rows that
-the batch writer's current path (``copy_records`` through asyncpg's codecs) stores."""
+asyncpg's own codecs store from the same rows (``copy_rows.asyncpg_records``)."""
 
 from __future__ import annotations
 
 from collector import copy_rows
-from collector.contract import LEVEL_IDS, SOURCE_IDS
 from collector.mapping import map_request
 from collector.otlp_codec import parse_protobuf
-from collector.writer import COPY_COLUMNS, copy_records
+from collector.copy_rows import COPY_COLUMNS
 from tests.support.otlp import request_with
 from tests.unit.test_fastpath_equivalence import EDGE_RECORDS, MAX_RECORD_BYTES, MAX_RECORDS, RECEIVED_NS
 
@@ -33,18 +32,18 @@ async def stored(db, first: int, count: int) -> list[tuple]:
     return [tuple(row.values()) for row in rows]
 
 
-async def test_reference_and_native_tuples_store_what_the_writer_stores(db):
+async def test_reference_and_native_tuples_store_what_asyncpg_stores(db):
     data = varied_request()
     rows = map_request(parse_protobuf(data), copy_rows.received_at_of(RECEIVED_NS)).rows
     count = len(rows)
     assert count == len(EDGE_RECORDS)
 
-    # The writer's path, ids 1..count.
+    # asyncpg's codecs, ids 1..count.
     await db.copy_records_to_table(
-        "activity_logs", records=copy_records(rows, list(range(1, count + 1)), LEVEL_IDS, SOURCE_IDS), columns=COPY_COLUMNS
+        "activity_logs", records=copy_rows.asyncpg_records(rows, range(1, count + 1)), columns=COPY_COLUMNS
     )
     # The reference, from the same rows.
-    await copy_stream(db, copy_rows.encode_copy_rows(rows, 10_001))
+    await copy_stream(db, copy_rows.encode_copy_rows(rows, range(10_001, 10_001 + count)))
     # The request through encode_request (the native path when built), with handed-back
     # records mapped by the reference.
     tuples, encoded, handed_back, _ = copy_rows.encode_request(data, RECEIVED_NS, 20_001, MAX_RECORDS, MAX_RECORD_BYTES)

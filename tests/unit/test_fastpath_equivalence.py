@@ -34,11 +34,15 @@ MAX_RECORD_BYTES = 1 << 20
 HANDED_BACK: list[str] = []
 
 
-def test_the_extension_is_built():
+def test_the_extension_is_built_and_used():
     assert _fastpath is not None, (
         "collector._fastpath is not built: install with a C compiler (pip install -e .), "
         "or set ACTIVITY_NATIVE=off to run without it"
     )
+    if os.environ.get("ACTIVITY_NATIVE", "").lower() == "off":
+        assert copy_rows.native_module() is None
+    else:
+        assert copy_rows.native_module() is _fastpath, "the extension was built from other sources: pip install -e ."
 
 
 def assert_equivalent(data: bytes, received_ns: int = RECEIVED_NS, max_record_bytes: int = MAX_RECORD_BYTES) -> list[int] | None:
