@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 UI_STAMP := ui/node_modules/.installed
 
-.PHONY: run demo test install ui test-python test-ui chromium bench-ingest clean
+.PHONY: run demo test install ui test-python test-fallback test-ui chromium clang bench-ingest clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required (found %s)" % sys.version.split()[0])'
@@ -34,10 +34,17 @@ run: install ui
 demo: install ui
 	$(BIN)/activity-console demo
 
-test: install test-python test-ui
+test: install test-python test-fallback fuzz-short test-ui
 
 test-python: install
 	$(BIN)/python -m pytest
+
+# Ingest as on a machine without a C compiler: the native fast path switched off, the Python
+# mapping carrying every request (tests/system/test_packaging.py also builds without a compiler).
+test-fallback: install
+	ACTIVITY_NATIVE=off $(BIN)/python -m pytest -q tests/unit/test_fastpath_equivalence.py \
+		tests/integration/test_receivers.py tests/integration/test_writer_ids.py \
+		tests/integration/test_ingest_sdk.py tests/integration/test_live_ws.py
 
 # Unit tests, then the end-to-end tests (ui/e2e: the real server from the venv, Debian's Chromium).
 test-ui: install chromium
@@ -75,8 +82,22 @@ ATHERIS_DIR = $(shell $(BIN)/python -c 'import atheris; print(atheris.path())')
 
 .PHONY: fuzz fuzz-short fuzz-tools
 
-fuzz-tools: install
-	@command -v clang >/dev/null || { echo "make fuzz needs clang: apt-get install -y clang libclang-rt-14-dev"; exit 1; }
+# clang and its sanitizer runtimes: installed here when this runs as root with apt, else make stops
+# at once with the command to run.
+clang:
+	@if ! command -v clang >/dev/null 2>&1 || [ -z "$$(ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer_no_main-x86_64.a 2>/dev/null)" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing clang and its sanitizer runtimes for the fuzz run"; \
+			DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends clang libclang-rt-14-dev >/dev/null; \
+		else \
+			echo "The fuzz run needs clang with its sanitizer runtimes. Install them with:"; \
+			echo "  sudo apt-get install -y --no-install-recommends clang libclang-rt-14-dev"; \
+			exit 1; \
+		fi; \
+	fi
+
+fuzz-tools: install clang
 	@$(BIN)/python -c 'import atheris' 2>/dev/null || $(BIN)/python -m pip install --quiet atheris==3.0.0
 
 $(FUZZ_SO): collector/_fastpath.c
@@ -89,6 +110,6 @@ fuzz: fuzz-tools $(FUZZ_SO)
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		$(BIN)/python fuzz/fastpath_fuzz.py $(FUZZ_SO) -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096
 
-# A bounded run.
+# The bounded run of `make test`.
 fuzz-short:
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=30

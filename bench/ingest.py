@@ -69,7 +69,7 @@ from collector.auth import create_token  # noqa: E402
 from collector.db import migrate  # noqa: E402
 from collector.db.connect import connect, running_postgres  # noqa: E402
 from collector.mapping import map_request  # noqa: E402
-from collector.writer import COPY_COLUMNS, copy_records  # noqa: E402
+from collector.copy_rows import COPY_COLUMNS, asyncpg_records  # noqa: E402
 from otlp_load import RECORDS_PER_REQUEST, build_request, run_clients, spawn_clients  # noqa: E402
 from server_process import free_port, stop, wait_ready  # noqa: E402
 
@@ -297,11 +297,9 @@ async def encode_limit_rows(admin_url: str, requests: list[ExportLogsServiceRequ
     conn = await connect(url)
     try:
         await migrate.apply(conn)
-        level_ids = {r["name"]: r["id"] for r in await conn.fetch("SELECT id, name FROM activity_log_levels")}
-        source_ids = {r["name"]: r["id"] for r in await conn.fetch("SELECT id, name FROM activity_log_sources")}
         received = datetime.now(timezone.utc)
         rows = [row for request in requests for row in map_request(request, received).rows]
-        records = copy_records(rows, list(range(1, len(rows) + 1)), level_ids, source_ids)
+        records = asyncpg_records(rows, range(1, len(rows) + 1))
         await conn.copy_records_to_table("activity_logs", records=records, columns=COPY_COLUMNS)
         await conn.copy_from_query(f"SELECT {LIMIT_COLUMNS} FROM activity_logs ORDER BY id", output=str(copy_file),
                                    format="binary")  # fmt: skip

@@ -11,7 +11,10 @@ The estimates are upper bounds measured on this code (tests/system/test_ingest_m
 whole): a protobuf request's mapped rows occupied at most about 17 times its size (arrays of empty
 arrays, the worst shape found) and 4.4 times for records of a usual shape, plus up to 400 bytes per
 record; ``PROTOBUF_FACTOR`` and ``RECORD_BYTES`` leave room above that. OTLP/JSON first becomes
-Python objects, up to about 30 times its size.
+Python objects, up to about 30 times its size. On the native fast path a request holds its bytes
+and its COPY tuples, whose exact size is known once encoded; while at most two requests are being
+encoded (one on the event loop, one in a worker thread), their tuples grow beyond the estimate
+only within the per-request limits.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ log = logging.getLogger(__name__)
 PROTOBUF_FACTOR = 24
 RECORD_BYTES = 1024
 JSON_FACTOR = 40
+NATIVE_FACTOR = 3
 # After a burst, once nothing is reserved any more, memory the allocator kept is handed back to the
 # system (glibc keeps freed memory for reuse; without this the process stays at its peak).
 TRIM_AFTER_BYTES = 64 * 1024 * 1024
@@ -35,6 +39,13 @@ TRIM_AFTER_BYTES = 64 * 1024 * 1024
 
 def protobuf_cost(payload_bytes: int, records: int) -> int:
     return payload_bytes * PROTOBUF_FACTOR + records * RECORD_BYTES
+
+
+def native_cost(payload_bytes: int) -> int:
+    """What a request on the native fast path is expected to hold until its commit: its bytes and
+    its COPY tuples (usual records: 1.2 to 2 times their protobuf). Once encoded, the reservation
+    is set to the exact size of both (``IngestService``)."""
+    return payload_bytes * NATIVE_FACTOR
 
 
 def json_cost(payload_bytes: int) -> int:

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 
-from collector import admission, otlp_codec, otlp_wire
+from collector import admission, copy_rows, otlp_codec, otlp_wire
 from collector.admission import IngestBudget, Reservation
+from collector.copy_rows import RequestRecords
 from collector.errors import PayloadTooLarge
 from collector.mapping import MappedRequest, iter_split
 from collector.otlp_codec import export_response
@@ -31,6 +32,10 @@ MAP_CHUNK_RECORDS = 64
 MAP_CHUNK_BYTES = 64 * 1024
 # OTLP/JSON is decoded by protobuf's pure-Python JSON parser at a few µs per JSON object.
 MAX_JSON_CONTAINERS = 200_000
+# The native fast path encodes about 2 µs per record (bench/fastpath.py), without the GIL: a
+# request larger than this is encoded in a worker thread, so that the event loop keeps its turns.
+NATIVE_INLINE_BYTES = 256 * 1024
+_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,8 @@ class IngestService:
         self._clock = clock
         self.report_refusal = report_refusal
         self._json_turns = asyncio.Semaphore(1)
+        self._native = copy_rows.native_module()  # None: every request takes the Python path
+        self._native_turns = asyncio.Semaphore(1)
 
     async def export(self, payload: bytes, content_type: str, reservation: Reservation) -> ExportLogsServiceResponse:
         """Commit every acceptable record of a decompressed request. Raises ``PayloadTooLarge``
@@ -68,10 +75,16 @@ class IngestService:
         nothing was committed); rejects individual records through ``partial_success``."""
         if content_type == otlp_codec.JSON:
             payload = await self._json_to_protobuf(payload, reservation)
-        split = otlp_wire.split_request(payload, self.limits.max_records_per_request, self.limits.max_record_bytes)
-        reservation.resize(admission.protobuf_cost(len(payload), split.records))
-        mapped, oversized = await self._map(split, self._clock())
-        result = await self._writer.submit(mapped.rows, payload_bytes=len(payload))
+        received_at = self._clock()
+        encoded = await self._encode_native(payload, received_at, reservation)
+        if encoded is not None:
+            records, oversized, repaired, future_clamped = encoded
+        else:
+            split = otlp_wire.split_request(payload, self.limits.max_records_per_request, self.limits.max_record_bytes)
+            reservation.resize(admission.protobuf_cost(len(payload), split.records))
+            mapped, oversized = await self._map(split, received_at)
+            records, repaired, future_clamped = RequestRecords(mapped.rows), mapped.repaired, mapped.future_clamped
+        result = await self._writer.submit(records, payload_bytes=len(payload))
         notes = []
         if oversized:
             notes.append(
@@ -80,15 +93,47 @@ class IngestService:
             )
         if result.rejected:
             notes.append(f"{result.rejected} log record(s) rejected by the database: " + "; ".join(result.errors))
-        if mapped.repaired:
+        if repaired:
             # OTLP allows a message with rejected_log_records = 0 as a warning.
-            notes.append(f"{mapped.repaired} log record(s) stored with NUL characters replaced by U+FFFD")
-        if mapped.future_clamped:
+            notes.append(f"{repaired} log record(s) stored with NUL characters replaced by U+FFFD")
+        if future_clamped:
             notes.append(
-                f"{mapped.future_clamped} log record(s) timestamped more than 10 minutes ahead were stored at "
+                f"{future_clamped} log record(s) timestamped more than 10 minutes ahead were stored at "
                 "their receive time (their own time is in fields.activity.original_timestamp)"
             )
         return export_response(result.rejected + oversized, "; ".join(notes))
+
+    async def _encode_native(
+        self, payload: bytes, received_at: datetime, reservation: Reservation
+    ) -> tuple[RequestRecords, int, int, int] | None:
+        """The request's records as COPY tuples by the native fast path: ``(records, oversized,
+        repaired, future_clamped)``, or None when it is to take the Python path (no fast path, or
+        the request declined or any record handed back: the Python path then maps the whole
+        request, and raises what the receivers answer for a malformed one). Its tuples take about
+        what the request's bytes do, which the reservation grows by beforehand."""
+        native = self._native
+        if native is None:
+            return None
+        reservation.resize(admission.native_cost(len(payload)))
+        received_ns = (received_at - _UNIX_EPOCH) // timedelta(microseconds=1) * 1000
+        limits = self.limits
+
+        def encode() -> tuple[bytes, int, list[int], tuple[int, int, int]]:
+            return native.encode_request(payload, received_ns, 0, limits.max_records_per_request, limits.max_record_bytes)
+
+        try:
+            if len(payload) <= NATIVE_INLINE_BYTES:
+                tuples, count, handed_back, counts = encode()
+            else:
+                async with self._native_turns:
+                    tuples, count, handed_back, counts = await asyncio.to_thread(encode)
+        except native.Declined:
+            return None
+        if handed_back:
+            return None
+        reservation.resize(len(payload) + len(tuples))
+        oversized, repaired, future_clamped = counts
+        return RequestRecords([], tuples, count), oversized, repaired, future_clamped
 
     async def _json_to_protobuf(self, payload: bytes, reservation: Reservation) -> bytes:
         """OTLP/JSON as protobuf bytes. protobuf's JSON parser is pure Python (a few µs per JSON

@@ -34,16 +34,16 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
 
 import asyncpg
 
-from collector.contract import BATCH_SIZE_RANGE, FLUSH_INTERVAL_MS_RANGE
-from collector.copy_rows import COPY_COLUMNS
+from collector.contract import BATCH_SIZE_RANGE, FLUSH_INTERVAL_MS_RANGE, LEVEL_IDS, SOURCE_IDS
+from collector.copy_rows import COPY_COLUMNS, COPY_HEADER, COPY_TRAILER, RequestRecords, rows_from_copy, tuples_by_id
 from collector.db.queries import q
-from collector.errors import Overloaded, StoreUnavailable
+from collector.errors import ConfigurationError, Overloaded, StoreUnavailable
 from collector.hub import LiveHub
-from collector.model import ActivityRow, dumps
+from collector.id_blocks import IdBlocks
+from collector.model import ActivityRow
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +62,20 @@ class WriteResult:
 
 @dataclass(slots=True)
 class _Request:
-    rows: list[ActivityRow]
+    records: RequestRecords
     future: asyncio.Future[WriteResult] | None
     enqueued_at: float
     payload_bytes: int = 0  # the request's size on the wire: what its COPY encoding will about take
+    # Its COPY tuples with the ids it was given at its first flush (kept for retries).
+    encoded: bytes = b""
+    # What of it is committed: the tuples (for the live tail) and how many records they hold.
+    committed_parts: list[bytes] = field(default_factory=list)
+    committed: int = 0
+    published: bool = False
+
+    @property
+    def count(self) -> int:
+        return self.records.count
 
 
 @dataclass
@@ -92,26 +102,6 @@ def _is_data_error(exc: BaseException) -> bool:
 
 def _clamp(value: int, bounds: tuple[int, int]) -> int:
     return max(bounds[0], min(bounds[1], int(value)))
-
-
-def copy_records(
-    rows: list[ActivityRow], ids: list[int], level_ids: dict[str, int], source_ids: dict[str, int]
-) -> list[tuple[Any, ...]]:
-    """Rows as tuples in ``COPY_COLUMNS`` order, JSON pre-encoded for the binary jsonb codec."""
-    resource_json: dict[int, bytes] = {}  # rows of one OTLP resource share its dict: encode it once
-    records = []
-    for row, row_id in zip(rows, ids):
-        resource = resource_json.get(id(row.resource))
-        if resource is None:
-            resource = resource_json[id(row.resource)] = dumps(row.resource)
-        records.append((
-            row_id, row.timestamp, level_ids[row.level], source_ids[row.source], row.message,
-            dumps(row.fields), row.category, row.entity_type,
-            row.entity_id, row.user_id, row.job_id, row.project_id, row.trace_id, row.span_id,
-            row.trace_flags, row.severity_number, row.severity_text, row.service_name,
-            row.event_name, resource, row.scope_name, row.scope_version, row.admin_only,
-        ))  # fmt: skip
-    return records
 
 
 class BatchWriter:
@@ -150,16 +140,22 @@ class BatchWriter:
         self._available = True
         self._closing = False
         self._task: asyncio.Task[None] | None = None
-        self._level_ids: dict[str, int] = {}
-        self._source_ids: dict[str, int] = {}
+        self._ids = IdBlocks()
         self._next_settings_read = 0.0
 
     # --- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
         async with self._pool.acquire() as conn:
-            self._level_ids = {r["name"]: r["id"] for r in await conn.fetch(q("list_levels"))}
-            self._source_ids = {r["name"]: r["id"] for r in await conn.fetch(q("list_sources"))}
+            # COPY tuples carry the contract's level and source ids (both encoders use them).
+            levels = {r["name"]: r["id"] for r in await conn.fetch(q("list_levels"))}
+            sources = {r["name"]: r["id"] for r in await conn.fetch(q("list_sources"))}
+            if levels != LEVEL_IDS or sources != SOURCE_IDS:
+                raise ConfigurationError(
+                    f"the database's levels {levels} and sources {sources} are not the contract's "
+                    f"{LEVEL_IDS} and {SOURCE_IDS}: was the schema changed by hand?"
+                )
+            await self._ids.load(conn)
         await self._read_settings()
         self._task = asyncio.create_task(self._run(), name="batch-writer")
         self._task.add_done_callback(self._watch)
@@ -185,14 +181,17 @@ class BatchWriter:
 
     # --- submitting ------------------------------------------------------------------------
 
-    async def submit(self, rows: list[ActivityRow], *, payload_bytes: int = 0) -> WriteResult:
-        """Queue rows and wait until they are committed (or rejected). ``payload_bytes``, the
-        request's size, bounds how much one flush takes (``max_batch_bytes``)."""
-        if not rows:
+    async def submit(self, records: RequestRecords | list[ActivityRow], *, payload_bytes: int = 0) -> WriteResult:
+        """Queue a request's records (or rows) and wait until they are committed (or rejected).
+        ``payload_bytes``, the request's size, bounds how much one flush takes
+        (``max_batch_bytes``)."""
+        if isinstance(records, list):
+            records = RequestRecords(records)
+        if not records.count:
             return WriteResult(accepted=0)
-        self._check_accepting(len(rows))
+        self._check_accepting(records.count)
         future: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
-        self._enqueue(_Request(rows, future, time.monotonic(), payload_bytes))
+        self._enqueue(_Request(records, future, time.monotonic(), max(payload_bytes, len(records.tuples))))
         return await future
 
     def submit_nowait(self, rows: list[ActivityRow]) -> bool:
@@ -203,7 +202,7 @@ class BatchWriter:
         except StoreUnavailable:
             self.stats.dropped_internal += len(rows)
             return False
-        self._enqueue(_Request(rows, None, time.monotonic()))
+        self._enqueue(_Request(RequestRecords(rows), None, time.monotonic()))
         return True
 
     @property
@@ -236,7 +235,7 @@ class BatchWriter:
 
     def _enqueue(self, request: _Request) -> None:
         self._queue.append(request)
-        self._queued_rows += len(request.rows)
+        self._queued_rows += request.count
         self._queued_bytes += request.payload_bytes
         if self._queued_rows >= self.batch_size or len(self._queue) == 1:
             self._wake.set()
@@ -284,11 +283,11 @@ class BatchWriter:
 
     def _take(self) -> list[_Request]:
         batch = [self._queue.popleft()]
-        rows, size = len(batch[0].rows), batch[0].payload_bytes
-        while (self._queue and rows + len(self._queue[0].rows) <= self.max_batch_rows
+        rows, size = batch[0].count, batch[0].payload_bytes
+        while (self._queue and rows + self._queue[0].count <= self.max_batch_rows
                and size + self._queue[0].payload_bytes <= self.max_batch_bytes):  # fmt: skip
             request = self._queue.popleft()
-            rows += len(request.rows)
+            rows += request.count
             size += request.payload_bytes
             batch.append(request)
         self._queued_rows -= rows
@@ -299,51 +298,88 @@ class BatchWriter:
         started = time.perf_counter()
         results: list[WriteResult]
         async with self._pool.acquire() as conn:
+            await self._assign_ids(conn, batch)
             try:
-                await self._copy(conn, [row for request in batch for row in request.rows])
-                results = [WriteResult(accepted=len(request.rows)) for request in batch]
+                await self._copy(conn, [request.encoded for request in batch])
+                for request in batch:
+                    request.committed_parts.append(request.encoded)
+                    request.committed = request.count
+                results = [WriteResult(accepted=request.count) for request in batch]
             except _BatchRejected as exc:
                 log.warning("a batch of %d requests was refused (%s); isolating the bad records", len(batch), exc)
-                results = [await self._copy_isolated(conn, request.rows) for request in batch]
-        committed = [row for request in batch for row in request.rows if row.id is not None]
+                results = [await self._copy_isolated(conn, request) for request in batch]
         self.stats.flushes += 1
-        self.stats.committed += len(committed)
         self.stats.rejected += sum(r.rejected for r in results)
-        self._hub.publish(committed)
+        self._publish(batch)
         for request, result in zip(batch, results):
             if request.future is not None and not request.future.done():
                 request.future.set_result(result)
-        log.debug("flushed %d rows in %.1f ms", len(committed), (time.perf_counter() - started) * 1000)
+        log.debug("flushed %d requests in %.1f ms", len(batch), (time.perf_counter() - started) * 1000)
 
-    async def _copy(self, conn: asyncpg.Connection, rows: list[ActivityRow]) -> None:
-        """Commit rows atomically; on success every row has its id. A COPY is one statement and so
-        its own transaction: an explicit BEGIN/COMMIT would only add two round trips per flush."""
+    async def _assign_ids(self, conn: asyncpg.Connection, batch: list[_Request]) -> None:
+        """Ids for the records of requests that have none yet (a request keeps its ids when its
+        flush is retried), taken in queue order so that ids follow commit order."""
+        pending = [request for request in batch if not request.encoded]
+        await self._ids.reserve(conn, sum(request.count for request in pending))
+        for request in pending:
+            request.encoded = request.records.encode(self._ids.take(request.count))
+
+    def _publish(self, batch: list[_Request]) -> None:
+        """Hand the committed records to the live tail, read back from what was stored (in id
+        order: the batch's requests are in id order, and so are the tuples of each). Once per
+        request, however the flush ended."""
+        parts = []
+        for request in batch:
+            if not request.published:
+                request.published = True
+                self.stats.committed += request.committed
+                parts += request.committed_parts
+        if not parts or not self._hub.subscriber_count:
+            return
         try:
-            ids = await conn.fetchval(q("reserve_activity_log_ids"), len(rows))
-            records = copy_records(rows, ids, self._level_ids, self._source_ids)
-            await conn.copy_records_to_table("activity_logs", records=records, columns=COPY_COLUMNS)
+            rows = [row for part in parts for row in rows_from_copy(part)]
+        except Exception:  # noqa: BLE001 - the records are committed: a bug here must not undo that
+            log.exception("could not read back %d committed COPY parts for the live tail", len(parts))
+            return
+        self._hub.publish(rows)
+
+    async def _copy(self, conn: asyncpg.Connection, parts: list[bytes]) -> None:
+        """Commit COPY tuples atomically. A COPY is one statement and so its own transaction: an
+        explicit BEGIN/COMMIT would only add two round trips per flush."""
+
+        async def stream():  # noqa: ANN202 - an async iterator of bytes
+            yield COPY_HEADER
+            for part in parts:
+                yield part
+            yield COPY_TRAILER
+
+        try:
+            await conn.copy_to_table("activity_logs", source=stream(), columns=COPY_COLUMNS, format="binary")
         except asyncpg.PostgresError as exc:
             if _is_data_error(exc):
                 raise _BatchRejected(exc) from exc
             raise
-        for row, row_id in zip(rows, ids):
-            row.id = row_id
 
-    async def _copy_isolated(self, conn: asyncpg.Connection, rows: list[ActivityRow]) -> WriteResult:
+    async def _copy_isolated(self, conn: asyncpg.Connection, request: _Request) -> WriteResult:
         try:
-            await self._copy(conn, rows)
-            return WriteResult(accepted=len(rows))
+            await self._copy(conn, [request.encoded])
+            request.committed_parts.append(request.encoded)
+            request.committed = request.count
+            return WriteResult(accepted=request.count)
         except _BatchRejected:
             pass
         result = WriteResult(accepted=0)
-        for row in rows:
+        for part in tuples_by_id(request.encoded).values():
             try:
-                await self._copy(conn, [row])
-                result.accepted += 1
+                await self._copy(conn, [part])
             except _BatchRejected as exc:
                 result.rejected += 1
                 if len(result.errors) < 3:
                     result.errors.append(f"{exc.cause.sqlstate}: {exc.cause}")
+                continue
+            request.committed_parts.append(part)
+            request.committed += 1
+            result.accepted += 1
         return result
 
     # --- failures and recovery -------------------------------------------------------------
@@ -358,27 +394,25 @@ class BatchWriter:
     def _settle(self, batch: list[_Request], error: BaseException) -> None:
         """Fail a batch whose flush broke off. Requests the isolation path had already committed
         in full still succeed, so their senders do not send them twice."""
-        committed = [row for request in batch for row in request.rows if row.id is not None]
-        self._hub.publish(committed)
-        self.stats.committed += len(committed)
+        self._publish(batch)
         for request in batch:
-            if all(row.id is not None for row in request.rows):
+            if request.committed == request.count:
                 if request.future is not None and not request.future.done():
-                    request.future.set_result(WriteResult(accepted=len(request.rows)))
+                    request.future.set_result(WriteResult(accepted=request.count))
             elif request.future is not None and not request.future.done():
                 request.future.set_exception(error)
             else:
-                self.stats.dropped_internal += len(request.rows)
+                self.stats.dropped_internal += request.count - request.committed
 
     def _fail_queued(self, error: StoreUnavailable) -> None:
         while self._queue:
             request = self._queue.popleft()
-            self._queued_rows -= len(request.rows)
+            self._queued_rows -= request.count
             self._queued_bytes -= request.payload_bytes
             if request.future is not None and not request.future.done():
                 request.future.set_exception(error)
             elif request.future is None:
-                self.stats.dropped_internal += len(request.rows)
+                self.stats.dropped_internal += request.count
 
     async def _probe(self) -> None:
         await self._sleep(self.retry_after)

@@ -27,10 +27,15 @@ SELECT id, name FROM activity_log_levels ORDER BY id;
 -- name: list_sources
 SELECT id, name FROM activity_log_sources ORDER BY id;
 
--- name: reserve_activity_log_ids
--- Ids are taken from the sequence inside the writer's transaction so that the rows can be
--- published with their ids after the commit. One writer commits at a time, so ids become
--- visible in increasing order (the live tail's resume relies on it).
+-- name: activity_log_id_block_size
+-- How many ids one nextval() of the sequence reserves (migration 0003).
+SELECT increment_by FROM pg_sequences
+WHERE schemaname = current_schema() AND sequencename = 'activity_logs_id_seq';
+
+-- name: reserve_activity_log_id_blocks
+-- The first ids of $1 blocks. One writer per process commits at a time, with ids taken in
+-- order from its blocks, so within a process ids become visible in increasing order (the live
+-- tail's resume relies on it).
 SELECT array_agg(nextval('activity_logs_id_seq')) FROM generate_series(1, $1);
 
 -- name: get_settings

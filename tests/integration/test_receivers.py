@@ -16,6 +16,7 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 
 import collector.mapping
+from collector import copy_rows
 from collector.db.repository import LogFilter, Scope, count_logs, query_logs
 from tests.support.server import start_server
 from tests.support.otlp import SPAN, TRACE, request_with
@@ -178,18 +179,44 @@ async def test_wrong_length_trace_ids_are_stored_without_trace(server, db):
     assert rows["good"].trace_id == TRACE.hex()
 
 
-async def test_records_the_database_refuses_are_rejected_one_by_one(server, db, monkeypatch):
+class CorruptingNative:
+    """The native fast path, with the tuple of a record whose message starts with "poison" given
+    a category the table's CHECK constraint refuses."""
+
+    def __init__(self, native):
+        self.Declined = native.Declined
+        self._native = native
+
+    def encode_request(self, *args):
+        tuples, count, handed_back, counts = self._native.encode_request(*args)
+        parts = [
+            part.replace(b"\x00\x00\x00\x07verbose", b"\x00\x00\x00\x07invalid") if b"poison" in part else part
+            for part in copy_rows.tuples_by_id(tuples).values()
+        ]
+        return b"".join(parts), count, handed_back, counts
+
+
+@pytest.mark.parametrize("path", ["python", "native"])
+async def test_records_the_database_refuses_are_rejected_one_by_one(server, db, monkeypatch, path):
     """A record PostgreSQL refuses (here one forced to violate a CHECK constraint) is counted in
     partial_success; the other records of the request and of the same batch are stored."""
-    real_map_record = collector.mapping.map_record
+    ingest = server.runtime.ingest
+    if path == "python":
+        real_map_record = collector.mapping.map_record
 
-    def corrupting_map_record(record, context, received_at):
-        row, repairs = real_map_record(record, context, received_at)
-        if row.message.startswith("poison"):
-            row.category = "not-a-category"
-        return row, repairs
+        def corrupting_map_record(record, context, received_at):
+            row, repairs = real_map_record(record, context, received_at)
+            if row.message.startswith("poison"):
+                row.category = "not-a-category"
+            return row, repairs
 
-    monkeypatch.setattr(collector.mapping, "map_record", corrupting_map_record)
+        monkeypatch.setattr(collector.mapping, "map_record", corrupting_map_record)
+        monkeypatch.setattr(ingest, "_native", None)
+    else:
+        native = copy_rows.native_module()
+        if native is None:
+            pytest.skip("the native fast path is not built (or ACTIVITY_NATIVE=off)")
+        monkeypatch.setattr(ingest, "_native", CorruptingNative(native))
     body = request_with([{"body": "fine 1"}, {"body": "poison"}, {"body": "fine 2"}]).SerializeToString()
     status, payload, _ = await post(server, body, {**PROTOBUF, **auth(server)})
     assert status == 200
