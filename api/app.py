@@ -85,6 +85,7 @@ async def _writer(app: web.Application) -> AsyncIterator[None]:
         IngestLimits(settings.max_request_bytes, settings.max_records_per_request, settings.max_record_bytes,
                      settings.otlp_body_timeout_s),
         report_refusal=app[SECURITY_EVENTS].record,
+        native=settings.native,
     )  # fmt: skip
     runtime.ingest_auth = IngestAuthenticator(runtime.ingest_pool)
     try:

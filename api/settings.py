@@ -57,6 +57,8 @@ class Settings(BaseModel):
     max_record_bytes: int = setting(256 * 1024, "ACTIVITY_MAX_RECORD_BYTES", "encoded size of one log record; a "
                                     "larger record is rejected (partial_success), the rest of its request "
                                     "stored", ge=1024)
+    native: bool = setting(True, "ACTIVITY_NATIVE", "encode OTLP requests with the native fast path when it "
+                           "is built (collector/_fastpath.c); off maps every request in Python")
     ingest_memory_bytes: int = setting(512 * MiB, "ACTIVITY_INGEST_MEMORY_BYTES", "memory all OTLP requests in "
                                        "flight and the writer's queue may take together; beyond it ingest answers "
                                        "retry-later", ge=64 * MiB)

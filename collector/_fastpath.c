@@ -101,7 +101,11 @@ typedef struct {
     const uint8_t *tag_start; /* where the field's tag begins */
 } Field;
 
-static int read_varint(Reader *r, uint64_t *out) {
+static inline int read_varint(Reader *r, uint64_t *out) {
+    if (r->p < r->end && *r->p < 0x80) { /* one byte: tags and short lengths, nearly all of them */
+        *out = *r->p++;
+        return 0;
+    }
     uint64_t result = 0;
     for (int shift = 0; shift < 70; shift += 7) {
         if (r->p >= r->end) return -1;
@@ -162,6 +166,16 @@ static int utf8_check(const uint8_t *p, size_t n, size_t *chars, int *ascii, int
     size_t count = 0, i = 0;
     int only_ascii = 1, has_nul = 0;
     while (i < n) {
+        /* Eight ASCII bytes without a NUL at a time: most of what services log. */
+        if (i + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            if (!(w & 0x8080808080808080ULL) && !((w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL)) {
+                i += 8;
+                count += 8;
+                continue;
+            }
+        }
         uint8_t c = p[i];
         if (c < 0x80) {
             if (c == 0) has_nul = 1;
@@ -260,6 +274,17 @@ static int put_json_string(State *s, Buffer *b, const uint8_t *p, size_t n) {
     b->data[b->len++] = '"';
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
+        /* Eight bytes with nothing to escape (no control character, quote or backslash) at a time. */
+        while (i + 8 <= n) {
+            uint64_t w, ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+            memcpy(&w, p + i, 8);
+            uint64_t quote = w ^ (ones * '"'), backslash = w ^ (ones * '\\');
+            if (((w - ones * 0x20) & ~w & highs) || ((quote - ones) & ~quote & highs) ||
+                ((backslash - ones) & ~backslash & highs))
+                break;
+            i += 8;
+        }
+        if (i >= n) break;
         uint8_t c = p[i];
         if (c >= 0x20 && c != '"' && c != '\\') continue;
         TRY(put(b, p + run, i - run));
@@ -315,17 +340,31 @@ static int put_int2_field(Buffer *b, int v) {
     return put_be16(b, (uint16_t)v);
 }
 
+/* Decimal text of v (what "%lld" prints; snprintf costs several times more per call). */
 static int put_int64_text(Buffer *b, int64_t v) {
     char text[24];
-    int n = snprintf(text, sizeof text, "%lld", (long long)v);
-    return put(b, text, (size_t)n);
+    char *end = text + sizeof text, *p = end;
+    uint64_t magnitude = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + magnitude % 10);
+        magnitude /= 10;
+    } while (magnitude);
+    if (v < 0) *--p = '-';
+    return put(b, p, (size_t)(end - p));
 }
 
 /* repr(float), which is also what orjson prints except in the exponent form of small numbers
  * ("1e-05" against orjson's "0.00001"): those are handed back when writing for orjson. */
 static int put_double(State *s, Buffer *b, double v, int flavor) {
-    /* PyOS_double_to_string allocates with PyMem_Malloc, which needs the GIL: held for this call
-     * only (floats are rare in log attributes; everything else runs without it). */
+    /* Whole numbers below 1e16 (durations, counters sent as doubles: the common case) print as
+     * the integer and ".0" in repr and in orjson alike, without the general algorithm. */
+    if (v == trunc(v) && fabs(v) < 1e16) {
+        if (v == 0 && signbit(v)) TRY(put_byte(b, '-'));
+        TRY(put_int64_text(b, (int64_t)v));
+        return put(b, ".0", 2);
+    }
+    /* PyOS_double_to_string allocates with PyMem_Malloc, which needs the GIL: when the walk runs
+     * without it, it is taken back for this call only. */
     if (s->released) PyEval_RestoreThread(s->released);
     char *text = PyOS_double_to_string(v, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
     int status = OK;
@@ -1307,17 +1346,21 @@ static int visit_resource(void *arg, Span resource) {
     return split_message(resource, 2, &w->budget.blocks, &w->budget, &split, visit_scope, w);
 }
 
-/* encode_request(data, received_at_unix_nano, first_id, max_records, max_record_bytes)
+/* encode_request(data, received_at_unix_nano, first_id, max_records, max_record_bytes,
+ *                release_gil=False)
  *   -> (copy_bytes, count, handed_back, (oversized, repaired, future_clamped))
  * The contract of copy_rows.encode_request_reference; raises Declined where the whole request
  * is left to it (malformed or over the limits at the outer levels, or an unusual resource or
- * scope). The walk runs without the GIL (the bytes object it reads is immutable), so a large
- * request can be encoded in a worker thread while the event loop goes on. */
+ * scope). With release_gil the walk runs without the GIL (the bytes object it reads is
+ * immutable), so that a large request can be encoded in a worker thread while the event loop
+ * goes on; each float then takes the GIL back for its formatting, which costs more than it gains
+ * for a request encoded on the event loop's own thread. */
 static PyObject *encode_request(PyObject *module, PyObject *args) {
     Py_buffer data;
     long long received_at_unix_nano, first_id, max_records, max_record_bytes;
-    if (!PyArg_ParseTuple(args, "y*LLLL", &data, &received_at_unix_nano, &first_id, &max_records,
-                          &max_record_bytes))
+    int release_gil = 0;
+    if (!PyArg_ParseTuple(args, "y*LLLL|p", &data, &received_at_unix_nano, &first_id, &max_records,
+                          &max_record_bytes, &release_gil))
         return NULL;
     if (received_at_unix_nano < 0 || max_records < 0) {
         PyBuffer_Release(&data);
@@ -1337,7 +1380,7 @@ static PyObject *encode_request(PyObject *module, PyObject *args) {
     Split split;
     int status;
     int64_t limit = max_records;
-    s.released = PyEval_SaveThread();
+    if (release_gil) s.released = PyEval_SaveThread();
     /* The limits first, as split_request checks them before anything is mapped. */
     w.budget = (Budget){limit, limit, limit * 4};
     status = split_message(request, 1, &w.budget.blocks, &w.budget, &split, visit_resource, &w);
@@ -1349,7 +1392,7 @@ static PyObject *encode_request(PyObject *module, PyObject *args) {
         w.budget = (Budget){INT64_MAX, INT64_MAX, INT64_MAX};
         status = split_message(request, 1, &w.budget.blocks, &w.budget, &split, visit_resource, &w);
     }
-    PyEval_RestoreThread(s.released);
+    if (release_gil) PyEval_RestoreThread(s.released);
     s.released = NULL;
     if (status == NO_MEMORY) {
         PyErr_NoMemory();
@@ -1461,7 +1504,7 @@ done:
 
 static PyMethodDef METHODS[] = {
     {"encode_request", encode_request, METH_VARARGS,
-     "encode_request(data, received_at_unix_nano, first_id, max_records, max_record_bytes)\n"
+     "encode_request(data, received_at_unix_nano, first_id, max_records, max_record_bytes, release_gil=False)\n"
      "-> (copy_bytes, count, handed_back, (oversized, repaired, future_clamped))"},
     {"assign_ids", assign_ids, METH_VARARGS,
      "assign_ids(tuples, ranges) -> bytes: COPY tuples with their ordinals replaced by ids"},

@@ -59,14 +59,16 @@ class IngestService:
 
     def __init__(self, writer: BatchWriter, budget: IngestBudget, limits: IngestLimits, *,
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
-                 report_refusal: Callable[[str, str | None, object], None] = _ignore_refusal):  # fmt: skip
+                 report_refusal: Callable[[str, str | None, object], None] = _ignore_refusal,
+                 native: bool = True):  # fmt: skip
         self._writer = writer
         self.budget = budget
         self.limits = limits
         self._clock = clock
         self.report_refusal = report_refusal
         self._json_turns = asyncio.Semaphore(1)
-        self._native = copy_rows.native_module()  # None: every request takes the Python path
+        # None: every request takes the Python path (switched off, or no build).
+        self._native = copy_rows.native_module() if native else None
         self._native_turns = asyncio.Semaphore(1)
 
     async def export(self, payload: bytes, content_type: str, reservation: Reservation) -> ExportLogsServiceResponse:
@@ -118,15 +120,16 @@ class IngestService:
         received_ns = (received_at - _UNIX_EPOCH) // timedelta(microseconds=1) * 1000
         limits = self.limits
 
-        def encode() -> tuple[bytes, int, list[int], tuple[int, int, int]]:
-            return native.encode_request(payload, received_ns, 0, limits.max_records_per_request, limits.max_record_bytes)
+        def encode(release_gil: bool) -> tuple[bytes, int, list[int], tuple[int, int, int]]:
+            return native.encode_request(payload, received_ns, 0, limits.max_records_per_request,
+                                         limits.max_record_bytes, release_gil)  # fmt: skip
 
         try:
             if len(payload) <= NATIVE_INLINE_BYTES:
-                tuples, count, handed_back, counts = encode()
+                tuples, count, handed_back, counts = encode(False)
             else:
                 async with self._native_turns:
-                    tuples, count, handed_back, counts = await asyncio.to_thread(encode)
+                    tuples, count, handed_back, counts = await asyncio.to_thread(encode, True)
         except native.Declined:
             return None
         if handed_back:

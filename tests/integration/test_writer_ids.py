@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from datetime import datetime, timezone
 
 import aiohttp
 import pytest
 
 from collector import copy_rows
+from collector import ingest as ingest_module
 from collector.db.connect import create_pool
 from collector.hub import LiveHub
 from collector.id_blocks import SPARE_BLOCKS
@@ -101,6 +103,8 @@ class NativeSpy:
         tuples, count, handed_back, counts = self._native.encode_request(*args)
         if not handed_back:
             self.encoded.append(count)
+            self.released_gil = args[5:] == (True,)
+            self.thread = threading.current_thread()
         return tuples, count, handed_back, counts
 
 
@@ -138,3 +142,21 @@ async def test_the_live_tail_is_handed_what_was_stored(server, db, monkeypatch, 
             status, stored, _ = await call(session, server, "GET", f"/api/v1/activity-logs/{row.id}", admin)
             assert status == 200, stored
             assert json.loads(row.json()) == stored["data"], row.id
+
+
+async def test_a_large_request_is_encoded_in_a_worker_thread(server, db, monkeypatch):
+    native = copy_rows.native_module()
+    if native is None:
+        pytest.skip("the native fast path is not built (or ACTIVITY_NATIVE=off)")
+    monkeypatch.setattr(server.runtime.ingest, "_native", spy := NativeSpy(native))
+    records = [{"body": f"line {i} " + "x" * 200, "attributes": {"i": i, "ms": float(i)}} for i in range(2000)]
+    body = request_with([dict(record) for record in records]).SerializeToString()
+    assert len(body) > ingest_module.NATIVE_INLINE_BYTES
+    async with aiohttp.ClientSession() as session:
+        headers = {"Content-Type": "application/x-protobuf", "Authorization": f"Bearer {server.token}"}
+        async with session.post(server.otlp_http_url, data=body, headers=headers) as response:
+            assert response.status == 200
+    assert spy.encoded == [2000] and spy.released_gil and spy.thread is not threading.main_thread()
+    stored = await db.fetch("SELECT message, fields FROM activity_logs ORDER BY id")
+    assert [r["message"] for r in stored] == [record["body"] for record in records]
+    assert stored[7]["fields"] == {"i": 7, "ms": 7.0}

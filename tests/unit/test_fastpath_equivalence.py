@@ -65,6 +65,8 @@ def assert_equivalent(data: bytes, received_ns: int = RECEIVED_NS, max_record_by
     except _fastpath.Declined:  # left whole to the reference: slower, never wrong
         HANDED_BACK.append("declined")
         return None
+    # Without the GIL (as in a worker thread), the same.
+    assert _fastpath.encode_request(data, received_ns, FIRST_ID, MAX_RECORDS, max_record_bytes, True) == native
     native_bytes, native_count, handed_back, (oversized, repaired, clamped) = native
     reference_bytes, reference_count, _, (ref_oversized, ref_repaired, ref_clamped) = reference
     assert native_count + len(handed_back) == reference_count
@@ -138,6 +140,14 @@ EDGE_RECORDS = [
     {"body": "x", "attributes": {"activity.source": "WOR\u212aER"}},
     {"body": "x", "attributes": {"activity.user.id": "\u00a012"}},
     {"body": "x", "attributes": {"int": -(2**63), "max": 2**63 - 1, "neg0": -0.0, "tiny": 5e-324, "huge": 1.7976931348623157e308}},
+    # Whole numbers as doubles take a shortcut in C below 1e16.
+    {"body": 3.0, "attributes": {"whole": 1234.0, "neg": -5.0, "below": 9999999999999998.0, "at": 1e16,
+                                 "p53": 2.0**53, "zero": 0.0, "half": 0.5, "big": 123456789012345678.0}},
+    {"body": -0.0}, {"body": 1e16}, {"body": 9999999999999998.0},
+    # Long text, scanned eight bytes at a time, with what must be escaped or checked at every offset.
+    *({"body": "x", "attributes": {"s": "a" * offset + special + "b" * 17, "k" * offset + special: 1}}
+      for offset in range(9) for special in ('"', "\\", "\n", "\x00", "\x1f", "é", "\u2028", "\U0001f600", "\x7f")),
+    {"body": "y" * 40 + "\x00", "attributes": {"trace": "line 1\n  line 2\n" * 50}},
 ]  # fmt: skip
 
 
