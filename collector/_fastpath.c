@@ -1004,8 +1004,9 @@ static int put_hex_field(Buffer *b, Span raw) {
     return OK;
 }
 
-/* datetime.isoformat() of a UTC time in microseconds since 1970, "+00:00" written "Z". */
-static int put_isoformat(Buffer *b, int64_t us) {
+/* datetime.isoformat() of a UTC time in microseconds since 1970 (not before), "+00:00" written
+ * "Z"; with always_micros, isoformat(timespec="microseconds"). */
+static int put_isoformat(Buffer *b, int64_t us, int always_micros) {
     int64_t seconds = us / 1000000, micros = us % 1000000;
     int64_t days = seconds / 86400, rest = seconds % 86400;
     /* civil date from days since 1970-01-01 (Howard Hinnant's algorithm) */
@@ -1016,7 +1017,7 @@ static int put_isoformat(Buffer *b, int64_t us) {
     y += m <= 2;
     char text[48];
     int n;
-    if (micros)
+    if (micros || always_micros)
         n = snprintf(text, sizeof text, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%06lldZ", (long long)y,
                      (long long)m, (long long)d, (long long)(rest / 3600), (long long)(rest / 60 % 60),
                      (long long)(rest % 60), (long long)micros);
@@ -1141,7 +1142,7 @@ static int encode_record(State *s, const uint8_t *p, size_t n, const Context *c,
     if (clamped) {
         if (!first) TRY(put_byte(fields, ','));
         TRY(put(fields, "\"activity.original_timestamp\":\"", 31));
-        TRY(put_isoformat(fields, timestamp));
+        TRY(put_isoformat(fields, timestamp, 0));
         TRY(put_byte(fields, '"'));
         timestamp = in->received_us;
     }
@@ -1509,10 +1510,179 @@ done:
     return result;
 }
 
+/* decode_tuples(tuples, json_limit=-1) -> list of tuples
+ * COPY tuples of COPY_COLUMNS read back into Python values, one tuple per row in column order:
+ * int8 and int2 as int, text as str, jsonb as the JSON text's bytes (without the version byte),
+ * bool as bool, NULL as None; the timestamp as microseconds since 2000-01-01. With a json_limit,
+ * each tuple has one more value: the entry's JSON as ActivityRow.json() writes it when that is at
+ * most json_limit bytes long, else None. What the writer hands the live tail for the rows it
+ * committed (collector/copy_rows.py live_rows). ValueError when the bytes are not such tuples. */
+enum { COL_INT8, COL_INT2, COL_TEXT, COL_JSONB, COL_BOOL };
+static const int COLUMN_TYPES[COPY_FIELDS] = {
+    COL_INT8, COL_INT8, COL_INT2, COL_INT2, COL_TEXT, COL_JSONB, COL_TEXT, COL_TEXT, COL_INT8, COL_INT8,
+    COL_INT8, COL_INT8, COL_TEXT, COL_TEXT, COL_INT2, COL_INT2, COL_TEXT, COL_TEXT, COL_TEXT, COL_JSONB,
+    COL_TEXT, COL_TEXT, COL_BOOL};
+
+static PyObject *column_value(int type, const uint8_t *p, uint32_t length) {
+    switch (type) {
+    case COL_INT8: {
+        if (length != 8) break;
+        uint64_t v = 0;
+        for (int i = 0; i < 8; i++) v = v << 8 | p[i];
+        return PyLong_FromLongLong((long long)(int64_t)v);
+    }
+    case COL_INT2:
+        if (length != 2) break;
+        return PyLong_FromLong((long)(int16_t)(uint16_t)(p[0] << 8 | p[1]));
+    case COL_TEXT:
+        return PyUnicode_DecodeUTF8((const char *)p, (Py_ssize_t)length, "strict");
+    case COL_JSONB:
+        if (length < 1 || p[0] != 1) break;
+        return PyBytes_FromStringAndSize((const char *)p + 1, (Py_ssize_t)length - 1);
+    case COL_BOOL:
+        if (length != 1) break;
+        return PyBool_FromLong(p[0]);
+    }
+    PyErr_SetString(PyExc_ValueError, "a COPY value of the wrong size for its column");
+    return NULL;
+}
+
+static const char *const LEVEL_NAMES[] = {"debug", "info", "warn", "error"};
+static const char *const ENTRY_KEYS[COPY_FIELDS] = {
+    "id", "timestamp", "level", "source", "message", "fields", "category", "entity_type", "entity_id", "user_id",
+    "job_id", "project_id", "trace_id", "span_id", "trace_flags", "severity_number", "severity_text",
+    "service_name", "event_name", "resource", "scope_name", "scope_version", "admin_only"};
+/* ActivityRow.to_dict's key order, by column. */
+static const int ENTRY_ORDER[COPY_FIELDS] = {0, 1, 2, 3, 4, 6, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22};
+
+/* The entry's JSON as collector.model.dumps(row.to_dict()) writes it (orjson), from its column
+ * values (NULL: length -1); NO_MEMORY, or DECLINE when Python must write it (a time before 1970,
+ * an unknown level or source). */
+static int entry_json(State *s, Buffer *b, const uint8_t *const *values, const int64_t *lengths) {
+    b->len = 0;
+    TRY(put_byte(b, '{'));
+    for (int k = 0; k < COPY_FIELDS; k++) {
+        int column = ENTRY_ORDER[k];
+        const uint8_t *v = values[column];
+        int64_t n = lengths[column];
+        if (k) TRY(put_byte(b, ','));
+        TRY(put_byte(b, '"'));
+        TRY(put_str(b, ENTRY_KEYS[column]));
+        TRY(put(b, "\":", 2));
+        if (n < 0) {
+            TRY(put(b, "null", 4));
+            continue;
+        }
+        switch (COLUMN_TYPES[column]) {
+        case COL_INT8: {
+            uint64_t x = 0;
+            for (int i = 0; i < 8; i++) x = x << 8 | v[i];
+            if (column == 1) { /* the timestamp, in microseconds since 2000; years 1970 to 9999 */
+                if ((int64_t)x < -POSTGRES_EPOCH_UNIX_US || (int64_t)x >= 252455616000000000LL) return DECLINE;
+                TRY(put_byte(b, '"'));
+                TRY(put_isoformat(b, (int64_t)x + POSTGRES_EPOCH_UNIX_US, 1));
+                TRY(put_byte(b, '"'));
+            } else {
+                TRY(put_int64_text(b, (int64_t)x));
+            }
+            break;
+        }
+        case COL_INT2: {
+            int value = (int16_t)(uint16_t)(v[0] << 8 | v[1]);
+            if (column == 2 || column == 3) {
+                if (value < 1 || value > (column == 2 ? 4 : 5)) return DECLINE;
+                TRY(put_byte(b, '"'));
+                TRY(put_str(b, column == 2 ? LEVEL_NAMES[value - 1] : SOURCES[value - 1]));
+                TRY(put_byte(b, '"'));
+            } else {
+                TRY(put_int64_text(b, value));
+            }
+            break;
+        }
+        case COL_TEXT: TRY(put_json_string(s, b, v, (size_t)n)); break;
+        case COL_JSONB: TRY(put(b, v + 1, (size_t)n - 1)); break;
+        case COL_BOOL: TRY(v[0] ? put(b, "true", 4) : put(b, "false", 5)); break;
+        }
+    }
+    return put_byte(b, '}');
+}
+
+static PyObject *decode_tuples(PyObject *module, PyObject *args) {
+    Py_buffer data;
+    Py_ssize_t json_limit = -1;
+    if (!PyArg_ParseTuple(args, "y*|n", &data, &json_limit)) return NULL;
+    PyObject *rows = PyList_New(0);
+    const uint8_t *p = data.buf, *end = p + data.len;
+    State s;
+    memset(&s, 0, sizeof s);
+    while (rows && p < end) {
+        if (end - p < 2 || ((p[0] << 8) | p[1]) != COPY_FIELDS) {
+            PyErr_SetString(PyExc_ValueError, "not a COPY tuple of the activity_logs columns");
+            Py_CLEAR(rows);
+            break;
+        }
+        p += 2;
+        PyObject *row = PyTuple_New(json_limit >= 0 ? COPY_FIELDS + 1 : COPY_FIELDS);
+        const uint8_t *values[COPY_FIELDS];
+        int64_t lengths[COPY_FIELDS];
+        for (int column = 0; row && column < COPY_FIELDS; column++) {
+            PyObject *value = NULL;
+            if (end - p < 4) {
+                PyErr_SetString(PyExc_ValueError, "a COPY tuple runs past the end");
+            } else {
+                uint32_t length = load_be32(p);
+                p += 4;
+                values[column] = p;
+                lengths[column] = length == 0xFFFFFFFFu ? -1 : (int64_t)length;
+                if (length == 0xFFFFFFFFu) {
+                    value = Py_NewRef(Py_None);
+                } else if (length > (uint64_t)(end - p)) {
+                    PyErr_SetString(PyExc_ValueError, "a COPY tuple runs past the end");
+                } else {
+                    value = column_value(COLUMN_TYPES[column], p, length);
+                    p += length;
+                }
+            }
+            if (!value) {
+                Py_CLEAR(row);
+                break;
+            }
+            PyTuple_SET_ITEM(row, column, value);
+        }
+        if (row && json_limit >= 0) {
+            /* Every value was read, and checked, above. */
+            s.repaired = 0;
+            int status = entry_json(&s, &s.json, values, lengths);
+            if (status == OK && s.repaired) status = DECLINE; /* a NUL in text: orjson escapes it */
+            PyObject *json = NULL;
+            if (status == NO_MEMORY) {
+                PyErr_NoMemory();
+            } else if (status != OK || s.json.len > (size_t)json_limit) {
+                json = Py_NewRef(Py_None);
+            } else {
+                json = PyBytes_FromStringAndSize((const char *)s.json.data, (Py_ssize_t)s.json.len);
+            }
+            if (!json) Py_CLEAR(row);
+            else PyTuple_SET_ITEM(row, COPY_FIELDS, json);
+        }
+        if (!row || PyList_Append(rows, row) < 0) {
+            Py_XDECREF(row);
+            Py_CLEAR(rows);
+            break;
+        }
+        Py_DECREF(row);
+    }
+    state_free(&s);
+    PyBuffer_Release(&data);
+    return rows;
+}
+
 static PyMethodDef METHODS[] = {
     {"encode_request", encode_request, METH_VARARGS,
      "encode_request(data, received_at_unix_nano, first_id, max_records, max_record_bytes, release_gil=False)\n"
      "-> (copy_bytes, count, handed_back, (oversized, repaired, future_clamped))"},
+    {"decode_tuples", decode_tuples, METH_VARARGS,
+     "decode_tuples(tuples, json_limit=-1) -> [tuple of column values (, entry JSON)]: COPY tuples read back"},
     {"assign_ids", assign_ids, METH_VARARGS,
      "assign_ids(tuples, ranges) -> bytes: COPY tuples with their ordinals replaced by ids"},
     {NULL, NULL, 0, NULL}};
@@ -1525,7 +1695,7 @@ PyMODINIT_FUNC PyInit__fastpath(void) {
     if (!module) return NULL;
     Declined = PyErr_NewException("collector._fastpath.Declined", PyExc_ValueError, NULL);
     /* collector/copy_rows.py uses this extension only when its NATIVE_VERSION is this. */
-    if (PyModule_AddIntConstant(module, "VERSION", 2) < 0) {
+    if (PyModule_AddIntConstant(module, "VERSION", 3) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -22,7 +22,7 @@ from typing import Iterable, Sequence
 
 import orjson
 
-from collector import otlp_wire
+from collector import otlp_wire, preview
 from collector.contract import LEVEL_IDS, SOURCE_IDS
 from collector.mapping import MappedRequest, iter_split
 from collector.model import ActivityRow, dumps
@@ -166,7 +166,7 @@ def encode_request_reference(
 
 # Bumped with every change to what collector/_fastpath.c encodes or accepts: an extension built
 # from other sources (a stale build left in place after an update, another checkout's) is not used.
-NATIVE_VERSION = 2
+NATIVE_VERSION = 3
 
 
 @functools.cache
@@ -268,9 +268,65 @@ def assign_ids(tuples: bytes, ranges: IdRanges) -> bytes:
 
 _LEVEL_NAMES = {level_id: name for name, level_id in LEVEL_IDS.items()}
 _SOURCE_NAMES = {source_id: name for name, source_id in SOURCE_IDS.items()}
-_ID_AND_TIME = struct.Struct("!hiqiq")  # field count; id; timestamp
 _INT8_VALUE = struct.Struct("!q")
 _INT2_VALUE = struct.Struct("!h")
+# Per column of COPY_COLUMNS, how its binary value reads back.
+_COLUMN_READERS = (
+    "int8", "int8", "int2", "int2", "text", "jsonb", "text", "text", "int8", "int8", "int8", "int8", "text",
+    "text", "int2", "int2", "text", "text", "text", "jsonb", "text", "text", "bool",
+)  # fmt: skip
+
+
+def _read_value(kind: str, value: bytes):  # noqa: ANN202 - a column's Python value
+    if kind == "int8":
+        return _INT8_VALUE.unpack(value)[0]
+    if kind == "int2":
+        return _INT2_VALUE.unpack(value)[0]
+    if kind == "text":
+        return value.decode()
+    if kind == "jsonb":
+        if value[:1] != _JSONB_VERSION:
+            raise ValueError("a jsonb value without its version byte")
+        return value[1:]
+    if len(value) != 1:
+        raise ValueError("a bool of the wrong size")
+    return value == b"\x01"
+
+
+_EARLIEST_US = -(_POSTGRES_EPOCH - _UNIX_EPOCH) // _MICROSECOND  # 1970, in microseconds since 2000
+
+
+def decode_tuples_reference(tuples: bytes, json_limit: int = -1) -> list[tuple]:
+    """``_fastpath.decode_tuples`` in Python: each row's column values (the timestamp as
+    microseconds since 2000-01-01, jsonb as its JSON text) and, with a ``json_limit``, its
+    entry's JSON (``ActivityRow.json``) when at most that long (else None; None as well where
+    the C code leaves the JSON to Python: a time before 1970, a NUL in text)."""
+    rows = []
+    for encoded in tuples_by_id(tuples).values():
+        values, pos = [], 2
+        for kind in _COLUMN_READERS:
+            (length,) = _LENGTH.unpack_from(encoded, pos)
+            pos += 4
+            if length < 0:
+                values.append(None)
+            else:
+                values.append(_read_value(kind, encoded[pos:pos + length]))
+                pos += length
+        if json_limit >= 0:
+            text = None
+            if values[1] >= _EARLIEST_US and not any(isinstance(v, str) and "\x00" in v for v in values):
+                text = dumps(_row(values, orjson.Fragment(values[5]), orjson.Fragment(values[19])).to_dict())
+                text = text if len(text) <= json_limit else None
+            values.append(text)
+        rows.append(tuple(values))
+    return rows
+
+
+def decode_tuples(tuples: bytes, json_limit: int = -1) -> list[tuple]:
+    native = native_module()
+    if native is not None:
+        return native.decode_tuples(tuples, json_limit)
+    return decode_tuples_reference(tuples, json_limit)
 
 
 # Twenty digits in a row may be an integer beyond 64 bits, which orjson would read as a float.
@@ -283,67 +339,44 @@ def _loads(json_text: bytes):  # noqa: ANN202 - a JSON value
     return orjson.loads(json_text)
 
 
+def _row(values: tuple, fields: dict, resource: dict) -> ActivityRow:
+    (row_id, micros, level, source, message, _, category, entity_type, entity_id, user_id, job_id, project_id,
+     trace_id, span_id, trace_flags, severity_number, severity_text, service_name, event_name, _, scope_name,
+     scope_version, admin_only) = values[:23]  # fmt: skip
+    return ActivityRow(
+        _POSTGRES_EPOCH + timedelta(microseconds=micros), _LEVEL_NAMES[level], _SOURCE_NAMES[source], message,
+        category, fields, entity_type, entity_id, user_id, job_id, project_id, trace_id, span_id, trace_flags,
+        severity_number, severity_text, service_name, event_name, resource, scope_name, scope_version, admin_only,
+        row_id,
+    )  # fmt: skip
+
+
 def rows_from_copy(tuples: bytes) -> list[ActivityRow]:
-    """The rows ``encode_copy_rows`` encoded, read back from their COPY tuples (ids included):
-    what the writer publishes to the live tail for records the fast path encoded, so that the
-    tail shows exactly what was stored."""
+    """The rows ``encode_copy_rows`` encoded, read back whole from their COPY tuples (ids
+    included); rows of one resource share one dict, as mapped rows do."""
     rows = []
-    resources: dict[bytes, dict] = {}  # rows of one resource share one dict, as mapped rows do
-    unpack_length = _LENGTH.unpack_from
-    pos, end = 0, len(tuples)
-    while pos < end:
-        _, _, row_id, _, micros = _ID_AND_TIME.unpack_from(tuples, pos)
-        pos += _ID_AND_TIME.size
-        values: list = []
-        for _column in range(len(COPY_COLUMNS) - 2):
-            (length,) = unpack_length(tuples, pos)
-            pos += 4
-            if length < 0:
-                values.append(None)
-            else:
-                values.append(tuples[pos:pos + length])
-                pos += length
-        (level, source, message, fields, category, entity_type, entity_id, user_id, job_id, project_id,
-         trace_id, span_id, trace_flags, severity_number, severity_text, service_name, event_name,
-         resource, scope_name, scope_version, admin_only) = values  # fmt: skip
-        resource_value = resources.get(resource)
-        if resource_value is None:
-            resource_value = resources[resource] = _loads(resource[1:])
-        rows.append(ActivityRow(
-            timestamp=_POSTGRES_EPOCH + timedelta(microseconds=micros),
-            level=_LEVEL_NAMES[_INT2_VALUE.unpack(level)[0]],
-            source=_SOURCE_NAMES[_INT2_VALUE.unpack(source)[0]],
-            message=message.decode(),
-            category=category.decode(),
-            fields=_loads(fields[1:]),
-            entity_type=_text_value(entity_type),
-            entity_id=_int8_value(entity_id),
-            user_id=_int8_value(user_id),
-            job_id=_int8_value(job_id),
-            project_id=_int8_value(project_id),
-            trace_id=_text_value(trace_id),
-            span_id=_text_value(span_id),
-            trace_flags=_int2_value(trace_flags),
-            severity_number=_INT2_VALUE.unpack(severity_number)[0],
-            severity_text=_text_value(severity_text),
-            service_name=_text_value(service_name),
-            event_name=_text_value(event_name),
-            resource=resource_value,
-            scope_name=_text_value(scope_name),
-            scope_version=_text_value(scope_version),
-            admin_only=admin_only == b"\x01",
-            id=row_id,
-        ))  # fmt: skip
+    resources: dict[bytes, dict] = {}
+    for values in decode_tuples(tuples):
+        resource = resources.get(values[19])
+        if resource is None:
+            resource = resources[values[19]] = _loads(values[19])
+        rows.append(_row(values, _loads(values[5]), resource))
     return rows
 
 
-def _text_value(value: bytes | None) -> str | None:
-    return None if value is None else value.decode()
-
-
-def _int8_value(value: bytes | None) -> int | None:
-    return None if value is None else _INT8_VALUE.unpack(value)[0]
-
-
-def _int2_value(value: bytes | None) -> int | None:
-    return None if value is None else _INT2_VALUE.unpack(value)[0]
+def live_rows(tuples: bytes) -> list[ActivityRow]:
+    """What the live tail needs of committed COPY tuples: each row's columns and its list-view
+    JSON (``ActivityRow.json``), without its fields and resource as Python objects (the live
+    hub drops them: filters never read them). The JSON is written around the stored JSON text of
+    fields and resource, never parsed (in C when the fast path is built); a row whose JSON is long
+    enough to be shortened for list views is read back whole and shortened as every other row is
+    (``ActivityRow.view_dict``)."""
+    rows = []
+    for values in decode_tuples(tuples, preview.MESSAGE_CHARS):
+        if values[23] is not None:
+            row = _row(values, {}, {})
+            row._json = values[23]
+        else:
+            row = _row(values, _loads(values[5]), _loads(values[19]))
+        rows.append(row)
+    return rows

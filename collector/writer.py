@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from collector.contract import BATCH_SIZE_RANGE, FLUSH_INTERVAL_MS_RANGE, LEVEL_IDS, SOURCE_IDS
-from collector.copy_rows import COPY_COLUMNS, COPY_HEADER, COPY_TRAILER, RequestRecords, rows_from_copy, tuples_by_id
+from collector.copy_rows import COPY_COLUMNS, COPY_HEADER, COPY_TRAILER, RequestRecords, live_rows, tuples_by_id
 from collector.db.queries import q
 from collector.errors import ConfigurationError, Overloaded, StoreUnavailable
 from collector.hub import LiveHub
@@ -337,7 +337,7 @@ class BatchWriter:
         if not parts or not self._hub.subscriber_count:
             return
         try:
-            rows = [row for part in parts for row in rows_from_copy(part)]
+            rows = [row for part in parts for row in live_rows(part)]
         except Exception:  # noqa: BLE001 - the records are committed: a bug here must not undo that
             log.exception("could not read back %d committed COPY parts for the live tail", len(parts))
             return

@@ -71,14 +71,19 @@ def check(fastpath, data: bytes) -> None:
     # The writer's id assignment on these tuples (their ids taken as ordinals), in split runs.
     ranges = [(7, 2), (1 << 40, 1 << 20)]
     assert fastpath.assign_ids(native[0], ranges) == copy_rows.assign_ids_reference(native[0], ranges)
+    # And read back for the live tail, entry JSON included.
+    limit = len(data) % 4096
+    assert fastpath.decode_tuples(native[0], limit) == copy_rows.decode_tuples_reference(native[0], limit)
 
 
 def check_assign_ids(fastpath, data: bytes) -> None:
-    """assign_ids on bytes that are not (quite) COPY tuples: refused, never read out of bounds."""
-    try:
-        fastpath.assign_ids(data, [(1, 1 << 20)])
-    except ValueError:
-        pass
+    """assign_ids and decode_tuples on bytes that are not (quite) COPY tuples: refused, never read
+    out of bounds."""
+    for attempt in (lambda: fastpath.assign_ids(data, [(1, 1 << 20)]), lambda: fastpath.decode_tuples(data, 100)):
+        try:
+            attempt()
+        except ValueError:  # UnicodeDecodeError included
+            pass
 
 
 def main() -> None:

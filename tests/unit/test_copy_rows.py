@@ -4,7 +4,10 @@ over the fast path's equivalence corpus."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import struct
+from datetime import datetime, timezone
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -37,10 +40,22 @@ def assert_read_back(rows: list[ActivityRow], first_id: int = 7) -> None:
     encoded = copy_rows.encode_copy_rows(rows, ids)
     read = copy_rows.rows_from_copy(encoded)
     assert [row.id for row in read] == list(ids)
-    for row, row_id, back in zip(rows, ids, read):
+    live = copy_rows.live_rows(encoded)
+    if _fastpath is not None:
+        assert _fastpath.decode_tuples(encoded) == copy_rows.decode_tuples_reference(encoded)
+        for limit in (-1, 0, 300, 4096):
+            assert _fastpath.decode_tuples(encoded, limit) == copy_rows.decode_tuples_reference(encoded, limit)
+    for row, row_id, back, shown in zip(rows, ids, read, live):
         row.id = row_id
         assert back == row
-        assert back.json() == row.json()  # what the live tail sends
+        assert back.json() == row.json()
+        # What the live tail sends: the same entry (the same bytes, but where the standard
+        # library wrote integers beyond 64 bits), and the same columns for its filters.
+        assert json.loads(shown.json()) == json.loads(row.json())
+        if not copy_rows._LONG_DIGITS.search(row.json()):
+            assert shown.json() == row.json()
+        live_copy, expected = shown.for_live(), row.for_live()
+        assert dataclasses.replace(live_copy, _json=None) == dataclasses.replace(expected, _json=None)
 
 
 def test_edge_records_read_back_as_mapped():
@@ -57,7 +72,11 @@ def test_rows_of_one_resource_share_its_dict():
 
 def test_server_rows_read_back():
     """The server's own rows (admin only, integers beyond 64 bits in fields, no trace)."""
-    rows = [ActivityRow(RECEIVED, "error", "api", "disk full", "curated", {"big": 2**70, "n": [1.5]}, admin_only=True)]
+    rows = [ActivityRow(RECEIVED, "error", "api", "disk full", "curated", {"big": 2**70, "n": [1.5]}, admin_only=True),
+            # What the C code leaves to Python: a time before 1970, a NUL (which orjson escapes).
+            ActivityRow(datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=timezone.utc), "debug", "agent", "old"),
+            ActivityRow(datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=timezone.utc), "warn", "pipeline", "late"),
+            ActivityRow(RECEIVED, "info", "comfyui", "n\x00ul", severity_text="\x00")]
     assert_read_back(rows)
 
 
@@ -102,6 +121,26 @@ def test_ids_replace_ordinals_run_by_run(ranges):
     # Only the id changes.
     for before, after in zip(copy_rows.tuples_by_id(tuples).values(), copy_rows.tuples_by_id(reference).values()):
         assert before[:6] == after[:6] and before[14:] == after[14:]
+
+
+def test_large_rows_are_shortened_for_the_live_tail_as_for_list_views():
+    rows = [ActivityRow(RECEIVED, "info", "worker", "m" * 20_000, fields={f"k{i}": "v" * 2_000 for i in range(80)},
+                        resource={"service.name": "w", "big": "r" * 5_000})]
+    assert_read_back(rows)
+    [shown] = copy_rows.live_rows(copy_rows.encode_copy_rows(rows, [1]))
+    assert json.loads(shown.json())["truncated"] is True
+
+
+@pytest.mark.parametrize("decode", ["reference", "native"])
+def test_decoding_refuses_what_is_not_tuples(decode):
+    if decode == "native" and _fastpath is None:
+        pytest.skip("the native fast path is not built")
+    function = copy_rows.decode_tuples_reference if decode == "reference" else _fastpath.decode_tuples
+    tuples = ordinal_tuples(2)
+    assert len(function(tuples)) == 2
+    for broken in (tuples[:-1], tuples + b"\x00", tuples[:40], b"\x00\x05" + tuples[2:]):
+        with pytest.raises((ValueError, struct.error)):
+            function(broken)
 
 
 @pytest.mark.parametrize("assign", ["reference", "native"])
