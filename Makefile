@@ -108,7 +108,8 @@ $(FUZZ_SO): collector/_fastpath.c
 fuzz: fuzz-tools $(FUZZ_SO)
 	LD_PRELOAD=$(ATHERIS_DIR)/asan_with_fuzzer.so ASAN_OPTIONS=detect_leaks=0 \
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		$(BIN)/python fuzz/fastpath_fuzz.py $(FUZZ_SO) -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096
+		$(BIN)/python fuzz/fastpath_fuzz.py $(FUZZ_SO) -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 \
+		-artifact_prefix=build/fuzz/
 
 # The bounded run of `make test`.
 fuzz-short:

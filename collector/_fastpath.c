@@ -126,6 +126,9 @@ static int next_field(Reader *r, Field *f) {
     f->tag_start = r->p;
     uint64_t key;
     if (read_varint(r, &key) < 0) return -1;
+    /* protobuf (upb) reads a tag, and a length, as at most five bytes: a longer one, even of a
+     * small value padded with empty groups, is corrupt to it (found by make fuzz). */
+    if (r->p - f->tag_start > 5) return -1;
     if ((key >> 3) == 0 || (key >> 3) > MAX_FIELD_NUMBER) return -1;
     f->number = (uint32_t)(key >> 3);
     f->wire_type = key & 7;
@@ -146,7 +149,9 @@ static int next_field(Reader *r, Field *f) {
         return 1;
     case 2: {
         uint64_t length;
+        const uint8_t *length_start = r->p;
         if (read_varint(r, &length) < 0) return -1;
+        if (r->p - length_start > 5) return -1; /* as a tag: at most five bytes to upb */
         if (length > (uint64_t)(r->end - r->p)) return -1;
         f->value = r->p;
         f->length = (size_t)length;
@@ -1695,7 +1700,7 @@ PyMODINIT_FUNC PyInit__fastpath(void) {
     if (!module) return NULL;
     Declined = PyErr_NewException("collector._fastpath.Declined", PyExc_ValueError, NULL);
     /* collector/copy_rows.py uses this extension only when its NATIVE_VERSION is this. */
-    if (PyModule_AddIntConstant(module, "VERSION", 3) < 0) {
+    if (PyModule_AddIntConstant(module, "VERSION", 4) < 0) {
         Py_DECREF(module);
         return NULL;
     }

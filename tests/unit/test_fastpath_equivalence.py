@@ -221,7 +221,11 @@ def _varint(value: int) -> bytes:
 @pytest.mark.parametrize(
     "record",
     [b"\x1a\x02\xc3\x28", b"\x2a\x03\x0a\x01\xff", b"\x32\x04\x0a\x02\xed\xa0", b"\x0b\x0c", b"\x08", b"\x62\x05ab",
-     b"\x2a\x02\x42\x00", b"\x32\x02\x18\x01", b"\x00\x00", b"\x3f"],
+     b"\x2a\x02\x42\x00", b"\x32\x02\x18\x01", b"\x00\x00", b"\x3f",
+     # Tags padded to six bytes (corrupt to protobuf) and to five (accepted); found by make fuzz.
+     b"\xd8\x81\x81\x81\x81\x00\xd8\x31", b"\x98\x80\x80\x80\x00\x05", b"\xd8\x81\x81\x81\x01\x05",
+     # Lengths padded with empty groups.
+     b"\x1a\x82\x80\x80\x00ab", b"\x1a\x82\x80\x80\x80\x80\x80\x80\x80\x00ab"],
 )  # fmt: skip
 def test_malformed_or_unusual_records(record):
     assert_equivalent(_request_with_raw_record(record))
