@@ -131,11 +131,17 @@ def test_large_rows_are_shortened_for_the_live_tail_as_for_list_views():
     assert json.loads(shown.json())["truncated"] is True
 
 
-@pytest.mark.parametrize("decode", ["reference", "native"])
-def test_decoding_refuses_what_is_not_tuples(decode):
-    if decode == "native" and _fastpath is None:
+def implementation(which: str, reference, native_name: str):  # noqa: ANN201 - the function under test
+    if which == "reference":
+        return reference
+    if _fastpath is None:
         pytest.skip("the native fast path is not built")
-    function = copy_rows.decode_tuples_reference if decode == "reference" else _fastpath.decode_tuples
+    return getattr(_fastpath, native_name)
+
+
+@pytest.mark.parametrize("which", ["reference", "native"])
+def test_decoding_refuses_what_is_not_tuples(which):
+    function = implementation(which, copy_rows.decode_tuples_reference, "decode_tuples")
     tuples = ordinal_tuples(2)
     assert len(function(tuples)) == 2
     for broken in (tuples[:-1], tuples + b"\x00", tuples[:40], b"\x00\x05" + tuples[2:]):
@@ -143,11 +149,9 @@ def test_decoding_refuses_what_is_not_tuples(decode):
             function(broken)
 
 
-@pytest.mark.parametrize("assign", ["reference", "native"])
-def test_malformed_tuples_and_missing_ids_are_refused(assign):
-    if assign == "native" and _fastpath is None:
-        pytest.skip("the native fast path is not built")
-    function = copy_rows.assign_ids_reference if assign == "reference" else _fastpath.assign_ids
+@pytest.mark.parametrize("which", ["reference", "native"])
+def test_malformed_tuples_and_missing_ids_are_refused(which):
+    function = implementation(which, copy_rows.assign_ids_reference, "assign_ids")
     tuples = ordinal_tuples(3)
     with pytest.raises(ValueError):
         function(tuples, [(100, 2)])  # ordinal 2 has no id
