@@ -239,6 +239,14 @@ typedef struct {
     size_t n;
 } Span;
 
+/* One attribute of a record, its key and value located, not decoded. */
+typedef struct {
+    Span key;
+    Span value;
+    int has_value;
+    int contract; /* the contract attribute the key names (contract_index), or -1 */
+} KeyValue;
+
 typedef struct {
     Buffer out;       /* the COPY tuples */
     Buffer scratch;   /* values encoded only to be validated */
@@ -247,6 +255,8 @@ typedef struct {
     Buffer repaired_a, repaired_b;
     Span *keys;       /* duplicate-key detection: an open-addressing table */
     size_t keys_cap;
+    KeyValue *attributes; /* the record's attributes, parsed once (parse_record) */
+    size_t attributes_cap;
     int repaired;     /* a NUL was replaced in what is being mapped */
     int clamped;      /* the record's time was more than MAX_FUTURE_SKEW ahead */
     PyThreadState *released; /* the GIL is released for the walk; put_double takes it back */
@@ -260,6 +270,7 @@ static void state_free(State *s) {
     PyMem_RawFree(s->repaired_a.data);
     PyMem_RawFree(s->repaired_b.data);
     PyMem_RawFree(s->keys);
+    PyMem_RawFree(s->attributes);
 }
 
 /* --- JSON text ------------------------------------------------------------------------------ */
@@ -439,12 +450,6 @@ static int parse_any(const uint8_t *p, size_t n, Any *any) {
     }
     return OK;
 }
-
-typedef struct {
-    Span key;
-    Span value;
-    int has_value;
-} KeyValue;
 
 static int parse_key_value(const uint8_t *p, size_t n, KeyValue *kv) {
     Reader r = {p, p + n};
@@ -930,7 +935,7 @@ typedef struct {
     int has_contract[C_COUNT];
 } Record;
 
-static int parse_record(const uint8_t *p, size_t n, Record *rec) {
+static int parse_record(State *s, const uint8_t *p, size_t n, Record *rec) {
     memset(rec, 0, sizeof *rec);
     rec->severity_text.p = rec->event_name.p = rec->trace_id.p = rec->span_id.p = p;
     Reader r = {p, p + n};
@@ -963,10 +968,17 @@ static int parse_record(const uint8_t *p, size_t n, Record *rec) {
             break;
         case 6: {
             if (f.wire_type != 2) return HAND_BACK;
-            rec->attribute_count++;
-            KeyValue kv;
-            TRY(parse_key_value(f.value, f.length, &kv));
-            int i = contract_index(kv.key);
+            if (rec->attribute_count == s->attributes_cap) {
+                size_t cap = s->attributes_cap ? 2 * s->attributes_cap : 32;
+                KeyValue *grown = PyMem_RawRealloc(s->attributes, cap * sizeof(KeyValue));
+                if (!grown) return NO_MEMORY;
+                s->attributes = grown;
+                s->attributes_cap = cap;
+            }
+            KeyValue *attribute = &s->attributes[rec->attribute_count++];
+            TRY(parse_key_value(f.value, f.length, attribute));
+            KeyValue kv = *attribute;
+            int i = attribute->contract = contract_index(kv.key);
             if (i >= 0) {
                 if (rec->has_contract[i]) return HAND_BACK; /* duplicate: the dict keeps the last */
                 rec->has_contract[i] = 1;
@@ -1040,7 +1052,7 @@ typedef struct {
 /* One record's tuple appended to s->out; on HAND_BACK the caller drops what was appended. */
 static int encode_record(State *s, const uint8_t *p, size_t n, const Context *c, const RowInput *in) {
     Record rec;
-    TRY(parse_record(p, n, &rec));
+    TRY(parse_record(s, p, n, &rec));
     s->repaired = c->repaired;
 
     /* The contract's columns. */
@@ -1095,17 +1107,12 @@ static int encode_record(State *s, const uint8_t *p, size_t n, const Context *c,
     int64_t timestamp = nanos ? (int64_t)(nanos / 1000) : in->received_us;
     int clamped = timestamp - in->received_us > MAX_FUTURE_SKEW_US;
 
-    /* Fields: duplicate keys (after NUL repair) are handed back. */
+    /* Fields, from the attributes parse_record kept. Duplicate keys (after NUL repair) are
+     * handed back: checked first, in a pass of their own, as writing nested key-value lists
+     * below checks theirs with the same table. */
     size_t cap = keys_capacity(rec.attribute_count + 2);
     TRY(keys_begin(s, rec.attribute_count + 2));
-    Reader r = {p, p + n};
-    Field f;
-    while (next_field(&r, &f) > 0) {
-        if (f.number != 6) continue;
-        KeyValue kv;
-        TRY(parse_key_value(f.value, f.length, &kv));
-        TRY(keys_add(s, cap, kv.key));
-    }
+    for (size_t a = 0; a < rec.attribute_count; a++) TRY(keys_add(s, cap, s->attributes[a].key));
     if (structured) TRY(keys_add(s, cap, (Span){(const uint8_t *)"body", 4}));
     if (clamped) TRY(keys_add(s, cap, (Span){(const uint8_t *)"activity.original_timestamp", 27}));
     s->clamped = clamped;
@@ -1113,12 +1120,9 @@ static int encode_record(State *s, const uint8_t *p, size_t n, const Context *c,
     fields->len = 0;
     TRY(put_byte(fields, '{'));
     int first = 1;
-    r.p = p;
-    while (next_field(&r, &f) > 0) {
-        if (f.number != 6) continue;
-        KeyValue kv;
-        TRY(parse_key_value(f.value, f.length, &kv));
-        if (contract_index(kv.key) >= 0) continue;
+    for (size_t a = 0; a < rec.attribute_count; a++) {
+        KeyValue kv = s->attributes[a];
+        if (kv.contract >= 0) continue;
         Any value = {KIND_NONE};
         if (kv.has_value) TRY(parse_any(kv.value.p, kv.value.n, &value));
         if (!first) TRY(put_byte(fields, ','));
@@ -1700,7 +1704,7 @@ PyMODINIT_FUNC PyInit__fastpath(void) {
     if (!module) return NULL;
     Declined = PyErr_NewException("collector._fastpath.Declined", PyExc_ValueError, NULL);
     /* collector/copy_rows.py uses this extension only when its NATIVE_VERSION is this. */
-    if (PyModule_AddIntConstant(module, "VERSION", 4) < 0) {
+    if (PyModule_AddIntConstant(module, "VERSION", 5) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -126,6 +126,9 @@ EDGE_RECORDS = [
     {"body": "bad\x00message", "attributes": {"k\x00": "v\x00", "deep": {"x": ["a\x00"]}}},
     {"body": "x", "attributes": {"k\x00": 1, "k\ufffd": 2}},
     {"body": {"a": 1}, "attributes": {"body": "attribute"}},
+    # The same clash behind a nested key-value list, whose own keys are checked with the same table.
+    {"body": {"a": 1}, "attributes": {"n": {"x": 1, "y": {"z": 2}}, "body": 3}},
+    {"body": [1], "attributes": {"n": {"body": 1}, "body": [2]}},
     {"body": "x", "time_unix_nano": FUTURE_NS},
     {"body": "x", "time_unix_nano": FUTURE_NS + 123_456_000, "attributes": {"activity.original_timestamp": "mine"}},
     {"body": "x", "time_unix_nano": 2**64 - 1},
