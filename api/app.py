@@ -93,7 +93,9 @@ async def _writer(app: web.Application) -> AsyncIterator[None]:
     finally:
         await writer.close()  # commits what is queued: the receivers have stopped by now
         runtime.hub.close()
-        log.info("batch writer stopped: %d committed, %d rejected", writer.stats.committed, writer.stats.rejected)
+        stats = writer.stats
+        log.info("batch writer stopped: %d committed in %d flushes, %d rejected", stats.committed, stats.flushes,
+                 stats.rejected)  # fmt: skip
 
 
 async def _retention(app: web.Application) -> AsyncIterator[None]:
