@@ -46,6 +46,15 @@ static int buffer_reserve(Buffer *b, size_t extra) {
     return OK;
 }
 
+/* A growable array of `*cap` items of `size` bytes, given room for twice as many (`initial` at
+ * first); NULL when memory runs out, the array left as it was. */
+static void *array_grow(void *items, size_t *cap, size_t size, size_t initial) {
+    size_t grown_cap = *cap ? 2 * *cap : initial;
+    void *grown = PyMem_RawRealloc(items, grown_cap * size);
+    if (grown) *cap = grown_cap;
+    return grown;
+}
+
 static int put(Buffer *b, const void *p, size_t n) {
     TRY(buffer_reserve(b, n));
     memcpy(b->data + b->len, p, n);
@@ -969,11 +978,9 @@ static int parse_record(State *s, const uint8_t *p, size_t n, Record *rec) {
         case 6: {
             if (f.wire_type != 2) return HAND_BACK;
             if (rec->attribute_count == s->attributes_cap) {
-                size_t cap = s->attributes_cap ? 2 * s->attributes_cap : 32;
-                KeyValue *grown = PyMem_RawRealloc(s->attributes, cap * sizeof(KeyValue));
+                KeyValue *grown = array_grow(s->attributes, &s->attributes_cap, sizeof(KeyValue), 32);
                 if (!grown) return NO_MEMORY;
                 s->attributes = grown;
-                s->attributes_cap = cap;
             }
             KeyValue *attribute = &s->attributes[rec->attribute_count++];
             TRY(parse_key_value(f.value, f.length, attribute));
@@ -1310,11 +1317,9 @@ static int visit_record(void *arg, Span record) {
     if (status == HAND_BACK) {
         w->s->out.len = mark;
         if (w->handed_back_len == w->handed_back_cap) {
-            size_t cap = w->handed_back_cap ? 2 * w->handed_back_cap : 16;
-            int64_t *grown = PyMem_RawRealloc(w->handed_back, cap * sizeof(int64_t));
+            int64_t *grown = array_grow(w->handed_back, &w->handed_back_cap, sizeof(int64_t), 16);
             if (!grown) return NO_MEMORY;
             w->handed_back = grown;
-            w->handed_back_cap = cap;
         }
         w->handed_back[w->handed_back_len++] = w->ordinal;
     } else if (status != OK) {
