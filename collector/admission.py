@@ -24,6 +24,7 @@ import ctypes.util
 import logging
 from types import TracebackType
 
+from collector.backoff import RetryAdvice
 from collector.errors import Overloaded, PayloadTooLarge
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ class IngestBudget:
 
     def __init__(self, capacity: int, *, retry_after: float = 1.0):
         self.capacity = capacity
-        self.retry_after = retry_after
+        self.advice = RetryAdvice(retry_after)  # the delay advertised grows while it stays full
         self.reserved = 0
         self.refused = 0  # requests refused for want of room
         self._since_trim = 0
@@ -94,8 +95,9 @@ class IngestBudget:
                 self.refused += 1
                 raise Overloaded(
                     f"ingest is at its memory limit ({self.reserved // 2**20} of {self.capacity // 2**20} MiB "
-                    "in flight); retry later", self.retry_after,
+                    "in flight); retry later", self.advice.delay(),
                 )  # fmt: skip
+            self.advice.clear()
             self._since_trim += delta
         self.reserved += delta
         if self.reserved == 0 and self._since_trim >= TRIM_AFTER_BYTES:

@@ -2,7 +2,10 @@
 
 Only a SHA-256 of each token is stored (tokens are 256-bit random values, so a slow password hash
 adds nothing). Verdicts are cached briefly so that ingest does not query the database per
-request: a revoked token stops working within ``cache_ttl`` seconds.
+request: a revoked token stops working within ``cache_ttl`` seconds. While the database cannot be
+asked, a token it accepted within the last ``stale_ttl`` seconds is still accepted (its requests
+then meet the writer's own answer to the outage); others are told to retry, after a delay that
+grows with the outage.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import time
 
 import asyncpg
 
+from collector.backoff import RetryAdvice
 from collector.db.queries import q
 from collector.errors import StoreUnavailable, Unauthenticated
 
@@ -46,9 +50,11 @@ class IngestAuthenticator:
     out the valid ones."""
 
     def __init__(self, pool: asyncpg.Pool, *, cache_ttl: float = 10.0, negative_ttl: float = 2.0,
-                 max_cached: int = 10_000):  # fmt: skip
+                 stale_ttl: float = 600.0, max_cached: int = 10_000):  # fmt: skip
         self._pool = pool
         self.cache_ttl = cache_ttl
+        self.stale_ttl = stale_ttl
+        self.unavailable_advice = RetryAdvice()
         self.negative_ttl = negative_ttl
         self.max_cached = max_cached
         self._valid: dict[bytes, tuple[int, float]] = {}
@@ -83,7 +89,12 @@ class IngestAuthenticator:
             async with self._pool.acquire(timeout=5) as conn:
                 token_id = await conn.fetchval(q("use_ingest_token"), digest, timeout=5)
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise StoreUnavailable(f"cannot verify the ingest token now ({type(exc).__name__})") from exc
+            known = self._valid.get(digest)
+            if known is not None and time.monotonic() < known[1] - self.cache_ttl + self.stale_ttl:
+                return known[0]  # accepted before the database went away
+            raise StoreUnavailable(f"cannot verify the ingest token now ({type(exc).__name__})",
+                                   self.unavailable_advice.delay()) from exc  # fmt: skip
+        self.unavailable_advice.clear()
         now = time.monotonic()
         if token_id is None:
             if len(self._invalid) >= self.max_cached:

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from collector.backoff import RetryAdvice
 from collector.contract import BATCH_SIZE_RANGE, FLUSH_INTERVAL_MS_RANGE, LEVEL_IDS, SOURCE_IDS
 from collector.copy_rows import COPY_COLUMNS, COPY_HEADER, COPY_TRAILER, RequestRecords, live_rows, tuples_by_id
 from collector.db.queries import q
@@ -131,7 +132,10 @@ class BatchWriter:
         self.settings_refresh = settings_refresh
         self.linger = linger
         self._last_flush_end = float("-inf")
-        self.retry_after = retry_after
+        self.retry_after = retry_after  # how often the database is probed while it is away
+        # The delays advertised to senders grow while the database is away or the queue full.
+        self.unavailable_advice = RetryAdvice(retry_after)
+        self.overload_advice = RetryAdvice(retry_after)
         self.stats = WriterStats()
         self._queue: deque[_Request] = deque()
         self._queued_rows = 0
@@ -226,12 +230,16 @@ class BatchWriter:
         if self._closing:
             raise StoreUnavailable("the server is shutting down", self.retry_after)
         if not self._available:
-            raise StoreUnavailable("the database is unavailable; retry later", self.retry_after)
+            raise StoreUnavailable(
+                f"the database has been unavailable for {self.unavailable_advice.lasting:.0f} s; retry later",
+                self.unavailable_advice.delay(),
+            )
         if self._queued_rows and self._queued_rows + count > self.max_pending_rows:
             self.stats.refused_requests += 1
             raise Overloaded(
-                f"ingest queue is full ({self._queued_rows} records waiting); retry later", self.retry_after
+                f"ingest queue is full ({self._queued_rows} records waiting); retry later", self.overload_advice.delay()
             )
+        self.overload_advice.clear()
 
     def _enqueue(self, request: _Request) -> None:
         self._queue.append(request)
@@ -387,7 +395,8 @@ class BatchWriter:
     def _on_store_failure(self, batch: list[_Request], exc: BaseException) -> None:
         log.error("database unavailable, refusing ingest until it returns: %s", exc)
         self._available = False
-        error = StoreUnavailable(f"the database is unavailable ({type(exc).__name__}); retry later", self.retry_after)
+        error = StoreUnavailable(f"the database is unavailable ({type(exc).__name__}); retry later",
+                                 self.unavailable_advice.delay())  # fmt: skip
         self._settle(batch, error)
         self._fail_queued(error)
 
@@ -425,7 +434,8 @@ class BatchWriter:
                 self._fail_queued(StoreUnavailable("the server is shutting down"))
                 self._available = True  # let the loop end
             return
-        log.info("database reachable again; accepting ingest")
+        log.info("database reachable again after %.0f s; accepting ingest", self.unavailable_advice.lasting)
+        self.unavailable_advice.clear()
         self._available = True
 
     async def _read_settings(self) -> None:

@@ -89,10 +89,51 @@ async def test_database_outage_then_every_record_stored_exactly_once(proxied_ser
     assert all(n == 1 for n in counts.values()), counts
 
 
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+async def test_an_exporter_with_a_longer_timeout_rides_out_a_longer_outage(proxied_server, db, protocol):
+    """The exporters wait exactly the advertised delay, at most six times within their timeout: a
+    constant 1 s made them give up about 6 s into any outage. The delay now grows with the outage,
+    so an exporter given a 60 s timeout rides out 12 s of it."""
+    server, proxy = proxied_server
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+
+        exporter = OTLPLogExporter(endpoint=server.grpc_endpoint, insecure=True, timeout=60,
+                                   headers={"authorization": f"Bearer {server.token}"})  # fmt: skip
+    else:
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+
+        exporter = OTLPLogExporter(endpoint=server.otlp_http_url, timeout=60,
+                                   headers={"authorization": f"Bearer {server.token}"})  # fmt: skip
+    server.configure_sdk("long-outage", "worker", protocol, bridge_logging=False, schedule_delay_millis=50,
+                         exporter=exporter)  # fmt: skip
+    try:
+        sdk_shim.curated("info", "long-outage before").emit()  # the token is verified before the outage
+        assert await asyncio.to_thread(sdk_shim.force_flush, 10_000)
+        proxy.cut()
+        sdk_shim.curated("info", "long-outage trigger").emit()  # the writer finds the database gone
+        assert await wait_for(lambda: not server.runtime.writer.available, timeout=15)
+        first = server.runtime.writer.unavailable_advice.delay()
+        flushing = asyncio.create_task(asyncio.to_thread(_emit_and_flush, f"long-{protocol}"))
+        await asyncio.sleep(12)
+        later = server.runtime.writer.unavailable_advice.delay()
+        proxy.restore()
+        assert await flushing
+    finally:
+        await asyncio.to_thread(sdk_shim.shutdown)
+    counts = await message_counts(db, f"outage-long-{protocol}")
+    # 12 s into the outage the token's 10 s cache had expired: it was accepted as known-good.
+    assert set(counts) == {f"outage-long-{protocol} during {i}" for i in range(20)}, "the exporter gave up"
+    assert all(n == 1 for n in counts.values()), counts
+    assert first <= 1.2 and later >= 8, (first, later)
+    assert await wait_for(lambda: server.runtime.writer.unavailable_advice.lasting == 0, timeout=5)
+
+
 def _emit_and_flush(protocol: str) -> bool:
     for i in range(20):
         sdk_shim.curated("warn", f"outage-{protocol} during {i}").emit()
-    return sdk_shim.force_flush(30_000)
+    return sdk_shim.force_flush(60_000)
 
 
 class HeldTable:
@@ -249,3 +290,34 @@ async def test_a_dead_writer_loop_refuses_ingest_instead_of_hanging(database_url
     finally:
         monkeypatch.undo()
         await server.stop()
+
+
+async def test_tokens_known_good_stay_accepted_while_the_database_is_away(database_url, db):
+    """A token accepted before an outage keeps working (for ``stale_ttl``) when its cached verdict
+    expires and the database cannot be asked; one never seen is told to retry, later and later."""
+    from collector.auth import IngestAuthenticator, create_token
+    from collector.db.connect import create_pool
+
+    token, row = await create_token(db, "known")
+    stranger, _ = await create_token(db, "never seen before the outage")
+    proxy = await CuttableProxy(database_url).start()
+    pool = await create_pool(proxy.dsn)
+    try:
+        authenticator = IngestAuthenticator(pool, cache_ttl=0.2, stale_ttl=1.5)
+        assert await authenticator.authenticate(f"Bearer {token}") == row["id"]
+        proxy.cut()
+        await asyncio.sleep(0.3)  # the verdict's cache has expired
+        assert await authenticator.authenticate(f"Bearer {token}") == row["id"]
+        delays = []
+        for _ in range(2):
+            with pytest.raises(StoreUnavailable) as refused:
+                await authenticator.authenticate(f"Bearer {stranger}")
+            delays.append(refused.value.retry_after)
+            await asyncio.sleep(1.3)
+        assert delays[0] <= 1.2 and delays[1] >= 1.3 * 0.8, delays
+        with pytest.raises(StoreUnavailable):  # past stale_ttl: not even the known token
+            await authenticator.authenticate(f"Bearer {token}")
+    finally:
+        proxy.restore()
+        await pool.close()
+        await proxy.stop()
