@@ -12,7 +12,7 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from api import accounts, bootstrap, console_ui, health, http_headers, live, logs, openapi, security, server_logs
+from api import accounts, bootstrap, console_ui, health, http_headers, live, logs, metrics, openapi, security, server_logs
 from api.background import background
 from api.connection_guard import GuardedAppRunner, otlp_http_limits, reserve_middleware, start_guarded_site
 from api.errors import error_middleware
@@ -150,6 +150,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.insert(app.cleanup_ctx.index(_writer) + 2, security_events_ctx)
     app.cleanup_ctx.append(live.setup(app))
     health.add_routes(app)
+    metrics.add_routes(app)
     security.setup(app, settings)
     http_headers.setup(app)
     accounts.setup(app, settings.login_max_failures, settings.login_failure_window_s)

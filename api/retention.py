@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -47,6 +48,7 @@ class RetentionJob:
         self.interval_s = interval_s
         self.chunk_rows = chunk_rows
         self.cycles = 0  # completed cycles (tests wait on it)
+        self.deleted: Counter[str] = Counter()  # entries deleted by level, all cycles (GET /metrics)
 
     async def run_once(self, now: datetime | None = None) -> dict[str, int]:
         """One cycle: the number of entries deleted per level."""
@@ -58,6 +60,7 @@ class RetentionJob:
                 cutoff = now - timedelta(days=settings[f"retention_days_{level}"])
                 purged[level] = await repository.delete_older_than(conn, level, cutoff, chunk=self.chunk_rows)
         total = sum(purged.values())
+        self.deleted.update(purged)
         log.debug("retention purged %d entries: %s", total, purged)
         if total and self.writer is not None:
             message = "retention purged {} entries ({})".format(

@@ -67,7 +67,7 @@ class LogsServicer:
             if payload is grpc.aio.EOF:
                 raise DecodeError("no request message")
             with self._ingest.budget.reserve(len(payload)) as reservation:
-                return await self._ingest.export(payload, otlp_codec.PROTOBUF, reservation)
+                return await self._ingest.export(payload, otlp_codec.PROTOBUF, reservation, "grpc")
         except Unauthenticated as exc:
             self._ingest.report_refusal("ingest_unauthenticated", peer_address(context.peer()), None)
             self._refuse(context, grpc.StatusCode.UNAUTHENTICATED, str(exc))

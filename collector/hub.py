@@ -136,6 +136,7 @@ class Subscription:
         return rows
 
     def _count_dropped(self, dropped: list[ActivityRow]) -> None:
+        self._hub.dropped += len(dropped)
         owner_of = self.pending_owner
         if owner_of is None:
             self.skipped += len(dropped)
@@ -192,6 +193,7 @@ class LiveHub:
         self._to_wake: set[Subscription] = set()
         self._last_wake = float("-inf")
         self._wake_timer: asyncio.TimerHandle | None = None
+        self.dropped = 0  # rows dropped from subscribers' full queues ("lagged"), all told
 
     def subscribe(
         self, predicate: Predicate | None = None, capacity: int | None = None,

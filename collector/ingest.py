@@ -11,6 +11,7 @@ and maps one record at a time, and waits for the commit. The reservation is held
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable
@@ -67,11 +68,14 @@ class IngestService:
         self._clock = clock
         self.report_refusal = report_refusal
         self._json_turns = asyncio.Semaphore(1)
+        # Records of committed requests by transport, stored and rejected (GET /metrics).
+        self.records: dict[str, Counter[str]] = {"grpc": Counter(), "http": Counter()}
         # None: every request takes the Python path (switched off, or no build).
         self._native = copy_rows.native_module() if native else None
         self._native_turns = asyncio.Semaphore(1)
 
-    async def export(self, payload: bytes, content_type: str, reservation: Reservation) -> ExportLogsServiceResponse:
+    async def export(self, payload: bytes, content_type: str, reservation: Reservation,
+                     protocol: str = "http") -> ExportLogsServiceResponse:  # fmt: skip
         """Commit every acceptable record of a decompressed request. Raises ``PayloadTooLarge``
         (too many records), ``DecodeError``, ``Overloaded`` or ``StoreUnavailable`` (retryable:
         nothing was committed); rejects individual records through ``partial_success``."""
@@ -87,6 +91,9 @@ class IngestService:
             mapped, oversized = await self._map(split, received_at)
             records, repaired, future_clamped = RequestRecords(mapped.rows), mapped.repaired, mapped.future_clamped
         result = await self._writer.submit(records, payload_bytes=len(payload))
+        counts = self.records[protocol]
+        counts["stored"] += result.accepted
+        counts["rejected"] += result.rejected + oversized
         notes = []
         if oversized:
             notes.append(

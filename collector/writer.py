@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -79,6 +80,10 @@ class _Request:
         return self.records.count
 
 
+# Upper bounds of the flush-duration histogram's buckets, in seconds (GET /metrics).
+FLUSH_SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
 @dataclass
 class WriterStats:
     committed: int = 0
@@ -86,6 +91,14 @@ class WriterStats:
     refused_requests: int = 0
     dropped_internal: int = 0
     flushes: int = 0
+    # Flushes by duration: per bucket of FLUSH_SECONDS_BUCKETS, then beyond the last; and their sum.
+    flush_buckets: list[int] = field(default_factory=lambda: [0] * (len(FLUSH_SECONDS_BUCKETS) + 1))
+    flush_seconds: float = 0.0
+
+    def observe_flush(self, seconds: float) -> None:
+        self.flushes += 1
+        self.flush_seconds += seconds
+        self.flush_buckets[bisect_left(FLUSH_SECONDS_BUCKETS, seconds)] += 1
 
 
 class _BatchRejected(Exception):
@@ -316,7 +329,7 @@ class BatchWriter:
             except _BatchRejected as exc:
                 log.warning("a batch of %d requests was refused (%s); isolating the bad records", len(batch), exc)
                 results = [await self._copy_isolated(conn, request) for request in batch]
-        self.stats.flushes += 1
+        self.stats.observe_flush(time.perf_counter() - started)
         self.stats.rejected += sum(r.rejected for r in results)
         self._publish(batch)
         for request, result in zip(batch, results):

@@ -1,0 +1,90 @@
+"""``GET /metrics``: the server's state in Prometheus' text format, written by prometheus_client
+from what the writer, ingest, the live hub and retention already count (read at scrape time,
+nothing counted twice). Names are listed in the README ("Metrics").
+
+The endpoint needs no token, as Prometheus scrapes expect: it shows totals and sizes only, no
+entry, name or id, and it listens where the API does (127.0.0.1 unless ``ACTIVITY_HOST`` says
+otherwise).
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from aiohttp import web
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.core import CollectorRegistry, CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector
+
+from api.runtime import RUNTIME, Runtime
+from collector.writer import FLUSH_SECONDS_BUCKETS
+
+METRICS_REGISTRY = web.AppKey("metrics_registry", CollectorRegistry)
+
+
+class ServerCollector(Collector):
+    def __init__(self, runtime: Runtime):
+        self._runtime = runtime
+
+    def collect(self) -> Iterator[object]:
+        runtime = self._runtime
+        writer, ingest, hub = runtime.writer, runtime.ingest, runtime.hub
+        received = CounterMetricFamily("activity_ingest_records", "OTLP log records of answered requests, by "
+                                       "transport and outcome (stored, or rejected in partial_success)",
+                                       labels=["protocol", "outcome"])  # fmt: skip
+        for protocol, counts in ingest.records.items():
+            for outcome in ("stored", "rejected"):
+                received.add_metric([protocol, outcome], counts[outcome])
+        yield received
+        refused = CounterMetricFamily("activity_ingest_refused_requests", "OTLP requests refused with retry-later "
+                                      "because the writer's queue or the ingest memory was full", labels=["reason"])  # fmt: skip
+        refused.add_metric(["queue_full"], writer.stats.refused_requests)
+        refused.add_metric(["memory_full"], ingest.budget.refused)
+        yield refused
+        yield GaugeMetricFamily("activity_ingest_memory_reserved_bytes", "ingest memory reserved by requests in "
+                                "flight and the writer's queue", value=ingest.budget.reserved)  # fmt: skip
+        yield GaugeMetricFamily("activity_ingest_memory_capacity_bytes", "ACTIVITY_INGEST_MEMORY_BYTES",
+                                value=ingest.budget.capacity)  # fmt: skip
+        stats = writer.stats
+        yield CounterMetricFamily("activity_writer_committed_records", "records committed to activity_logs",
+                                  value=stats.committed)  # fmt: skip
+        yield CounterMetricFamily("activity_writer_rejected_records", "records PostgreSQL refused (data errors)",
+                                  value=stats.rejected)  # fmt: skip
+        yield CounterMetricFamily("activity_writer_dropped_internal_records", "the server's own records that "
+                                  "could not be queued or stored", value=stats.dropped_internal)  # fmt: skip
+        yield GaugeMetricFamily("activity_writer_queue_records", "records waiting for a flush", value=writer.queued_rows)
+        yield GaugeMetricFamily("activity_writer_queue_bytes", "bytes of requests waiting for a flush",
+                                value=writer.queued_bytes)  # fmt: skip
+        cumulative, buckets = 0, []
+        for bound, count in zip((*map(str, FLUSH_SECONDS_BUCKETS), "+Inf"), stats.flush_buckets):
+            cumulative += count
+            buckets.append((bound, cumulative))
+        yield HistogramMetricFamily("activity_writer_flush_seconds", "time from a flush's start to its commit",
+                                    buckets=buckets, sum_value=stats.flush_seconds)  # fmt: skip
+        yield GaugeMetricFamily("activity_database_available", "1 while the writer reaches PostgreSQL",
+                                value=1 if writer.available else 0)  # fmt: skip
+        yield GaugeMetricFamily("activity_database_unavailable_seconds", "how long PostgreSQL has been unreachable",
+                                value=writer.unavailable_advice.lasting)  # fmt: skip
+        yield GaugeMetricFamily("activity_live_subscriptions", "open live-tail subscriptions",
+                                value=hub.subscriber_count)  # fmt: skip
+        yield CounterMetricFamily("activity_live_lagged_records", "entries dropped from live-tail clients that did "
+                                  "not keep up (reported to them as lagged)", value=hub.dropped)  # fmt: skip
+        deleted = CounterMetricFamily("activity_retention_deleted_records", "entries deleted by retention, by "
+                                      "level", labels=["level"])  # fmt: skip
+        for level, count in sorted(runtime.retention.deleted.items()):
+            deleted.add_metric([level], count)
+        yield deleted
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus' text format, or OpenMetrics when the scraper asks for it (Accept)."""
+    encode, content_type = choose_encoder(request.headers.get("Accept", ""))
+    return web.Response(body=encode(request.app[METRICS_REGISTRY]), headers={"Content-Type": content_type})
+
+
+def add_routes(app: web.Application) -> None:
+    """The registry reads the runtime when scraped, so it can exist before the runtime is up."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ServerCollector(app[RUNTIME]))
+    app[METRICS_REGISTRY] = registry
+    app.router.add_get("/metrics", metrics)
