@@ -24,8 +24,11 @@ async def readyz(request: web.Request) -> web.Response:
                 problems.append(f"{len(todo)} migration(s) not applied")
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
         problems.append(f"database unreachable: {type(exc).__name__}")
-    if not runtime.writer.available:
-        problems.append("ingest is not accepting records")
+    writer = runtime.writer
+    if not writer.available:
+        lasting = writer.unavailable_advice.lasting
+        problems.append(f"ingest is refusing records (retry later): the database has been unreachable for {lasting:.0f} s"
+                        if lasting else "ingest is not accepting records")  # fmt: skip
     if problems:
         return web.json_response({"status": "unavailable", "problems": problems}, status=503)
     return web.json_response({"status": "ready"})

@@ -118,6 +118,10 @@ async def test_an_exporter_with_a_longer_timeout_rides_out_a_longer_outage(proxi
         flushing = asyncio.create_task(asyncio.to_thread(_emit_and_flush, f"long-{protocol}"))
         await asyncio.sleep(12)
         later = server.runtime.writer.unavailable_advice.delay()
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{server.api_url}/readyz") as response:
+                ready = await response.json()
+        assert response.status == 503 and any("unreachable for 1" in problem for problem in ready["problems"]), ready
         proxy.restore()
         assert await flushing
     finally:
