@@ -31,10 +31,8 @@ import time
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
-import asyncpg
 import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,6 +46,7 @@ from api.security import Principal, TokenSigner  # noqa: E402
 from collector.auth import create_token  # noqa: E402
 from collector.db import migrate  # noqa: E402
 import server_process  # noqa: E402
+from databases import create_database, drop_database  # noqa: E402
 from server_process import free_port, wait_ready  # noqa: E402
 from collector.db.connect import connect  # noqa: E402
 
@@ -183,13 +182,7 @@ def percentile(histogram: Counter[int], share: float) -> int:
 
 
 async def prepare_database(admin_url: str, name: str) -> tuple[str, str]:
-    admin = await asyncpg.connect(admin_url)
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        await admin.execute(f"CREATE DATABASE {name}")
-    finally:
-        await admin.close()
-    url = urlunsplit(urlsplit(admin_url)._replace(path="/" + name))
+    url = await create_database(admin_url, name)
     conn = await connect(url)
     try:
         await migrate.apply(conn)
@@ -197,14 +190,6 @@ async def prepare_database(admin_url: str, name: str) -> tuple[str, str]:
     finally:
         await conn.close()
     return url, token
-
-
-async def drop_database(admin_url: str, name: str) -> None:
-    admin = await asyncpg.connect(admin_url)
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        await admin.close()
 
 
 def server_command(profile_path: str | None) -> list[str]:

@@ -33,7 +33,6 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
@@ -41,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from collector.contract import LEVEL_IDS, SOURCE_IDS  # noqa: E402
 from collector.db import migrate, repository  # noqa: E402
-from collector.db.connect import connect, running_postgres  # noqa: E402
+from collector.db.connect import connect, running_postgres, with_database  # noqa: E402
 from collector.db.queries import q  # noqa: E402
 from collector.db.repository import LogFilter, Scope  # noqa: E402
 from collector.writer import COPY_COLUMNS  # noqa: E402
@@ -57,10 +56,6 @@ RARE_WORD = "zanzibar"  # in about 1 row in 100,000
 LEVELS = tuple((LEVEL_IDS[name], share) for name, share in (("debug", 0.40), ("info", 0.45), ("warn", 0.10), ("error", 0.05)))
 SOURCES = tuple((SOURCE_IDS[name], share) for name, share in (
     ("api", 0.30), ("comfyui", 0.25), ("worker", 0.30), ("agent", 0.10), ("pipeline", 0.05)))
-
-
-def _with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/" + name))
 
 
 def _weighted(choices: tuple[tuple[int, float], ...], rng: random.Random, n: int) -> list[int]:
@@ -227,7 +222,7 @@ async def bench(admin_url: str, args: argparse.Namespace) -> None:
     try:
         if not args.reuse:
             await admin.execute(f"CREATE DATABASE {name}")
-        conn = await connect(_with_database(admin_url, name), server_settings={"jit": args.jit})
+        conn = await connect(with_database(admin_url, name), server_settings={"jit": args.jit})
         try:
             if args.reuse:
                 args.rows = await conn.fetchval("SELECT count(*) FROM activity_logs")

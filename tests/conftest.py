@@ -15,8 +15,8 @@ import asyncpg
 import pytest
 
 from collector.db import migrate
-from collector.db.connect import connect, running_postgres
-from tests.support.server import InProcessServer, start_server, with_database
+from collector.db.connect import connect, running_postgres, with_database
+from tests.support.server import InProcessServer, start_server
 
 _counter = itertools.count()
 

@@ -7,6 +7,7 @@ import contextlib
 import logging
 from pathlib import Path
 from typing import Any, AsyncIterator
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import orjson
@@ -24,6 +25,11 @@ def _encode_jsonb(value: Any) -> bytes:
 
 def _decode_jsonb(data: bytes) -> Any:
     return orjson.loads(data[1:])
+
+
+def with_database(url: str, name: str) -> str:
+    """``url`` with its database replaced by ``name``."""
+    return urlunsplit(urlsplit(url)._replace(path="/" + name))
 
 
 async def init_connection(conn: asyncpg.Connection) -> None:

@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from collector.db import migrate
-from collector.db.connect import connect
+from collector.db.connect import connect, with_database
 from collector.db.queries import QUERIES
 from collector.db.repository import (
     SETTINGS_FIELDS,
@@ -27,7 +27,6 @@ from collector.errors import ConfigurationError, MigrationError
 from collector.hub import LiveHub
 from collector.model import LEVELS, SOURCES, ActivityRow
 from collector.writer import COPY_COLUMNS, BatchWriter
-from tests.support.server import with_database
 
 
 @pytest.fixture

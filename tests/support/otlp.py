@@ -14,6 +14,8 @@ def kv(key: str, value) -> KeyValue:
 
 
 def to_any(value) -> AnyValue:
+    if value is None:
+        return AnyValue()
     if isinstance(value, bool):
         return AnyValue(bool_value=value)
     if isinstance(value, int):

@@ -9,7 +9,6 @@ import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp import web
 
@@ -23,11 +22,6 @@ from collector.db import migrate
 from collector.db.connect import connect
 
 _counter = itertools.count()
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + name))
 
 
 @dataclass

@@ -15,7 +15,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyVa
 from collector import copy_rows, writer
 from collector.contract import LEVEL_IDS, SOURCE_IDS
 from collector.errors import DecodeError, PayloadTooLarge
-from tests.support.otlp import SPAN, TRACE, request_with
+from tests.support.otlp import SPAN, TRACE, request_with, to_any
 
 try:
     from collector import _fastpath
@@ -287,19 +287,10 @@ VALUES = st.recursive(
 
 
 def any_value(value) -> AnyValue:
-    """Lists of pairs are key-value lists (duplicate keys allowed), other lists arrays."""
-    if value is None:
-        return AnyValue()
-    if isinstance(value, bool):
-        return AnyValue(bool_value=value)
-    if isinstance(value, int):
-        return AnyValue(int_value=value)
-    if isinstance(value, float):
-        return AnyValue(double_value=value)
-    if isinstance(value, bytes):
-        return AnyValue(bytes_value=value)
-    if isinstance(value, str):
-        return AnyValue(string_value=value)
+    """As ``to_any``, but lists of pairs are key-value lists (duplicate keys allowed), other
+    lists arrays."""
+    if not isinstance(value, list):
+        return to_any(value)
     if value and all(isinstance(item, tuple) for item in value):
         return AnyValue(kvlist_value=KeyValueList(values=[KeyValue(key=k, value=any_value(v)) for k, v in value]))
     return AnyValue(array_value=ArrayValue(values=[any_value(v) for v in value if not isinstance(v, tuple)]))
