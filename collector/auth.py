@@ -57,7 +57,7 @@ class IngestAuthenticator:
         self.unavailable_advice = RetryAdvice()
         self.negative_ttl = negative_ttl
         self.max_cached = max_cached
-        self._valid: dict[bytes, tuple[int, float]] = {}
+        self._valid: dict[bytes, tuple[int, float]] = {}  # token id, when the database accepted it
         self._invalid: dict[bytes, float] = {}
         self._lookups = asyncio.Semaphore(1)
 
@@ -77,7 +77,7 @@ class IngestAuthenticator:
     def _cached(self, digest: bytes) -> int | bool | None:
         now = time.monotonic()
         valid = self._valid.get(digest)
-        if valid is not None and valid[1] > now:
+        if valid is not None and now < valid[1] + self.cache_ttl:
             return valid[0]
         invalid_until = self._invalid.get(digest)
         if invalid_until is not None and invalid_until > now:
@@ -90,7 +90,7 @@ class IngestAuthenticator:
                 token_id = await conn.fetchval(q("use_ingest_token"), digest, timeout=5)
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             known = self._valid.get(digest)
-            if known is not None and time.monotonic() < known[1] - self.cache_ttl + self.stale_ttl:
+            if known is not None and time.monotonic() < known[1] + self.stale_ttl:
                 return known[0]  # accepted before the database went away
             raise StoreUnavailable(f"cannot verify the ingest token now ({type(exc).__name__})",
                                    self.unavailable_advice.delay()) from exc  # fmt: skip
@@ -103,7 +103,7 @@ class IngestAuthenticator:
             return False
         if len(self._valid) >= self.max_cached:
             self._valid.clear()
-        self._valid[digest] = (token_id, now + self.cache_ttl)
+        self._valid[digest] = (token_id, now)
         return token_id
 
     def forget(self) -> None:
