@@ -60,7 +60,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import psutil
@@ -75,8 +74,10 @@ from collector.auth import create_token  # noqa: E402
 from collector.db import migrate  # noqa: E402
 from collector.db.connect import connect, running_postgres  # noqa: E402
 from collector.mapping import map_request  # noqa: E402
-from collector.copy_rows import COPY_COLUMNS, COPY_HEADER, COPY_TRAILER, asyncpg_records, assign_ids, tuples_by_id  # noqa: E402
+from collector.copy_rows import COPY_COLUMNS, COPY_HEADER, COPY_TRAILER, asyncpg_records, assign_ids, split_tuples  # noqa: E402
+from collector.writer import copy_tuples  # noqa: E402
 from otlp_load import RECORDS_PER_REQUEST, build_request, run_clients, spawn_clients  # noqa: E402
+from databases import create_database, drop_database  # noqa: E402
 from server_process import free_port, stop, wait_ready  # noqa: E402
 
 LIMIT_REQUESTS_PER_COPY = 20
@@ -361,16 +362,10 @@ async def bench_limit(admin_url: str, monitor: asyncpg.Connection, visible: bool
     def prepare(first_id: int) -> bytes:
         return assign_ids(tuples, [(first_id, count)])
 
-    async def copy_tuples(conn: asyncpg.Connection, prepared: bytes) -> int:
-        async def stream():  # noqa: ANN202
-            yield COPY_HEADER
-            yield prepared
-            yield COPY_TRAILER
+    async def copy_once(conn: asyncpg.Connection, prepared: bytes) -> int:
+        return await copy_tuples(conn, [prepared])
 
-        status = await conn.copy_to_table("activity_logs", source=stream(), columns=list(COPY_COLUMNS), format="binary")
-        return int(status.split()[-1])  # "COPY <rows>", as PostgreSQL counts them
-
-    return await _copies_back_to_back(admin_url, monitor, visible, seconds, "bench_limit", prepare, copy_tuples)
+    return await _copies_back_to_back(admin_url, monitor, visible, seconds, "bench_limit", prepare, copy_once)
 
 
 async def bench_limit_sequence(admin_url: str, monitor: asyncpg.Connection, visible: bool, seconds: float,
@@ -378,20 +373,14 @@ async def bench_limit_sequence(admin_url: str, monitor: asyncpg.Connection, visi
     """The same rows without their ids, which the column's sequence gives, one ``nextval`` per
     row: what ``psql \\copy`` of a file without ids does (the issue's definition of the limit)."""
     without_ids = b"".join(struct.pack("!h", len(COPY_COLUMNS) - 1) + part[14:]
-                           for part in tuples_by_id(limit_rows.tuples()).values())  # fmt: skip
+                           for part in split_tuples(limit_rows.tuples()))  # fmt: skip
     columns = [column for column in COPY_COLUMNS if column != "id"]
 
-    async def copy_tuples(conn: asyncpg.Connection, prepared: bytes) -> int:
-        async def stream():  # noqa: ANN202
-            yield COPY_HEADER
-            yield prepared
-            yield COPY_TRAILER
-
-        status = await conn.copy_to_table("activity_logs", source=stream(), columns=columns, format="binary")
-        return int(status.split()[-1])
+    async def copy_once(conn: asyncpg.Connection, prepared: bytes) -> int:
+        return await copy_tuples(conn, [prepared], columns)
 
     return await _copies_back_to_back(admin_url, monitor, visible, seconds, "bench_limit",
-                                      lambda first_id: without_ids, copy_tuples)  # fmt: skip
+                                      lambda first_id: without_ids, copy_once)  # fmt: skip
 
 
 async def bench_asyncpg_copy(admin_url: str, monitor: asyncpg.Connection, visible: bool, seconds: float,
@@ -465,19 +454,7 @@ def database_name(prefix: str) -> str:
 async def fresh_database(admin_url: str, prefix: str) -> tuple[str, str]:
     """A new empty database; (its URL, its name)."""
     name = database_name(prefix)
-    admin = await asyncpg.connect(admin_url)
-    await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    await admin.execute(f"CREATE DATABASE {name}")
-    await admin.close()
-    return urlunsplit(urlsplit(admin_url)._replace(path="/" + name)), name
-
-
-async def drop_database(admin_url: str, name: str) -> None:
-    admin = await asyncpg.connect(admin_url)
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        await admin.close()
+    return await create_database(admin_url, name), name
 
 
 async def count_rows(url: str) -> int:

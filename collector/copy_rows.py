@@ -48,6 +48,8 @@ _NULL = b"\xff\xff\xff\xff"
 _FIELD_COUNT = struct.pack("!h", len(COPY_COLUMNS))
 _INT2 = struct.Struct("!ih")
 _INT8 = struct.Struct("!iq")
+_INT8_VALUE = struct.Struct("!q")
+_INT2_VALUE = struct.Struct("!h")
 _LENGTH = struct.Struct("!i")
 _TRUE, _FALSE = b"\x00\x00\x00\x01\x01", b"\x00\x00\x00\x01\x00"
 
@@ -116,27 +118,39 @@ def received_at_of(received_at_unix_nano: int) -> datetime:
     return _UNIX_EPOCH + timedelta(microseconds=received_at_unix_nano // 1000)
 
 
-def tuples_by_id(copy_bytes: bytes) -> dict[int, bytes]:
-    """Each tuple of ``encode_copy_rows``' output by its id (its first field), for comparing two
-    encodings record by record. ``ValueError`` when the bytes are not such tuples."""
-    tuples, pos = {}, 0
+def unix_nano_of(received_at: datetime) -> int:
+    """``received_at_of``'s inverse: what the fast path takes."""
+    return (received_at - _UNIX_EPOCH) // _MICROSECOND * 1000
+
+
+def split_tuples(copy_bytes: bytes) -> list[bytes]:
+    """The tuples of ``encode_copy_rows``' output, in order. ``ValueError`` (or ``struct.error``)
+    when the bytes are not such tuples."""
+    tuples, pos = [], 0
     while pos < len(copy_bytes):
         start = pos
         (count,) = struct.unpack_from("!h", copy_bytes, pos)
         if count != len(COPY_COLUMNS):
             raise ValueError(f"a tuple of {count} fields at byte {start}, not {len(COPY_COLUMNS)}")
         pos += 2
-        row_id = None
-        for column in range(count):
+        for _column in range(count):
             (length,) = struct.unpack_from("!i", copy_bytes, pos)
-            pos += 4
-            if column == 0:
-                (row_id,) = struct.unpack_from("!q", copy_bytes, pos)
-            pos += max(length, 0)
+            pos += 4 + max(length, 0)
         if pos > len(copy_bytes):
             raise ValueError(f"the tuple at byte {start} runs past the end")
-        tuples[row_id] = copy_bytes[start:pos]
+        tuples.append(copy_bytes[start:pos])
     return tuples
+
+
+def tuple_id(encoded: bytes) -> int:
+    """A tuple's id: its first field, an int8 after the field count and the field's length."""
+    return _INT8_VALUE.unpack_from(encoded, 6)[0]
+
+
+def tuples_by_id(copy_bytes: bytes) -> dict[int, bytes]:
+    """Each tuple of ``encode_copy_rows``' output by its id, for comparing two encodings record
+    by record."""
+    return {tuple_id(encoded): encoded for encoded in split_tuples(copy_bytes)}
 
 
 def encode_request_reference(
@@ -252,9 +266,9 @@ def ids_of(ordinals: Iterable[int], ranges: IdRanges) -> list[int]:
 
 def assign_ids_reference(tuples: bytes, ranges: IdRanges) -> bytes:
     """``_fastpath.assign_ids`` in Python: each tuple's ordinal replaced by its id."""
-    parts = tuples_by_id(tuples)
-    new_ids = ids_of(parts, ranges)
-    return b"".join(part[:6] + struct.pack("!q", row_id) + part[14:] for part, row_id in zip(parts.values(), new_ids))
+    parts = split_tuples(tuples)
+    new_ids = ids_of(map(tuple_id, parts), ranges)
+    return b"".join(part[:6] + _INT8_VALUE.pack(row_id) + part[14:] for part, row_id in zip(parts, new_ids))
 
 
 def assign_ids(tuples: bytes, ranges: IdRanges) -> bytes:
@@ -268,8 +282,6 @@ def assign_ids(tuples: bytes, ranges: IdRanges) -> bytes:
 
 _LEVEL_NAMES = {level_id: name for name, level_id in LEVEL_IDS.items()}
 _SOURCE_NAMES = {source_id: name for name, source_id in SOURCE_IDS.items()}
-_INT8_VALUE = struct.Struct("!q")
-_INT2_VALUE = struct.Struct("!h")
 # Per column of COPY_COLUMNS, how its binary value reads back.
 _COLUMN_READERS = (
     "int8", "int8", "int2", "int2", "text", "jsonb", "text", "text", "int8", "int8", "int8", "int8", "text",
@@ -302,7 +314,7 @@ def decode_tuples_reference(tuples: bytes, json_limit: int = -1) -> list[tuple]:
     entry's JSON (``ActivityRow.json``) when at most that long (else None; None as well where
     the C code leaves the JSON to Python: a time before 1970, a NUL in text)."""
     rows = []
-    for encoded in tuples_by_id(tuples).values():
+    for encoded in split_tuples(tuples):
         values, pos = [], 2
         for kind in _COLUMN_READERS:
             (length,) = _LENGTH.unpack_from(encoded, pos)

@@ -35,12 +35,13 @@ import time
 from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import asyncpg
 
 from collector.backoff import RetryAdvice
 from collector.contract import BATCH_SIZE_RANGE, FLUSH_INTERVAL_MS_RANGE, LEVEL_IDS, SOURCE_IDS
-from collector.copy_rows import COPY_COLUMNS, COPY_HEADER, COPY_TRAILER, RequestRecords, live_rows, tuples_by_id
+from collector.copy_rows import COPY_COLUMNS, COPY_HEADER, COPY_TRAILER, RequestRecords, live_rows, split_tuples
 from collector.db.queries import q
 from collector.errors import ConfigurationError, Overloaded, StoreUnavailable
 from collector.hub import LiveHub
@@ -79,6 +80,10 @@ class _Request:
     def count(self) -> int:
         return self.records.count
 
+    def add_committed(self, part: bytes, records: int) -> None:
+        self.committed_parts.append(part)
+        self.committed += records
+
 
 # Upper bounds of the flush-duration histogram's buckets, in seconds (GET /metrics).
 FLUSH_SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -116,6 +121,21 @@ def _is_data_error(exc: BaseException) -> bool:
 
 def _clamp(value: int, bounds: tuple[int, int]) -> int:
     return max(bounds[0], min(bounds[1], int(value)))
+
+
+async def copy_tuples(conn: asyncpg.Connection, parts: list[bytes], columns: Sequence[str] = COPY_COLUMNS) -> int:
+    """One binary COPY into ``activity_logs`` of these tuples (the stream's header and trailer
+    added, nothing re-encoded): one statement, so its own transaction. The rows PostgreSQL
+    counted."""
+
+    async def stream():  # noqa: ANN202 - an async iterator of bytes
+        yield COPY_HEADER
+        for part in parts:
+            yield part
+        yield COPY_TRAILER
+
+    status = await conn.copy_to_table("activity_logs", source=stream(), columns=list(columns), format="binary")
+    return int(status.split()[-1])  # "COPY <rows>"
 
 
 class BatchWriter:
@@ -323,8 +343,7 @@ class BatchWriter:
             try:
                 await self._copy(conn, [request.encoded for request in batch])
                 for request in batch:
-                    request.committed_parts.append(request.encoded)
-                    request.committed = request.count
+                    request.add_committed(request.encoded, request.count)
                 results = [WriteResult(accepted=request.count) for request in batch]
             except _BatchRejected as exc:
                 log.warning("a batch of %d requests was refused (%s); isolating the bad records", len(batch), exc)
@@ -365,17 +384,10 @@ class BatchWriter:
         self._hub.publish(rows)
 
     async def _copy(self, conn: asyncpg.Connection, parts: list[bytes]) -> None:
-        """Commit COPY tuples atomically. A COPY is one statement and so its own transaction: an
-        explicit BEGIN/COMMIT would only add two round trips per flush."""
-
-        async def stream():  # noqa: ANN202 - an async iterator of bytes
-            yield COPY_HEADER
-            for part in parts:
-                yield part
-            yield COPY_TRAILER
-
+        """Commit COPY tuples atomically (an explicit BEGIN/COMMIT around the one statement would
+        only add two round trips per flush)."""
         try:
-            await conn.copy_to_table("activity_logs", source=stream(), columns=COPY_COLUMNS, format="binary")
+            await copy_tuples(conn, parts)
         except asyncpg.PostgresError as exc:
             if _is_data_error(exc):
                 raise _BatchRejected(exc) from exc
@@ -384,13 +396,12 @@ class BatchWriter:
     async def _copy_isolated(self, conn: asyncpg.Connection, request: _Request) -> WriteResult:
         try:
             await self._copy(conn, [request.encoded])
-            request.committed_parts.append(request.encoded)
-            request.committed = request.count
+            request.add_committed(request.encoded, request.count)
             return WriteResult(accepted=request.count)
         except _BatchRejected:
             pass
         result = WriteResult(accepted=0)
-        for part in tuples_by_id(request.encoded).values():
+        for part in split_tuples(request.encoded):
             try:
                 await self._copy(conn, [part])
             except _BatchRejected as exc:
@@ -398,8 +409,7 @@ class BatchWriter:
                 if len(result.errors) < 3:
                     result.errors.append(f"{exc.cause.sqlstate}: {exc.cause}")
                 continue
-            request.committed_parts.append(part)
-            request.committed += 1
+            request.add_committed(part, 1)
             result.accepted += 1
         return result
 

@@ -7,6 +7,7 @@ from collector import copy_rows
 from collector.mapping import map_request
 from collector.otlp_codec import parse_protobuf
 from collector.copy_rows import COPY_COLUMNS
+from collector.writer import copy_tuples
 from tests.support.otlp import request_with
 from tests.unit.test_fastpath_equivalence import EDGE_RECORDS, MAX_RECORD_BYTES, MAX_RECORDS, RECEIVED_NS
 
@@ -16,15 +17,6 @@ COMPARED = ", ".join(column for column in COPY_COLUMNS if column != "id")
 def varied_request() -> bytes:
     records = [dict(record) for record in EDGE_RECORDS]
     return request_with(records, resource={"service.name": "render-worker", "n\x00": [1.5, {"y": None}]}).SerializeToString()
-
-
-async def copy_stream(db, tuples: bytes) -> None:
-    async def chunks():
-        yield copy_rows.COPY_HEADER
-        yield tuples
-        yield copy_rows.COPY_TRAILER
-
-    await db.copy_to_table("activity_logs", source=chunks(), columns=COPY_COLUMNS, format="binary")
 
 
 async def stored(db, first: int, count: int) -> list[tuple]:
@@ -43,13 +35,13 @@ async def test_reference_and_native_tuples_store_what_asyncpg_stores(db):
         "activity_logs", records=copy_rows.asyncpg_records(rows, range(1, count + 1)), columns=COPY_COLUMNS
     )
     # The reference, from the same rows.
-    await copy_stream(db, copy_rows.encode_copy_rows(rows, range(10_001, 10_001 + count)))
+    await copy_tuples(db, [copy_rows.encode_copy_rows(rows, range(10_001, 10_001 + count))])
     # The request through encode_request (the native path when built), with handed-back
     # records mapped by the reference.
     tuples, encoded, handed_back, _ = copy_rows.encode_request(data, RECEIVED_NS, 20_001, MAX_RECORDS, MAX_RECORD_BYTES)
     reference, _, _, _ = copy_rows.encode_request_reference(data, RECEIVED_NS, 20_001, MAX_RECORDS, MAX_RECORD_BYTES)
     assert encoded + len(handed_back) == count
-    await copy_stream(db, tuples)
+    await copy_tuples(db, [tuples])
 
     by_writer = await stored(db, 1, count)
     by_reference = await stored(db, 10_001, count)

@@ -191,7 +191,7 @@ class CorruptingNative:
         tuples, count, handed_back, counts = self._native.encode_request(*args)
         parts = [
             part.replace(b"\x00\x00\x00\x07verbose", b"\x00\x00\x00\x07invalid") if b"poison" in part else part
-            for part in copy_rows.tuples_by_id(tuples).values()
+            for part in copy_rows.split_tuples(tuples)
         ]
         return b"".join(parts), count, handed_back, counts
 
