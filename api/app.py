@@ -24,9 +24,11 @@ from collector.admission import IngestBudget
 from collector.auth import IngestAuthenticator
 from collector.db import migrate
 from collector.db.connect import connect, create_pool, running_postgres
+from collector.delivery import Delivery
 from collector.grpc_server import start_grpc_server
 from collector.http_receiver import create_otlp_http_app
 from collector.ingest import IngestLimits, IngestService
+from collector.spool import Spool
 from collector.writer import BatchWriter
 
 log = logging.getLogger(__name__)
@@ -78,9 +80,19 @@ async def _writer(app: web.Application) -> AsyncIterator[None]:
                          settings_refresh=settings.settings_refresh_s)  # fmt: skip
     await writer.start()
     runtime.writer = writer
+    spool = None
+    if settings.spool_max_bytes:
+        spool = Spool(settings.data_dir / "spool", max_bytes=settings.spool_max_bytes,
+                      min_free_bytes=settings.spool_min_free_bytes)  # fmt: skip
+    delivery = runtime.delivery = Delivery(writer, spool, spool_after_s=settings.spool_after_s)
+    try:
+        await delivery.start()  # replays what an earlier run left in the spool
+    except BaseException:
+        await writer.close()
+        raise
     # One service, one budget for both transports: the memory limit covers all of ingest.
     runtime.ingest = IngestService(
-        writer,
+        delivery,
         IngestBudget(settings.ingest_memory_bytes),
         IngestLimits(settings.max_request_bytes, settings.max_records_per_request, settings.max_record_bytes,
                      settings.otlp_body_timeout_s),
@@ -91,6 +103,7 @@ async def _writer(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        await delivery.close()  # the spool keeps what is not replayed yet, for the next start
         await writer.close()  # commits what is queued: the receivers have stopped by now
         runtime.hub.close()
         stats = writer.stats

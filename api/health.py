@@ -24,14 +24,15 @@ async def readyz(request: web.Request) -> web.Response:
                 problems.append(f"{len(todo)} migration(s) not applied")
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
         problems.append(f"database unreachable: {type(exc).__name__}")
-    writer = runtime.writer
-    if not writer.available:
-        lasting = writer.unavailable_advice.lasting
-        problems.append(f"ingest is refusing records (retry later): the database has been unreachable for {lasting:.0f} s"
-                        if lasting else "ingest is not accepting records")  # fmt: skip
+    delivery = runtime.delivery
+    ingest = delivery.status()
+    if not delivery.started_replayed:
+        problems.append(f"replaying the spool left by the last run ({ingest['spooled_records']:,} records to go)")
+    if ingest["state"] in ("refusing", "failed"):
+        problems.append(f"ingest is refusing records (retry later): {ingest['message']}")
     if problems:
-        return web.json_response({"status": "unavailable", "problems": problems}, status=503)
-    return web.json_response({"status": "ready"})
+        return web.json_response({"status": "unavailable", "problems": problems, "ingest": ingest}, status=503)
+    return web.json_response({"status": "degraded" if ingest["state"] != "direct" else "ready", "ingest": ingest})
 
 
 def add_routes(app: web.Application) -> None:

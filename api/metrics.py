@@ -30,10 +30,10 @@ class ServerCollector(Collector):
         runtime = self._runtime
         writer, ingest, hub = runtime.writer, runtime.ingest, runtime.hub
         received = CounterMetricFamily("activity_ingest_records", "OTLP log records of answered requests, by "
-                                       "transport and outcome (stored, or rejected in partial_success)",
-                                       labels=["protocol", "outcome"])  # fmt: skip
+                                       "transport and outcome (stored; spooled, to be stored by the replayer; or "
+                                       "rejected in partial_success)", labels=["protocol", "outcome"])  # fmt: skip
         for protocol, counts in ingest.records.items():
-            for outcome in ("stored", "rejected"):
+            for outcome in ("stored", "spooled", "rejected"):
                 received.add_metric([protocol, outcome], counts[outcome])
         yield received
         refused = CounterMetricFamily("activity_ingest_refused_requests", "OTLP requests refused with retry-later "
@@ -65,6 +65,28 @@ class ServerCollector(Collector):
                                 value=1 if writer.available else 0)  # fmt: skip
         yield GaugeMetricFamily("activity_database_unavailable_seconds", "how long PostgreSQL has been unreachable",
                                 value=writer.unavailable_advice.lasting)  # fmt: skip
+        delivery = runtime.delivery
+        spool, delivered = delivery.spool, delivery.stats
+        yield GaugeMetricFamily("activity_spool_records", "records in the spool not yet committed",
+                                value=spool.records if spool is not None else 0)  # fmt: skip
+        yield GaugeMetricFamily("activity_spool_bytes", "bytes of those records",
+                                value=spool.bytes if spool is not None else 0)  # fmt: skip
+        yield GaugeMetricFamily("activity_spool_disk_bytes", "disk the spool's segment files take",
+                                value=spool.disk_bytes if spool is not None else 0)  # fmt: skip
+        yield GaugeMetricFamily("activity_spool_capacity_bytes", "ACTIVITY_SPOOL_MAX_BYTES (0: no spool)",
+                                value=spool.max_bytes if spool is not None else 0)  # fmt: skip
+        yield CounterMetricFamily("activity_spool_spooled_records", "records acknowledged from the spool",
+                                  value=delivered.spooled_records)  # fmt: skip
+        yield CounterMetricFamily("activity_spool_replayed_records", "records the replayer committed from the spool",
+                                  value=delivered.replayed_records)  # fmt: skip
+        yield CounterMetricFamily("activity_spool_duplicate_records", "replayed records found committed already "
+                                  "(skipped: exactly once)", value=delivered.replay_duplicate_records)  # fmt: skip
+        yield CounterMetricFamily("activity_spool_rejected_records", "replayed records PostgreSQL refused",
+                                  value=delivered.replay_rejected)  # fmt: skip
+        yield CounterMetricFamily("activity_spool_refused_requests", "requests refused with retry-later because "
+                                  "the spool was full", value=delivered.refused_full)  # fmt: skip
+        yield GaugeMetricFamily("activity_ingest_spooling", "1 while new requests go to the spool",
+                                value=1 if delivery.spooling else 0)  # fmt: skip
         yield GaugeMetricFamily("activity_live_subscriptions", "open live-tail subscriptions",
                                 value=hub.subscriber_count)  # fmt: skip
         yield CounterMetricFamily("activity_live_lagged_records", "entries dropped from live-tail clients that did "

@@ -24,6 +24,7 @@ import asyncpg
 from api.server_entries import server_entry
 from collector.contract import Category
 from collector.db import repository
+from collector.delivery import REQUEST_ID_WINDOW, request_id_floor
 from collector.model import LEVELS, ActivityRow
 from collector.writer import BatchWriter
 
@@ -49,6 +50,7 @@ class RetentionJob:
         self.chunk_rows = chunk_rows
         self.cycles = 0  # completed cycles (tests wait on it)
         self.deleted: Counter[str] = Counter()  # entries deleted by level, all cycles (GET /metrics)
+        self.forgotten_request_ids = 0  # ingest_requests rows pruned, all cycles
 
     async def run_once(self, now: datetime | None = None) -> dict[str, int]:
         """One cycle: the number of entries deleted per level."""
@@ -59,6 +61,10 @@ class RetentionJob:
             for level in LEVELS:
                 cutoff = now - timedelta(days=settings[f"retention_days_{level}"])
                 purged[level] = await repository.delete_older_than(conn, level, cutoff, chunk=self.chunk_rows)
+            # Exactly-once needs a request's id only while it may be replayed (collector/delivery.py).
+            self.forgotten_request_ids += await repository.prune_ingest_requests(
+                conn, request_id_floor(now - REQUEST_ID_WINDOW), chunk=self.chunk_rows
+            )
         total = sum(purged.values())
         self.deleted.update(purged)
         log.debug("retention purged %d entries: %s", total, purged)

@@ -11,6 +11,7 @@ import asyncpg
 from aiohttp import web
 
 from collector.auth import IngestAuthenticator
+from collector.delivery import Delivery
 from collector.hub import LiveHub
 from collector.ingest import IngestService
 from collector.model import ActivityRow
@@ -30,7 +31,8 @@ class Runtime:
     ``cleanup_ctx``, api/app.py), each of which sets what it started, once, in this order:
 
     - database: ``pool``, ``ingest_pool``, ``export_pool``, ``first_run``;
-    - writer: ``writer``, then ``ingest`` and ``ingest_auth`` in front of it;
+    - writer: ``writer``, ``delivery`` (the spool and its replayer) in front of it, then
+      ``ingest`` and ``ingest_auth``;
     - retention: ``retention``;
     - the OTLP receivers: ``otlp_grpc_port``, ``otlp_http_port`` (the bound ports: 0 in the
       settings means any free one).
@@ -47,6 +49,7 @@ class Runtime:
     export_pool: asyncpg.Pool
     first_run: FirstRun | None  # None when the settings turn the first-run set-up off
     writer: BatchWriter
+    delivery: Delivery
     ingest: IngestService
     ingest_auth: IngestAuthenticator
     retention: RetentionJob

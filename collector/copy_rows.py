@@ -240,6 +240,11 @@ class RequestRecords:
     def count(self) -> int:
         return self.tuple_count + len(self.rows)
 
+    def ordinal_tuples(self) -> bytes:
+        """Every record's COPY tuple with its ordinal in place of an id (what the spool keeps)."""
+        rows = encode_copy_rows(self.rows, range(self.tuple_count, self.count)) if self.rows else b""
+        return self.tuples + rows
+
     def encode(self, ranges: IdRanges) -> bytes:
         """COPY tuples of every record with its id (``ranges`` holds ``count`` ids); the rows get
         theirs set as well."""

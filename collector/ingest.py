@@ -24,6 +24,7 @@ from collector.copy_rows import RequestRecords
 from collector.errors import PayloadTooLarge
 from collector.mapping import MappedRequest, iter_split
 from collector.otlp_codec import export_response
+from collector.delivery import Delivery
 from collector.writer import BatchWriter
 
 # The event loop gets a turn after this many records or bytes of records have been mapped.
@@ -57,7 +58,7 @@ class IngestService:
     ("ingest_unauthenticated") or its content ("ingest_malformed"); the server aggregates them
     into reports for admins (api/security_events.py)."""
 
-    def __init__(self, writer: BatchWriter, budget: IngestBudget, limits: IngestLimits, *,
+    def __init__(self, writer: Delivery | BatchWriter, budget: IngestBudget, limits: IngestLimits, *,
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
                  report_refusal: Callable[[str, str | None, object], None] = _ignore_refusal,
                  native: bool = True):  # fmt: skip
@@ -91,7 +92,7 @@ class IngestService:
             records, repaired, future_clamped = RequestRecords(mapped.rows), mapped.repaired, mapped.future_clamped
         result = await self._writer.submit(records, payload_bytes=len(payload))
         counts = self.records[protocol]
-        counts["stored"] += result.accepted
+        counts["spooled" if result.spooled else "stored"] += result.accepted
         counts["rejected"] += result.rejected + oversized
         notes = []
         if oversized:

@@ -2,7 +2,11 @@
 publishes them (now with ids) to the live hub and tells each waiting receiver how it went.
 
 Delivery guarantee: ``submit`` returns only after the transaction holding the request's rows has
-committed, so an OTLP success means "stored". A request's rows are never split across transactions.
+committed. A request's rows are never split across transactions. A request with an id (every
+OTLP request has one, collector/delivery.py) has it recorded in ``ingest_requests`` in the same
+transaction, and a request whose id is already there is not written again (``duplicate``): that is
+how a replay from the spool, or a retry after a flush whose COMMIT outcome was unknown, stays
+exactly once.
 
 Adaptive flushing: an idle writer flushes at once, so a lone record is stored (and acknowledged,
 and on the live tail) in milliseconds instead of waiting for a batch to fill. Batches form only
@@ -17,8 +21,9 @@ committed in batches rather than a commit each.
 
 Failure handling:
 - A row PostgreSQL refuses (data or constraint errors, SQLSTATE classes 22 and 23) does not fail
-  its batch: the batch is retried request by request, then row by row, and only the refused rows
-  are rejected and counted for their request's ``partial_success``.
+  its batch: the batch is retried request by request, each in one transaction within which
+  savepoints halve the request's rows until the refused ones are found; only those are rejected
+  and counted for their request's ``partial_success``.
 - Any other database failure (connection lost, server shutting down, timeout) fails every queued
   request with ``StoreUnavailable``: nothing of them was committed, the senders retry. New requests
   are refused at once until a probe reaches the database again.
@@ -32,6 +37,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass, field
@@ -61,6 +67,8 @@ class WriteResult:
     accepted: int
     rejected: int = 0
     errors: list[str] = field(default_factory=list)
+    duplicate: bool = False  # the request's id was already committed: nothing written this time
+    spooled: bool = False  # on disk in the spool, to be committed by its replayer
 
 
 @dataclass(slots=True)
@@ -69,6 +77,8 @@ class _Request:
     future: asyncio.Future[WriteResult] | None
     enqueued_at: float
     payload_bytes: int = 0  # the request's size on the wire: what its COPY encoding will about take
+    request_id: uuid.UUID | None = None  # recorded with its rows (exactly once); None: not recorded
+    duplicate: bool = False
     # Its COPY tuples with the ids it was given at its first flush (kept for retries).
     encoded: bytes = b""
     # What of it is committed: the tuples (for the live tail) and how many records they hold.
@@ -95,6 +105,7 @@ class WriterStats:
     rejected: int = 0
     refused_requests: int = 0
     dropped_internal: int = 0
+    duplicate_requests: int = 0  # requests found already committed (replays, retries)
     flushes: int = 0
     # Flushes by duration: per bucket of FLUSH_SECONDS_BUCKETS, then beyond the last; and their sum.
     flush_buckets: list[int] = field(default_factory=lambda: [0] * (len(FLUSH_SECONDS_BUCKETS) + 1))
@@ -176,6 +187,7 @@ class BatchWriter:
         self._wake = asyncio.Event()
         self._available = True
         self._closing = False
+        self.failed = False  # the loop died (a bug): only a restart brings ingest back
         self._task: asyncio.Task[None] | None = None
         self._ids = IdBlocks()
         self._next_settings_read = 0.0
@@ -203,6 +215,7 @@ class BatchWriter:
         if self._closing or task.cancelled():
             return
         log.critical("the batch writer stopped unexpectedly; refusing ingest", exc_info=task.exception())
+        self.failed = True
         self._closing = True
         self._fail_queued(StoreUnavailable("the batch writer stopped; retry later", self.retry_after))
 
@@ -218,7 +231,8 @@ class BatchWriter:
 
     # --- submitting ------------------------------------------------------------------------
 
-    async def submit(self, records: RequestRecords | list[ActivityRow], *, payload_bytes: int = 0) -> WriteResult:
+    async def submit(self, records: RequestRecords | list[ActivityRow], *, payload_bytes: int = 0,
+                     request_id: uuid.UUID | None = None) -> WriteResult:  # fmt: skip
         """Queue a request's records (or rows) and wait until they are committed (or rejected).
         ``payload_bytes``, the request's size, bounds how much one flush takes
         (``max_batch_bytes``)."""
@@ -226,10 +240,17 @@ class BatchWriter:
             records = RequestRecords(records)
         if not records.count:
             return WriteResult(accepted=0)
-        self._check_accepting(records.count)
+        return await self.enqueue(records, payload_bytes=payload_bytes, request_id=request_id)
+
+    def enqueue(self, records: RequestRecords, *, payload_bytes: int = 0, request_id: uuid.UUID | None = None,
+                bounded: bool = True) -> asyncio.Future[WriteResult]:  # fmt: skip
+        """Queue a request and return the future of its commit; raises ``StoreUnavailable`` or
+        ``Overloaded`` at once when it cannot be queued. ``bounded=False`` skips the queue bound
+        (the spool's replayer bounds what it queues itself)."""
+        self._check_accepting(records.count, bounded)
         future: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
-        self._enqueue(_Request(records, future, time.monotonic(), max(payload_bytes, len(records.tuples))))
-        return await future
+        self._enqueue(_Request(records, future, time.monotonic(), max(payload_bytes, len(records.tuples)), request_id))
+        return future
 
     def submit_nowait(self, rows: list[ActivityRow]) -> bool:
         """Queue rows without waiting (the server's own log records). Returns False, and counts
@@ -259,7 +280,7 @@ class BatchWriter:
         self.flush_interval = _clamp(flush_interval_ms, FLUSH_INTERVAL_MS_RANGE) / 1000
         self._wake.set()
 
-    def _check_accepting(self, count: int) -> None:
+    def _check_accepting(self, count: int, bounded: bool = True) -> None:
         if self._closing:
             raise StoreUnavailable("the server is shutting down", self.retry_after)
         if not self._available:
@@ -267,7 +288,7 @@ class BatchWriter:
                 f"the database has been unavailable for {self.unavailable_advice.lasting:.0f} s; retry later",
                 self.unavailable_advice.delay(),
             )
-        if self._queued_rows and self._queued_rows + count > self.max_pending_rows:
+        if bounded and self._queued_rows and self._queued_rows + count > self.max_pending_rows:
             self.stats.refused_requests += 1
             raise Overloaded(
                 f"ingest queue is full ({self._queued_rows} records waiting); retry later", self.overload_advice.delay()
@@ -341,10 +362,13 @@ class BatchWriter:
         async with self._pool.acquire() as conn:
             await self._assign_ids(conn, batch)
             try:
-                await self._copy(conn, [request.encoded for request in batch])
-                for request in batch:
+                async with conn.transaction():
+                    fresh = await self._claim(conn, batch)
+                    if fresh:
+                        await self._copy(conn, [request.encoded for request in fresh])
+                for request in fresh:
                     request.add_committed(request.encoded, request.count)
-                results = [WriteResult(accepted=request.count) for request in batch]
+                results = [WriteResult(accepted=request.count, duplicate=request.duplicate) for request in batch]
             except _BatchRejected as exc:
                 log.warning("a batch of %d requests was refused (%s); isolating the bad records", len(batch), exc)
                 results = [await self._copy_isolated(conn, request) for request in batch]
@@ -355,6 +379,22 @@ class BatchWriter:
             if request.future is not None and not request.future.done():
                 request.future.set_result(result)
         log.debug("flushed %d requests in %.1f ms", len(batch), (time.perf_counter() - started) * 1000)
+
+    async def _claim(self, conn: asyncpg.Connection, batch: list[_Request]) -> list[_Request]:
+        """Record the batch's request ids (in the flush's transaction) and return the requests to
+        write: those without an id, and those whose id was not recorded before. Another
+        transaction recording the same id concurrently makes this one wait for its outcome."""
+        ids = [request.request_id for request in batch if request.request_id is not None]
+        if not ids:
+            return batch
+        claimed = {row["id"] for row in await conn.fetch(q("claim_ingest_requests"), ids)}
+        for request in batch:
+            request.duplicate = request.request_id is not None and request.request_id not in claimed
+        duplicates = sum(request.duplicate for request in batch)
+        if duplicates:
+            self.stats.duplicate_requests += duplicates
+            log.info("%d request(s) were already committed (a replay or a retry): not written again", duplicates)
+        return [request for request in batch if not request.duplicate]
 
     async def _assign_ids(self, conn: asyncpg.Connection, batch: list[_Request]) -> None:
         """Ids for the records of requests that have none yet (a request keeps its ids when its
@@ -394,24 +434,37 @@ class BatchWriter:
             raise
 
     async def _copy_isolated(self, conn: asyncpg.Connection, request: _Request) -> WriteResult:
-        try:
-            await self._copy(conn, [request.encoded])
-            request.add_committed(request.encoded, request.count)
-            return WriteResult(accepted=request.count)
-        except _BatchRejected:
-            pass
+        """One request in a transaction of its own, its id recorded as in a flush; when its
+        COPY is refused, savepoints halve its rows until each refused row is alone."""
         result = WriteResult(accepted=0)
-        for part in split_tuples(request.encoded):
-            try:
-                await self._copy(conn, [part])
-            except _BatchRejected as exc:
+        committed: list[tuple[bytes, int]] = []
+        async with conn.transaction():
+            if not await self._claim(conn, [request]):
+                return WriteResult(accepted=request.count, duplicate=True)
+            await self._copy_halving(conn, [request.encoded], request.count, committed, result)
+        for part, records in committed:
+            request.add_committed(part, records)
+        result.accepted = request.committed
+        return result
+
+    async def _copy_halving(self, conn: asyncpg.Connection, parts: list[bytes], records: int,
+                            committed: list[tuple[bytes, int]], result: WriteResult) -> None:  # fmt: skip
+        try:
+            async with conn.transaction():  # a savepoint
+                await self._copy(conn, parts)
+            committed.append((b"".join(parts), records))
+            return
+        except _BatchRejected as exc:
+            if records == 1:
                 result.rejected += 1
                 if len(result.errors) < 3:
                     result.errors.append(f"{exc.cause.sqlstate}: {exc.cause}")
-                continue
-            request.add_committed(part, 1)
-            result.accepted += 1
-        return result
+                return
+        if len(parts) == 1:
+            parts = split_tuples(parts[0])
+        half = len(parts) // 2
+        await self._copy_halving(conn, parts[:half], half, committed, result)
+        await self._copy_halving(conn, parts[half:], len(parts) - half, committed, result)
 
     # --- failures and recovery -------------------------------------------------------------
 

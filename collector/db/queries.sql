@@ -174,3 +174,15 @@ CREATE INDEX CONCURRENTLY IF NOT EXISTS activity_logs_message_trgm_idx ON activi
 
 -- name: drop_search_index
 DROP INDEX CONCURRENTLY IF EXISTS activity_logs_message_trgm_idx;
+
+-- name: claim_ingest_requests
+-- The ids of a flush's requests that were not committed before (the writer writes only those).
+-- Runs in the flush's transaction: a concurrent transaction with the same id makes it wait.
+INSERT INTO ingest_requests (id) SELECT unnest($1::uuid[]) ON CONFLICT DO NOTHING RETURNING id;
+
+-- name: prune_ingest_requests
+-- Forget request ids accepted before $1 (a version 7 UUID built from the cut-off time), a chunk
+-- at a time; returns how many.
+WITH doomed AS (SELECT id FROM ingest_requests WHERE id < $1 ORDER BY id LIMIT $2),
+     gone AS (DELETE FROM ingest_requests WHERE id IN (SELECT id FROM doomed) RETURNING 1)
+SELECT count(*) FROM gone;

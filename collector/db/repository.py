@@ -7,6 +7,7 @@ filtered reads, always with bound parameters, from a ``LogFilter`` and a ``Scope
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, AsyncIterator, Sequence
@@ -311,6 +312,16 @@ async def delete_older_than(conn: asyncpg.Connection, level: str, cutoff: dateti
     total = 0
     while True:
         deleted = await conn.fetchval(q("delete_activity_logs_chunk"), level, cutoff, chunk)
+        total += deleted
+        if deleted < chunk:
+            return total
+
+
+async def prune_ingest_requests(conn: asyncpg.Connection, floor: uuid.UUID, *, chunk: int = 10_000) -> int:
+    """Forget the ids of requests accepted before ``floor`` (collector/delivery.py), in chunks."""
+    total = 0
+    while True:
+        deleted = await conn.fetchval(q("prune_ingest_requests"), floor, chunk)
         total += deleted
         if deleted < chunk:
             return total

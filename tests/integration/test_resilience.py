@@ -24,9 +24,10 @@ pytestmark = pytest.mark.timeout(90)
 
 
 @pytest.fixture
-async def proxied_server(database_url, tmp_path):
+async def proxied_server(database_url, tmp_path, request):
+    """A server whose database connection a test can cut; ``indirect`` parameters are settings."""
     proxy = await CuttableProxy(database_url).start()
-    running = await start_server(proxy.dsn, tmp_path)
+    running = await start_server(proxy.dsn, tmp_path, **getattr(request, "param", {}))
     try:
         yield running, proxy
     finally:
@@ -40,8 +41,30 @@ async def message_counts(db, prefix: str) -> Counter:
     return Counter(row.message for row in rows)
 
 
+async def spooled_export_during_outage(server, message: str) -> None:
+    """While the database is away both transports acknowledge what they spool."""
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.runtime.otlp_grpc_port}") as channel:
+        stub = logs_service_pb2_grpc.LogsServiceStub(channel)
+        response = await stub.Export(request_with([{"body": f"{message} grpc"}]),
+                                     metadata=(("authorization", f"Bearer {server.token}"),), timeout=10)  # fmt: skip
+    assert not response.HasField("partial_success")
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            server.otlp_http_url,
+            data=request_with([{"body": f"{message} http"}]).SerializeToString(),
+            headers={"Content-Type": "application/x-protobuf", "Authorization": f"Bearer {server.token}"},
+        ) as response:
+            assert response.status == 200, await response.text()
+        async with session.get(f"{server.api_url}/readyz") as response:
+            ready = await response.json()
+    # The API cannot serve queries without its database; ingest carries on, and says how.
+    assert response.status == 503 and ready["ingest"]["state"] == "spooling", ready
+    assert ready["ingest"]["spooled_records"] >= 2 and "PostgreSQL unavailable for" in ready["ingest"]["message"]
+
+
 async def direct_export_during_outage(server) -> None:
-    """While the database is away both transports answer with retryable errors and a delay."""
+    """Without a spool, while the database is away both transports answer with retryable errors
+    and a delay."""
     async with grpc.aio.insecure_channel(f"127.0.0.1:{server.runtime.otlp_grpc_port}") as channel:
         stub = logs_service_pb2_grpc.LogsServiceStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as error:
@@ -61,9 +84,11 @@ async def direct_export_during_outage(server) -> None:
             assert int(response.headers["Retry-After"]) >= 1
 
 
+@pytest.mark.parametrize("proxied_server", [{}, {"spool_max_bytes": 0}], ids=["spool", "no-spool"], indirect=True)
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
 async def test_database_outage_then_every_record_stored_exactly_once(proxied_server, db, protocol):
     server, proxy = proxied_server
+    spool = server.runtime.delivery.spool is not None
     server.configure_sdk("outage-test", "worker", protocol, bridge_logging=False, schedule_delay_millis=50)
     try:
         for i in range(5):
@@ -76,25 +101,34 @@ async def test_database_outage_then_every_record_stored_exactly_once(proxied_ser
         # be queued, so wait until the writer has declared the database unavailable.
         flushing = asyncio.create_task(asyncio.to_thread(_emit_and_flush, protocol))
         assert await wait_for(lambda: not server.runtime.writer.available, timeout=15)
-        await direct_export_during_outage(server)
+        if spool:
+            await spooled_export_during_outage(server, f"outage-{protocol} direct")
+        else:
+            await direct_export_during_outage(server)
         await asyncio.sleep(1.0)  # let the SDK hit the outage and schedule retries
         proxy.restore()
         assert await flushing, "the SDK gave up instead of retrying"
+        # Spooled records are committed by the replayer once the database answers.
+        assert await wait_for(lambda: not server.runtime.delivery.spooling, timeout=15)
     finally:
         await asyncio.to_thread(sdk_shim.shutdown)
 
     counts = await message_counts(db, f"outage-{protocol}")
     expected = {f"outage-{protocol} before {i}" for i in range(5)} | {f"outage-{protocol} during {i}" for i in range(20)}
+    if spool:
+        expected |= {f"outage-{protocol} direct grpc", f"outage-{protocol} direct http"}
     assert set(counts) == expected
     assert all(n == 1 for n in counts.values()), counts
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.parametrize("proxied_server", [{"spool_max_bytes": 0}], ids=["no-spool"], indirect=True)
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
 async def test_an_exporter_with_a_longer_timeout_rides_out_a_longer_outage(proxied_server, db, protocol):
-    """The exporters wait exactly the advertised delay, at most six times within their timeout: a
-    constant 1 s made them give up about 6 s into any outage. The delay now grows with the outage,
-    so an exporter given a 60 s timeout rides out 12 s of it."""
+    """Where ingest refuses (no spool here; with one, when it is full), the exporters wait exactly
+    the advertised delay, at most six times within their timeout: a constant 1 s made them give up
+    about 6 s into any outage. The delay now grows with the outage, so an exporter given a 60 s
+    timeout rides out 12 s of it."""
     server, proxy = proxied_server
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
@@ -121,7 +155,7 @@ async def test_an_exporter_with_a_longer_timeout_rides_out_a_longer_outage(proxi
         async with aiohttp.ClientSession() as session:
             async with session.get(f"{server.api_url}/readyz") as response:
                 ready = await response.json()
-        assert response.status == 503 and any("unreachable for 1" in problem for problem in ready["problems"]), ready
+        assert response.status == 503 and any("unavailable for 1" in problem for problem in ready["problems"]), ready
         proxy.restore()
         assert await flushing
     finally:
@@ -200,8 +234,13 @@ async def test_shutdown_commits_everything_buffered(database_url, tmp_path, db):
     assert len(rows) == 300 and len({r.message for r in rows}) == 300
 
 
-async def test_full_queue_refuses_with_a_retryable_error(database_url, tmp_path, db):
-    server = await start_server(database_url, tmp_path, max_pending_rows=100)
+@pytest.mark.parametrize("spool_max_bytes, answer", [(0, "queue is full"), (2**20, None), (4096, "spool is full")],
+                         ids=["no-spool", "spooled", "spool-full"])  # fmt: skip
+async def test_a_full_queue_spills_to_the_spool_else_refuses_retryably(database_url, tmp_path, db, spool_max_bytes,
+                                                                       answer):  # fmt: skip
+    """The writer's own queue refuses past its bound; an OTLP request then goes to the spool
+    (acknowledged, committed later) or, with no spool or a full one, is refused retryably."""
+    server = await start_server(database_url, tmp_path, max_pending_rows=100, spool_max_bytes=spool_max_bytes)
     try:
         writer = server.runtime.writer
         async with HeldTable(db) as held:
@@ -217,12 +256,19 @@ async def test_full_queue_refuses_with_a_retryable_error(database_url, tmp_path,
                     data=request_with([{"body": f"http {i}"} for i in range(30)]).SerializeToString(),
                     headers={"Content-Type": "application/x-protobuf", "Authorization": f"Bearer {server.token}"},
                 ) as response:
-                    assert response.status == 503 and "full" in (await response.read()).decode(errors="replace")
+                    body = (await response.read()).decode(errors="replace")
+                    if answer is None:
+                        assert response.status == 200, body
+                    else:
+                        assert response.status == 503 and answer in body and int(response.headers["Retry-After"]) >= 1
             await held.release()
             assert (await first).accepted == 80 and (await blocker).accepted == 1
+            assert await wait_for(lambda: not server.runtime.delivery.spooling, timeout=10)
+        stored = await query_logs(db, LogFilter(search="http"), Scope.admin(), limit=100)
     finally:
         await server.stop()
     assert len(await query_logs(db, LogFilter(search="too many"), Scope.admin())) == 0
+    assert len(stored) == (30 if answer is None else 0)
 
 
 @pytest.mark.timeout(30)  # the interval is a minute and the batch 10,000 rows: only an idle flush finishes

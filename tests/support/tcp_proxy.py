@@ -20,6 +20,9 @@ class CuttableProxy:
         self._writers: set[asyncio.StreamWriter] = set()
         self.cut_off = False
         self.port = 0
+        # Armed by ``cut_at``: a marker in the client's bytes, and whether they reach the server.
+        self._trap: tuple[bytes, bool] | None = None
+        self.trapped = asyncio.Event()
 
     async def start(self) -> "CuttableProxy":
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
@@ -38,6 +41,13 @@ class CuttableProxy:
         self.cut_off = True
         for writer in list(self._writers):
             writer.transport.abort()
+
+    def cut_at(self, marker: bytes, *, forward: bool) -> None:
+        """Cut every connection when a client next sends ``marker`` (for example a COMMIT),
+        after passing that message on to PostgreSQL (``forward``) or before: the client cannot
+        tell which happened."""
+        self._trap = (marker, forward)
+        self.trapped.clear()
 
     def restore(self) -> None:
         self.cut_off = False
@@ -66,15 +76,27 @@ class CuttableProxy:
             client_writer.transport.abort()
             return
         self._writers.update((client_writer, upstream_writer))
-        for reader, writer in ((client_reader, upstream_writer), (upstream_reader, client_writer)):
-            task = asyncio.create_task(self._pipe(reader, writer), name="proxy-pipe")
+        for reader, writer, upstream in ((client_reader, upstream_writer, True), (upstream_reader, client_writer, False)):
+            task = asyncio.create_task(self._pipe(reader, writer, upstream), name="proxy-pipe")
             self._pipes.add(task)
             task.add_done_callback(self._pipes.discard)
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, upstream: bool) -> None:
         try:
             while data := await reader.read(65536):
                 if self.cut_off:
+                    break
+                trap = self._trap if upstream else None
+                if trap is not None and trap[0] in data:
+                    self._trap = None
+                    self.cut_off = True  # from now on nothing reaches the client: not the answer either
+                    self.trapped.set()
+                    if trap[1]:
+                        writer.write(data)
+                        await writer.drain()
+                        await asyncio.sleep(0.2)  # PostgreSQL commits; its answer is lost with the cut
+                        break  # (the test may have restored the proxy meanwhile: cut this connection only)
+                    self.cut()
                     break
                 writer.write(data)
                 await writer.drain()
