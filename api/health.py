@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from api.runtime import RUNTIME
+from collector.contract import IngestStatus
 from collector.db import migrate
 from collector.db.queries import q
 
@@ -35,6 +36,12 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "degraded" if ingest["state"] != "direct" else "ready", "ingest": ingest})
 
 
+async def ingest_status(request: web.Request) -> web.Response:
+    """The console shows a banner while ingest is not direct (public: api/security.py)."""
+    return web.json_response(IngestStatus.model_validate(request.app[RUNTIME].delivery.status()).model_dump())
+
+
 def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/v1/ingest/status", ingest_status)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -195,6 +195,9 @@ ROUTES: tuple[Route, ...] = (
           params=(_param("before", {"type": "string", "format": "date-time"}, "cutoff (exclusive)", required=True),
                   _LEVEL),
           errors=(400, 401, 403), tag="admin"),
+    Route("get", "/api/v1/ingest/status", "getIngestStatus",
+          "Whether ingest commits as records arrive, or spools them while PostgreSQL is away (/readyz says the same)",
+          contract.IngestStatus, errors=(), tag="meta", public=True),
     Route("get", PATH, "getOpenApi", "This document", {"type": "object", "description": "OpenAPI 3.1"}, errors=(),
           tag="meta", public=True),
 )  # fmt: skip

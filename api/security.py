@@ -38,7 +38,9 @@ JWT_ALGORITHM = "HS256"
 JWT_SECRET_FILE = "jwt-secret"
 API_V1 = "/api/v1/"
 # Paths under /api/v1/ that need no token.
-PUBLIC_PATHS = frozenset({"/api/v1/auth/login", "/api/v1/openapi.json"})
+# The ingest status is public like /readyz and /metrics (totals only), and must answer while the
+# database, which checking a token needs, is away: that is when the console shows it.
+PUBLIC_PATHS = frozenset({"/api/v1/auth/login", "/api/v1/openapi.json", "/api/v1/ingest/status"})
 ROLES = ("admin", "creator")
 
 

@@ -517,6 +517,21 @@ class PurgeResult(_Wire):
     before: datetime
 
 
+class IngestStatus(_Wire):
+    """What ingest is doing: ``direct`` (committed as it arrives), ``spooling`` (PostgreSQL is
+    away: requests are kept on the server's disk and acknowledged), ``replaying`` (the spool is
+    being committed), ``refusing`` (PostgreSQL is away and there is no spool: senders retry) or
+    ``failed`` (the writer stopped: the server needs a restart)."""
+
+    state: Literal["direct", "spooling", "replaying", "refusing", "failed"]
+    message: str = Field(description="one line for people, empty when direct",
+                         examples=["PostgreSQL unavailable for 42 s; 18,300 records spooled, 210 MB"])  # fmt: skip
+    database_unavailable_s: float
+    spooled_records: int
+    spooled_bytes: int
+    spool_enabled: bool
+
+
 class ErrorDetail(_Wire):
     code: str = Field(examples=["bad_request", "unauthenticated", "forbidden", "not_found"])
     message: str

@@ -223,10 +223,10 @@ class Spool:
         while self._pending or self._writing:
             self._wake.set()
             await asyncio.sleep(0.005)
-        self._task.cancel()
+        task, self._task = self._task, None  # appends from now on are refused
+        task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
+            await task
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
@@ -251,6 +251,8 @@ class Spool:
 
     async def append(self, request_id: uuid.UUID, count: int, tuples: bytes) -> None:
         """Return once the request is on disk; ``SpoolFull`` when it does not fit."""
+        if self._task is None:
+            raise SpoolFull("the spool is closed (the server is shutting down)")
         frame = encode_frame(request_id, count, tuples)
         why = self.room_for(len(frame))
         if why is not None:

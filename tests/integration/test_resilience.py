@@ -57,9 +57,11 @@ async def spooled_export_during_outage(server, message: str) -> None:
             assert response.status == 200, await response.text()
         async with session.get(f"{server.api_url}/readyz") as response:
             ready = await response.json()
-    # The API cannot serve queries without its database; ingest carries on, and says how.
-    assert response.status == 503 and ready["ingest"]["state"] == "spooling", ready
-    assert ready["ingest"]["spooled_records"] >= 2 and "PostgreSQL unavailable for" in ready["ingest"]["message"]
+        # The API cannot serve queries without its database; ingest carries on, and says how.
+        assert response.status == 503 and ready["ingest"]["state"] == "spooling", ready
+        assert ready["ingest"]["spooled_records"] >= 2 and "PostgreSQL unavailable for" in ready["ingest"]["message"]
+        async with session.get(f"{server.api_url}/api/v1/ingest/status") as response:  # no token: the console's banner
+            assert response.status == 200 and (await response.json())["state"] == "spooling"
 
 
 async def direct_export_during_outage(server) -> None:

@@ -61,12 +61,24 @@ class ServeProcess:
     def ingest_token(self) -> str:
         return (self.data_dir / "ingest-token.txt").read_text().strip()
 
-    async def start(self) -> None:
+    def launch(self) -> None:
+        """Start the process without waiting for it (``start`` waits until it is ready). Its
+        output is appended to ``log``, so that a restarted server's log keeps the earlier runs."""
         command = [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--http-port", str(self.http_port),
                    "--otlp-grpc-port", str(self.otlp_grpc_port), "--otlp-http-port", str(self.otlp_http_port)]  # fmt: skip
-        with self.log.open("w") as log_file:
+        with self.log.open("a") as log_file:
             self.process = subprocess.Popen(command, cwd=self._cwd, env=self._env, stdout=log_file,
                                             stderr=subprocess.STDOUT, preexec_fn=self._preexec_fn)  # fmt: skip
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown step runs, as in a crash or an OOM kill."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
+    async def start(self) -> None:
+        self.launch()
+        assert self.process is not None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 90
         async with aiohttp.ClientSession() as session:

@@ -263,6 +263,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/ingest/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Whether ingest commits as records arrive, or spools them while PostgreSQL is away (/readyz says the same) */
+        get: operations["getIngestStatus"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/openapi.json": {
         parameters: {
             query?: never;
@@ -461,6 +478,26 @@ export interface components {
             from: string;
             /** Format: date-time */
             to: string;
+        };
+        /**
+         * IngestStatus
+         * @description What ingest is doing: ``direct`` (committed as it arrives), ``spooling`` (PostgreSQL is
+         *     away: requests are kept on the server's disk and acknowledged), ``replaying`` (the spool is
+         *     being committed), ``refusing`` (PostgreSQL is away and there is no spool: senders retry) or
+         *     ``failed`` (the writer stopped: the server needs a restart).
+         */
+        IngestStatus: {
+            database_unavailable_s: number;
+            /**
+             * @description one line for people, empty when direct
+             * @example PostgreSQL unavailable for 42 s; 18,300 records spooled, 210 MB
+             */
+            message: string;
+            spool_enabled: boolean;
+            spooled_bytes: number;
+            spooled_records: number;
+            /** @enum {string} */
+            state: "direct" | "spooling" | "replaying" | "refusing" | "failed";
         };
         /** IngestToken */
         IngestToken: {
@@ -1944,6 +1981,26 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getIngestStatus: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description IngestStatus */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IngestStatus"];
                 };
             };
         };

@@ -73,6 +73,10 @@ export type CreatedIngestToken = Schemas["CreatedIngestToken"];
 /** `DELETE /api/v1/admin/ingest-tokens/{id}`. */
 export type RevokedIngestToken = Schemas["RevokedIngestToken"];
 
+/** `GET /api/v1/ingest/status`: whether records reach PostgreSQL as they arrive, and if not, why. */
+export type IngestStatus = Schemas["IngestStatus"];
+export type IngestState = IngestStatus["state"];
+
 // --- WebSocket live tail ---
 
 /**
