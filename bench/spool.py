@@ -39,6 +39,7 @@ from collector.writer import copy_tuples  # noqa: E402
 
 PRODUCERS = 8
 REQUESTS_PER_FLUSH = 4
+ids = iter(range(1, 10**15, 1024))  # a block of ids per request, across runs
 
 
 def encoded_request() -> tuple[bytes, int]:
@@ -57,7 +58,6 @@ async def bench_commit(url: str, tuples: bytes, count: int, requests: int) -> tu
     conn = await connect(url)
     try:
         backend = await conn.fetchval("SELECT pg_backend_pid()")
-        ids = iter(range(1, 10**12, 1024))
         flushes = [[tuples] * REQUESTS_PER_FLUSH for _ in range(requests // REQUESTS_PER_FLUSH)]
         cpu0, backend0, wall0 = time.process_time(), cpu_seconds(backend), time.perf_counter()
         for parts in flushes:

@@ -1,5 +1,6 @@
 // Types of mock-api.mjs for src/api/__tests__/mock-api.test.ts (written without Node's types,
 // which the UI's tsconfig leaves out).
+import type { components } from "../src/api/schema";
 
 /** The mock's node:http Server, as far as a test uses it. */
 export interface MockApiServer {
@@ -12,6 +13,10 @@ export interface MockApiServer {
 
 /**
  * Starts the mock API on 127.0.0.1:`port` (0: a free port) with entries, settings and tokens of its own.
- * `rate`: entries per second on the live tail (default $MOCK_RATE, else 25).
+ * `rate`: entries per second on the live tail (default $MOCK_RATE, else 25); `ingest`: the state
+ * GET /api/v1/ingest/status reports (default $MOCK_INGEST, else "direct").
  */
-export function startMockApi(port?: number, options?: { rate?: number }): MockApiServer;
+export function startMockApi(
+  port?: number,
+  options?: { rate?: number; ingest?: components["schemas"]["IngestStatus"]["state"] },
+): MockApiServer;

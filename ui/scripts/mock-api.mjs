@@ -27,6 +27,14 @@ const FILTER_FIELDS = Object.keys(schemas.LogFilterFields.properties);
 /** When the mock's users were created (the document requires `created_at`). */
 const USERS_CREATED_AT = new Date(Date.now() - 86400e3 * 30).toISOString();
 const TOKEN_LIFETIME_S = 12 * 3600;
+/** GET /api/v1/ingest/status in each state the mock can be started in (`ingest`, $MOCK_INGEST), to look at the console's banner. */
+const INGEST_STATUSES = {
+  direct: { state: "direct", message: "", database_unavailable_s: 0, spooled_records: 0, spooled_bytes: 0, spool_enabled: true },
+  spooling: { state: "spooling", message: "PostgreSQL unavailable for 42 s; 18,300 records spooled, 210 MB", database_unavailable_s: 42, spooled_records: 18300, spooled_bytes: 210e6, spool_enabled: true },
+  replaying: { state: "replaying", message: "9,100 records spooled, 104 MB; replaying the spool", database_unavailable_s: 0, spooled_records: 9100, spooled_bytes: 104e6, spool_enabled: true },
+  refusing: { state: "refusing", message: "PostgreSQL unavailable for 42 s; ingest answers retry-later (no spool)", database_unavailable_s: 42, spooled_records: 0, spooled_bytes: 0, spool_enabled: false },
+  failed: { state: "failed", message: "the batch writer stopped unexpectedly; restart the server (the spool keeps what arrives meanwhile)", database_unavailable_s: 0, spooled_records: 0, spooled_bytes: 0, spool_enabled: true },
+};
 
 const MESSAGES = {
   api: ["POST /api/v1/jobs 201 in 38 ms", "user signed in", "GET /api/v1/projects/7 200 in 4 ms", "WebSocket client connected"],
@@ -244,10 +252,13 @@ const readBody = (req) =>
 
 /**
  * Starts the mock on 127.0.0.1:`port` (0: a free one; `server.address().port` tells which, once it
- * is listening) with its own entries, settings and tokens. `rate`: entries per second on the live tail.
+ * is listening) with its own entries, settings and tokens. `rate`: entries per second on the live tail;
+ * `ingest`: the state GET /api/v1/ingest/status reports (a key of INGEST_STATUSES).
  * Closing the returned server also ends its live-tail connections.
  */
-export function startMockApi(port = 4173, { rate = Number(process.env.MOCK_RATE ?? 25) } = {}) {
+export function startMockApi(port = 4173, { rate = Number(process.env.MOCK_RATE ?? 25), ingest = process.env.MOCK_INGEST ?? "direct" } = {}) {
+  const ingestStatus = INGEST_STATUSES[ingest];
+  if (!ingestStatus) throw new Error(`unknown ingest state ${ingest}; one of ${Object.keys(INGEST_STATUSES).join(", ")}`);
   const entries = createEntryStore();
   const { stored, fullById, makeEntry } = entries;
   let settings = { retention_days_debug: 3, retention_days_info: 14, retention_days_warn: 30, retention_days_error: 90, batch_size: 500, flush_interval_ms: 1000, updated_at: null };
@@ -266,6 +277,7 @@ export function startMockApi(port = 4173, { rate = Number(process.env.MOCK_RATE 
         user: { id: 1, email: body.email, role, created_at: USERS_CREATED_AT },
       });
     }
+    if (p === "/api/v1/ingest/status" && req.method === "GET") return json(res, 200, ingestStatus);
     if (!req.headers.authorization) throw new ApiError(401, "unauthenticated", "sign in first");
     const newestFirst = () => stored.filter((e) => matches(e, q)).reverse();
     if (p === "/api/v1/auth/me") return json(res, 200, { user: { id: 1, email: "admin@localhost", role: "admin", created_at: USERS_CREATED_AT, project_ids: [] } });

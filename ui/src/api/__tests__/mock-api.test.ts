@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { type MockApiServer, startMockApi } from "../../../scripts/mock-api.mjs";
 import openapi from "../openapi.json";
+import type { components } from "../schema";
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type Schema = { [key: string]: Json };
@@ -83,20 +84,27 @@ let server: MockApiServer;
 let base = "";
 let token = "";
 
+/** The base URL of a mock once it listens. */
+async function baseOf(mock: MockApiServer): Promise<string> {
+  if (!mock.listening) await new Promise((resolve, reject) => mock.once("listening", resolve).once("error", reject));
+  const address = mock.address();
+  if (address === null || typeof address === "string") throw new Error(`unexpected address ${String(address)}`);
+  return `http://127.0.0.1:${address.port}`;
+}
+
+const closed = (mock: MockApiServer) => new Promise<void>((resolve, reject) => mock.close((error) => (error ? reject(error) : resolve())));
+
 beforeAll(async () => {
   // A fast live tail, so that the WebSocket test sees a `lagged` message within a second.
   server = startMockApi(0, { rate: 2000 });
-  if (!server.listening) await new Promise((resolve, reject) => server.once("listening", resolve).once("error", reject));
-  const address = server.address();
-  if (address === null || typeof address === "string") throw new Error(`unexpected address ${String(address)}`);
-  base = `http://127.0.0.1:${address.port}`;
+  base = await baseOf(server);
   // A token for the other calls, whatever the login test below finds.
   const login = await call("POST", "/api/v1/auth/login", { auth: false, body: { email: "admin@localhost", password: "admin" } });
   token = (JSON.parse(login.text) as { token: string }).token;
 });
 
 afterAll(async () => {
-  await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
+  await closed(server);
 });
 
 interface Answer {
@@ -105,11 +113,15 @@ interface Answer {
   text: string;
 }
 
-async function call(method: string, url: string, { body, auth = true }: { body?: unknown; auth?: boolean } = {}): Promise<Answer> {
+async function call(
+  method: string,
+  url: string,
+  { body, auth = true, origin = base }: { body?: unknown; auth?: boolean; origin?: string } = {},
+): Promise<Answer> {
   const headers: Record<string, string> = {};
   if (auth) headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  const res = await fetch(base + url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(origin + url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   return { status: res.status, contentType: (res.headers.get("content-type") ?? "").split(";")[0]!.trim(), text: await res.text() };
 }
 
@@ -118,7 +130,7 @@ async function expectConforming(
   operation: string,
   url: string,
   status: number,
-  options: { body?: unknown; auth?: boolean } = {},
+  options: { body?: unknown; auth?: boolean; origin?: string } = {},
 ): Promise<{ [key: string]: Json }> {
   const [method = ""] = operation.split(" ");
   const answer = await call(method, url, options);
@@ -131,6 +143,8 @@ async function expectConforming(
 
 const SETTINGS_BOUNDS = document.components.schemas.SettingsUpdate!.properties as Record<string, { minimum: number; maximum: number }>;
 const LEVELS = (document.components.schemas.Level!.enum as string[]).slice();
+type IngestState = components["schemas"]["IngestStatus"]["state"];
+const INGEST_STATES = (document.components.schemas.IngestStatus!.properties as { state: { enum: IngestState[] } }).state.enum;
 
 /** Operations of the document the mock does not serve: each must answer 404 (and the test below says so). */
 const NOT_SERVED = [
@@ -161,6 +175,7 @@ describe("the mock API conforms to openapi.json", () => {
   const TOKENS = served("GET /api/v1/admin/ingest-tokens");
   const NEW_TOKEN = served("POST /api/v1/admin/ingest-tokens");
   const REVOKE = served("DELETE /api/v1/admin/ingest-tokens/{token_id}");
+  const INGEST_STATUS = served("GET /api/v1/ingest/status");
 
   it("every operation of the document is either called here or known not to be served", () => {
     const operations = Object.entries(document.paths).flatMap(([path, item]) =>
@@ -286,6 +301,21 @@ describe("the mock API conforms to openapi.json", () => {
     await expectConforming(REVOKE, `/api/v1/admin/ingest-tokens/${String(created.id)}`, 404);
     await expectConforming(REVOKE, "/api/v1/admin/ingest-tokens/999999", 404);
     await expectConforming(TOKENS, "/api/v1/admin/ingest-tokens", 401, { auth: false });
+  });
+
+  it("ingest status: public, in every state the mock can be started in", async () => {
+    const direct = await expectConforming(INGEST_STATUS, "/api/v1/ingest/status", 200, { auth: false });
+    expect(direct.state).toBe("direct");
+    for (const state of INGEST_STATES.filter((s) => s !== "direct")) {
+      const mock = startMockApi(0, { rate: 1, ingest: state });
+      try {
+        const status = await expectConforming(INGEST_STATUS, "/api/v1/ingest/status", 200, { auth: false, origin: await baseOf(mock) });
+        expect(status.state).toBe(state);
+        expect(status.message).not.toBe("");
+      } finally {
+        await closed(mock);
+      }
+    }
   });
 
   it("live tail: every server message is a LiveServerMessage", async () => {
