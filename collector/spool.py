@@ -303,14 +303,31 @@ class Spool:
         """Append frames (in a thread), rolling to a new segment past ``segment_bytes``, then
         fdatasync. Returns each touched segment's durable end."""
         touched: dict[int, int] = {}
-        for frame in frames:
-            if self._fd is None or (self._active_size > len(HEADER) and self._active_size + len(frame) > self.segment_bytes):
-                self._roll(touched)
-            os.write(self._fd, frame)
-            self._active_size += len(frame)
-            touched[self._active] = self._active_size
-        os.fdatasync(self._fd)
+        try:
+            for frame in frames:
+                if self._fd is None or (self._active_size > len(HEADER) and self._active_size + len(frame) > self.segment_bytes):
+                    self._roll(touched)
+                os.write(self._fd, frame)
+                self._active_size += len(frame)
+                touched[self._active] = self._active_size
+            os.fdatasync(self._fd)
+        except OSError:
+            # (A full disk, say.) Nothing of this group was acknowledged: cut what it wrote, so
+            # that each segment ends with its last acknowledged frame (a restart must not replay
+            # what its senders were told to send again), and go on in a new segment.
+            self._abandon(touched)
+            raise
         return list(touched.items())
+
+    def _abandon(self, touched: dict[int, int]) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+        self._fd, self._active, self._active_size = None, None, 0
+        for sequence in touched:
+            with contextlib.suppress(OSError), open(self.directory / _segment_name(sequence), "r+b") as f:
+                f.truncate(self._durable.get(sequence, len(HEADER)))
+                os.fsync(f.fileno())
 
     def _roll(self, touched: dict[int, int]) -> None:
         if self._fd is not None:

@@ -223,3 +223,23 @@ def test_request_ids_are_time_ordered_version_7_uuids():
     assert request_id_time(a).timestamp() == 1_700_000_000.0
     floor = request_id_floor(request_id_time(b))
     assert a < floor <= b
+
+
+async def test_a_failed_write_leaves_no_trace_for_a_restart_to_replay(tmp_path, monkeypatch):
+    """A group that could not be written (a full disk) was refused to its senders, who will send
+    it again: neither the replay nor a restart may store it."""
+    spool, ids = await filled(tmp_path, 3, segment_bytes=2**20)
+    real_sync = os.fdatasync
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+    with pytest.raises(SpoolFull, match="could not be written"):
+        await spool.append(new_request_id(), 1, b"refused")
+    monkeypatch.setattr(os, "fdatasync", real_sync)
+    later = new_request_id()
+    await spool.append(later, 1, b"later")
+    await spool.close()
+    again = make(tmp_path)
+    report = await asyncio.to_thread(again.recover)
+    assert report.damaged == [] and report.torn_bytes == 0
+    await again.start()
+    assert [r.request_id for r in await read_all(again)] == ids + [later]
+    await again.close()
