@@ -21,6 +21,7 @@ from api.runtime import RUNTIME, Runtime
 from api.security_events import SECURITY_EVENTS, SecurityEvents, security_events_ctx
 from api.settings import Settings
 from collector.admission import IngestBudget
+from collector.commit_feed import CommitFeed
 from collector.auth import IngestAuthenticator
 from collector.db import migrate
 from collector.db.connect import connect, create_pool, running_postgres
@@ -45,6 +46,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
     settings = runtime.settings
     async with running_postgres(settings.database_url, settings.data_dir) as dsn:
+        runtime.dsn = dsn
         conn = await connect(dsn)
         try:
             await migrate.apply(conn)
@@ -76,9 +78,17 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 async def _writer(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
     settings = runtime.settings
-    writer = BatchWriter(runtime.ingest_pool, runtime.hub, max_pending_rows=settings.max_pending_rows,
+    # Entries reach the live tail in commit order from every process on the database; the feed
+    # listens on a connection of its own (LISTEN needs a session: docs/replicas.md).
+    feed = runtime.commit_feed = CommitFeed(runtime.hub, runtime.pool, lambda: connect(runtime.dsn, timeout=5))
+    await feed.start()
+    writer = BatchWriter(runtime.ingest_pool, runtime.hub, feed=feed, max_pending_rows=settings.max_pending_rows,
                          settings_refresh=settings.settings_refresh_s)  # fmt: skip
-    await writer.start()
+    try:
+        await writer.start()
+    except BaseException:
+        await feed.close()
+        raise
     runtime.writer = writer
     spool = None
     if settings.spool_max_bytes:
@@ -89,6 +99,7 @@ async def _writer(app: web.Application) -> AsyncIterator[None]:
         await delivery.start()  # replays what an earlier run left in the spool
     except BaseException:
         await writer.close()
+        await feed.close()
         raise
     # One service, one budget for both transports: the memory limit covers all of ingest.
     runtime.ingest = IngestService(
@@ -105,6 +116,7 @@ async def _writer(app: web.Application) -> AsyncIterator[None]:
     finally:
         await delivery.close()  # the spool keeps what is not replayed yet, for the next start
         await writer.close()  # commits what is queued: the receivers have stopped by now
+        await feed.close()
         runtime.hub.close()
         stats = writer.stats
         log.info("batch writer stopped: %d committed in %d flushes, %d rejected", stats.committed, stats.flushes,

@@ -11,6 +11,7 @@ import asyncpg
 from aiohttp import web
 
 from collector.auth import IngestAuthenticator
+from collector.commit_feed import CommitFeed
 from collector.delivery import Delivery
 from collector.hub import LiveHub
 from collector.ingest import IngestService
@@ -30,8 +31,8 @@ class Runtime:
     from the settings. Everything else is started by the application's start-up steps (its
     ``cleanup_ctx``, api/app.py), each of which sets what it started, once, in this order:
 
-    - database: ``pool``, ``ingest_pool``, ``export_pool``, ``first_run``;
-    - writer: ``writer``, ``delivery`` (the spool and its replayer) in front of it, then
+    - database: ``dsn``, ``pool``, ``ingest_pool``, ``export_pool``, ``first_run``;
+    - writer: ``commit_feed`` (the live tail's entries from every process), ``writer``, ``delivery`` (the spool and its replayer) in front of it, then
       ``ingest`` and ``ingest_auth``;
     - retention: ``retention``;
     - the OTLP receivers: ``otlp_grpc_port``, ``otlp_http_port`` (the bound ports: 0 in the
@@ -48,6 +49,8 @@ class Runtime:
     ingest_pool: asyncpg.Pool
     export_pool: asyncpg.Pool
     first_run: FirstRun | None  # None when the settings turn the first-run set-up off
+    dsn: str
+    commit_feed: CommitFeed
     writer: BatchWriter
     delivery: Delivery
     ingest: IngestService

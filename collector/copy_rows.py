@@ -235,26 +235,29 @@ class RequestRecords:
     rows: list[ActivityRow]
     tuples: bytes = b""
     tuple_count: int = 0
+    _rows_tuples: bytes | None = None  # the rows' tuples with ordinals (``prepare``)
 
     @property
     def count(self) -> int:
         return self.tuple_count + len(self.rows)
 
+    def prepare(self) -> None:
+        """Encode the Python-mapped rows now (with ordinals), so that giving them ids at commit
+        time is only ``assign_ids``: the writer does it before it takes the commit-order lock."""
+        if self._rows_tuples is None:
+            self._rows_tuples = encode_copy_rows(self.rows, range(self.tuple_count, self.count)) if self.rows else b""
+
     def ordinal_tuples(self) -> bytes:
         """Every record's COPY tuple with its ordinal in place of an id (what the spool keeps)."""
-        rows = encode_copy_rows(self.rows, range(self.tuple_count, self.count)) if self.rows else b""
-        return self.tuples + rows
+        self.prepare()
+        return self.tuples + (self._rows_tuples or b"")
 
     def encode(self, ranges: IdRanges) -> bytes:
         """COPY tuples of every record with its id (``ranges`` holds ``count`` ids); the rows get
         theirs set as well."""
-        ids = ids_of(range(self.tuple_count, self.count), ranges)
-        for row, row_id in zip(self.rows, ids):
+        for row, row_id in zip(self.rows, ids_of(range(self.tuple_count, self.count), ranges)):
             row.id = row_id
-        encoded = encode_copy_rows(self.rows, ids) if self.rows else b""
-        if self.tuples:
-            encoded = assign_ids(self.tuples, ranges) + encoded
-        return encoded
+        return assign_ids(self.ordinal_tuples(), ranges)
 
 
 def ids_of(ordinals: Iterable[int], ranges: IdRanges) -> list[int]:

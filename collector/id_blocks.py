@@ -1,42 +1,46 @@
-"""Ids for ``activity_logs``, reserved from its sequence a block at a time (migration 0003): the
-writer takes them in order at commit time, one sequence call per block instead of one per row."""
+"""Ids for ``activity_logs``, reserved from its sequence a block at a time (migration 0003): each
+flush reserves the blocks it needs under the commit-order lock (migration 0005) and gives them to
+its records in queue order, one sequence call per block instead of one per row."""
 
 from __future__ import annotations
 
 from collections import deque
+from typing import Iterable
 
 import asyncpg
 
 from collector.copy_rows import IdRanges
 from collector.db.queries import q
 
-# Blocks reserved beyond what a flush needs, so that a steady stream of small flushes does not pay
-# a round trip each.
-SPARE_BLOCKS = 4
+
+async def block_size(conn: asyncpg.Connection) -> int:
+    """How many ids one ``nextval`` reserves."""
+    return int(await conn.fetchval(q("activity_log_id_block_size")) or 1)
+
+
+def blocks_for(count: int, size: int) -> int:
+    return max(1, -(-count // size))
 
 
 class IdBlocks:
     """Reserved ids not yet used, as (first_id, count) runs in the order they were reserved."""
 
-    def __init__(self) -> None:
-        self.block_size = 0
+    def __init__(self, block_size: int, first_ids: Iterable[int] = ()) -> None:
+        self.block_size = block_size
         self._runs: deque[tuple[int, int]] = deque()
         self._available = 0
-
-    async def load(self, conn: asyncpg.Connection) -> None:
-        self.block_size = int(await conn.fetchval(q("activity_log_id_block_size")) or 1)
+        for first in first_ids:
+            self._add(first, block_size)
 
     @property
     def available(self) -> int:
         return self._available
 
-    async def reserve(self, conn: asyncpg.Connection, count: int) -> None:
-        """Make at least ``count`` ids available."""
-        if count <= self._available:
-            return
-        blocks = -(-(count - self._available) // self.block_size) + SPARE_BLOCKS
-        for first in await conn.fetchval(q("reserve_activity_log_id_blocks"), blocks):
-            self._add(first, self.block_size)
+    @property
+    def last(self) -> int:
+        """The highest id reserved."""
+        first, count = self._runs[-1]
+        return first + count - 1
 
     def _add(self, first: int, count: int) -> None:
         if self._runs and self._runs[-1][0] + self._runs[-1][1] == first:

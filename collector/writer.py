@@ -46,12 +46,13 @@ from typing import Sequence
 import asyncpg
 
 from collector.backoff import RetryAdvice
+from collector.commit_feed import CommitFeed
 from collector.contract import BATCH_SIZE_RANGE, FLUSH_INTERVAL_MS_RANGE, LEVEL_IDS, SOURCE_IDS
 from collector.copy_rows import COPY_COLUMNS, COPY_HEADER, COPY_TRAILER, RequestRecords, live_rows, split_tuples
 from collector.db.queries import q
 from collector.errors import ConfigurationError, Overloaded, StoreUnavailable
 from collector.hub import LiveHub
-from collector.id_blocks import IdBlocks
+from collector.id_blocks import IdBlocks, block_size, blocks_for
 from collector.model import ActivityRow
 
 log = logging.getLogger(__name__)
@@ -155,6 +156,7 @@ class BatchWriter:
         pool: asyncpg.Pool,
         hub: LiveHub,
         *,
+        feed: CommitFeed | None = None,
         batch_size: int = 100,
         flush_interval: float = 1.0,
         max_pending_rows: int = 50_000,
@@ -166,6 +168,10 @@ class BatchWriter:
     ):
         self._pool = pool
         self._hub = hub
+        # Committed entries reach the hub through the feed, in commit order across processes
+        # (collector/commit_feed.py); without one they are published as they commit.
+        self._feed = feed
+        self.origin = feed.origin if feed is not None else ""
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.max_pending_rows = max_pending_rows
@@ -189,7 +195,7 @@ class BatchWriter:
         self._closing = False
         self.failed = False  # the loop died (a bug): only a restart brings ingest back
         self._task: asyncio.Task[None] | None = None
-        self._ids = IdBlocks()
+        self._block_size = 1
         self._next_settings_read = 0.0
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -204,7 +210,7 @@ class BatchWriter:
                     f"the database's levels {levels} and sources {sources} are not the contract's "
                     f"{LEVEL_IDS} and {SOURCE_IDS}: was the schema changed by hand?"
                 )
-            await self._ids.load(conn)
+            self._block_size = await block_size(conn)
         await self._read_settings()
         self._task = asyncio.create_task(self._run(), name="batch-writer")
         self._task.add_done_callback(self._watch)
@@ -359,73 +365,73 @@ class BatchWriter:
     async def _flush(self, batch: list[_Request]) -> None:
         started = time.perf_counter()
         results: list[WriteResult]
+        for request in batch:
+            request.records.prepare()  # Python-mapped rows encoded before the lock is taken
         async with self._pool.acquire() as conn:
-            await self._assign_ids(conn, batch)
             try:
-                if any(request.request_id is not None for request in batch):
-                    async with conn.transaction():
-                        fresh = await self._claim(conn, batch)
-                        if fresh:
-                            await self._copy(conn, [request.encoded for request in fresh])
-                else:  # nothing to record: the COPY commits by itself (two round trips fewer)
-                    fresh = batch
-                    await self._copy(conn, [request.encoded for request in fresh])
+                async with conn.transaction():
+                    fresh, last_id = await self._begin(conn, batch)
+                    if fresh:
+                        await self._copy(conn, [request.encoded for request in fresh])
                 for request in fresh:
                     request.add_committed(request.encoded, request.count)
+                self._committed(batch, last_id)
                 results = [WriteResult(accepted=request.count, duplicate=request.duplicate) for request in batch]
             except _BatchRejected as exc:
                 log.warning("a batch of %d requests was refused (%s); isolating the bad records", len(batch), exc)
                 results = [await self._copy_isolated(conn, request) for request in batch]
         self.stats.observe_flush(time.perf_counter() - started)
         self.stats.rejected += sum(r.rejected for r in results)
-        self._publish(batch)
         for request, result in zip(batch, results):
             if request.future is not None and not request.future.done():
                 request.future.set_result(result)
         log.debug("flushed %d requests in %.1f ms", len(batch), (time.perf_counter() - started) * 1000)
 
-    async def _claim(self, conn: asyncpg.Connection, batch: list[_Request]) -> list[_Request]:
-        """Record the batch's request ids (in the flush's transaction) and return the requests to
-        write: those without an id, and those whose id was not recorded before. Another
-        transaction recording the same id concurrently makes this one wait for its outcome."""
-        ids = [request.request_id for request in batch if request.request_id is not None]
-        if not ids:
-            return batch
-        claimed = {row["id"] for row in await conn.fetch(q("claim_ingest_requests"), ids)}
+    async def _begin(self, conn: asyncpg.Connection, batch: list[_Request]) -> tuple[list[_Request], int]:
+        """The start of a flush's transaction (``activity_begin_flush``, migration 0005): take
+        the commit-order lock, reserve ids, record the request ids, notify every process of the
+        id range. Returns the requests to write, with their ids given in queue order (those
+        whose id was recorded before are duplicates, not written again), and the range's last id.
+        Another transaction recording the same request id waits for the lock, then skips it."""
+        count = sum(request.count for request in batch)
+        request_ids = [request.request_id for request in batch if request.request_id is not None]
+        row = await conn.fetchrow(q("begin_flush"), blocks_for(count, self._block_size), request_ids, self.origin)
+        claimed = set(row["claimed"])
+        ids = IdBlocks(self._block_size, row["first_ids"])
+        last_id = row["first_ids"][-1] + self._block_size - 1
+        fresh = []
         for request in batch:
             request.duplicate = request.request_id is not None and request.request_id not in claimed
-        duplicates = sum(request.duplicate for request in batch)
+            if not request.duplicate:
+                request.encoded = request.records.encode(ids.take(request.count))
+                fresh.append(request)
+        duplicates = len(batch) - len(fresh)
         if duplicates:
             self.stats.duplicate_requests += duplicates
             log.info("%d request(s) were already committed (a replay or a retry): not written again", duplicates)
-        return [request for request in batch if not request.duplicate]
+        return fresh, last_id
 
-    async def _assign_ids(self, conn: asyncpg.Connection, batch: list[_Request]) -> None:
-        """Ids for the records of requests that have none yet (a request keeps its ids when its
-        flush is retried), taken in queue order so that ids follow commit order."""
-        pending = [request for request in batch if not request.encoded]
-        await self._ids.reserve(conn, sum(request.count for request in pending))
-        for request in pending:
-            request.encoded = request.records.encode(self._ids.take(request.count))
-
-    def _publish(self, batch: list[_Request]) -> None:
-        """Hand the committed records to the live tail, read back from what was stored (in id
-        order: the batch's requests are in id order, and so are the tuples of each). Once per
-        request, however the flush ended."""
+    def _committed(self, requests: list[_Request], last_id: int) -> None:
+        """Hand what one transaction committed to the live tail, read back from what was stored
+        (in id order: the requests are in id order, and so are the tuples of each). Once per
+        request."""
         parts = []
-        for request in batch:
-            if not request.published:
+        for request in requests:
+            if not request.published and request.committed_parts:
                 request.published = True
                 self.stats.committed += request.committed
                 parts += request.committed_parts
-        if not parts or not self._hub.subscriber_count:
-            return
-        try:
-            rows = [row for part in parts for row in live_rows(part)]
-        except Exception:  # noqa: BLE001 - the records are committed: a bug here must not undo that
-            log.exception("could not read back %d committed COPY parts for the live tail", len(parts))
-            return
-        self._hub.publish(rows)
+        rows: list[ActivityRow] = []
+        if parts and self._hub.subscriber_count:
+            try:
+                rows = [row for part in parts for row in live_rows(part)]
+            except Exception:  # noqa: BLE001 - the records are committed: a bug here must not undo that
+                log.exception("could not read back %d committed COPY parts for the live tail", len(parts))
+                rows = []
+        if self._feed is not None:
+            self._feed.committed(last_id, rows)
+        elif rows:
+            self._hub.publish(rows)
 
     async def _copy(self, conn: asyncpg.Connection, parts: list[bytes]) -> None:
         """Commit COPY tuples atomically (an explicit BEGIN/COMMIT around the one statement would
@@ -443,11 +449,13 @@ class BatchWriter:
         result = WriteResult(accepted=0)
         committed: list[tuple[bytes, int]] = []
         async with conn.transaction():
-            if not await self._claim(conn, [request]):
+            fresh, last_id = await self._begin(conn, [request])
+            if not fresh:
                 return WriteResult(accepted=request.count, duplicate=True)
             await self._copy_halving(conn, [request.encoded], request.count, committed, result)
         for part, records in committed:
             request.add_committed(part, records)
+        self._committed([request], last_id)
         result.accepted = request.committed
         return result
 
@@ -482,8 +490,8 @@ class BatchWriter:
 
     def _settle(self, batch: list[_Request], error: BaseException) -> None:
         """Fail a batch whose flush broke off. Requests the isolation path had already committed
-        in full still succeed, so their senders do not send them twice."""
-        self._publish(batch)
+        in full still succeed, so their senders do not send them twice (they were handed to the
+        live tail when their transaction committed)."""
         for request in batch:
             if request.committed == request.count:
                 if request.future is not None and not request.future.done():

@@ -214,5 +214,8 @@ def _compile_filter(f: LogFilter) -> tuple[Callable[[ActivityRow], bool], ...]:
     if f.after_id is not None:
         after_id = f.after_id
         checks.append(lambda row: row.id is not None and row.id > after_id)
+    if f.through_id is not None:
+        through_id = f.through_id
+        checks.append(lambda row: row.id is not None and row.id <= through_id)
     # before_id is a history cursor; the live tail never sets it.
     return tuple(checks)

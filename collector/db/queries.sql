@@ -32,11 +32,15 @@ SELECT id, name FROM activity_log_sources ORDER BY id;
 SELECT increment_by FROM pg_sequences
 WHERE schemaname = current_schema() AND sequencename = 'activity_logs_id_seq';
 
--- name: reserve_activity_log_id_blocks
--- The first ids of $1 blocks. One writer per process commits at a time, with ids taken in
--- order from its blocks, so within a process ids become visible in increasing order (the live
--- tail's resume relies on it).
-SELECT array_agg(nextval('activity_logs_id_seq')) FROM generate_series(1, $1);
+-- name: begin_flush
+-- The first thing a flush does in its transaction (migration 0005): take the commit-order lock,
+-- reserve $1 blocks of ids (their first ids, ascending), record the request ids $2 (the new ones
+-- come back as claimed) and notify every listening process, as $3, of the flush's id range.
+SELECT first_ids, claimed FROM activity_begin_flush($1, $2::uuid[], $3);
+
+-- name: activity_logs_committed_id_floor
+-- Every id up to this one belongs to a flush that has ended; every later flush gets higher ones.
+SELECT activity_committed_id_floor();
 
 -- name: get_settings
 SELECT retention_days_debug, retention_days_info, retention_days_warn, retention_days_error,
@@ -174,11 +178,6 @@ CREATE INDEX CONCURRENTLY IF NOT EXISTS activity_logs_message_trgm_idx ON activi
 
 -- name: drop_search_index
 DROP INDEX CONCURRENTLY IF EXISTS activity_logs_message_trgm_idx;
-
--- name: claim_ingest_requests
--- The ids of a flush's requests that were not committed before (the writer writes only those).
--- Runs in the flush's transaction: a concurrent transaction with the same id makes it wait.
-INSERT INTO ingest_requests (id) SELECT unnest($1::uuid[]) ON CONFLICT DO NOTHING RETURNING id;
 
 -- name: prune_ingest_requests
 -- Forget request ids accepted before $1 (a version 7 UUID built from the cut-off time), a chunk

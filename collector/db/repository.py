@@ -82,6 +82,7 @@ class LogFilter:
     search: str | None = None  # case-insensitive substring of the message
     before_id: int | None = None  # keyset: entries older than this one in (timestamp, id) order
     after_id: int | None = None  # entries committed after this id (live-tail resume)
+    through_id: int | None = None  # entries with ids up to this one (a flush's range, with after_id)
     newer_than_id: int | None = None  # keyset: entries newer than this one in (timestamp, id) order
 
 
@@ -153,6 +154,8 @@ def where_clause(log_filter: LogFilter, scope: Scope, params: list[Any]) -> str:
         conditions.append(f"(l.timestamp, l.id) < (SELECT b.timestamp, b.id FROM activity_logs b WHERE b.id = {ref})")
     if f.after_id is not None:
         conditions.append(f"l.id > {bind(f.after_id)}")
+    if f.through_id is not None:
+        conditions.append(f"l.id <= {bind(f.through_id)}")
     if f.newer_than_id is not None:
         ref = bind(f.newer_than_id)
         conditions.append(f"(l.timestamp, l.id) > (SELECT b.timestamp, b.id FROM activity_logs b WHERE b.id = {ref})")

@@ -444,6 +444,7 @@ async def test_entry_matcher_agrees_with_sql(server, db):
         LogFilter(project_id=ids["mine"], levels=["info"]),
         LogFilter(since=base + timedelta(seconds=50), until=base + timedelta(seconds=120)),
         LogFilter(after_id=all_ids[100]),
+        LogFilter(after_id=all_ids[50], through_id=all_ids[120]),
         LogFilter(levels=["debug"], sources=["api", "worker"], mode="verbose", search="PLAIN"),
     ]
     scopes = [

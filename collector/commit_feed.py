@@ -1,0 +1,233 @@
+"""Committed entries to the live hub in commit order, from every server process on the database.
+
+Each flush takes a transaction-level advisory lock before it reserves its ids and holds it until
+its commit (``activity_begin_flush``, migration 0005), so flushes commit one at a time across
+every process, each with ids above all committed before it: commit order is id order. The same
+call sends ``NOTIFY activity_logs '<origin> <first id> <last id>'``, which PostgreSQL delivers at
+commit, in commit order, to every listening session (docs/replicas.md).
+
+The feed listens on a connection of its own and handles the notifications one at a time, in
+order: the rows of its own process's flushes are handed over by the writer (nothing is read);
+another process's are read by id range, only while this process has live-tail subscribers. So
+the hub publishes the entries of every process in id order, which the live tail's resume after
+an id relies on, on whichever process a client reconnects to.
+
+When the listening connection is lost (a database restart), the feed connects again and first
+reads everything committed after the last id it published (while it has subscribers), then
+carries on with the notifications, skipping what it has published already.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections import deque
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+import asyncpg
+
+from collector.db.queries import q
+from collector.db.repository import LogFilter, Scope, query_logs
+from collector.hub import LiveHub
+from collector.model import ActivityRow
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "activity_logs"
+READ_PAGE = 2_000  # rows per read of another process's entries
+OWN_ROWS_WAIT_S = 5.0  # a notification of our own flush waits this long for the writer's rows
+RECONNECT_S = 1.0
+MAX_OWN_PENDING = 1_000  # own flushes held for their notification (beyond: read back instead)
+
+
+@dataclass(slots=True)
+class _Notice:
+    origin: str
+    first: int
+    last: int
+
+
+def new_origin() -> str:
+    """This process's name in the notifications: random, so that restarts never collide."""
+    return os.urandom(6).hex()
+
+
+class CommitFeed:
+    """``start`` listens; the writer calls ``committed`` after each commit of its own; ``close``
+    stops. Without a listening connection (``connect`` None) the writer's rows are published
+    as they come, which is exact for a single process."""
+
+    def __init__(self, hub: LiveHub, pool: asyncpg.Pool,
+                 connect: Callable[[], Awaitable[asyncpg.Connection]] | None, origin: str | None = None):  # fmt: skip
+        self._hub = hub
+        self._pool = pool
+        self._connect = connect
+        self.origin = origin or new_origin()
+        self._notices: deque[_Notice] = deque()
+        self._own: dict[int, list[ActivityRow]] = {}  # last id of an own flush → its rows
+        self._wake = asyncio.Event()
+        self._own_arrived = asyncio.Event()
+        self._listener: asyncpg.Connection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._lost = asyncio.Event()
+        self.last_published = 0  # the highest id handed to the hub (or passed over)
+        self.remote_rows = 0  # rows of other processes published (read by id)
+        self.catch_ups = 0
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._connect is None:
+            return
+        await self._listen()
+        self._task = asyncio.create_task(self._run(), name="commit-feed")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            task, self._task = self._task, None
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._unlisten()
+
+    async def _listen(self) -> None:
+        assert self._connect is not None
+        conn = await self._connect()
+        try:
+            await conn.add_listener(CHANNEL, self._on_notify)
+            conn.add_termination_listener(lambda _: self._lost.set())
+            # Everything committed before this moment is below the sequence's current value.
+            if not self.last_published:
+                self.last_published = int(await conn.fetchval(q("activity_logs_committed_id_floor")) or 0)
+        except BaseException:
+            await conn.close()
+            raise
+        self._listener = conn
+        self._lost.clear()
+
+    async def _unlisten(self) -> None:
+        conn, self._listener = self._listener, None
+        if conn is not None and not conn.is_closed():
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+    # --- input -----------------------------------------------------------------------------
+
+    def committed(self, last: int, rows: list[ActivityRow]) -> None:
+        """The writer's own flush whose ids end at ``last`` is committed; ``rows`` are its
+        entries (none when nobody subscribed at the time)."""
+        if self._connect is None:
+            self._publish(rows)
+            return
+        if last <= self.last_published:
+            return  # already read back (its notification came first and waited too long)
+        if len(self._own) >= MAX_OWN_PENDING:
+            self._own.pop(next(iter(self._own)))  # read back by id instead, when its turn comes
+        self._own[last] = rows
+        self._own_arrived.set()
+
+    def _on_notify(self, conn: asyncpg.Connection, pid: int, channel: str, payload: str) -> None:
+        try:
+            origin, first, last = payload.split(" ")
+            self._notices.append(_Notice(origin, int(first), int(last)))
+        except ValueError:
+            log.warning("commit feed: ignored a notification it cannot read: %r", payload[:100])
+            return
+        self._wake.set()
+
+    # --- the loop --------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            if self._lost.is_set() or self._listener is None or self._listener.is_closed():
+                await self._reconnect()
+                continue
+            if not self._notices:
+                self._wake.clear()
+                lost = asyncio.ensure_future(self._lost.wait())
+                woken = asyncio.ensure_future(self._wake.wait())
+                try:
+                    await asyncio.wait({lost, woken}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    lost.cancel()
+                    woken.cancel()
+                continue
+            notice = self._notices.popleft()
+            try:
+                await self._handle(notice)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                # Could not read another process's rows: the catch-up after a reconnect reads them.
+                log.warning("commit feed: could not read entries %d–%d (%s); catching up", notice.first, notice.last, exc)
+                self._notices.appendleft(notice)
+                self._lost.set()
+
+    async def _handle(self, notice: _Notice) -> None:
+        if notice.last <= self.last_published:
+            return
+        if notice.origin == self.origin:
+            rows = await self._own_rows(notice.last)
+            if rows is not None:
+                self._publish([row for row in rows if row.id is not None and row.id > self.last_published])
+                self.last_published = notice.last
+                return
+        await self._read_range(notice.first, notice.last)
+        self.last_published = notice.last
+
+    async def _own_rows(self, last: int) -> list[ActivityRow] | None:
+        """The writer's rows of its flush ending at ``last``: it hands them over right after its
+        commit, which the notification may precede."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + OWN_ROWS_WAIT_S
+        while last not in self._own:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None  # (a flush whose commit the writer could not confirm, say)
+            self._own_arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._own_arrived.wait(), remaining)
+        rows = self._own.pop(last)
+        for stale in [key for key in self._own if key < last]:
+            del self._own[stale]  # flushes whose notifications were lost with a connection
+        return rows
+
+    async def _read_range(self, first: int, last: int) -> None:
+        """Publish the committed entries with ids in (last_published, last], read in id order:
+        only while someone subscribes (else they are passed over)."""
+        after = max(first - 1, self.last_published)
+        while self._hub.subscriber_count and after < last:
+            async with self._pool.acquire() as conn:
+                rows = await query_logs(conn, LogFilter(after_id=after, through_id=last), Scope.admin(),
+                                        limit=READ_PAGE)  # fmt: skip
+            if not rows:
+                break
+            self.remote_rows += len(rows)
+            self._publish(rows)
+            after = rows[-1].id  # type: ignore[assignment]
+
+    async def _reconnect(self) -> None:
+        await self._unlisten()
+        while True:
+            try:
+                await self._listen()
+                break
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+                log.debug("commit feed: cannot listen yet (%s)", exc)
+                await asyncio.sleep(RECONNECT_S)
+        # Notifications sent while nobody listened are lost: read what was committed meanwhile.
+        self.catch_ups += 1
+        try:
+            async with self._pool.acquire() as conn:
+                floor = int(await conn.fetchval(q("activity_logs_committed_id_floor")) or 0)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            self._lost.set()
+            return
+        await self._read_range(self.last_published + 1, floor)
+        self.last_published = max(self.last_published, floor)
+        log.info("commit feed: listening again; caught up to id %d", self.last_published)
+
+    def _publish(self, rows: list[ActivityRow]) -> None:
+        if rows:
+            self._hub.publish(rows)

@@ -1,0 +1,188 @@
+"""Several server processes on one database (docs/replicas.md): every live-tail client, on any
+of them, gets every matching entry exactly once and in id order, and one that resumes on another
+replica with ``after_id`` misses nothing and repeats nothing, although the replicas flush
+concurrently and, without the commit-order lock, commit out of id order."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import aiohttp
+import pytest
+
+from collector.db.repository import LogFilter, Scope, query_logs
+from collector.writer import BatchWriter
+from tests.support.api import token_for
+from tests.support.live import connect, receive_json, row
+from tests.support.server import start_server, wait_for
+
+pytestmark = pytest.mark.timeout(120)
+
+SHARED_SECRET = "a-jwt-secret-the-replicas-share-0123456789"
+
+
+async def _collect(ws, received: list[int]) -> None:
+    """Every entry id the socket gets, up to the entry "replicated end"."""
+    while True:
+        frame = await receive_json(ws, timeout=60)
+        assert frame["type"] == "entries", frame
+        received.extend(e["id"] for e in frame["entries"])
+        if any(e["message"] == "replicated end" for e in frame["entries"]):
+            return
+
+
+class FlushLog:
+    """Slows some flushes between their ids and their COPY (as a busy PostgreSQL would), so that
+    the replicas' flushes overlap, and records the order in which flushes committed: the last id
+    of each, in the order their commits came back."""
+
+    def __init__(self, writers: list[BatchWriter], monkeypatch: pytest.MonkeyPatch):
+        self.committed: list[int] = []
+        self.waited = 0  # flushes that found another replica's flush between its ids and its commit
+        self._open: set[str] = set()
+        rng = random.Random(7)
+        for writer in writers:
+            begin, committed = writer._begin, writer._committed
+
+            async def slow_begin(conn, batch, _begin=begin, _writer=writer):
+                if self._open - {_writer.origin}:
+                    self.waited += 1
+                self._open.add(_writer.origin)
+                try:
+                    result = await _begin(conn, batch)
+                    if rng.random() < 0.3:
+                        await asyncio.sleep(0.03)
+                    return result
+                except BaseException:
+                    self._open.discard(_writer.origin)
+                    raise
+
+            def log_commit(requests, last_id, _committed=committed, _writer=writer):
+                self._open.discard(_writer.origin)
+                self.committed.append(last_id)
+                return _committed(requests, last_id)
+
+            monkeypatch.setattr(writer, "_begin", slow_begin)
+            monkeypatch.setattr(writer, "_committed", log_commit)
+
+    @property
+    def out_of_order(self) -> int:
+        """Commits whose ids lie below those of a commit that came back before them."""
+        highest, count = 0, 0
+        for last_id in self.committed:
+            count += last_id < highest
+            highest = max(highest, last_id)
+        return count
+
+
+async def _ingest_everywhere(replicas, stop: asyncio.Event, sent: list[int]) -> None:
+    async def ingest_on(replica, tag: int) -> None:
+        batch = 0
+        while not stop.is_set():
+            rows = [row(f"replicated {tag} {batch}.{i}") for i in range(20)]
+            result = await replica.runtime.writer.submit(rows)
+            assert result.accepted == 20
+            sent.extend(r.id for r in rows)
+            batch += 1
+            await asyncio.sleep(0.005)
+
+    await asyncio.gather(*(ingest_on(replica, i) for i, replica in enumerate(replicas)))
+
+
+async def test_live_tails_on_three_replicas_get_every_entry_once_in_order_and_resume_anywhere(
+    database_url, tmp_path, monkeypatch
+):
+    replicas = [await start_server(database_url, tmp_path / f"r{i}", jwt_secret=SHARED_SECRET) for i in range(3)]
+    flushes = FlushLog([r.runtime.writer for r in replicas], monkeypatch)
+    try:
+        token = await token_for(replicas[0], 1)
+        stop = asyncio.Event()
+        sent: list[int] = []
+
+        async with aiohttp.ClientSession() as session:
+            sockets = [await connect(session, replica, token, sources=["worker"]) for replica in replicas]
+            received: list[list[int]] = [[] for _ in replicas]
+            readers = [asyncio.create_task(_collect(ws, got)) for ws, got in zip(sockets, received)]
+            # The resuming client: on replica 0 first, then on replica 1 after the last id it saw.
+            mover: list[int] = []
+            first = await connect(session, replicas[0], token, sources=["worker"])
+            ingesting = asyncio.create_task(_ingest_everywhere(replicas, stop, sent))
+            while len(mover) < 200:
+                frame = await receive_json(first)
+                mover.extend(e["id"] for e in frame["entries"])
+            await first.close()
+            gone_at = len(sent)
+            assert await wait_for(lambda: len(sent) >= gone_at + 600, timeout=60)
+            second = await connect(session, replicas[1], token, sources=["worker"], after_id=mover[-1])
+            back_at = len(sent)
+            while len(mover) < back_at + 300:
+                frame = await receive_json(second)
+                assert frame["type"] == "entries", frame
+                mover.extend(e["id"] for e in frame["entries"])
+            stop.set()
+            await ingesting
+            last = (await replicas[2].runtime.writer.submit([row("replicated end")])).accepted
+            assert last == 1
+            async with replicas[0].runtime.pool.acquire() as conn:
+                stored = [r.id for r in await query_logs(conn, LogFilter(sources=["worker"], after_id=0),
+                                                          Scope.admin(), limit=100_000)]  # fmt: skip
+            while mover[-1] != stored[-1]:
+                try:
+                    frame = await receive_json(second)
+                except TimeoutError:
+                    missing = sorted(set(stored) - set(mover))
+                    raise AssertionError(f"moved client: last {mover[-3:]}, stored last {stored[-3:]}, missing {missing[:10]} of {len(missing)}; feeds {[(r.runtime.commit_feed.last_published, r.runtime.commit_feed.remote_rows) for r in replicas]}")
+                mover.extend(e["id"] for e in frame["entries"])
+            await asyncio.wait_for(asyncio.gather(*readers), 30)
+    finally:
+        for replica in replicas:
+            await replica.stop()
+
+    first_seen = stored.index(received[0][0])
+    for got in received:
+        # Each client was subscribed before any entry was ingested: it gets them all, once, in order.
+        assert got == stored[stored.index(got[0]):], "a client missed, repeated or reordered an entry"
+        assert stored.index(got[0]) == first_seen == 0
+    assert len(mover) == len(set(mover)), "the resumed client got an entry twice"
+    assert mover == stored[: len(mover)] == stored, "the resumed client missed an entry or got one out of order"
+    # Entries of other replicas were read by id, not only each one's own.
+    assert all(r.runtime.commit_feed.remote_rows > 0 for r in replicas)
+    # The replicas' flushes did overlap (without the lock they commit out of id order: the test
+    # below), and with it they committed in id order.
+    assert flushes.waited > 10, flushes.waited
+    assert flushes.out_of_order == 0
+
+
+LOCKLESS_BEGIN_FLUSH = """
+CREATE OR REPLACE FUNCTION activity_begin_flush(blocks integer, request_ids uuid[], origin text,
+                                                OUT first_ids bigint[], OUT claimed uuid[])
+LANGUAGE plpgsql AS $$
+BEGIN
+    SELECT array_agg(nextval('activity_logs_id_seq') ORDER BY g) INTO first_ids FROM generate_series(1, blocks) g;
+    WITH recorded AS (
+        INSERT INTO ingest_requests (id) SELECT unnest(request_ids) ON CONFLICT DO NOTHING RETURNING id
+    ) SELECT coalesce(array_agg(id), '{}') INTO claimed FROM recorded;
+    PERFORM pg_notify('activity_logs', concat_ws(' ', origin, first_ids[1], first_ids[blocks] + 1023));
+END
+$$;
+"""
+
+
+async def test_without_the_commit_order_lock_the_same_load_commits_out_of_id_order(database_url, tmp_path, db,
+                                                                                  monkeypatch):  # fmt: skip
+    """The control: the workload above, with the flush function's lock taken out, really commits
+    out of id order, which is what a resuming client would miss entries over."""
+    await db.execute(LOCKLESS_BEGIN_FLUSH)
+    replicas = [await start_server(database_url, tmp_path / f"r{i}") for i in range(3)]
+    flushes = FlushLog([r.runtime.writer for r in replicas], monkeypatch)
+    stop, sent = asyncio.Event(), []
+    try:
+        ingesting = asyncio.create_task(_ingest_everywhere(replicas, stop, sent))
+        await wait_for(lambda: flushes.out_of_order >= 3 or len(sent) > 20_000, timeout=30)
+        stop.set()
+        await ingesting
+    finally:
+        for replica in replicas:
+            await replica.stop()
+    assert flushes.out_of_order >= 3, (flushes.out_of_order, len(flushes.committed))
