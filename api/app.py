@@ -111,6 +111,9 @@ async def _writer(app: web.Application) -> AsyncIterator[None]:
         native=settings.native,
     )  # fmt: skip
     runtime.ingest_auth = IngestAuthenticator(runtime.ingest_pool)
+    # Changes made through any process apply in every one at once (migration 0006).
+    feed.on_change("activity_log_settings", writer.reload_settings_soon)
+    feed.on_change("ingest_tokens", runtime.ingest_auth.forget)
     try:
         yield
     finally:

@@ -9,6 +9,8 @@ level, the entries older than that level's retention in ``activity_log_settings`
   when something was purged, so that an idle server's log is not one line per hour of nothing.
 - The first cycle runs at start-up: a server that restarts more often than the interval still
   enforces retention.
+- With several processes on one database, one cycle runs at a time: a cycle starts by taking an
+  advisory lock without waiting, and a process that finds it taken skips that cycle.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import asyncpg
 from api.server_entries import server_entry
 from collector.contract import Category
 from collector.db import repository
+from collector.db.queries import q
 from collector.delivery import REQUEST_ID_WINDOW, request_id_floor
 from collector.model import LEVELS, ActivityRow
 from collector.writer import BatchWriter
@@ -51,20 +54,32 @@ class RetentionJob:
         self.cycles = 0  # completed cycles (tests wait on it)
         self.deleted: Counter[str] = Counter()  # entries deleted by level, all cycles (GET /metrics)
         self.forgotten_request_ids = 0  # ingest_requests rows pruned, all cycles
+        self.skipped = 0  # cycles left to another process
 
-    async def run_once(self, now: datetime | None = None) -> dict[str, int]:
-        """One cycle: the number of entries deleted per level."""
+    async def run_once(self, now: datetime | None = None) -> dict[str, int] | None:
+        """One cycle: the number of entries deleted per level; None when another process is
+        running one."""
         now = now or datetime.now(timezone.utc)
         async with self.pool.acquire() as conn:
-            settings = await repository.get_settings(conn)
-            purged = {}
-            for level in LEVELS:
-                cutoff = now - timedelta(days=settings[f"retention_days_{level}"])
-                purged[level] = await repository.delete_older_than(conn, level, cutoff, chunk=self.chunk_rows)
-            # Exactly-once needs a request's id only while it may be replayed (collector/delivery.py).
-            self.forgotten_request_ids += await repository.prune_ingest_requests(
-                conn, request_id_floor(now - REQUEST_ID_WINDOW), chunk=self.chunk_rows
-            )
+            if not await conn.fetchval(q("try_lock_retention")):
+                self.skipped += 1
+                log.debug("retention: another process is running a cycle; skipping this one")
+                return None
+            try:
+                return await self._cycle(conn, now)
+            finally:
+                await conn.execute(q("unlock_retention"))
+
+    async def _cycle(self, conn: asyncpg.Connection, now: datetime) -> dict[str, int]:
+        settings = await repository.get_settings(conn)
+        purged = {}
+        for level in LEVELS:
+            cutoff = now - timedelta(days=settings[f"retention_days_{level}"])
+            purged[level] = await repository.delete_older_than(conn, level, cutoff, chunk=self.chunk_rows)
+        # Exactly-once needs a request's id only while it may be replayed (collector/delivery.py).
+        self.forgotten_request_ids += await repository.prune_ingest_requests(
+            conn, request_id_floor(now - REQUEST_ID_WINDOW), chunk=self.chunk_rows
+        )
         total = sum(purged.values())
         self.deleted.update(purged)
         log.debug("retention purged %d entries: %s", total, purged)

@@ -37,6 +37,7 @@ from collector.model import ActivityRow
 log = logging.getLogger(__name__)
 
 CHANNEL = "activity_logs"
+CHANGES = "activity_changes"  # a table whose rows processes cache changed (migration 0006)
 READ_PAGE = 2_000  # rows per read of another process's entries
 OWN_ROWS_WAIT_S = 5.0  # a notification of our own flush waits this long for the writer's rows
 RECONNECT_S = 1.0
@@ -76,6 +77,12 @@ class CommitFeed:
         self.last_published = 0  # the highest id handed to the hub (or passed over)
         self.remote_rows = 0  # rows of other processes published (read by id)
         self.catch_ups = 0
+        self._on_change: dict[str, list[Callable[[], object]]] = {}
+
+    def on_change(self, table: str, callback: Callable[[], object]) -> None:
+        """Call ``callback`` (on the event loop) whenever any process changes ``table``, and
+        after a lost connection comes back (changes may have been missed meanwhile)."""
+        self._on_change.setdefault(table, []).append(callback)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -98,6 +105,7 @@ class CommitFeed:
         conn = await self._connect()
         try:
             await conn.add_listener(CHANNEL, self._on_notify)
+            await conn.add_listener(CHANGES, self._on_change_notice)
             conn.add_termination_listener(lambda _: self._lost.set())
             # Everything committed before this moment is below the sequence's current value.
             if not self.last_published:
@@ -137,6 +145,17 @@ class CommitFeed:
             log.warning("commit feed: ignored a notification it cannot read: %r", payload[:100])
             return
         self._wake.set()
+
+    def _on_change_notice(self, conn: asyncpg.Connection, pid: int, channel: str, payload: str) -> None:
+        self._changed(self._on_change.get(payload, ()))
+
+    @staticmethod
+    def _changed(callbacks) -> None:  # noqa: ANN001 - callables
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # noqa: BLE001 - one cache's bug must not stop the others hearing
+                log.exception("commit feed: a change callback failed")
 
     # --- the loop --------------------------------------------------------------------------
 
@@ -226,6 +245,7 @@ class CommitFeed:
             return
         await self._read_range(self.last_published + 1, floor)
         self.last_published = max(self.last_published, floor)
+        self._changed([callback for callbacks in self._on_change.values() for callback in callbacks])
         log.info("commit feed: listening again; caught up to id %d", self.last_published)
 
     def _publish(self, rows: list[ActivityRow]) -> None:

@@ -281,6 +281,11 @@ class BatchWriter:
     def queued_bytes(self) -> int:
         return self._queued_bytes
 
+    def reload_settings_soon(self) -> None:
+        """Another process changed the settings: re-read them before the next flush."""
+        self._next_settings_read = 0.0
+        self._wake.set()
+
     def apply_settings(self, batch_size: int, flush_interval_ms: int) -> None:
         self.batch_size = _clamp(batch_size, BATCH_SIZE_RANGE)
         self.flush_interval = _clamp(flush_interval_ms, FLUSH_INTERVAL_MS_RANGE) / 1000

@@ -106,6 +106,9 @@ async def live_tail_ctx(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
     registry = app[REGISTRY]
     registry.attach(runtime.hub, runtime.pool, runtime.submit_server_row, app[SECURITY_EVENTS])
+    # A role, account or membership changed by any process applies to open tails at once.
+    for table in ("users", "project_members"):
+        runtime.commit_feed.on_change(table, registry.recheck_soon)
     try:
         async with background(registry.watch_accounts(), "live-tail-accounts"):
             yield

@@ -4,6 +4,7 @@ the accounts behind them, the ``entries`` frames they share, and closing them al
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import itertools
 import logging
@@ -38,6 +39,7 @@ class LiveRegistry:
         self.queue_capacity = queue_capacity
         self.auth_timeout_s = auth_timeout_s
         self.recheck_s = recheck_s
+        self._recheck_now = asyncio.Event()
         self.send_timeout_s = send_timeout_s
         self.tails_per_user = tails_per_user
         self.allowed_origins = {origin.rstrip("/").lower() for origin in allowed_origins}
@@ -92,11 +94,17 @@ class LiveRegistry:
         a changed role or membership re-scopes the connection. The API reads the account on every
         request; this is the same rule for connections that last hours."""
         while True:
-            await asyncio.sleep(self._next_check_in())
+            self._recheck_now.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._recheck_now.wait(), self._next_check_in())
             try:
                 await self.recheck_accounts()
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("live tail: cannot re-read accounts now: %s", exc)
+
+    def recheck_soon(self) -> None:
+        """An account or membership changed (in any process): re-read them now."""
+        self._recheck_now.set()
 
     def _next_check_in(self) -> float:
         expiries = [c.principal.expires_at for c in self.connections.values()

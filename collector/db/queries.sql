@@ -185,3 +185,11 @@ DROP INDEX CONCURRENTLY IF EXISTS activity_logs_message_trgm_idx;
 WITH doomed AS (SELECT id FROM ingest_requests WHERE id < $1 ORDER BY id LIMIT $2),
      gone AS (DELETE FROM ingest_requests WHERE id IN (SELECT id FROM doomed) RETURNING 1)
 SELECT count(*) FROM gone;
+
+-- name: try_lock_retention
+-- One retention cycle at a time across every process on the database (session-level, without
+-- waiting: a process that does not get it skips its cycle).
+SELECT pg_try_advisory_lock(7317003);
+
+-- name: unlock_retention
+SELECT pg_advisory_unlock(7317003);

@@ -11,10 +11,13 @@ import random
 import aiohttp
 import pytest
 
+from api.live import REGISTRY
+from collector.auth import hash_token
 from collector.db.repository import LogFilter, Scope, query_logs
 from collector.writer import BatchWriter
 from tests.support.api import token_for
 from tests.support.live import connect, receive_json, row
+from tests.support.otlp import request_with
 from tests.support.server import start_server, wait_for
 
 pytestmark = pytest.mark.timeout(120)
@@ -186,3 +189,46 @@ async def test_without_the_commit_order_lock_the_same_load_commits_out_of_id_ord
         for replica in replicas:
             await replica.stop()
     assert flushes.out_of_order >= 3, (flushes.out_of_order, len(flushes.committed))
+
+
+async def test_changes_made_through_one_replica_apply_on_the_others_at_once(database_url, tmp_path, db):
+    """Settings, a token revocation and a demotion reach the other replica by notification, not
+    by its periodic re-reads, which are set to a minute here."""
+    slow = dict(jwt_secret=SHARED_SECRET, settings_refresh_s=60, live_recheck_s=60)
+    first = await start_server(database_url, tmp_path / "a", **slow)
+    second = await start_server(database_url, tmp_path / "b", **slow)
+    try:
+        admin = await token_for(first, 1)
+        async with aiohttp.ClientSession() as session:
+            headers = {"Authorization": f"Bearer {admin}"}
+            async with session.put(f"{first.api_url}/api/v1/admin/activity-logs/settings", headers=headers,
+                                   json={"batch_size": 777}) as response:  # fmt: skip
+                assert response.status == 200
+            assert await wait_for(lambda: second.runtime.writer.batch_size == 777, timeout=3)
+
+            async def export(server) -> int:
+                async with session.post(server.otlp_http_url, data=request_with([{"body": "token check"}]).SerializeToString(),
+                                        headers={"Content-Type": "application/x-protobuf",
+                                                 "Authorization": f"Bearer {first.token}"}) as response:  # fmt: skip
+                    return response.status
+
+            assert await export(second) == 200  # its verdict is now cached on the second replica
+            token_id = await db.fetchval("SELECT id FROM ingest_tokens WHERE token_hash = $1", hash_token(first.token))
+            async with session.delete(f"{first.api_url}/api/v1/admin/ingest-tokens/{token_id}", headers=headers) as response:
+                assert response.status in (200, 204), await response.text()
+
+            async def refused() -> bool:
+                return await export(second) == 401
+
+            assert await wait_for(refused, timeout=3)
+
+            watcher = await token_for(second, 5)  # an admin with a live tail on the second replica
+            ws = await connect(session, second, watcher)
+            registry = second.app[REGISTRY]
+            await db.execute("UPDATE users SET role = 'creator' WHERE id = 5")  # as `user` commands would
+            assert await wait_for(lambda: all(c.principal.role == "creator" for c in registry.connections.values()
+                                              if c.principal is not None and c.principal.user_id == 5), timeout=3)  # fmt: skip
+            await ws.close()
+    finally:
+        await first.stop()
+        await second.stop()

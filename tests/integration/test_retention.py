@@ -109,3 +109,22 @@ async def test_background_job_runs_each_interval_and_stops_with_the_server(datab
 
 def retention_tasks() -> set[asyncio.Task]:
     return {t for t in asyncio.all_tasks() if t.get_name() == "activity-retention" and not t.done()}
+
+
+async def test_one_cycle_at_a_time_across_processes(server, db):
+    """Another process (here the test's own session) holding the retention lock makes a cycle
+    skip, deleting nothing; once it is released the cycle runs."""
+    await settled(server)
+    retention = {"debug": 1, "info": 2, "warn": 3, "error": 7}
+    await update_settings(db, {f"retention_days_{level}": days for level, days in retention.items()})
+    rows, doomed = around_cutoffs(retention)
+    await store(server, rows)
+    job = RetentionJob(server.runtime.pool, None, 3600)
+    assert await db.fetchval("SELECT pg_try_advisory_lock(7317003)")
+    try:
+        assert await job.run_once(now=NOW) is None and job.skipped == 1
+        assert await remaining_messages(db) == {r.message for r in rows}
+    finally:
+        await db.execute("SELECT pg_advisory_unlock(7317003)")
+    assert sum((await job.run_once(now=NOW)).values()) == len(doomed)
+    assert await remaining_messages(db) == {r.message for r in rows} - doomed
