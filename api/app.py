@@ -92,7 +92,7 @@ async def _writer(app: web.Application) -> AsyncIterator[None]:
     runtime.writer = writer
     spool = None
     if settings.spool_max_bytes:
-        spool = Spool(settings.data_dir / "spool", max_bytes=settings.spool_max_bytes,
+        spool = Spool(settings.data_dir / "spool" / f"worker-{settings.worker_index or 0}", max_bytes=settings.spool_max_bytes,
                       min_free_bytes=settings.spool_min_free_bytes)  # fmt: skip
     delivery = runtime.delivery = Delivery(writer, spool, spool_after_s=settings.spool_after_s)
     try:
@@ -137,7 +137,8 @@ async def _otlp_grpc(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
     settings = runtime.settings
     server, runtime.otlp_grpc_port = await start_grpc_server(
-        runtime.ingest, runtime.ingest_auth, settings.host, settings.otlp_grpc_port, settings.max_request_bytes
+        runtime.ingest, runtime.ingest_auth, settings.host, settings.otlp_grpc_port, settings.max_request_bytes,
+        reuse_port=settings.worker_index is not None,
     )
     log.info("OTLP/gRPC listening on %s:%d", settings.host, runtime.otlp_grpc_port)
     try:
@@ -156,7 +157,8 @@ async def _otlp_http(app: web.Application) -> AsyncIterator[None]:
     )
     await runner.setup()
     try:
-        _, runtime.otlp_http_port = await start_guarded_site(runner, settings.host, settings.otlp_http_port)
+        _, runtime.otlp_http_port = await start_guarded_site(runner, settings.host, settings.otlp_http_port,
+                                                             reuse_port=settings.worker_index is not None)  # fmt: skip
         log.info("OTLP/HTTP listening on %s:%d", settings.host, runtime.otlp_http_port)
         yield
     finally:

@@ -13,6 +13,7 @@ from typing import Any, AsyncIterator, Sequence
 
 import asyncpg
 
+from api import workers
 from api.passwords import generate_password, hash_password, password_problem
 from api.runner import running_server
 from api.settings import ENV_VARS, Settings, environment_help, load_settings, shown_default
@@ -49,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     _setting_option(serve, "http_port", type=int)
     _setting_option(serve, "otlp_grpc_port", type=int)
     _setting_option(serve, "otlp_http_port", type=int)
+    _setting_option(serve, "workers", type=int)
 
     commands.add_parser("migrate", parents=[common], help="apply pending database migrations")
 
@@ -88,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # pgserver narrates every step of starting the embedded database at INFO.
         logging.getLogger("pgserver").setLevel(max(logging.WARNING, logging.getLogger().level))
         if args.command == "serve":
+            if settings.workers > 1 and settings.worker_index is None:
+                return asyncio.run(workers.serve_workers(settings))
             return asyncio.run(_serve(settings))
         if args.command == "demo":
             return asyncio.run(demo_command.run_command(args, settings))
@@ -100,8 +104,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _serve(settings: Settings) -> int:
+    if settings.worker_index is None:
+        workers.warn_of_orphan_spools(settings.data_dir, 1)
     async with running_server(settings) as server:
-        print(server.banner(), flush=True)
+        if settings.worker_index is None:
+            print(server.banner(), flush=True)
+        else:  # one of serve --workers: its supervisor prints the banner once all are ready
+            print(f"{workers.READY_LINE} {settings.worker_index}", flush=True)
         stop = asyncio.Event()
         # From now on SIGINT and SIGTERM stop the server cleanly, and keep doing so during the
         # shutdown: a second Ctrl-C must not cut the writer's flush or the database's stop short.

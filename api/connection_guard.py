@@ -334,16 +334,18 @@ class GuardedAppRunner(web.AppRunner):
         )  # fmt: skip
 
 
-async def start_guarded_site(runner: GuardedAppRunner, host: str | None, port: int) -> tuple[web.TCPSite, int]:
+async def start_guarded_site(runner: GuardedAppRunner, host: str | None, port: int, *,
+                             reuse_port: bool = False) -> tuple[web.TCPSite, int]:  # fmt: skip
     """Listen on ``host:port`` with the runner's guarded server (``runner.setup()`` first); returns
     the site and the port it is bound to (``port`` 0 = any free port). Every HTTP listener of the
-    server, and the tests' servers, start through here."""
+    server, and the tests' servers, start through here. ``reuse_port``: the processes of
+    ``serve --workers`` share the port (SO_REUSEPORT: the kernel spreads connections)."""
     server = runner.server
     if not isinstance(server, GuardedServer):
         raise TypeError("start_guarded_site needs a GuardedAppRunner that has been set up")
     if server.limits.reserved_connections and not _checks_the_reserve(runner.app):
         raise ValueError("an application with reserved connections needs reserve_middleware after auth_middleware")
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
     await site.start()
     return site, site.port
 

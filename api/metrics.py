@@ -29,6 +29,11 @@ class ServerCollector(Collector):
     def collect(self) -> Iterator[object]:
         runtime = self._runtime
         writer, ingest, hub = runtime.writer, runtime.ingest, runtime.hub
+        # Under serve --workers each scrape is answered by one of the processes: this says which.
+        worker = GaugeMetricFamily("activity_worker", "the process answering (serve --workers: its index)",
+                                   labels=["index"])  # fmt: skip
+        worker.add_metric([str(runtime.settings.worker_index or 0)], 1)
+        yield worker
         received = CounterMetricFamily("activity_ingest_records", "OTLP log records of answered requests, by "
                                        "transport and outcome (stored; spooled, to be stored by the replayer; or "
                                        "rejected in partial_success)", labels=["protocol", "outcome"])  # fmt: skip

@@ -60,7 +60,8 @@ async def running_server(settings: Settings, *, tune_gc: bool = True) -> AsyncIt
         await runner.setup()  # the application's start-up steps (api/app.py)
         if tune_gc:
             tune_gc_for_ingest()
-        _, http_port = await start_guarded_site(runner, settings.host, settings.http_port)
+        _, http_port = await start_guarded_site(runner, settings.host, settings.http_port,
+                                                reuse_port=settings.worker_index is not None)  # fmt: skip
         yield RunningServer(app, runner, http_port)
     finally:
         await runner.cleanup()  # the start-up steps unwound: receivers, writer flush, pools, database
@@ -77,7 +78,7 @@ def tune_gc_for_ingest() -> None:
 
 
 def banner(settings: Settings, first_run: FirstRun | None, *, http_port: int, otlp_grpc_port: int,
-           otlp_http_port: int) -> str:  # fmt: skip
+           otlp_http_port: int, workers: int = 1) -> str:  # fmt: skip
     """Where the server is and how to log in and send to it, as ``serve`` prints it."""
     host = settings.host
     shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host
@@ -90,6 +91,8 @@ def banner(settings: Settings, first_run: FirstRun | None, *, http_port: int, ot
         f"  OTLP/HTTP:  http://{shown_host}:{otlp_http_port}/v1/logs",
         f"  Database:   {database}",
     ]
+    if workers > 1:
+        lines.append(f"  Workers:    {workers} processes sharing these ports")
     if first_run and first_run.admin_email:
         password = first_run.admin_password or f"(set from {ENV_VARS['admin_password']})"
         lines.append(f"  Admin:      {first_run.admin_email} / {password}")

@@ -57,9 +57,13 @@ class Settings(BaseModel):
     max_record_bytes: int = setting(256 * 1024, "ACTIVITY_MAX_RECORD_BYTES", "encoded size of one log record; a "
                                     "larger record is rejected (partial_success), the rest of its request "
                                     "stored", ge=1024)
+    workers: int = setting(os.cpu_count() or 1, "ACTIVITY_WORKERS", "server processes sharing the ports "
+                           "(serve only; default: the number of CPUs)", ge=1)
+    worker_index: int | None = setting(None, "ACTIVITY_WORKER_INDEX", "set by serve --workers for each of its "
+                                       "processes (their ports are shared, their spools apart)", ge=0)
     spool_max_bytes: int = setting(1024 * MiB, "ACTIVITY_SPOOL_MAX_BYTES", "disk the ingest spool may use for "
-                                   "requests PostgreSQL cannot take now (data_dir/spool); past it ingest answers "
-                                   "retry-later; 0 turns the spool off", ge=0)
+                                   "requests PostgreSQL cannot take now (data_dir/spool/worker-N, per process); "
+                                   "past it ingest answers retry-later; 0 turns the spool off", ge=0)
     spool_min_free_bytes: int = setting(512 * MiB, "ACTIVITY_SPOOL_MIN_FREE_BYTES", "the spool never fills its disk "
                                         "below this much free space", ge=0)
     spool_after_s: float = setting(5.0, "ACTIVITY_SPOOL_AFTER_S", "a request not committed within this is spooled "

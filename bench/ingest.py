@@ -249,7 +249,8 @@ def server_process(database_url: str, data_dir: str, native: bool = True):
     http_port, otlp_http_port, otlp_grpc_port = free_port(), free_port(), free_port()
     # The clients hold up to clients × 512 rows in flight; the queue bound must not refuse them.
     env = {**os.environ, "ACTIVITY_LOG_LEVEL": "WARNING", "ACTIVITY_BOOTSTRAP": "false",
-           "ACTIVITY_MAX_PENDING_ROWS": "200000", "ACTIVITY_NATIVE": "on" if native else "off"}  # fmt: skip
+           "ACTIVITY_MAX_PENDING_ROWS": "200000", "ACTIVITY_NATIVE": "on" if native else "off",
+           "ACTIVITY_WORKERS": "1"}  # fmt: skip
     server = subprocess.Popen(
         [sys.executable, "-c", "import sys; from api.cli import main; sys.exit(main())", "serve",
          "--database-url", database_url, "--data-dir", data_dir, "--http-port", str(http_port),

@@ -94,11 +94,15 @@ class LogsServicer:
 
 
 async def start_grpc_server(
-    ingest: IngestService, auth: IngestAuthenticator, host: str, port: int, max_message_bytes: int
+    ingest: IngestService, auth: IngestAuthenticator, host: str, port: int, max_message_bytes: int,
+    *, reuse_port: bool = False,
 ) -> tuple[grpc.aio.Server, int]:
-    """Start the server; returns it and the port it bound (``port`` 0 picks a free one)."""
+    """Start the server; returns it and the port it bound (``port`` 0 picks a free one).
+    ``reuse_port``: shared with the other processes of ``serve --workers`` (gRPC would share any
+    port by default; a lone server must not)."""
     server = grpc.aio.server(
         options=[
+            ("grpc.so_reuseport", 1 if reuse_port else 0),
             # gRPC checks this limit after decompression and answers RESOURCE_EXHAUSTED.
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", 4 * 1024 * 1024),

@@ -33,8 +33,9 @@ class ServeProcess:
         self.http_port, self.otlp_grpc_port, self.otlp_http_port = free_port(), free_port(), free_port()
         self.log = data_dir.parent / f"{data_dir.name}-serve.log"
         self._env = {k: v for k, v in os.environ.items() if not k.startswith("ACTIVITY_") and k != "DATABASE_URL"}
+        # One process (serve --workers 1): these tests measure, limit and kill the server itself.
         self._env.update(DATABASE_URL=database_url, ACTIVITY_DATA_DIR=str(data_dir), ACTIVITY_LOG_LEVEL="WARNING",
-                         ACTIVITY_ADMIN_PASSWORD="a-long-first-passphrase")  # fmt: skip
+                         ACTIVITY_ADMIN_PASSWORD="a-long-first-passphrase", ACTIVITY_WORKERS="1")  # fmt: skip
         self._env.update(env or {})
         self._preexec_fn = preexec_fn
         self._cwd = cwd
