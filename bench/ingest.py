@@ -78,7 +78,7 @@ from collector.copy_rows import COPY_COLUMNS, COPY_HEADER, COPY_TRAILER, asyncpg
 from collector.writer import copy_tuples  # noqa: E402
 from otlp_load import RECORDS_PER_REQUEST, build_request, run_clients, spawn_clients  # noqa: E402
 from databases import create_database, drop_database  # noqa: E402
-from server_process import free_port, stop, wait_ready  # noqa: E402
+from server_process import free_port, stop, wait_ready, wait_workers  # noqa: E402
 
 LIMIT_REQUESTS_PER_COPY = 20
 LIMIT_ROWS_PER_COPY = LIMIT_REQUESTS_PER_COPY * RECORDS_PER_REQUEST  # 10,240
@@ -133,6 +133,7 @@ PATHS = (
     MeasuredPath("http", "ours    OTLP/HTTP → writer → COPY → ack"),
     MeasuredPath("grpc", "ours    OTLP/gRPC → writer → COPY → ack"),
     MeasuredPath("python", "ours    the same, Python path (NATIVE=off)"),
+    MeasuredPath("workers", "ours    OTLP/gRPC, serve --workers 2"),
     MeasuredPath("naive", "naive   multi-row INSERT of 100, indexed"),
     MeasuredPath("asyncpg", "info    asyncpg COPY of Python tuples"),
 )
@@ -161,6 +162,15 @@ def cpu_seconds(pid: int) -> float | None:
     except psutil.Error:
         return None
     return times.user + times.system
+
+
+def tree_cpu_seconds(pid: int) -> float | None:
+    """A process's CPU and its children's (serve --workers: the supervisor and its workers)."""
+    try:
+        processes = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    except psutil.Error:
+        return None
+    return sum(s for p in processes if (s := cpu_seconds(p.pid)) is not None)
 
 
 class CpuMeter:
@@ -216,7 +226,7 @@ class CpuMeter:
                 self._backend_last[pid] = seconds
 
     def start(self) -> None:
-        self._receiver_start = cpu_seconds(self._receiver_pid) or 0.0
+        self._receiver_start = tree_cpu_seconds(self._receiver_pid) or 0.0
         self._backend_start = {pid: s for pid in list(self._backend_pids) if (s := cpu_seconds(pid)) is not None}
         self._backend_last = dict(self._backend_start)
         self._measuring = True
@@ -224,7 +234,7 @@ class CpuMeter:
     def stop(self) -> None:
         self._sample_backends()
         self._measuring = False
-        self.receiver_cpu_s = (cpu_seconds(self._receiver_pid) or 0.0) - self._receiver_start
+        self.receiver_cpu_s = (tree_cpu_seconds(self._receiver_pid) or 0.0) - self._receiver_start
         if self._backends_visible:
             self.backend_cpu_s = sum(last - self._backend_start.get(pid, 0.0) for pid, last in self._backend_last.items())
 
@@ -242,7 +252,7 @@ async def backends_visible(monitor: asyncpg.Connection) -> bool:
 
 
 @contextlib.contextmanager
-def server_process(database_url: str, data_dir: str, native: bool = True):
+def server_process(database_url: str, data_dir: str, native: bool = True, workers: int = 1):
     """``activity-console serve`` in a fresh interpreter, as an operator runs it; yields the
     process and its OTLP ports ({"http": port, "grpc": port}). Stopped with SIGTERM, which lets
     the writer commit what was acknowledged."""
@@ -250,7 +260,7 @@ def server_process(database_url: str, data_dir: str, native: bool = True):
     # The clients hold up to clients × 512 rows in flight; the queue bound must not refuse them.
     env = {**os.environ, "ACTIVITY_LOG_LEVEL": "WARNING", "ACTIVITY_BOOTSTRAP": "false",
            "ACTIVITY_MAX_PENDING_ROWS": "200000", "ACTIVITY_NATIVE": "on" if native else "off",
-           "ACTIVITY_WORKERS": "1"}  # fmt: skip
+           "ACTIVITY_WORKERS": str(workers)}  # fmt: skip
     server = subprocess.Popen(
         [sys.executable, "-c", "import sys; from api.cli import main; sys.exit(main())", "serve",
          "--database-url", database_url, "--data-dir", data_dir, "--http-port", str(http_port),
@@ -259,20 +269,21 @@ def server_process(database_url: str, data_dir: str, native: bool = True):
     )  # fmt: skip
     try:
         wait_ready(server, http_port)
+        wait_workers(http_port, workers)
         yield server, {"http": otlp_http_port, "grpc": otlp_grpc_port}
     finally:
         stop(server)
 
 
 async def bench_ours(admin_url: str, monitor: asyncpg.Connection, visible: bool, transport: str,
-                     seconds: float, clients: int, native: bool = True) -> Measurement:  # fmt: skip
+                     seconds: float, clients: int, native: bool = True, workers: int = 1) -> Measurement:  # fmt: skip
     url, database = await fresh_database(admin_url, f"bench_{transport}")
     conn = await connect(url)
     await migrate.apply(conn)
     token, _ = await create_token(conn, "bench")
     await conn.close()
     with tempfile.TemporaryDirectory(prefix="bench-server-") as data_dir:
-        with server_process(url, data_dir, native) as (server, ports):
+        with server_process(url, data_dir, native, workers) as (server, ports):
             meter = CpuMeter(monitor, database, server.pid, visible)
             async with meter.watching():
                 clients_running = spawn_clients(clients, ports[transport], token, seconds, transport)
@@ -518,6 +529,7 @@ async def bench(admin_url: str, args: argparse.Namespace, requests: list[ExportL
                 "http": await bench_ours(admin_url, monitor, visible, "http", args.seconds, args.clients),
                 "grpc": await bench_ours(admin_url, monitor, visible, "grpc", args.seconds, args.clients),
                 "python": await bench_ours(admin_url, monitor, visible, "grpc", args.seconds, args.clients, native=False),
+                "workers": await bench_ours(admin_url, monitor, visible, "grpc", args.seconds, args.clients, workers=2),
                 "naive": await bench_naive_insert(admin_url, monitor, visible, args.seconds, requests),
                 "asyncpg": await bench_asyncpg_copy(admin_url, monitor, visible, args.seconds, limit_rows),
             }
@@ -553,6 +565,8 @@ async def bench(admin_url: str, args: argparse.Namespace, requests: list[ExportL
     for path in PATHS[2:4]:
         over_naive = [results[path.key].rows_per_s / results["naive"].rows_per_s for results in runs]
         print(f"  {path.label:<42} {spread(over_naive, '.1f'):>18} × naive")
+    over_one = [results["workers"].rows_per_s / results["grpc"].rows_per_s for results in runs]
+    print(f"  {PATHS[5].label:<42} {spread(over_one, '.2f'):>18} × --workers 1 (gRPC)")
     print("goals: ours ≥ 0.85 × limit over each transport, receiver ≤ 4 µs/record")
 
 

@@ -47,7 +47,7 @@ from collector.auth import create_token  # noqa: E402
 from collector.db import migrate  # noqa: E402
 import server_process  # noqa: E402
 from databases import create_database, drop_database  # noqa: E402
-from server_process import free_port, wait_ready  # noqa: E402
+from server_process import free_port, wait_ready, wait_workers  # noqa: E402
 from collector.db.connect import connect  # noqa: E402
 
 RECORDS_PER_REQUEST = 50  # the default; --records-per-request 1 measures lone records
@@ -207,6 +207,8 @@ def main() -> int:
                         help="records in each OTLP request (1 with a low --rate: a lone record's latency)")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--client-processes", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=1, help="serve --workers: the subscribers and the OTLP "
+                        "requests spread over them (the kernel deals out the connections)")
     parser.add_argument("--profile-server", metavar="PATH", help="run the server under cProfile, stats to PATH")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
     args = parser.parse_args()
@@ -217,7 +219,7 @@ def main() -> int:
     data_dir = tempfile.mkdtemp(prefix="ac-bench-live-")
     # All subscribers are one user here: lift the per-user limit on live tails (20 by default).
     env = {**os.environ, "ACTIVITY_JWT_SECRET": JWT_SECRET, "ACTIVITY_LOG_LEVEL": "WARNING",
-           "ACTIVITY_LIVE_TAILS_PER_USER": str(args.subscribers + 10)}  # fmt: skip
+           "ACTIVITY_LIVE_TAILS_PER_USER": str(args.subscribers + 10), "ACTIVITY_WORKERS": str(args.workers)}  # fmt: skip
     server = subprocess.Popen(
         [*server_command(args.profile_server), "serve",
          "--database-url", database_url, "--data-dir", data_dir, "--http-port", str(http_port),
@@ -228,6 +230,7 @@ def main() -> int:
     processes: list[multiprocessing.Process] = []
     try:
         wait_ready(server, http_port)
+        wait_workers(http_port, args.workers)
         jwt_token, _ = TokenSigner(JWT_SECRET, 3600).issue(Principal(user_id=1, email="bench@localhost", role="admin"))
         ready, go, stop = context.Semaphore(0), context.Event(), context.Event()
         results = context.Queue()
@@ -271,7 +274,7 @@ def main() -> int:
 
     expected = acknowledged * args.subscribers
     print(f"subscribers {args.subscribers}, target rate {args.rate}/s, {args.seconds:.0f} s, "
-          f"{args.records_per_request} records per OTLP/HTTP request")  # fmt: skip
+          f"{args.records_per_request} records per OTLP/HTTP request, {args.workers} server process(es)")  # fmt: skip
     print(f"ingested: {acknowledged} records acknowledged ({acknowledged / elapsed:.0f}/s), {failed} refused")
     print(f"delivered: {sum(received)} of {expected} entries ({100 * sum(received) / max(expected, 1):.2f} %); "
           f"skipped (lagged) {sum(lagged)}; subscribers complete: {sum(r == acknowledged for r in received)}/{len(received)}")  # fmt: skip

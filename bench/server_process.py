@@ -3,6 +3,7 @@ runs it: free ports, and waiting until it answers ``/readyz``."""
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import subprocess
@@ -30,6 +31,21 @@ def wait_ready(server: subprocess.Popen, http_port: int, timeout: float = 60) ->
             pass
         time.sleep(0.1)
     raise RuntimeError("the server did not become ready")
+
+
+def wait_workers(http_port: int, workers: int, timeout: float = 60) -> None:
+    """Until each of ``serve --workers``'s processes has answered ``/metrics`` (on new connections,
+    which the kernel spreads over them): all of them listen before the load starts."""
+    deadline = time.monotonic() + timeout
+    seen: set[str] = set()
+    while len(seen) < workers:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only workers {sorted(seen)} of {workers} answered")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=1) as response:
+                seen.update(re.findall(r'^activity_worker\{index="(\d+)"\} 1', response.read().decode(), re.M))
+        except OSError:
+            time.sleep(0.1)
 
 
 def stop(server: subprocess.Popen, timeout: float = 60) -> None:
