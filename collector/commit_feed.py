@@ -77,6 +77,9 @@ class CommitFeed:
         self.last_published = 0  # the highest id handed to the hub (or passed over)
         self.remote_rows = 0  # rows of other processes published (read by id)
         self.catch_ups = 0
+        self.own_rows_missed = 0  # own flushes whose rows never came (read back instead)
+        self.own_rows_wait_s = OWN_ROWS_WAIT_S
+        self.handling: _Notice | None = None  # the notification being handled
         self._on_change: dict[str, list[Callable[[], object]]] = {}
 
     def on_change(self, table: str, callback: Callable[[], object]) -> None:
@@ -124,18 +127,34 @@ class CommitFeed:
 
     # --- input -----------------------------------------------------------------------------
 
-    def committed(self, last: int, rows: list[ActivityRow]) -> None:
-        """The writer's own flush whose ids end at ``last`` is committed; ``rows`` are its
-        entries (none when nobody subscribed at the time)."""
+    def committed(self, first: int, last: int, rows: list[ActivityRow]) -> None:
+        """The writer's own flush with the ids ``first``..``last`` is committed; ``rows`` are
+        its entries (none when nobody subscribed at the time).
+
+        When its ids follow the last ones published without a gap, no other flush can have
+        committed in between (ids are reserved in commit order), so it is published at once,
+        without waiting for its notification: the common case of one process, or of a moment
+        when no other wrote. (A notification still queued then is of ids already published, and
+        is passed over.)"""
         if self._connect is None:
             self._publish(rows)
             return
         if last <= self.last_published:
             return  # already read back (its notification came first and waited too long)
+        if first == self.last_published + 1:
+            self._publish(rows)
+            self.last_published = last
+            self._own_arrived.set()  # (its notification may be waiting for it already)
+            return
         if len(self._own) >= MAX_OWN_PENDING:
             self._own.pop(next(iter(self._own)))  # read back by id instead, when its turn comes
         self._own[last] = rows
         self._own_arrived.set()
+
+    @property
+    def drained(self) -> bool:
+        """No notification waits or is being handled."""
+        return not self._notices and self.handling is None
 
     def _on_notify(self, conn: asyncpg.Connection, pid: int, channel: str, payload: str) -> None:
         try:
@@ -174,7 +193,7 @@ class CommitFeed:
                     lost.cancel()
                     woken.cancel()
                 continue
-            notice = self._notices.popleft()
+            notice = self.handling = self._notices.popleft()
             try:
                 await self._handle(notice)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
@@ -182,6 +201,8 @@ class CommitFeed:
                 log.warning("commit feed: could not read entries %d–%d (%s); catching up", notice.first, notice.last, exc)
                 self._notices.appendleft(notice)
                 self._lost.set()
+            finally:
+                self.handling = None
 
     async def _handle(self, notice: _Notice) -> None:
         if notice.last <= self.last_published:
@@ -190,19 +211,22 @@ class CommitFeed:
             rows = await self._own_rows(notice.last)
             if rows is not None:
                 self._publish([row for row in rows if row.id is not None and row.id > self.last_published])
-                self.last_published = notice.last
+                self.last_published = max(self.last_published, notice.last)
                 return
         await self._read_range(notice.first, notice.last)
-        self.last_published = notice.last
+        self.last_published = max(self.last_published, notice.last)
 
     async def _own_rows(self, last: int) -> list[ActivityRow] | None:
         """The writer's rows of its flush ending at ``last``: it hands them over right after its
         commit, which the notification may precede."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + OWN_ROWS_WAIT_S
+        deadline = loop.time() + self.own_rows_wait_s
         while last not in self._own:
+            if last <= self.last_published:
+                return []  # published as it committed (``committed``)
             remaining = deadline - loop.time()
             if remaining <= 0:
+                self.own_rows_missed += 1
                 return None  # (a flush whose commit the writer could not confirm, say)
             self._own_arrived.clear()
             with contextlib.suppress(TimeoutError):
@@ -220,11 +244,13 @@ class CommitFeed:
             async with self._pool.acquire() as conn:
                 rows = await query_logs(conn, LogFilter(after_id=after, through_id=last), Scope.admin(),
                                         limit=READ_PAGE)  # fmt: skip
+            rows = [row for row in rows if row.id is not None and row.id > self.last_published]
             if not rows:
                 break
             self.remote_rows += len(rows)
             self._publish(rows)
-            after = rows[-1].id  # type: ignore[assignment]
+            # Everything up to the page's last id is published (the read is in id order).
+            after = self.last_published = rows[-1].id  # type: ignore[assignment]
 
     async def _reconnect(self) -> None:
         await self._unlisten()

@@ -375,12 +375,12 @@ class BatchWriter:
         async with self._pool.acquire() as conn:
             try:
                 async with conn.transaction():
-                    fresh, last_id = await self._begin(conn, batch)
+                    fresh, first_id, last_id = await self._begin(conn, batch)
                     if fresh:
                         await self._copy(conn, [request.encoded for request in fresh])
                 for request in fresh:
                     request.add_committed(request.encoded, request.count)
-                self._committed(batch, last_id)
+                self._committed(batch, first_id, last_id)
                 results = [WriteResult(accepted=request.count, duplicate=request.duplicate) for request in batch]
             except _BatchRejected as exc:
                 log.warning("a batch of %d requests was refused (%s); isolating the bad records", len(batch), exc)
@@ -392,11 +392,12 @@ class BatchWriter:
                 request.future.set_result(result)
         log.debug("flushed %d requests in %.1f ms", len(batch), (time.perf_counter() - started) * 1000)
 
-    async def _begin(self, conn: asyncpg.Connection, batch: list[_Request]) -> tuple[list[_Request], int]:
+    async def _begin(self, conn: asyncpg.Connection, batch: list[_Request]) -> tuple[list[_Request], int, int]:
         """The start of a flush's transaction (``activity_begin_flush``, migration 0005): take
         the commit-order lock, reserve ids, record the request ids, notify every process of the
         id range. Returns the requests to write, with their ids given in queue order (those
-        whose id was recorded before are duplicates, not written again), and the range's last id.
+        whose id was recorded before are duplicates, not written again), and the range's first
+        and last ids.
         Another transaction recording the same request id waits for the lock, then skips it."""
         count = sum(request.count for request in batch)
         request_ids = [request.request_id for request in batch if request.request_id is not None]
@@ -414,9 +415,9 @@ class BatchWriter:
         if duplicates:
             self.stats.duplicate_requests += duplicates
             log.info("%d request(s) were already committed (a replay or a retry): not written again", duplicates)
-        return fresh, last_id
+        return fresh, row["first_ids"][0], last_id
 
-    def _committed(self, requests: list[_Request], last_id: int) -> None:
+    def _committed(self, requests: list[_Request], first_id: int, last_id: int) -> None:
         """Hand what one transaction committed to the live tail, read back from what was stored
         (in id order: the requests are in id order, and so are the tuples of each). Once per
         request."""
@@ -434,7 +435,7 @@ class BatchWriter:
                 log.exception("could not read back %d committed COPY parts for the live tail", len(parts))
                 rows = []
         if self._feed is not None:
-            self._feed.committed(last_id, rows)
+            self._feed.committed(first_id, last_id, rows)
         elif rows:
             self._hub.publish(rows)
 
@@ -454,13 +455,13 @@ class BatchWriter:
         result = WriteResult(accepted=0)
         committed: list[tuple[bytes, int]] = []
         async with conn.transaction():
-            fresh, last_id = await self._begin(conn, [request])
+            fresh, first_id, last_id = await self._begin(conn, [request])
             if not fresh:
                 return WriteResult(accepted=request.count, duplicate=True)
             await self._copy_halving(conn, [request.encoded], request.count, committed, result)
         for part, records in committed:
             request.add_committed(part, records)
-        self._committed([request], last_id)
+        self._committed([request], first_id, last_id)
         result.accepted = request.committed
         return result
 

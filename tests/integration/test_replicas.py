@@ -48,7 +48,7 @@ class FlushLog:
         for writer in writers:
             begin, committed = writer._begin, writer._committed
 
-            async def slow_begin(conn, batch, _begin=begin, _writer=writer):
+            async def slow_begin(conn, batch, _begin=begin, _writer=writer):  # noqa: ANN001
                 if self._open - {_writer.origin}:
                     self.waited += 1
                 self._open.add(_writer.origin)
@@ -61,10 +61,10 @@ class FlushLog:
                     self._open.discard(_writer.origin)
                     raise
 
-            def log_commit(requests, last_id, _committed=committed, _writer=writer):
+            def log_commit(requests, first_id, last_id, _committed=committed, _writer=writer):
                 self._open.discard(_writer.origin)
                 self.committed.append(last_id)
-                return _committed(requests, last_id)
+                return _committed(requests, first_id, last_id)
 
             monkeypatch.setattr(writer, "_begin", slow_begin)
             monkeypatch.setattr(writer, "_committed", log_commit)
@@ -232,3 +232,32 @@ async def test_changes_made_through_one_replica_apply_on_the_others_at_once(data
     finally:
         await first.stop()
         await second.stop()
+
+
+async def test_a_lone_process_publishes_its_flushes_as_they_commit(database_url, tmp_path):
+    """One process: its flushes' ids follow each other, so each is published as it commits,
+    whatever order its notifications are handled in, and none waits for rows it already
+    published (which would hold the live tail for seconds)."""
+    server = await start_server(database_url, tmp_path)
+    feed = server.runtime.commit_feed
+    feed.own_rows_wait_s = 60  # a notification waiting for rows already published would hold it long
+    # The writer hands its rows over after the notification has come (as under load it may).
+    handed_over = feed.committed
+    feed.committed = lambda *args: asyncio.get_running_loop().call_later(0.02, handed_over, *args)
+    try:
+        hub = server.runtime.hub
+        subscription = hub.subscribe(None)
+        try:
+            await asyncio.gather(*(server.runtime.writer.submit([row(f"lone {n}.{i}") for i in range(5)]) for n in range(300)))
+            got: list[int] = []
+            while len(got) < 1500:
+                rows, _ = await asyncio.wait_for(subscription.get(), 20)
+                got += [r.id for r in rows if r.message.startswith("lone ")]
+        finally:
+            subscription.close()
+        # Every notification is handled: none is held waiting for rows published already.
+        assert await wait_for(lambda: feed.drained and feed.last_published >= got[-1], timeout=10)
+    finally:
+        await server.stop()
+    assert got == sorted(got) and len(set(got)) == 1500
+    assert feed.own_rows_missed == 0 and feed.remote_rows == 0
