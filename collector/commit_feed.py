@@ -29,8 +29,8 @@ from typing import Awaitable, Callable
 
 import asyncpg
 
+from collector.copy_rows import COPY_HEADER, COPY_TRAILER, live_rows
 from collector.db.queries import q
-from collector.db.repository import LogFilter, Scope, query_logs
 from collector.hub import LiveHub
 from collector.model import ActivityRow
 
@@ -241,16 +241,32 @@ class CommitFeed:
         only while someone subscribes (else they are passed over)."""
         after = max(first - 1, self.last_published)
         while self._hub.subscriber_count and after < last:
-            async with self._pool.acquire() as conn:
-                rows = await query_logs(conn, LogFilter(after_id=after, through_id=last), Scope.admin(),
-                                        limit=READ_PAGE)  # fmt: skip
-            rows = [row for row in rows if row.id is not None and row.id > self.last_published]
+            tuples = await self._copy_out(after, last)
+            if not tuples:
+                break
+            rows = [row for row in live_rows(tuples) if row.id is not None and row.id > self.last_published]
             if not rows:
                 break
             self.remote_rows += len(rows)
             self._publish(rows)
             # Everything up to the page's last id is published (the read is in id order).
             after = self.last_published = rows[-1].id  # type: ignore[assignment]
+
+    async def _copy_out(self, after: int, last: int) -> bytes:
+        """The committed entries with ids in (after, last], up to READ_PAGE, as COPY tuples: the
+        same bytes the writer of another process sent, read back without conversion."""
+        chunks: list[bytes] = []
+
+        async def collect(chunk: bytes) -> None:
+            chunks.append(chunk)
+
+        async with self._pool.acquire() as conn:
+            await conn.copy_from_query(q("committed_entries_for_copy").rstrip().rstrip(";"), after, last, READ_PAGE,
+                                       output=collect, format="binary")  # fmt: skip
+        data = b"".join(chunks)
+        if not data.startswith(COPY_HEADER) or not data.endswith(COPY_TRAILER):
+            raise OSError(f"unexpected COPY output for entries {after + 1}–{last}")
+        return data[len(COPY_HEADER) : -len(COPY_TRAILER)]
 
     async def _reconnect(self) -> None:
         await self._unlisten()

@@ -193,3 +193,13 @@ SELECT pg_try_advisory_lock(7317003);
 
 -- name: unlock_retention
 SELECT pg_advisory_unlock(7317003);
+
+-- name: committed_entries_for_copy
+-- Another process's committed entries for this one's live tail (collector/commit_feed.py): ids in
+-- ($1, $2], at most $3, in id order, in the writer's columns (COPY_COLUMNS). Read with COPY ... TO
+-- STDOUT in binary (asyncpg's copy_from_query wraps it), the live tail decodes them as it decodes
+-- its own process's COPY tuples: no JSON conversion on either side.
+SELECT id, timestamp, level_id, source_id, message, fields, category, entity_type, entity_id, user_id,
+       job_id, project_id, trace_id, span_id, trace_flags, severity_number, severity_text, service_name,
+       event_name, resource, scope_name, scope_version, admin_only
+FROM activity_logs WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3
