@@ -17,6 +17,7 @@ from api import workers
 from api.passwords import generate_password, hash_password, password_problem
 from api.runner import running_server
 from api.settings import ENV_VARS, Settings, environment_help, load_settings, shown_default
+from collector import partitions
 from collector.auth import create_token
 from collector.db import migrate
 from collector.db.connect import connect, running_postgres
@@ -164,10 +165,11 @@ async def _search_index_command(conn: asyncpg.Connection, action: str) -> int:
         print("error: this PostgreSQL server does not have the pg_trgm extension "
               "(the embedded server does not ship it); search keeps scanning", file=sys.stderr)  # fmt: skip
         return 1
-    print("building the search index without blocking ingest (minutes on a large table)…", file=sys.stderr)
+    print("building the search index partition by partition without blocking ingest "
+          "(minutes on a large table)…", file=sys.stderr)  # fmt: skip
     await conn.execute(q("create_search_extension"))
-    await conn.execute(q("create_search_index"))
-    print("search index enabled")
+    built = await partitions.build_search_index(conn)
+    print(f"search index enabled ({built} partitions indexed)")
     return 0
 
 

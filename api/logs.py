@@ -24,6 +24,7 @@ from api.errors import BadRequest, NotFound, TooManyRequests, parse_body, path_i
 from api.retention import curated_api_entry
 from api.security import load_scope, principal_of, require_admin
 from api.settings import Settings
+from collector import partitions
 from collector.contract import (
     DEFAULT_BUCKETS,
     DEFAULT_CONTEXT_ENTRIES,
@@ -512,7 +513,7 @@ async def purge_logs(request: web.Request) -> web.Response:
     deleted: dict[str, int] = {}
     async with runtime.pool.acquire() as conn:
         for level in levels:
-            deleted[level] = await repository.delete_older_than(conn, level, before)
+            deleted[level] = (await partitions.purge_older_than(conn, level, before)).rows
     total = sum(deleted.values())
     message = f"manual purge by {principal.email} deleted {total} entries older than {format_timestamp(before)}"
     fields = {"deleted": deleted, "before": format_timestamp(before), "job": "manual-purge"}

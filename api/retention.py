@@ -3,8 +3,11 @@ level, the entries older than that level's retention in ``activity_log_settings`
 
 - The settings are read at each cycle, so a change through the API applies at the next run; a
   missing settings row is an error (the cycle fails and is retried), never a silent default.
-- Deletion goes in bounded chunks, each its own short statement, so ingest (COPY into the same
-  table) never waits behind one long delete.
+- Whole days of a level that lie before its cutoff are dropped as partitions (constant time; the
+  space goes back at once); the rest, the cutoff's own day and the default partitions, goes in
+  bounded DELETE chunks, each its own short statement, so ingest never waits behind one long
+  delete (collector/partitions.py).
+- Each cycle first creates the partitions of the coming days and of back-filled days.
 - Purged counts are logged as a curated entry (source ``api``) through the batch writer, and only
   when something was purged, so that an idle server's log is not one line per hour of nothing.
 - The first cycle runs at start-up: a server that restarts more often than the interval still
@@ -25,6 +28,7 @@ import asyncpg
 
 from api.server_entries import server_entry
 from collector.contract import Category
+from collector import partitions
 from collector.db import repository
 from collector.db.queries import q
 from collector.delivery import REQUEST_ID_WINDOW, request_id_floor
@@ -55,6 +59,8 @@ class RetentionJob:
         self.deleted: Counter[str] = Counter()  # entries deleted by level, all cycles (GET /metrics)
         self.forgotten_request_ids = 0  # ingest_requests rows pruned, all cycles
         self.skipped = 0  # cycles left to another process
+        self.days_dropped = 0  # day partitions dropped, all cycles
+        self.days_created = 0  # day partitions created, all cycles
 
     async def run_once(self, now: datetime | None = None) -> dict[str, int] | None:
         """One cycle: the number of entries deleted per level; None when another process is
@@ -72,10 +78,14 @@ class RetentionJob:
 
     async def _cycle(self, conn: asyncpg.Connection, now: datetime) -> dict[str, int]:
         settings = await repository.get_settings(conn)
-        purged = {}
+        retention_days = {level: settings[f"retention_days_{level}"] for level in LEVELS}
+        self.days_created += len(await partitions.ensure_days(conn, now, retention_days))
+        purged = dict(await partitions.drop_leftover_days(conn))
         for level in LEVELS:
-            cutoff = now - timedelta(days=settings[f"retention_days_{level}"])
-            purged[level] = await repository.delete_older_than(conn, level, cutoff, chunk=self.chunk_rows)
+            result = await partitions.purge_older_than(conn, level, now - timedelta(days=retention_days[level]),
+                                                       chunk=self.chunk_rows)  # fmt: skip
+            purged[level] = purged.get(level, 0) + result.rows
+            self.days_dropped += result.days_dropped
         # Exactly-once needs a request's id only while it may be replayed (collector/delivery.py).
         self.forgotten_request_ids += await repository.prune_ingest_requests(
             conn, request_id_floor(now - REQUEST_ID_WINDOW), chunk=self.chunk_rows

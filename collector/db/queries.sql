@@ -87,15 +87,54 @@ RETURNING retention_days_debug, retention_days_info, retention_days_warn, retent
           batch_size, flush_interval_ms, updated_at;
 
 -- name: delete_activity_logs_chunk
--- One bounded chunk of a level's entries older than a cutoff (retention and manual purge).
-WITH doomed AS (
-    SELECT l.id FROM activity_logs l
-    WHERE l.level_id = (SELECT id FROM activity_log_levels WHERE name = $1) AND l.timestamp < $2
-    LIMIT $3
-), deleted AS (
-    DELETE FROM activity_logs WHERE id IN (SELECT id FROM doomed) RETURNING 1
+-- One bounded chunk of a level's entries (by level id) older than a cutoff (retention and manual
+-- purge, after whole days were dropped: the day the cutoff falls in and the default partition).
+-- The conditions on the partition keys are repeated on the DELETE so that it visits only those
+-- partitions, and the chunk's ids come as an array, which each one's id index looks up (a join
+-- made the planner scan them whole for every chunk).
+WITH deleted AS (
+    DELETE FROM activity_logs
+    WHERE level_id = $1 AND timestamp < $2
+      AND id = ANY(ARRAY(SELECT l.id FROM activity_logs l WHERE l.level_id = $1 AND l.timestamp < $2 LIMIT $3))
+    RETURNING 1
 )
 SELECT count(*) FROM deleted;
+
+-- ===== Partitions =====
+-- activity_logs is partitioned by level, then by UTC day (migration 0007, collector/partitions.py).
+
+-- name: list_day_partitions
+-- Every level's attached day partitions, oldest first.
+SELECT lv.name AS level, to_date(right(c.relname, 8), 'YYYYMMDD') AS day
+FROM activity_log_levels lv
+JOIN pg_inherits i ON i.inhparent = to_regclass('activity_logs_' || lv.name)
+JOIN pg_class c ON c.oid = i.inhrelid
+WHERE c.relname ~ '^activity_logs_[a-z]+_[0-9]{8}$'
+ORDER BY lv.id, 2;
+
+-- name: list_detached_day_tables
+-- Day tables detached by a purge that ended before dropping them.
+SELECT c.relname AS name FROM pg_class c
+WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r' AND NOT c.relispartition
+  AND c.relname ~ '^activity_logs_[a-z]+_[0-9]{8}$'
+ORDER BY 1;
+
+-- name: create_day_partition
+SELECT activity_logs_create_day($1, $2);
+
+-- name: detach_day_partition
+SELECT activity_logs_detach_day($1, $2);
+
+-- name: drop_detached_day
+SELECT activity_logs_drop_detached($1);
+
+-- name: default_partition_days
+SELECT day FROM activity_logs_default_days($1, $2, $3) AS day;
+
+-- name: set_lock_timeout
+-- For a transaction's DDL on the partition tree: give up rather than queue ingest and reads
+-- behind a lock that a long read holds.
+SELECT set_config('lock_timeout', $1, true);
 
 -- ===== API =====
 -- Accounts, projects and tokens for the HTTP API (api/accounts_store.py), and the fixed parts of
@@ -167,17 +206,50 @@ INSERT INTO jobs (project_id, name) VALUES ($1, $2) RETURNING id;
 SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm');
 
 -- name: search_index_exists
-SELECT to_regclass('activity_logs_message_trgm_idx') IS NOT NULL;
+-- Valid only once every partition has its part of the index.
+SELECT coalesce((SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('activity_logs_message_trgm_idx')), false);
 
 -- name: create_search_extension
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 
--- name: create_search_index
--- CONCURRENTLY: ingest goes on while the index is built (minutes on a large table).
-CREATE INDEX CONCURRENTLY IF NOT EXISTS activity_logs_message_trgm_idx ON activity_logs USING gin (message gin_trgm_ops);
+-- name: search_index_tables
+-- The partition tree under activity_logs, parents before their partitions, with the name of each
+-- table's part of the search index and of its parent's part, and whether that part exists
+-- valid and attached.
+WITH RECURSIVE tree(oid, parent, depth) AS (
+    SELECT 'activity_logs'::regclass::oid, NULL::oid, 0
+    UNION ALL
+    SELECT i.inhrelid, i.inhparent, t.depth + 1 FROM pg_inherits i JOIN tree t ON i.inhparent = t.oid
+)
+SELECT c.relname AS table_name, c.relkind = 'p' AS partitioned,
+       CASE WHEN t.depth = 0 THEN 'activity_logs_message_trgm_idx' ELSE c.relname || '_message_trgm_idx' END AS index_name,
+       CASE WHEN t.depth = 1 THEN 'activity_logs_message_trgm_idx' WHEN t.depth > 1 THEN p.relname || '_message_trgm_idx' END
+           AS parent_index_name,
+       coalesce((SELECT x.indisvalid FROM pg_index x WHERE x.indexrelid = to_regclass(
+           CASE WHEN t.depth = 0 THEN 'activity_logs_message_trgm_idx' ELSE c.relname || '_message_trgm_idx' END)), false)
+           AS index_valid
+FROM tree t JOIN pg_class c ON c.oid = t.oid LEFT JOIN pg_class p ON p.oid = t.parent
+ORDER BY t.depth, c.relname;
+
+-- name: create_partitioned_search_index
+-- A partitioned table's part of the index, empty until its partitions' parts are attached.
+-- Templates ({index}, {table}, {parent_index}): names from search_index_tables, quoted by the caller.
+CREATE INDEX IF NOT EXISTS {index} ON ONLY {table} USING gin (message gin_trgm_ops);
+
+-- name: create_partition_search_index
+-- CONCURRENTLY: ingest into the partition goes on while its part is built.
+CREATE INDEX CONCURRENTLY IF NOT EXISTS {index} ON {table} USING gin (message gin_trgm_ops);
+
+-- name: drop_invalid_search_index
+-- What an interrupted CONCURRENTLY build leaves.
+DROP INDEX CONCURRENTLY IF EXISTS {index};
+
+-- name: attach_search_index
+ALTER INDEX {parent_index} ATTACH PARTITION {index};
 
 -- name: drop_search_index
-DROP INDEX CONCURRENTLY IF EXISTS activity_logs_message_trgm_idx;
+-- Dropping a partitioned index cannot be CONCURRENTLY: it locks the log table for a moment.
+DROP INDEX IF EXISTS activity_logs_message_trgm_idx;
 
 -- name: prune_ingest_requests
 -- Forget request ids accepted before $1 (a version 7 UUID built from the cut-off time), a chunk

@@ -310,11 +310,12 @@ async def histogram(
 
 
 async def delete_older_than(conn: asyncpg.Connection, level: str, cutoff: datetime, *, chunk: int = 10_000) -> int:
-    """Delete a level's entries older than ``cutoff`` in chunks, each its own short transaction,
-    so that retention never holds locks long enough to stall ingest."""
+    """Delete a level's entries older than ``cutoff`` row by row, in chunks, each its own short
+    transaction, so that retention never holds locks long enough to stall ingest. Purges drop
+    whole days first (``collector.partitions.purge_older_than``) and leave this the rest."""
     total = 0
     while True:
-        deleted = await conn.fetchval(q("delete_activity_logs_chunk"), level, cutoff, chunk)
+        deleted = await conn.fetchval(q("delete_activity_logs_chunk"), LEVEL_IDS[level], cutoff, chunk)
         total += deleted
         if deleted < chunk:
             return total

@@ -1,0 +1,228 @@
+"""activity_logs partitioned by level and day (migration 0007, collector/partitions.py): the
+migration converts a populated table and every read gives what it gave before; back-filled and
+future timestamps are stored and get their days; retention and purges drop whole days (seen in
+the catalog, the space returned) and count exactly, also when a reader holds a day."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date, datetime, timedelta, timezone
+
+import asyncpg
+import pytest
+
+from api.retention import RetentionJob
+from collector import partitions
+from collector.db import migrate
+from collector.db.connect import connect, create_pool
+from collector.db.queries import q
+from collector.db.repository import LogFilter, Scope, count_logs, histogram, query_logs, update_settings
+from collector.hub import LiveHub
+from collector.model import LEVELS, ActivityRow
+from collector.writer import BatchWriter
+
+pytestmark = pytest.mark.timeout(120)
+
+NOW = datetime.now(timezone.utc).replace(microsecond=0)
+
+# Ten days of entries, every level, source and category, with users, projects, jobs (one of a
+# foreign project, one unknown), entities, traces and words to search for.
+POPULATE = """
+INSERT INTO projects (id, name) VALUES (9, 'mine'), (10, 'foreign');
+INSERT INTO jobs (id, project_id, name) VALUES (5, 9, 'mine'), (6, 10, 'foreign');
+INSERT INTO activity_logs (timestamp, level_id, source_id, message, category, entity_type, entity_id,
+                           user_id, job_id, project_id, trace_id, admin_only, fields)
+SELECT $1::timestamptz - g * interval '17 minutes 13 seconds',
+       1 + g % 4, 1 + (g / 4) % 5,
+       CASE WHEN g % 97 = 0 THEN 'rare OutOfMemory ' || g ELSE 'frame ' || g || ' done' END,
+       CASE WHEN g % 3 = 0 THEN 'curated' ELSE 'verbose' END,
+       CASE WHEN g % 11 = 0 THEN 'scene' END, CASE WHEN g % 11 = 0 THEN g % 3 END,
+       CASE WHEN g % 7 = 0 THEN 2 WHEN g % 7 = 1 THEN 3 END,
+       CASE WHEN g % 13 = 0 THEN 5 WHEN g % 13 = 1 THEN 6 WHEN g % 13 = 2 THEN 77 END,
+       CASE WHEN g % 5 = 0 THEN 9 WHEN g % 5 = 1 THEN 10 END,
+       CASE WHEN g % 50 < 3 THEN lpad(to_hex(g / 50), 32, '0') END,
+       g % 41 = 0, jsonb_build_object('n', g)
+FROM generate_series(0, $2) g
+"""
+ROWS = 836  # 10 days at one entry every 17 min 13 s
+
+SCOPES = [Scope.admin(), Scope(is_admin=False, user_id=2, project_ids=[9]), Scope(is_admin=False, user_id=3)]
+
+
+def filters(anchor_id: int) -> list[LogFilter]:
+    return [
+        LogFilter(), LogFilter(levels=["warn", "error"]), LogFilter(sources=["comfyui", "agent"]),
+        LogFilter(mode="curated"), LogFilter(entity_type="scene", entity_id=1), LogFilter(job_id=5),
+        LogFilter(user_id=2), LogFilter(project_id=10), LogFilter(trace_id=f"{3:032x}"),
+        LogFilter(since=NOW - timedelta(days=6), until=NOW - timedelta(days=2, hours=5)),
+        LogFilter(search="outofmemory"), LogFilter(before_id=anchor_id), LogFilter(after_id=anchor_id),
+        LogFilter(newer_than_id=anchor_id), LogFilter(levels=["info"], since=NOW - timedelta(days=3), mode="verbose"),
+    ]  # fmt: skip
+
+
+async def reads(conn: asyncpg.Connection, anchor_id: int) -> list:
+    """What every filter under every scope answers: pages both ways, counts and a histogram."""
+    answers = []
+    for scope in SCOPES:
+        for log_filter in filters(anchor_id):
+            newest = await query_logs(conn, log_filter, scope, limit=40)
+            oldest = await query_logs(conn, log_filter, scope, limit=40, oldest_first=True)
+            answers.append(([r.id for r in newest], [r.id for r in oldest], await count_logs(conn, log_filter, scope),
+                            await histogram(conn, log_filter, scope, since=NOW - timedelta(days=11), until=NOW,
+                                            buckets=30)))  # fmt: skip
+    return answers
+
+
+@pytest.fixture
+async def empty_database(pg_admin_url):
+    from collector.db.connect import with_database
+
+    name = f"ac_partitions_{id(object())}"
+    admin = await asyncpg.connect(pg_admin_url)
+    await admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield with_database(pg_admin_url, name)
+    finally:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.close()
+
+
+async def test_the_migration_converts_a_populated_table_and_every_read_agrees(empty_database, tmp_path):
+    for source in migrate.discover():
+        if source.version < 7:
+            shutil.copy(migrate.MIGRATIONS_DIR / f"{source.version:04d}_{source.name}.sql", tmp_path)
+    conn = await connect(empty_database)
+    try:
+        assert [m.version for m in await migrate.apply(conn, tmp_path)] == [1, 2, 3, 4, 5, 6]
+        *setup, populate = POPULATE.split(";")
+        await conn.execute(";".join(setup))
+        await conn.execute(populate, NOW, ROWS - 1)
+        anchor_id = await conn.fetchval("SELECT id FROM activity_logs ORDER BY id OFFSET $1 LIMIT 1", ROWS // 2)
+        stored_before = [dict(r) for r in await conn.fetch("SELECT * FROM activity_logs ORDER BY id")]
+        answers_before = await reads(conn, anchor_id)
+        assert not await conn.fetchval("SELECT relkind = 'p' FROM pg_class WHERE oid = 'activity_logs'::regclass")
+
+        assert [m.version for m in await migrate.apply(conn)] == [7]
+
+        assert await conn.fetchval("SELECT relkind = 'p' FROM pg_class WHERE oid = 'activity_logs'::regclass")
+        assert [dict(r) for r in await conn.fetch("SELECT * FROM activity_logs ORDER BY id")] == stored_before
+        assert await reads(conn, anchor_id) == answers_before
+        # Every row sits in its level's partition for its UTC day; none was left in a default.
+        placed = await conn.fetch("""
+            SELECT DISTINCT l.tableoid::regclass::text AS part, lv.name AS level,
+                   (l.timestamp AT TIME ZONE 'UTC')::date AS day
+            FROM activity_logs l JOIN activity_log_levels lv ON lv.id = l.level_id""")
+        assert len(placed) >= 40
+        assert all(r["part"] == f"activity_logs_{r['level']}_{r['day']:%Y%m%d}" for r in placed)
+        # The sequence moved with the table and goes on above every id.
+        assert await conn.fetchval("SELECT nextval('activity_logs_id_seq')") > stored_before[-1]["id"]
+        assert await conn.fetchval(
+            "SELECT count(*) FROM pg_depend WHERE objid = 'activity_logs_id_seq'::regclass "
+            "AND refobjid = 'activity_logs'::regclass AND deptype = 'a'") == 1  # fmt: skip
+    finally:
+        await conn.close()
+
+
+def entry(message: str, level: str, at: datetime) -> ActivityRow:
+    return ActivityRow(timestamp=at, level=level, source="worker", message=message)
+
+
+async def partition_of(db, message: str) -> str:
+    return await db.fetchval("SELECT tableoid::regclass::text FROM activity_logs WHERE message = $1", message)
+
+
+async def test_back_filled_and_future_entries_are_stored_and_get_their_days(database_url, db):
+    pool = await create_pool(database_url)
+    writer = BatchWriter(pool, LiveHub(), flush_interval=0.01)
+    await writer.start()
+    try:
+        old_info = entry("three weeks ago", "info", NOW - timedelta(days=21))
+        old_debug = entry("debug three weeks ago", "debug", NOW - timedelta(days=21))
+        far = entry("ten days ahead", "warn", NOW + timedelta(days=10))
+        year_one = entry("from the year 1", "error", datetime(1, 1, 1, tzinfo=timezone.utc))
+        result = await writer.submit([old_info, old_debug, far, year_one, entry("now", "error", NOW)])
+        assert (result.accepted, result.rejected) == (5, 0)
+        # Stored at once, in the defaults: no partition covered them.
+        assert await partition_of(db, "three weeks ago") == "activity_logs_info_other"
+        assert await partition_of(db, "ten days ahead") == "activity_logs_warn_other"
+        assert await partition_of(db, "from the year 1") == "activity_logs_error_other"
+        assert await partition_of(db, "now") == f"activity_logs_error_{NOW:%Y%m%d}"
+
+        job = RetentionJob(pool, None, 3600)
+        purged = await job.run_once(now=NOW)
+    finally:
+        await writer.close()
+        await pool.close()
+    # Within info's 30 days: a day of its own, the row moved. Past debug's 7 and error's 90 days:
+    # deleted. Beyond the days made ahead: still in the default, until its day comes near.
+    assert await partition_of(db, "three weeks ago") == f"activity_logs_info_{NOW - timedelta(days=21):%Y%m%d}"
+    assert await partition_of(db, "debug three weeks ago") is None
+    assert await partition_of(db, "from the year 1") is None
+    assert await partition_of(db, "ten days ahead") == "activity_logs_warn_other"
+    assert purged == {"debug": 1, "info": 0, "warn": 0, "error": 1}
+    assert await count_logs(db, LogFilter(), Scope.admin()) == 3
+    assert job.days_created >= 1
+
+
+async def day_tables(db) -> set[str]:
+    rows = await db.fetch("SELECT relname FROM pg_class WHERE relname ~ '^activity_logs_[a-z]+_[0-9]{8}$'")
+    return {r["relname"] for r in rows}
+
+
+async def tree_bytes(db) -> int:
+    return await db.fetchval("SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('activity_logs')")
+
+
+async def test_retention_drops_whole_days_counts_exactly_and_frees_the_space(database_url, db):
+    for level in LEVELS:  # the days made ahead, as a running server makes them
+        for days_ago in range(11):
+            await db.fetchval(q("create_day_partition"), level, (NOW - timedelta(days=days_ago)).date())
+    await db.execute(POPULATE.split(";")[-1].replace("17 minutes 13 seconds", "3 seconds") + " ",
+                     NOW, 10 * 86400 // 3)  # fmt: skip
+    retention = {"debug": 5, "info": 5, "warn": 5, "error": 7}
+    await update_settings(db, {f"retention_days_{level}": days for level, days in retention.items()})
+    expired = {
+        level: await db.fetchval(
+            "SELECT count(*) FROM activity_logs l JOIN activity_log_levels lv ON lv.id = l.level_id "
+            "WHERE lv.name = $1 AND l.timestamp < $2", level, NOW - timedelta(days=days))
+        for level, days in retention.items()
+    }  # fmt: skip
+    pool = await create_pool(database_url)
+    try:
+        job = RetentionJob(pool, None, 3600)
+        before, tables_before = await tree_bytes(db), await day_tables(db)
+        purged = await job.run_once(now=NOW)
+    finally:
+        await pool.close()
+    assert purged == expired and all(expired.values())
+    gone = tables_before - await day_tables(db)
+    cutoff_day = {level: (NOW - timedelta(days=days)).date() for level, days in retention.items()}
+    assert gone == {name for name in tables_before
+                    if date(*map(int, (name[-8:-4], name[-4:-2], name[-2:]))) < cutoff_day[name.split("_")[2]]}
+    assert job.days_dropped == len(gone) >= 4 * 4  # fmt: skip
+    assert await tree_bytes(db) <= before * 6 / 10
+    assert await count_logs(db, LogFilter(since=NOW - timedelta(days=4)), Scope.admin()) > 0
+
+
+async def test_a_day_that_a_reader_holds_is_deleted_row_by_row(database_url, db):
+    await db.execute(POPULATE.split(";")[-1], NOW, ROWS - 1)
+    await partitions.ensure_days(db, NOW, dict.fromkeys(LEVELS, 30))
+    held_day = (NOW - timedelta(days=8)).date()
+    held = f"activity_logs_info_{held_day:%Y%m%d}"
+    rows_held = await db.fetchval(f"SELECT count(*) FROM {held}")
+    assert rows_held > 0
+    reader = await connect(database_url)
+    try:
+        transaction = reader.transaction()
+        await transaction.start()
+        await reader.fetchval(f"SELECT count(*) FROM {held}")  # holds its lock until the end
+        cutoff = NOW - timedelta(days=6)
+        expected = await db.fetchval("SELECT count(*) FROM activity_logs WHERE level_id = 2 AND timestamp < $1", cutoff)
+        result = await partitions.purge_older_than(db, "info", cutoff)
+        assert result.rows == expected
+        assert held in await day_tables(db)  # not dropped, but emptied
+        assert await db.fetchval(f"SELECT count(*) FROM {held}") == 0
+        await transaction.rollback()
+    finally:
+        await reader.close()
+    assert await db.fetchval("SELECT count(*) FROM activity_logs WHERE level_id = 2 AND timestamp < $1", cutoff) == 0
