@@ -101,6 +101,10 @@ class ServerCollector(Collector):
         for level, count in sorted(runtime.retention.deleted.items()):
             deleted.add_metric([level], count)
         yield deleted
+        yield CounterMetricFamily("activity_retention_dropped_partitions", "day partitions retention dropped whole",
+                                  value=runtime.retention.days_dropped)  # fmt: skip
+        yield CounterMetricFamily("activity_partitions_created", "day partitions created ahead or for back-filled "
+                                  "entries", value=runtime.retention.days_created)  # fmt: skip
 
 
 async def metrics(request: web.Request) -> web.Response:

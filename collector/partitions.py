@@ -78,6 +78,14 @@ async def ensure_days(conn: asyncpg.Connection, now: datetime, retention_days: M
     return created
 
 
+async def create_days(conn: asyncpg.Connection, days: list[date]) -> None:
+    """Every level's partitions for these days (back-filling tools and benchmarks that load rows
+    of past days use it first, so that the rows go straight to their days)."""
+    for level in LEVELS:
+        for day in days:
+            await conn.fetchval(q("create_day_partition"), level, day)
+
+
 async def _drop_detached(conn: asyncpg.Connection, name: str) -> int | None:
     """The rows a detached day table held, once dropped; None when a reader still holds it (the
     next cycle's ``drop_leftover_days`` takes it)."""

@@ -64,9 +64,14 @@ async def test_retention_deletes_are_counted_by_level(server, db):
     from collector.model import ActivityRow
     from tests.support.api import store
 
+    from tests.support.server import wait_for
+
+    # After the start-up cycle: a cycle that finds another running skips.
+    assert await wait_for(lambda: server.runtime.retention.cycles >= 1)
     old = datetime.now(timezone.utc) - timedelta(days=400)
     await store(server, [ActivityRow(old, "debug", "worker", "old"), ActivityRow(old, "error", "api", "old too")])
-    await server.runtime.retention.run_once()
+    assert await server.runtime.retention.run_once() is not None
     samples = await scrape(server)
+    assert samples[("activity_partitions_created_total", ())] == server.runtime.retention.days_created
     assert samples[("activity_retention_deleted_records_total", (("level", "debug"),))] == 1
     assert samples[("activity_retention_deleted_records_total", (("level", "error"),))] == 1

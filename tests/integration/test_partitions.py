@@ -15,7 +15,6 @@ from api.retention import RetentionJob
 from collector import partitions
 from collector.db import migrate
 from collector.db.connect import connect, create_pool
-from collector.db.queries import q
 from collector.db.repository import LogFilter, Scope, count_logs, histogram, query_logs, update_settings
 from collector.hub import LiveHub
 from collector.model import LEVELS, ActivityRow
@@ -174,9 +173,8 @@ async def tree_bytes(db) -> int:
 
 
 async def test_retention_drops_whole_days_counts_exactly_and_frees_the_space(database_url, db):
-    for level in LEVELS:  # the days made ahead, as a running server makes them
-        for days_ago in range(11):
-            await db.fetchval(q("create_day_partition"), level, (NOW - timedelta(days=days_ago)).date())
+    # The days made ahead, as a running server makes them.
+    await partitions.create_days(db, [(NOW - timedelta(days=n)).date() for n in range(11)])
     await db.execute(POPULATE.split(";")[-1].replace("17 minutes 13 seconds", "3 seconds") + " ",
                      NOW, 10 * 86400 // 3)  # fmt: skip
     retention = {"debug": 5, "info": 5, "warn": 5, "error": 7}
