@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any, AsyncIterator, Sequence
 
 import asyncpg
@@ -186,13 +186,48 @@ def _order(log_filter: LogFilter, oldest_first: bool) -> str:
 SEARCH_WALK_TIMEOUT_MS = 40
 
 
+# A newest-first page without a recent lower time bound is first looked for in this last stretch
+# of time: PostgreSQL then plans and opens only the partitions of the last day or two (a page
+# over every partition took 8 ms to plan and start on ten million rows, 1.9 ms sliced).
+RECENT_WINDOW = timedelta(days=1)
+
+
+def _recent_window_start(log_filter: LogFilter, oldest_first: bool) -> datetime | None:
+    if oldest_first or log_filter.after_id is not None or log_filter.newer_than_id is not None:
+        return None
+    start = datetime.now(timezone.utc) - RECENT_WINDOW
+    if log_filter.since is not None and log_filter.since >= start:
+        return None  # already narrow
+    if log_filter.until is not None and log_filter.until <= start:
+        return None  # nothing in the window
+    return start
+
+
 async def query_logs(
     conn: asyncpg.Connection, log_filter: LogFilter, scope: Scope, *, limit: int = 25, offset: int = 0,
     oldest_first: bool = False, shortened: bool = True,
 ) -> list[ActivityRow]:
     """Newest first in (timestamp, id) order (oldest first with ``oldest_first``); with
     ``after_id``, oldest first in id (commit) order. Large entries come ``shortened`` for display
-    (``VIEW_COLUMNS``) unless told otherwise."""
+    (``VIEW_COLUMNS``) unless told otherwise.
+
+    A newest-first page is first read from the ``RECENT_WINDOW``: every entry outside it is older
+    than every entry in it, so when the window fills the page (``offset + limit`` entries), that
+    page is exactly the page of the whole range; otherwise the whole range is read."""
+    start = _recent_window_start(log_filter, oldest_first)
+    if start is not None and limit > 0:
+        recent = dataclasses.replace(log_filter, since=start)
+        rows = await _query_page(conn, recent, scope, limit=limit, offset=offset, oldest_first=False, shortened=shortened)
+        if len(rows) == limit:
+            return rows
+    return await _query_page(conn, log_filter, scope, limit=limit, offset=offset, oldest_first=oldest_first,
+                             shortened=shortened)  # fmt: skip
+
+
+async def _query_page(
+    conn: asyncpg.Connection, log_filter: LogFilter, scope: Scope, *, limit: int, offset: int, oldest_first: bool,
+    shortened: bool,
+) -> list[ActivityRow]:
     params: list[Any] = []
     where = where_clause(log_filter, scope, params)
     order = _order(log_filter, oldest_first)
