@@ -112,7 +112,9 @@ class Settings(BaseModel):
                                           "computed at once", ge=1)
     login_queue: int = setting(32, "ACTIVITY_LOGIN_QUEUE", "requests waiting for a password hash before 503", ge=0)
     retention_interval_s: float = setting(3600.0, "ACTIVITY_RETENTION_INTERVAL_S", "how often the retention job "
-                                          "deletes what is past each level's retention", gt=0)
+                                          "deletes what is past each level's retention and makes the coming "
+                                          "days' partitions (at most a day: they are made two days ahead)",
+                                          gt=0, le=86400)  # fmt: skip
     allowed_origins: list[str] = setting([], "ACTIVITY_ALLOWED_ORIGINS", "Origins allowed on the live-tail "
                                          "WebSocket, comma-separated; none = the server's own origin")
     live_auth_timeout_s: float = setting(5.0, "ACTIVITY_LIVE_AUTH_TIMEOUT_S", "a live-tail client must "
