@@ -5,6 +5,7 @@ the catalog, the space returned) and count exactly, also when a reader holds a d
 
 from __future__ import annotations
 
+import re
 import shutil
 from datetime import date, datetime, timedelta, timezone
 
@@ -250,3 +251,23 @@ async def test_a_page_read_from_the_recent_window_is_the_page_of_the_whole_range
                 assert [r.id for r in page] == [r.id for r in whole], (log_filter, scope, offset)
                 checked += bool(page)
     assert checked > 100
+
+
+async def test_a_time_range_reads_only_its_days(db):
+    """PostgreSQL prunes: a day's range, filtered or scoped, plans only that day's partitions (not
+    even the defaults, as the day's partitions cover the range), a level filter only that level's."""
+    await partitions.create_days(db, [(NOW - timedelta(days=n)).date() for n in range(11)])
+    day = (NOW - timedelta(days=5)).date()
+    since = partitions.day_start(day) + timedelta(hours=2)
+    cases = [
+        (LogFilter(since=since, until=since + timedelta(hours=3)), Scope.admin(), set(LEVELS)),
+        (LogFilter(since=since, until=since + timedelta(hours=3), levels=["error"]), SCOPES[1], {"error"}),
+        (LogFilter(since=since, until=since + timedelta(hours=3), search="frame", job_id=5), SCOPES[2], set(LEVELS)),
+    ]
+    for log_filter, scope, levels in cases:
+        params: list = []
+        where = repository.where_clause(log_filter, scope, params)
+        plan = await db.fetchval(f"EXPLAIN (FORMAT JSON) SELECT l.id {repository.FROM} WHERE {where} "
+                                 "ORDER BY l.timestamp DESC, l.id DESC LIMIT 25", *params)  # fmt: skip
+        scanned = set(re.findall(r'"Relation Name": "(activity_logs_[a-z0-9_]+)"', plan))
+        assert scanned == {f"activity_logs_{level}_{day:%Y%m%d}" for level in levels}, (log_filter, scanned)
