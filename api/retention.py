@@ -59,6 +59,7 @@ class RetentionJob:
         self.deleted: Counter[str] = Counter()  # entries deleted by level, all cycles (GET /metrics)
         self.forgotten_request_ids = 0  # ingest_requests rows pruned, all cycles
         self.skipped = 0  # cycles left to another process
+        self.failed = 0  # cycles that failed (database away), retried at the next interval
         self.days_dropped = 0  # day partitions dropped, all cycles
         self.days_created = 0  # day partitions created, all cycles
 
@@ -108,7 +109,9 @@ class RetentionJob:
             try:
                 await self.run_once()
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                self.failed += 1
                 log.warning("retention cycle failed, retrying in %.0f s: %s", self.interval_s, exc)
             except Exception:  # noqa: BLE001 - a bug must not end retention for the server's life
+                self.failed += 1
                 log.exception("retention cycle failed")
             await asyncio.sleep(self.interval_s)
