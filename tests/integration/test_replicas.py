@@ -10,6 +10,7 @@ import json
 import random
 
 import aiohttp
+import asyncpg
 import pytest
 
 from api.live import REGISTRY
@@ -39,10 +40,13 @@ async def _collect(ws, received: list[int]) -> None:
 class FlushLog:
     """Slows some flushes between their ids and their COPY (as a busy PostgreSQL would), so that
     the replicas' flushes overlap, and records the order in which flushes committed: the last id
-    of each, in the order their commits came back."""
+    of each, in the order PostgreSQL delivers their notifications, which is commit order. (Not
+    the order the replicas' commits came back in this one test process: two answers that arrive
+    together may be handled in either order, which says nothing of the commits.)"""
 
     def __init__(self, writers: list[BatchWriter], monkeypatch: pytest.MonkeyPatch):
         self.committed: list[int] = []
+        self._listener = None
         self.waited = 0  # flushes that found another replica's flush between its ids and its commit
         self._open: set[str] = set()
         rng = random.Random(7)
@@ -64,11 +68,19 @@ class FlushLog:
 
             def log_commit(requests, first_id, last_id, _committed=committed, _writer=writer):
                 self._open.discard(_writer.origin)
-                self.committed.append(last_id)
                 return _committed(requests, first_id, last_id)
 
             monkeypatch.setattr(writer, "_begin", slow_begin)
             monkeypatch.setattr(writer, "_committed", log_commit)
+
+    async def listen(self, database_url: str) -> None:
+        self._listener = await asyncpg.connect(database_url)
+        await self._listener.add_listener(
+            "activity_logs", lambda _c, _p, _ch, payload: self.committed.append(int(payload.split(" ")[2])))
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            await self._listener.close()
 
     @property
     def out_of_order(self) -> int:
@@ -99,6 +111,7 @@ async def test_live_tails_on_three_replicas_get_every_entry_once_in_order_and_re
 ):
     replicas = [await start_server(database_url, tmp_path / f"r{i}", jwt_secret=SHARED_SECRET) for i in range(3)]
     flushes = FlushLog([r.runtime.writer for r in replicas], monkeypatch)
+    await flushes.listen(database_url)
     try:
         token = await token_for(replicas[0], 1)
         stop = asyncio.Event()
@@ -142,6 +155,7 @@ async def test_live_tails_on_three_replicas_get_every_entry_once_in_order_and_re
     finally:
         for replica in replicas:
             await replica.stop()
+        await flushes.close()
 
     first_seen = stored.index(received[0][0])
     for got in received:
@@ -180,6 +194,7 @@ async def test_without_the_commit_order_lock_the_same_load_commits_out_of_id_ord
     await db.execute(LOCKLESS_BEGIN_FLUSH)
     replicas = [await start_server(database_url, tmp_path / f"r{i}") for i in range(3)]
     flushes = FlushLog([r.runtime.writer for r in replicas], monkeypatch)
+    await flushes.listen(database_url)
     stop, sent = asyncio.Event(), []
     try:
         ingesting = asyncio.create_task(_ingest_everywhere(replicas, stop, sent))
@@ -189,6 +204,7 @@ async def test_without_the_commit_order_lock_the_same_load_commits_out_of_id_ord
     finally:
         for replica in replicas:
             await replica.stop()
+        await flushes.close()
     assert flushes.out_of_order >= 3, (flushes.out_of_order, len(flushes.committed))
 
 
