@@ -271,3 +271,26 @@ async def test_a_time_range_reads_only_its_days(db):
                                  "ORDER BY l.timestamp DESC, l.id DESC LIMIT 25", *params)  # fmt: skip
         scanned = set(re.findall(r'"Relation Name": "(activity_logs_[a-z0-9_]+)"', plan))
         assert scanned == {f"activity_logs_{level}_{day:%Y%m%d}" for level in levels}, (log_filter, scanned)
+
+
+async def test_timestamps_spread_over_years_cannot_make_tables_without_bound(database_url, db):
+    """An attacker with an ingest token stamps entries on thousands of different days, past and
+    future: they are stored, but partitions are made only for days within each level's retention
+    (and the few ahead); the rest stays in the defaults or is deleted as expired."""
+    pool = await create_pool(database_url)
+    writer = BatchWriter(pool, LiveHub(), flush_interval=0.01)
+    await writer.start()
+    try:
+        rows = [entry(f"day {n}", LEVELS[n % 4], NOW + timedelta(days=n, hours=n % 24)) for n in range(-3000, 3000, 3)]
+        result = await writer.submit(rows)
+        assert (result.accepted, result.rejected) == (len(rows), 0)
+        await RetentionJob(pool, None, 3600).run_once(now=NOW)
+    finally:
+        await writer.close()
+        await pool.close()
+    retention = {"debug": 7, "info": 30, "warn": 30, "error": 90}  # the defaults
+    tables = await day_tables(db)
+    assert len(tables) <= sum(days + partitions.AHEAD_DAYS + 2 for days in retention.values())
+    # What was not expired is kept, wherever it sits.
+    kept = await count_logs(db, LogFilter(), Scope.admin())
+    assert kept == sum(1 for r in rows if r.timestamp >= NOW - timedelta(days=retention[r.level]))
