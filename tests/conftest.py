@@ -4,6 +4,7 @@ and a running server on free ports."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
@@ -50,17 +51,30 @@ async def template_db(pg_admin_url: str) -> AsyncIterator[str]:
         await admin.close()
 
 
-@pytest.fixture
-async def database_url(pg_admin_url: str, template_db: str) -> AsyncIterator[str]:
-    """A fresh, migrated database for one test."""
-    name = f"ac_test_{os.getpid()}_{next(_counter)}"
+@contextlib.asynccontextmanager
+async def _new_database(pg_admin_url: str, prefix: str, template: str | None = None) -> AsyncIterator[str]:
+    name = f"{prefix}_{os.getpid()}_{next(_counter)}"
     admin = await asyncpg.connect(pg_admin_url)
     try:
-        await admin.execute(f"CREATE DATABASE {name} TEMPLATE {template_db}")
+        await admin.execute(f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else ""))
         yield with_database(pg_admin_url, name)
         await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     finally:
         await admin.close()
+
+
+@pytest.fixture
+async def database_url(pg_admin_url: str, template_db: str) -> AsyncIterator[str]:
+    """A fresh, migrated database for one test."""
+    async with _new_database(pg_admin_url, "ac_test", template_db) as url:
+        yield url
+
+
+@pytest.fixture
+async def empty_database(pg_admin_url: str) -> AsyncIterator[str]:
+    """A new database without any migration applied (tests of the migrations themselves)."""
+    async with _new_database(pg_admin_url, "ac_empty") as url:
+        yield url
 
 
 @pytest.fixture

@@ -73,20 +73,6 @@ async def reads(conn: asyncpg.Connection, anchor_id: int) -> list:
     return answers
 
 
-@pytest.fixture
-async def empty_database(pg_admin_url):
-    from collector.db.connect import with_database
-
-    name = f"ac_partitions_{id(object())}"
-    admin = await asyncpg.connect(pg_admin_url)
-    await admin.execute(f"CREATE DATABASE {name}")
-    try:
-        yield with_database(pg_admin_url, name)
-    finally:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        await admin.close()
-
-
 async def test_the_migration_converts_a_populated_table_and_every_read_agrees(empty_database, tmp_path):
     for source in migrate.discover():
         if source.version < 7:

@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from collector.db import migrate
-from collector.db.connect import connect, with_database
+from collector.db.connect import connect
 from collector.db.queries import QUERIES
 from collector.db.repository import (
     SETTINGS_FIELDS,
@@ -28,18 +28,6 @@ from collector.errors import ConfigurationError, MigrationError
 from collector.hub import LiveHub
 from collector.model import LEVELS, SOURCES, ActivityRow
 from collector.writer import COPY_COLUMNS, BatchWriter
-
-
-@pytest.fixture
-async def empty_database(pg_admin_url):
-    name = f"ac_empty_{id(object())}"
-    admin = await asyncpg.connect(pg_admin_url)
-    await admin.execute(f"CREATE DATABASE {name}")
-    try:
-        yield with_database(pg_admin_url, name)
-    finally:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        await admin.close()
 
 
 async def test_migrations_apply_twice_and_are_recorded(empty_database):
