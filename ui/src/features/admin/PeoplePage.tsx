@@ -254,41 +254,47 @@ function UsersSection() {
                 const isMe = u.id === me?.id;
                 return (
                   <tr key={u.id}>
-                    <td>
+                    <td className="people-email">
                       {u.email}
                       {isMe && <span className="muted"> (you)</span>}
                     </td>
                     <td>
                       <span className={`role-badge role-${u.role}`}>{ROLE_TITLES[u.role]}</span>
                     </td>
-                    <td>{new Date(u.created_at).toLocaleString()}</td>
-                    <td className="people-actions">
-                      <button
-                        type="button"
-                        className="btn btn-small"
-                        onClick={() => setAction({ kind: "role", user: u })}
-                        aria-label={`${u.role === "admin" ? "Make creator" : "Make admin"}: ${u.email}`}
-                      >
-                        {u.role === "admin" ? "Make creator" : "Make admin"}
-                      </button>
-                      <button
-                        type="button"
-                        className="btn btn-small"
-                        onClick={() => setAction({ kind: "password", user: u })}
-                        aria-label={`Reset password: ${u.email}`}
-                      >
-                        <KeyRound size={14} aria-hidden /> Reset password
-                      </button>
-                      <button
-                        type="button"
-                        className="btn btn-small btn-danger"
-                        onClick={() => setAction({ kind: "delete", user: u })}
-                        disabled={isMe}
-                        title={isMe ? "You cannot delete your own account; another admin can." : undefined}
-                        aria-label={`Delete user ${u.email}`}
-                      >
-                        <Trash2 size={14} aria-hidden /> Delete
-                      </button>
+                    <td className="people-created">
+                      <time dateTime={u.created_at} title={new Date(u.created_at).toLocaleString()}>
+                        {new Date(u.created_at).toLocaleDateString()}
+                      </time>
+                    </td>
+                    <td>
+                      <div className="people-actions">
+                        <button
+                          type="button"
+                          className="btn btn-small"
+                          onClick={() => setAction({ kind: "role", user: u })}
+                          aria-label={`${u.role === "admin" ? "Make creator" : "Make admin"}: ${u.email}`}
+                        >
+                          {u.role === "admin" ? "Make creator" : "Make admin"}
+                        </button>
+                        <button
+                          type="button"
+                          className="btn btn-small"
+                          onClick={() => setAction({ kind: "password", user: u })}
+                          aria-label={`Reset password: ${u.email}`}
+                        >
+                          <KeyRound size={14} aria-hidden /> Reset password
+                        </button>
+                        <button
+                          type="button"
+                          className="btn btn-small btn-danger"
+                          onClick={() => setAction({ kind: "delete", user: u })}
+                          disabled={isMe}
+                          title={isMe ? "You cannot delete your own account; another admin can." : undefined}
+                          aria-label={`Delete user ${u.email}`}
+                        >
+                          <Trash2 size={14} aria-hidden /> Delete
+                        </button>
+                      </div>
                     </td>
                   </tr>
                 );
