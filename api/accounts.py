@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInf
 from pydantic_core import PydanticCustomError
 
 from api import accounts_store as store
-from api.errors import MAX_BIGINT, ServiceUnavailable, TooManyRequests, Unauthorized, parse_body, path_int
+from api.errors import MAX_BIGINT, BadRequest, ServiceUnavailable, TooManyRequests, Unauthorized, parse_body, path_int
 from api.passwords import hash_password, password_problem, verify_password
 from api.security import Principal, issue_token, principal_of, require_admin
 from api.security_events import SECURITY_EVENTS
@@ -235,9 +235,34 @@ class NewUser(BaseModel):
         return password
 
 
+class RoleChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Role
+
+
+class PasswordReset(BaseModel):
+    """An admin's new password for a user; the same rules as at creation (the rule against the
+    email's name is checked by the handler, which knows the email)."""
+
+    model_config = ConfigDict(extra="forbid")
+    password: NulFreeStr
+
+    @field_validator("password")
+    @classmethod
+    def _acceptable(cls, password: str) -> str:
+        problem = password_problem(password)
+        if problem is not None:
+            raise PydanticCustomError("weak_password", "{problem}", {"problem": problem})
+        return password
+
+
 class NewProject(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: NulFreeStr = Field(min_length=1, max_length=200)
+
+
+class ProjectRename(NewProject):
+    pass
 
 
 class NewMember(BaseModel):
@@ -286,6 +311,12 @@ class UserList(_Response):
     data: list[User]
 
 
+class DeletedUser(_Response):
+    id: int
+    email: str
+    deleted: Literal[True]
+
+
 class Project(_Response):
     id: int
     name: str
@@ -295,6 +326,12 @@ class Project(_Response):
 
 class ProjectList(_Response):
     data: list[Project]
+
+
+class DeletedProject(_Response):
+    id: int
+    name: str
+    deleted: Literal[True]
 
 
 class Membership(_Response):
@@ -379,6 +416,36 @@ async def list_users(request: web.Request) -> web.Response:
         return web.json_response({"data": await store.list_users(conn)})
 
 
+async def change_user_role(request: web.Request) -> web.Response:
+    require_admin(request)
+    body = await parse_body(request, RoleChange)
+    async with _runtime(request).pool.acquire() as conn:
+        # The account's next request reads the new role (security.current_principal); open live
+        # tails hear of it through the users_changed trigger.
+        return web.json_response(await store.set_user_role(conn, path_int(request, "user_id"), body.role))
+
+
+async def reset_user_password(request: web.Request) -> web.Response:
+    require_admin(request)
+    body = await parse_body(request, PasswordReset)
+    user_id = path_int(request, "user_id")
+    async with _runtime(request).pool.acquire() as conn:
+        email = await store.get_user_email(conn, user_id)
+    problem = password_problem(body.password, email)
+    if problem is not None:
+        raise BadRequest(f"password: {problem}")
+    password_hash = await request.app[PASSWORD_HASH_LIMITER].run(hash_password, body.password)
+    async with _runtime(request).pool.acquire() as conn:
+        return web.json_response(await store.set_user_password(conn, user_id, password_hash))
+
+
+async def delete_user(request: web.Request) -> web.Response:
+    admin = require_admin(request)
+    async with _runtime(request).pool.acquire() as conn:
+        deleted = await store.delete_user(conn, path_int(request, "user_id"), deleted_by=admin.user_id)
+    return web.json_response({**deleted, "deleted": True})
+
+
 async def create_project(request: web.Request) -> web.Response:
     require_admin(request)
     body = await parse_body(request, NewProject)
@@ -390,6 +457,20 @@ async def list_projects(request: web.Request) -> web.Response:
     require_admin(request)
     async with _runtime(request).pool.acquire() as conn:
         return web.json_response({"data": await store.list_projects(conn)})
+
+
+async def rename_project(request: web.Request) -> web.Response:
+    require_admin(request)
+    body = await parse_body(request, ProjectRename)
+    async with _runtime(request).pool.acquire() as conn:
+        return web.json_response(await store.rename_project(conn, path_int(request, "project_id"), body.name))
+
+
+async def delete_project(request: web.Request) -> web.Response:
+    require_admin(request)
+    async with _runtime(request).pool.acquire() as conn:
+        deleted = await store.delete_project(conn, path_int(request, "project_id"))
+    return web.json_response({**deleted, "deleted": True})
 
 
 async def add_member(request: web.Request) -> web.Response:
@@ -445,8 +526,13 @@ def setup(app: web.Application, max_failures: int, window_s: float) -> None:
     r.add_get("/api/v1/auth/me", me)
     r.add_post("/api/v1/admin/users", create_user)
     r.add_get("/api/v1/admin/users", list_users)
+    r.add_patch(r"/api/v1/admin/users/{user_id:\d+}", change_user_role)
+    r.add_put(r"/api/v1/admin/users/{user_id:\d+}/password", reset_user_password)
+    r.add_delete(r"/api/v1/admin/users/{user_id:\d+}", delete_user)
     r.add_post("/api/v1/admin/projects", create_project)
     r.add_get("/api/v1/admin/projects", list_projects)
+    r.add_patch(r"/api/v1/admin/projects/{project_id:\d+}", rename_project)
+    r.add_delete(r"/api/v1/admin/projects/{project_id:\d+}", delete_project)
     r.add_post(r"/api/v1/admin/projects/{project_id:\d+}/members", add_member)
     r.add_delete(r"/api/v1/admin/projects/{project_id:\d+}/members/{user_id:\d+}", remove_member)
     r.add_get("/api/v1/admin/ingest-tokens", list_ingest_tokens)

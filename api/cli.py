@@ -18,7 +18,7 @@ from api.passwords import generate_password, hash_password, password_problem
 from api.runner import running_server
 from api.settings import ENV_VARS, Settings, environment_help, load_settings, shown_default
 from collector import partitions
-from collector.auth import create_token
+from collector.auth import DuplicateTokenName, create_token
 from collector.db import migrate
 from collector.db.connect import connect, running_postgres
 from collector.db.queries import q
@@ -175,7 +175,12 @@ async def _search_index_command(conn: asyncpg.Connection, action: str) -> int:
 
 async def _token_command(conn: asyncpg.Connection, args: argparse.Namespace) -> int:
     if args.token_command == "create":
-        token, row = await create_token(conn, args.name)
+        try:
+            token, row = await create_token(conn, args.name)
+        except DuplicateTokenName:
+            print(f"error: an active ingest token named {args.name!r} already exists; choose another name "
+                  "or revoke it first", file=sys.stderr)  # fmt: skip
+            return 1
         print(f"created ingest token {row['id']} ({row['name']}); it is shown only this once:", file=sys.stderr)
         print(token)
         return 0

@@ -49,7 +49,7 @@ MESSAGE_MODELS: tuple[type[BaseModel], ...] = (contract.LiveClientMessage, contr
 
 _ERRORS = {
     400: "invalid parameter or body", 401: "missing, invalid or expired token", 403: "admins only",
-    404: "not found or outside your scope", 409: "already exists", 429: "too many requests (see Retry-After)",
+    404: "not found or outside your scope", 409: "already exists, or not allowed in the current state", 429: "too many requests (see Retry-After)",
     503: "busy; retry after Retry-After seconds",
 }  # fmt: skip
 
@@ -126,6 +126,8 @@ _PAGE = (
     _param("before_id", _integer(1), "cursor form: entries older than this one in (timestamp, id) order, newest first"),
     _param("after_id", _integer(0), "cursor form: entries committed after this id, oldest first (gapless resume)"),
 )  # fmt: skip
+_USER_ID = _param("user_id", _integer(1), "user", where="path")
+_PROJECT_ID = _param("project_id", _integer(1), "project", where="path")
 _AROUND = {"type": "integer", "minimum": 0, "maximum": MAX_PER_PAGE, "default": DEFAULT_CONTEXT_ENTRIES}
 
 ROUTES: tuple[Route, ...] = (
@@ -136,10 +138,24 @@ ROUTES: tuple[Route, ...] = (
     Route("get", "/api/v1/admin/users", "listUsers", "List users", accounts.UserList, errors=(401, 403), tag="admin"),
     Route("post", "/api/v1/admin/users", "createUser", "Create a user", accounts.User, status=201,
           body=accounts.NewUser, errors=(400, 401, 403, 409), tag="admin"),
+    Route("patch", "/api/v1/admin/users/{user_id}", "changeUserRole",
+          "Change a user's role (applies from the account's next request); the last admin cannot be demoted (409)",
+          accounts.User, body=accounts.RoleChange, params=(_USER_ID,), errors=(400, 401, 403, 404, 409), tag="admin"),
+    Route("put", "/api/v1/admin/users/{user_id}/password", "resetUserPassword",
+          "Set a new password for a user (the rules of user creation apply)", accounts.User,
+          body=accounts.PasswordReset, params=(_USER_ID,), errors=(400, 401, 403, 404, 503), tag="admin"),
+    Route("delete", "/api/v1/admin/users/{user_id}", "deleteUser",
+          "Delete a user and their memberships (their entries stay); not yourself, not the last admin (409)",
+          accounts.DeletedUser, params=(_USER_ID,), errors=(401, 403, 404, 409), tag="admin"),
     Route("get", "/api/v1/admin/projects", "listProjects", "List projects with their member ids",
           accounts.ProjectList, errors=(401, 403), tag="admin"),
     Route("post", "/api/v1/admin/projects", "createProject", "Create a project", accounts.Project, status=201,
           body=accounts.NewProject, errors=(400, 401, 403, 409), tag="admin"),
+    Route("patch", "/api/v1/admin/projects/{project_id}", "renameProject", "Rename a project", accounts.Project,
+          body=accounts.ProjectRename, params=(_PROJECT_ID,), errors=(400, 401, 403, 404, 409), tag="admin"),
+    Route("delete", "/api/v1/admin/projects/{project_id}", "deleteProject",
+          "Delete a project and its memberships (its entries stay, visible to admins only)", accounts.DeletedProject,
+          params=(_PROJECT_ID,), errors=(401, 403, 404), tag="admin"),
     Route("post", "/api/v1/admin/projects/{project_id}/members", "addMember", "Add a user to a project (idempotent)",
           accounts.Membership, status=201, body=accounts.NewMember,
           params=(_param("project_id", _integer(1), "project", where="path"),), errors=(400, 401, 403, 404),
@@ -153,7 +169,7 @@ ROUTES: tuple[Route, ...] = (
           accounts.IngestTokenList, errors=(401, 403), tag="admin"),
     Route("post", "/api/v1/admin/ingest-tokens", "createIngestToken",
           "Create an ingest token; the token is in this response only", accounts.CreatedIngestToken, status=201,
-          body=accounts.NewIngestToken, errors=(400, 401, 403), tag="admin"),
+          body=accounts.NewIngestToken, errors=(400, 401, 403, 409), tag="admin"),
     Route("delete", "/api/v1/admin/ingest-tokens/{token_id}", "revokeIngestToken",
           "Revoke an ingest token (effective at once)", accounts.RevokedIngestToken,
           params=(_param("token_id", _integer(1), "token", where="path"),), errors=(401, 403, 404), tag="admin"),

@@ -112,8 +112,22 @@ class IngestAuthenticator:
         self._invalid.clear()
 
 
+class DuplicateTokenName(Exception):
+    """An active ingest token already has this name (names of active tokens are unique)."""
+
+
+# The partial unique index of migration 0008.
+ACTIVE_NAME_INDEX = "ingest_tokens_active_name_key"
+
+
 async def create_token(conn: asyncpg.Connection, name: str) -> tuple[str, asyncpg.Record]:
-    """Create a token; the plaintext is returned once and never stored."""
+    """Create a token; the plaintext is returned once and never stored. ``DuplicateTokenName``
+    when an active token already has ``name``."""
     token = new_token()
-    row = await conn.fetchrow(q("insert_ingest_token"), name, hash_token(token), token[:10])
+    try:
+        row = await conn.fetchrow(q("insert_ingest_token"), name, hash_token(token), token[:10])
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name == ACTIVE_NAME_INDEX:
+            raise DuplicateTokenName(name) from None
+        raise
     return token, row

@@ -11,6 +11,7 @@ import random
 import signal
 import sys
 import threading
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlsplit
@@ -20,7 +21,7 @@ import asyncpg
 from api.bootstrap import ADMIN_FILE, TOKEN_FILE
 from api.runner import running_server
 from api.settings import Settings
-from collector.auth import create_token
+from collector.auth import DuplicateTokenName, create_token
 from collector.db.connect import create_pool, running_postgres
 from demo.traffic import DEFAULT_RATE, DemoSummary, stream
 
@@ -68,8 +69,13 @@ async def _ingest_token(pool: asyncpg.Pool, data_dir: Path, given: str | None) -
     if token:
         return token
     async with pool.acquire() as conn:
-        token, row = await create_token(conn, "demo")
-    print(f"created ingest token {row['id']} (demo) for the demo's services", flush=True)
+        try:
+            token, row = await create_token(conn, "demo")
+        except DuplicateTokenName:
+            # A "demo" token from an earlier run whose token file is gone: its secret cannot be
+            # read back, so this run gets a token of its own.
+            token, row = await create_token(conn, f"demo {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S.%f}")
+    print(f"created ingest token {row['id']} ({row['name']}) for the demo's services", flush=True)
     return token
 
 

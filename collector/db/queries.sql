@@ -171,6 +171,34 @@ RETURNING project_id, user_id, created_at;
 -- name: delete_project_member
 DELETE FROM project_members WHERE project_id = $1 AND user_id = $2 RETURNING project_id, user_id;
 
+-- name: lock_admins
+-- The admins' rows, locked until the transaction ends, before a role change or a delete: two
+-- admins demoting or deleting each other at once must not leave none (the second waits for the
+-- first and then counts without it). In id order, so that concurrent lockers cannot deadlock.
+SELECT id FROM users WHERE role = 'admin' ORDER BY id FOR UPDATE;
+
+-- name: get_user_for_update
+SELECT id, email, role, created_at FROM users WHERE id = $1 FOR UPDATE;
+
+-- name: set_user_role
+UPDATE users SET role = $2 WHERE id = $1 RETURNING id, email, role, created_at;
+
+-- name: set_user_password
+UPDATE users SET password_hash = $2 WHERE id = $1 RETURNING id, email, role, created_at;
+
+-- name: delete_user
+-- Memberships go with the user (ON DELETE CASCADE); their log entries stay.
+DELETE FROM users WHERE id = $1 RETURNING id, email;
+
+-- name: rename_project
+UPDATE projects SET name = $2 WHERE id = $1
+RETURNING id, name, created_at,
+          ARRAY(SELECT user_id FROM project_members WHERE project_id = $1 ORDER BY user_id) AS member_ids;
+
+-- name: delete_project
+-- Memberships go with the project; its jobs keep their rows without it (ON DELETE SET NULL).
+DELETE FROM projects WHERE id = $1 RETURNING id, name;
+
 -- ===== Live tail =====
 
 -- name: live_job_projects

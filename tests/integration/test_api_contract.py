@@ -113,6 +113,19 @@ async def test_account_endpoints_answer_in_the_contract_shapes(server, db):
         valid(accounts.RevokedIngestToken, *(await call(session, server, "DELETE",
                                                         f"/api/v1/admin/ingest-tokens/{token.id}", admin))[:2])
 
+        user_path = f"/api/v1/admin/users/{creator.id}"
+        promoted = valid(accounts.User, *(await call(session, server, "PATCH", user_path, admin,
+                                                     json={"role": "admin"}))[:2])  # fmt: skip
+        assert promoted.role == "admin"
+        valid(accounts.User, *(await call(session, server, "PUT", f"{user_path}/password", admin,
+                                          json={"password": "another long passphrase"}))[:2])  # fmt: skip
+        valid(accounts.DeletedUser, *(await call(session, server, "DELETE", user_path, admin))[:2])
+        project_path = f"/api/v1/admin/projects/{project_id}"
+        renamed = valid(accounts.Project, *(await call(session, server, "PATCH", project_path, admin,
+                                                       json={"name": "renamed"}))[:2])  # fmt: skip
+        assert renamed.name == "renamed"
+        valid(accounts.DeletedProject, *(await call(session, server, "DELETE", project_path, admin))[:2])
+
 
 def server_message(frame: dict) -> BaseModel:
     return contract.LiveServerMessage.model_validate(frame).root

@@ -45,6 +45,10 @@ async def test_token_create_prints_it_once_and_stores_only_a_hash(database_url, 
     [row] = await fetch(database_url, "SELECT * FROM ingest_tokens WHERE name = 'gpu-agents'")
     assert bytes(row["token_hash"]) == hashlib.sha256(token.encode()).digest()
     assert token not in str(dict(row))
+    # An active token's name is unique: a second one with it is refused, nothing stored.
+    assert await _run(["token", "create", "--name", "gpu-agents", "--database-url", database_url]) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert len(await fetch(database_url, "SELECT id FROM ingest_tokens WHERE name = 'gpu-agents'")) == 1
 
     assert await _run(["token", "revoke", "gpu-agents", "--database-url", database_url]) == 0
     [row] = await fetch(database_url, "SELECT revoked_at FROM ingest_tokens WHERE name = 'gpu-agents'")

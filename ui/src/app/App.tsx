@@ -12,6 +12,7 @@ const TracePage = lazy(() =>
   import("../features/activity-console/TracePage").then((m) => ({ default: m.TracePage })),
 );
 const SettingsPage = lazy(() => import("../features/settings/SettingsPage").then((m) => ({ default: m.SettingsPage })));
+const PeoplePage = lazy(() => import("../features/admin/PeoplePage").then((m) => ({ default: m.PeoplePage })));
 
 export function createQueryClient(): QueryClient {
   return new QueryClient({
@@ -45,6 +46,14 @@ export function AppRoutes() {
           element={
             <RequireAdmin>
               <SettingsPage />
+            </RequireAdmin>
+          }
+        />
+        <Route
+          path="/admin/people"
+          element={
+            <RequireAdmin>
+              <PeoplePage />
             </RequireAdmin>
           }
         />

@@ -1,4 +1,4 @@
-import { Settings, Terminal } from "lucide-react";
+import { Settings, Terminal, Users } from "lucide-react";
 import type { LucideIcon } from "lucide-react";
 import type { Role } from "../lib/authStore";
 
@@ -22,6 +22,9 @@ export const NAVIGATION: NavGroup[] = [
   },
   {
     label: "Admin",
-    items: [{ label: "Settings", path: "/settings", icon: Settings, roles: ["admin"] }],
+    items: [
+      { label: "People", path: "/admin/people", icon: Users, roles: ["admin"] },
+      { label: "Settings", path: "/settings", icon: Settings, roles: ["admin"] },
+    ],
   },
 ];

@@ -63,7 +63,7 @@ async function errorFromResponse(res: Response): Promise<ApiError> {
 }
 
 interface RequestOptions {
-  method?: "GET" | "POST" | "PUT" | "DELETE";
+  method?: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
   params?: object;
   body?: unknown;
   signal?: AbortSignal;

@@ -61,12 +61,14 @@ describe("app shell", () => {
     // A creator sees the Tools entry but no admin Settings entry.
     expect(await screen.findByRole("link", { name: "Activity Console" })).toBeInTheDocument();
     expect(screen.queryByRole("link", { name: "Settings" })).not.toBeInTheDocument();
+    expect(screen.queryByRole("link", { name: "People" })).not.toBeInTheDocument();
     expect(sessionStorage.getItem("activity-console:auth")).toContain("jwt-2");
   });
 
   it("shows admin Settings to admins and lazily loads the console page, streaming with the JWT", async () => {
     renderApp("/tools/activity-console");
     expect(screen.getByRole("link", { name: "Settings" })).toBeInTheDocument();
+    expect(screen.getByRole("link", { name: "People" })).toHaveAttribute("href", "/admin/people");
     expect(await screen.findByRole("region", { name: "Live activity console" })).toBeInTheDocument();
     await waitFor(() => expect(MockWebSocket.instances.length).toBe(1));
     const ws = MockWebSocket.last;
