@@ -1,7 +1,10 @@
-import { screen } from "@testing-library/react";
+import { QueryClientProvider } from "@tanstack/react-query";
+import { render, screen } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import { beforeEach, describe, expect, it } from "vitest";
-import { currentLocation, makeEntry, mockFetch, renderWithProviders, resetStores } from "../../../test/utils";
+import { MemoryRouter } from "react-router-dom";
+import { beforeEach, describe, expect, it, vi } from "vitest";
+import { AppRoutes, createQueryClient } from "../../../app/App";
+import { MockWebSocket, currentLocation, makeEntry, mockFetch, renderWithProviders, resetStores } from "../../../test/utils";
 import { EntryPage } from "../EntryPage";
 
 const PATH = "/tools/activity-console/entries/:entryId";
@@ -59,5 +62,24 @@ describe("the entry page", () => {
     renderWithProviders(<EntryPage />, { route: "/tools/activity-console/entries/80", path: PATH });
     await user.click(await screen.findByRole("button", { name: "Filter for source agent" }));
     expect(currentLocation()).toBe("/tools/activity-console?source=agent&mode=verbose");
+  });
+
+  it("is the app's route /tools/activity-console/entries/:entryId, loaded on demand", async () => {
+    vi.stubGlobal("WebSocket", MockWebSocket);
+    mockFetch((url) => {
+      if (url.pathname === "/api/v1/auth/me") return { body: { user: { id: 1, email: "admin@localhost", role: "admin", project_ids: [] } } };
+      if (url.pathname === "/api/v1/activity-logs/81") return { body: { data: makeEntry({ id: 81, message: "routed here" }) } };
+      return undefined;
+    });
+    render(
+      <QueryClientProvider client={createQueryClient()}>
+        <MemoryRouter initialEntries={["/tools/activity-console/entries/81"]}>
+          <AppRoutes />
+        </MemoryRouter>
+      </QueryClientProvider>,
+    );
+    expect(await screen.findByRole("heading", { level: 1, name: "Entry #81" })).toBeInTheDocument();
+    expect((await screen.findByRole("region", { name: "Message" })).textContent).toBe("routed here");
+    vi.unstubAllGlobals();
   });
 });

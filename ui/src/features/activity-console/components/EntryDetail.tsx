@@ -166,7 +166,7 @@ function EntryDetailContent({ entry, filterTarget, onShowContext, variant = "row
     };
   }, [entry]);
   const shortened = entry.truncated ? " (shortened)" : "";
-  const fieldFilter = (row: FieldRow) => (row.depth === 0 || row.type === "string" ? searchFilterFor(entry, row.value) : null);
+  const fieldFilter = (row: FieldRow) => searchFilterFor(entry, row.value);
 
   return (
     <div className={`entry-detail entry-detail-${variant}`}>
