@@ -193,7 +193,7 @@ function EntryDetailContent({ entry, filterTarget, onShowContext, variant = "row
       <MessageBlock ref={messageRef} message={entry.message} exception={view.exception} label={messageLabel} />
       {view.exception?.origin === "fields" && <ExceptionBlock exception={view.exception} />}
       <div className="entry-tables">
-        <section aria-label="Entry">
+        <section>
           <FieldTable
             label="Entry"
             rows={view.columns}
@@ -209,13 +209,13 @@ function EntryDetailContent({ entry, filterTarget, onShowContext, variant = "row
           />
         </section>
         {view.fields.rows.length > 0 && (
-          <section aria-label="Fields section">
+          <section>
             <h3 className="entry-section-title">Fields</h3>
             <FieldTable label="Fields" rows={view.fields.rows} omitted={view.fields.omitted} filterTarget={filterTarget} filterOf={fieldFilter} />
           </section>
         )}
         {view.resource.rows.length > 0 && (
-          <section aria-label="Resource section">
+          <section>
             <h3 className="entry-section-title">Resource</h3>
             <FieldTable
               label="Resource attributes"
@@ -227,7 +227,7 @@ function EntryDetailContent({ entry, filterTarget, onShowContext, variant = "row
           </section>
         )}
         {view.scope.length > 0 && (
-          <section aria-label="Scope section">
+          <section>
             <h3 className="entry-section-title">Scope</h3>
             <FieldTable label="Scope" rows={view.scope} />
           </section>
