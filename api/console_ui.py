@@ -1,6 +1,7 @@
 """Serves the built web console (``ui/dist``): hashed assets with long caching, and
 ``index.html`` for ``/`` and every client-side route, so that deep links such as
-``/tools/activity-console?level=error`` work on reload."""
+``/tools/activity-console?level=error`` or an entry's permalink
+``/tools/activity-console/entries/{id}`` work on reload and in a new tab."""
 
 from __future__ import annotations
 

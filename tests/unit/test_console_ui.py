@@ -24,7 +24,15 @@ async def test_index_assets_and_client_routes(tmp_path):
     (tmp_path / "favicon.svg").write_text("<svg/>")
     client = await client_for(tmp_path)
     try:
-        for path in ("/", "/tools/activity-console", "/settings?x=1", "/traces/abc"):
+        client_routes = (
+            "/",
+            "/tools/activity-console",
+            "/settings?x=1",
+            "/traces/abc",
+            "/tools/activity-console/traces/4bf92f3577b34da6a3ce929d0e0e4736",
+            "/tools/activity-console/entries/12345",  # an entry's permalink, opened in a new tab
+        )
+        for path in client_routes:
             response = await client.get(path)
             assert response.status == 200 and await response.text() == "<div id=root></div>", path
             assert response.headers["Cache-Control"] == "no-cache"

@@ -5,7 +5,10 @@ OTLP/gRPC exporter), for the end-to-end tests.
         [--level info] [--source worker] [--project-id 7] [--trace | --trace-id HEX] [--count N]
     python ui/e2e/send_logs.py --endpoint … --token … --records '[{"message": "…", "project_id": 7}, …]'
 
-Each record may carry message, level, source, project_id, user_id, trace (bool) and trace_id (hex).
+Each record may carry message, level, source, project_id, user_id, trace (bool), trace_id (hex),
+fields (a map of extra attributes) and python_exception (bool: a real exception is raised and
+caught a few calls deep, and its type, message and ``traceback.format_exc()`` are sent as the
+OpenTelemetry attributes exception.type, exception.message and exception.stacktrace).
 With --count N the single --message is sent N times as "<message> #i". With --wait-for-go the
 helper prints {"ready": true} once configured and emits when it reads "go" on stdin, so that the
 caller can time emission rather than Python's start-up. The exporter is flushed
@@ -20,6 +23,7 @@ import json
 import os
 import secrets
 import sys
+import traceback
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 
@@ -44,8 +48,33 @@ def _records(args: argparse.Namespace) -> list[dict]:
     return [{**base, "message": f"{args.message} #{i}"} for i in range(1, args.count + 1)]
 
 
+def _load_checkpoint(path: str) -> None:
+    raise ValueError(f"checkpoint {path!r} has an unexpected latent shape (1, 4, 64, 64)")
+
+
+def _run_node(node: str) -> None:
+    _load_checkpoint(f"/models/{node.lower()}/sd_xl_base_1.0.safetensors")
+
+
+def _python_exception_attributes() -> dict[str, str]:
+    """A real exception's attributes, as OpenTelemetry's logging handler would send them."""
+    try:
+        _run_node("KSampler")
+    except ValueError as exc:
+        return {
+            "exception.type": type(exc).__name__,
+            "exception.message": str(exc),
+            "exception.stacktrace": traceback.format_exc(),
+        }
+    raise AssertionError("unreachable")
+
+
 def _emit(record: dict) -> str | None:
     entry = sdk_shim.curated(record.get("level") or "info", record["message"]).with_source(record.get("source") or "worker")
+    if record.get("fields"):
+        entry.with_fields(record["fields"])
+    if record.get("python_exception"):
+        entry.with_fields(_python_exception_attributes())
     if record.get("project_id") is not None:
         entry.with_project(int(record["project_id"]))
     if record.get("user_id") is not None:

@@ -11,6 +11,9 @@ const ActivityConsolePage = lazy(() => import("../features/activity-console/Acti
 const TracePage = lazy(() =>
   import("../features/activity-console/TracePage").then((m) => ({ default: m.TracePage })),
 );
+const EntryPage = lazy(() =>
+  import("../features/activity-console/EntryPage").then((m) => ({ default: m.EntryPage })),
+);
 const SettingsPage = lazy(() => import("../features/settings/SettingsPage").then((m) => ({ default: m.SettingsPage })));
 const PeoplePage = lazy(() => import("../features/admin/PeoplePage").then((m) => ({ default: m.PeoplePage })));
 
@@ -41,6 +44,7 @@ export function AppRoutes() {
         <Route index element={<Navigate to="/tools/activity-console" replace />} />
         <Route path="/tools/activity-console" element={<ActivityConsolePage />} />
         <Route path="/tools/activity-console/traces/:traceId" element={<TracePage />} />
+        <Route path="/tools/activity-console/entries/:entryId" element={<EntryPage />} />
         <Route
           path="/settings"
           element={

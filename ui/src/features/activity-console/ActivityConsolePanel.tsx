@@ -4,6 +4,7 @@ import { ConsoleFilterToolbar } from "./ConsoleFilterToolbar";
 import { ContextDialog } from "./components/ContextDialog";
 import { IngestStatusBanner } from "./components/IngestStatusBanner";
 import { GapMarker, LogRow } from "./components/LogRow";
+import { liveFilterTarget } from "./entryDetail/filterTargets";
 import { DEFAULT_MAX_ENTRIES, MAX_MAX_ENTRIES, ROW_HEIGHT, TAIL_THRESHOLD_PX } from "./constants";
 import { fetchGapEntries } from "./hooks/useActivityLogHistory";
 import { useConsoleKeyboard } from "./hooks/useConsoleKeyboard";
@@ -68,7 +69,6 @@ export function ActivityConsolePanel({ actions, keyboardShortcuts = true, classN
   const toggleExpanded = useActivityConsoleStore((s) => s.toggleExpanded);
   const collapseAll = useActivityConsoleStore((s) => s.collapseAll);
   const setMaxEntries = useActivityConsoleStore((s) => s.setMaxEntries);
-  const setEntityFilter = useActivityConsoleStore((s) => s.setEntityFilter);
 
   const scrollRef = useRef<HTMLDivElement>(null);
   const searchRef = useRef<HTMLInputElement>(null);
@@ -228,11 +228,6 @@ export function ActivityConsolePanel({ actions, keyboardShortcuts = true, classN
     keyboardShortcuts,
   );
 
-  const scopeToEntity = useCallback(
-    (type: string, id: number | undefined) => setEntityFilter({ type, id }),
-    [setEntityFilter],
-  );
-
   const items: React.ReactNode[] = [];
   for (let i = range.start, top = rowTop(layout, range.start); i < range.end; i++) {
     const row = visibleRows.at(i);
@@ -255,7 +250,7 @@ export function ActivityConsolePanel({ actions, keyboardShortcuts = true, classN
             search={searchText}
             onToggle={toggleExpanded}
             onShowContext={setContextEntry}
-            onScopeToEntity={scopeToEntity}
+            filterTarget={liveFilterTarget}
           />
         ) : (
           <GapMarker row={row} onBackfill={backfillGap} />

@@ -1,11 +1,13 @@
 import { ChevronLeft, ChevronRight, Download, Loader2, RotateCcw, X } from "lucide-react";
 import { useEffect, useMemo, useRef, useState } from "react";
 import { Link, useSearchParams } from "react-router-dom";
-import { EntryDetails, tracePath } from "./components/EntryDetails";
+import { EntryDetail, tracePath } from "./components/EntryDetail";
 import { LevelPills, SourcePills } from "./components/FilterPills";
 import { Highlight } from "./components/Highlight";
 import { VolumeHistogram } from "./components/VolumeHistogram";
 import { LEVEL_LABELS, SOURCE_LABELS } from "./constants";
+import { historyFilterTarget } from "./entryDetail/filterTargets";
+import type { EntryFilterTarget } from "./entryDetail/fieldFilters";
 import {
   exportActivityLogs,
   useActivityLogHistogram,
@@ -31,6 +33,13 @@ const QUICK_RANGES = [
   { label: "24h", ms: 24 * 60 * 60_000 },
   { label: "7d", ms: 7 * 24 * 60 * 60_000 },
 ];
+
+/** Filters set from an entry's "filter for" (no inputs of their own): shown as chips that clear them. */
+const ID_FILTERS = [
+  { key: "job_id", label: "job" },
+  { key: "user_id", label: "user" },
+  { key: "project_id", label: "project" },
+] as const;
 
 function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
@@ -74,6 +83,11 @@ export function HistoryPane() {
   );
   const [entityId, setEntityId] = useDebouncedUrlText(filters.entity_id != null ? String(filters.entity_id) : "", (v) =>
     update({ entity_id: v ? Number(v) : undefined }),
+  );
+
+  const filterTarget = useMemo(
+    () => historyFilterTarget(filters, (next) => setSearchParams(serializeHistoryFilters(next))),
+    [filters, setSearchParams],
   );
 
   const history = useActivityLogHistory(query, { enabled: !selectsNothing });
@@ -185,6 +199,16 @@ export function HistoryPane() {
               </button>
             </span>
           )}
+          {ID_FILTERS.map(({ key, label }) =>
+            filters[key] != null ? (
+              <span className="chip" key={key}>
+                {label} #{filters[key]}
+                <button type="button" className="icon-button" aria-label={`Clear ${label} filter`} onClick={() => update({ [key]: undefined })}>
+                  <X size={12} aria-hidden />
+                </button>
+              </span>
+            ) : null,
+          )}
           <button type="button" className="btn btn-small" onClick={() => setSearchParams(new URLSearchParams())}>
             <RotateCcw size={14} aria-hidden /> Reset
           </button>
@@ -240,7 +264,14 @@ export function HistoryPane() {
             {rows.map((e) => {
               const open = openRow === e.id;
               return (
-                <HistoryRow key={e.id} entry={e} open={open} onToggle={() => setOpenRow(open ? null : e.id)} search={filters.search} />
+                <HistoryRow
+                  key={e.id}
+                  entry={e}
+                  open={open}
+                  onToggle={() => setOpenRow(open ? null : e.id)}
+                  search={filters.search}
+                  filterTarget={filterTarget}
+                />
               );
             })}
             {!selectsNothing && !history.isLoading && rows.length === 0 && (
@@ -305,11 +336,13 @@ function HistoryRow({
   open,
   onToggle,
   search,
+  filterTarget,
 }: {
   entry: ActivityLogEntry;
   open: boolean;
   onToggle: () => void;
   search: string;
+  filterTarget: EntryFilterTarget;
 }) {
   return (
     <>
@@ -339,7 +372,7 @@ function HistoryRow({
       {open && (
         <tr className="history-details">
           <td colSpan={5}>
-            <EntryDetails entry={entry} />
+            <EntryDetail entry={entry} filterTarget={filterTarget} />
           </td>
         </tr>
       )}

@@ -1,7 +1,8 @@
 import { ArrowLeft } from "lucide-react";
 import { Fragment, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
-import { EntryDetails } from "./components/EntryDetails";
+import { EntryDetail } from "./components/EntryDetail";
+import { useHistoryNavigationTarget } from "./entryDetail/filterTargets";
 import { LEVEL_LABELS, SOURCE_LABELS } from "./constants";
 import { useTrace } from "./hooks/useActivityLogHistory";
 import { formatDateTime } from "./rows";
@@ -17,6 +18,7 @@ export function TracePage() {
   const navigate = useNavigate();
   const { data, isLoading, error } = useTrace(traceId);
   const [open, setOpen] = useState<number | null>(null);
+  const filterTarget = useHistoryNavigationTarget();
   const t0 = data?.length ? Date.parse(data[0]!.timestamp) : 0;
   const spans = new Set((data ?? []).map((e) => e.span_id).filter(Boolean));
 
@@ -80,7 +82,7 @@ export function TracePage() {
                   {isOpen && (
                     <tr className="history-details">
                       <td colSpan={6}>
-                        <EntryDetails entry={e} />
+                        <EntryDetail entry={e} filterTarget={filterTarget} />
                       </td>
                     </tr>
                   )}

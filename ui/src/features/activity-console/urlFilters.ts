@@ -14,6 +14,9 @@ export interface HistoryFilters {
   entity_type?: string;
   entity_id?: number;
   trace_id?: string;
+  job_id?: number;
+  user_id?: number;
+  project_id?: number;
   page: number;
   per_page: number;
 }
@@ -58,6 +61,9 @@ export function parseHistoryFilters(params: URLSearchParams): HistoryFilters {
     entity_type: params.get("entity_type") || undefined,
     entity_id: positiveInt(params.get("entity_id")),
     trace_id: params.get("trace_id") || undefined,
+    job_id: positiveInt(params.get("job_id")),
+    user_id: positiveInt(params.get("user_id")),
+    project_id: positiveInt(params.get("project_id")),
     page: positiveInt(params.get("page")) ?? 1,
     per_page: perPage && (PAGE_SIZES as readonly number[]).includes(perPage) ? perPage : DEFAULT_HISTORY_FILTERS.per_page,
   };
@@ -75,6 +81,9 @@ export function serializeHistoryFilters(f: HistoryFilters): URLSearchParams {
   if (f.entity_type) p.set("entity_type", f.entity_type);
   if (f.entity_id != null) p.set("entity_id", String(f.entity_id));
   if (f.trace_id) p.set("trace_id", f.trace_id);
+  if (f.job_id != null) p.set("job_id", String(f.job_id));
+  if (f.user_id != null) p.set("user_id", String(f.user_id));
+  if (f.project_id != null) p.set("project_id", String(f.project_id));
   if (f.page !== 1) p.set("page", String(f.page));
   if (f.per_page !== DEFAULT_HISTORY_FILTERS.per_page) p.set("per_page", String(f.per_page));
   return p;
@@ -93,6 +102,9 @@ export function toQueryParams(f: HistoryFilters): ActivityLogQueryParams {
     ...(f.entity_type ? { entity_type: f.entity_type } : {}),
     ...(f.entity_id != null ? { entity_id: f.entity_id } : {}),
     ...(f.trace_id ? { trace_id: f.trace_id } : {}),
+    ...(f.job_id != null ? { job_id: f.job_id } : {}),
+    ...(f.user_id != null ? { user_id: f.user_id } : {}),
+    ...(f.project_id != null ? { project_id: f.project_id } : {}),
     page: f.page,
     per_page: f.per_page,
   };

@@ -284,9 +284,11 @@ describe("ActivityConsolePanel", () => {
     const line = screen.getByRole("button", { name: /job failed/ });
     await user.click(line);
     expect(line).toHaveAttribute("aria-expanded", "true");
-    expect(screen.getByText(/"exit_code": 137/)).toBeInTheDocument();
+    const fields = screen.getByRole("table", { name: "Fields" });
+    const exitCode = within(fields).getByRole("rowheader", { name: "exit_code" }).closest("tr")!;
+    expect(exitCode).toHaveTextContent("137number");
     expect(screen.getByText("00f067aa0ba902b7")).toBeInTheDocument();
-    await user.click(screen.getByRole("button", { name: "Scope the console to job 42" }));
+    await user.click(screen.getByRole("button", { name: "Filter for entity job #42" }));
     expect(store.getState().entityFilter).toEqual({ type: "job", id: 42 });
     await user.click(screen.getByRole("link", { name: "Open trace 4bf92f3577b34da6a3ce929d0e0e4736" }));
     expect(currentLocation()).toBe("/tools/activity-console/traces/4bf92f3577b34da6a3ce929d0e0e4736");

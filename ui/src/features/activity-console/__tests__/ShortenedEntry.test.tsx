@@ -5,7 +5,7 @@ import { makeEntry, mockFetch, renderWithProviders, resetStores } from "../../..
 import { ActivityConsolePanel } from "../ActivityConsolePanel";
 import { HistoryPane } from "../HistoryPane";
 import { ContextDialog } from "../components/ContextDialog";
-import { EntryDetails } from "../components/EntryDetails";
+import { EntryDetail } from "../components/EntryDetail";
 import { fetchActivityLogs } from "../hooks/useActivityLogHistory";
 import { useActivityConsoleStore as store } from "../stores/activityConsoleStore";
 import type { ActivityLogEntry } from "../types";
@@ -48,7 +48,7 @@ describe("shortened entries", () => {
   it("say they were shortened and offer the full entry, without fetching it", () => {
     const { shortened, full } = crashEntry(42);
     const { fetchMock } = fullEntryApi(full);
-    renderWithProviders(<EntryDetails entry={shortened} />);
+    renderWithProviders(<EntryDetail entry={shortened} />);
     expect(screen.getByRole("note")).toHaveTextContent(NOTICE);
     expect(screen.getByRole("button", { name: "Load full entry" })).toBeInTheDocument();
     expect(fetchMock).not.toHaveBeenCalled();
@@ -56,7 +56,7 @@ describe("shortened entries", () => {
 
   it("say when only long fields were cut", () => {
     const entry = makeEntry({ message: "short", truncated: true, message_length: 5, fields: { dump: "x".repeat(1024) } });
-    renderWithProviders(<EntryDetails entry={entry} />);
+    renderWithProviders(<EntryDetail entry={entry} />);
     expect(screen.getByRole("note")).toHaveTextContent("Shortened for display — some fields were cut");
   });
 
@@ -64,7 +64,7 @@ describe("shortened entries", () => {
     const user = userEvent.setup();
     const { shortened, full } = crashEntry(42);
     const { calls } = fullEntryApi(full);
-    renderWithProviders(<EntryDetails entry={shortened} />);
+    renderWithProviders(<EntryDetail entry={shortened} />);
     await user.click(screen.getByRole("button", { name: "Load full entry" }));
     const message = await screen.findByRole("region", { name: "Full message" });
     expect(message.textContent).toBe(FULL_MESSAGE);
@@ -73,7 +73,8 @@ describe("shortened entries", () => {
     const init = calls()[0]![1] as RequestInit;
     expect((init.headers as Record<string, string>).Authorization).toBe("Bearer test-jwt");
     // The fields are the full ones too, and the notice is gone.
-    expect(document.querySelector(".entry-fields")!.textContent).toBe(JSON.stringify(full.fields, null, 2));
+    const fields = screen.getByRole("table", { name: "Fields" });
+    expect(within(fields).getByRole("rowheader", { name: "stderr" }).nextElementSibling!.textContent).toBe(FULL_STDERR);
     expect(screen.queryByRole("note")).not.toBeInTheDocument();
     expect(screen.queryByRole("button", { name: "Load full entry" })).not.toBeInTheDocument();
   });
@@ -83,7 +84,7 @@ describe("shortened entries", () => {
     const { shortened, full } = crashEntry(42);
     let respond: (res: Response) => void = () => undefined;
     vi.stubGlobal("fetch", vi.fn(() => new Promise<Response>((resolve) => (respond = resolve))));
-    renderWithProviders(<EntryDetails entry={shortened} />);
+    renderWithProviders(<EntryDetail entry={shortened} />);
     await user.click(screen.getByRole("button", { name: "Load full entry" }));
     const button = screen.getByRole("button", { name: "Loading full entry…" });
     expect(button).toHaveAttribute("aria-disabled", "true");
@@ -99,7 +100,7 @@ describe("shortened entries", () => {
     const { shortened, full } = crashEntry(42);
     const api = fullEntryApi(full);
     api.state.failure = { status: 404, code: "not_found", message: "no activity log entry 42" };
-    renderWithProviders(<EntryDetails entry={shortened} />);
+    renderWithProviders(<EntryDetail entry={shortened} />);
     await user.click(screen.getByRole("button", { name: "Load full entry" }));
     expect(await screen.findByRole("alert")).toHaveTextContent("no activity log entry 42");
     expect(screen.getByRole("note")).toHaveTextContent(NOTICE);
@@ -115,7 +116,7 @@ describe("shortened entries", () => {
   it("leave an entry that was not shortened as it was: no notice, no button, no request", () => {
     const fetchMock = mockFetch(() => undefined);
     const entry = makeEntry({ id: 43, message: "x".repeat(9000), fields: { host: "gpu-2" } });
-    renderWithProviders(<EntryDetails entry={entry} />);
+    renderWithProviders(<EntryDetail entry={entry} />);
     expect(screen.queryByRole("note")).not.toBeInTheDocument();
     expect(screen.queryByRole("button", { name: "Load full entry" })).not.toBeInTheDocument();
     expect(screen.queryByRole("region", { name: "Full message" })).not.toBeInTheDocument();

@@ -31,6 +31,15 @@ describe("URL-synced history filters", () => {
     });
   });
 
+  it("round-trips the job, user and project filters an entry's 'filter for' sets, and sends them to the API", () => {
+    const f = { ...DEFAULT_HISTORY_FILTERS, job_id: 9, user_id: 4, project_id: 7 };
+    const params = serializeHistoryFilters(f);
+    expect(params.toString()).toBe("job_id=9&user_id=4&project_id=7");
+    expect(parseHistoryFilters(params)).toEqual(f);
+    expect(toQueryParams(f)).toMatchObject({ job_id: 9, user_id: 4, project_id: 7 });
+    expect(parseHistoryFilters(new URLSearchParams("job_id=x&project_id=-1"))).toEqual(DEFAULT_HISTORY_FILTERS);
+  });
+
   it("accepts repeated parameters and ignores junk", () => {
     const f = parseHistoryFilters(new URLSearchParams("level=error&level=bogus&level=warn&page=-2&per_page=7&from=yesterday"));
     expect(f.levels).toEqual(["warn", "error"]);

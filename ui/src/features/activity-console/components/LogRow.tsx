@@ -3,7 +3,8 @@ import { memo } from "react";
 import { LEVEL_LABELS, SOURCE_LABELS } from "../constants";
 import type { EntryRow, GapRow } from "../rows";
 import type { ActivityLogEntry } from "../types";
-import { EntryDetails } from "./EntryDetails";
+import type { EntryFilterTarget } from "../entryDetail/fieldFilters";
+import { EntryDetail } from "./EntryDetail";
 import { Highlight } from "./Highlight";
 
 interface LogRowProps {
@@ -12,11 +13,12 @@ interface LogRowProps {
   search: string;
   onToggle: (key: string) => void;
   onShowContext?: (entry: ActivityLogEntry) => void;
-  onScopeToEntity?: (type: string, id: number | undefined) => void;
+  /** Where the expanded entry's "filter for" / "filter out" act. */
+  filterTarget?: EntryFilterTarget;
 }
 
 /** One terminal line `HH:MM:SS.mmm  LEVEL  SOURCE  message`, expandable to its details. */
-export const LogRow = memo(function LogRow({ row, expanded, search, onToggle, onShowContext, onScopeToEntity }: LogRowProps) {
+export const LogRow = memo(function LogRow({ row, expanded, search, onToggle, onShowContext, filterTarget }: LogRowProps) {
   const { entry } = row;
   return (
     <div className={`log-row level-${entry.level} source-${entry.source}${expanded ? " is-expanded" : ""}`} data-key={row.key}>
@@ -38,7 +40,7 @@ export const LogRow = memo(function LogRow({ row, expanded, search, onToggle, on
           <Highlight text={entry.message} needle={search} />
         </span>
       </button>
-      {expanded && <EntryDetails entry={entry} onShowContext={onShowContext} onScopeToEntity={onScopeToEntity} />}
+      {expanded && <EntryDetail entry={entry} onShowContext={onShowContext} filterTarget={filterTarget} />}
     </div>
   );
 });

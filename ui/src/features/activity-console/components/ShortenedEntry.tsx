@@ -28,7 +28,7 @@ function shortenedNoticeText(entry: ActivityLogEntry): string {
  */
 export function useFullEntryOnDemand(entry: ActivityLogEntry) {
   const query = useFullEntry(entry.id);
-  const fullMessageRef = useRef<HTMLPreElement>(null);
+  const fullMessageRef = useRef<HTMLDivElement>(null);
   const focusWhenLoaded = useRef(false);
   useEffect(() => {
     if (focusWhenLoaded.current && query.data) {
@@ -94,14 +94,14 @@ export function ShortenedNotice({ entry, isLoading, error, load }: ShortenedNoti
 
 interface FullMessageProps {
   message: string;
-  ref?: React.Ref<HTMLPreElement>;
+  ref?: React.Ref<HTMLDivElement>;
 }
 
 /** The full message of a shortened entry, in a bounded scroll box (it can be megabytes). */
 export function FullMessage({ message, ref }: FullMessageProps) {
   return (
-    <pre ref={ref} className="entry-message" tabIndex={0} role="region" aria-label="Full message">
+    <div ref={ref} className="entry-message" tabIndex={0} role="region" aria-label="Full message">
       {message}
-    </pre>
+    </div>
   );
 }

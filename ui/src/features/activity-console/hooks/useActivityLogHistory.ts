@@ -88,6 +88,15 @@ export function useFullEntry(id: number) {
   });
 }
 
+/** The entry's own page: `GET /api/v1/activity-logs/{id}`, fetched at once (same cache as `useFullEntry`). */
+export function useEntry(id: number | null) {
+  return useQuery({
+    queryKey: fullEntryQueryKey(id ?? 0),
+    queryFn: ({ signal }) => fetchFullEntry(id!, signal),
+    enabled: id != null,
+  });
+}
+
 /**
  * Entries strictly between two ids, to backfill a `lagged` gap. Walks the API's `after_id` cursor
  * (oldest first; the API refuses `after_id` and `before_id` together) and stops at `beforeId`,

@@ -72,6 +72,8 @@ interface ActivityConsoleState {
   toggleSource: (source: ActivityLogSource) => void;
   setSearchText: (text: string) => void;
   setEntityFilter: (filter: EntityFilter | null) => void;
+  /** Sets several filters at once, re-filtering the buffer once (an entry's "filter for"/"filter out"). */
+  setFilters: (patch: Partial<FilterSlice>) => void;
   /** Appends a batch (one store update per animation frame, not per message). */
   appendEntries: (entries: ActivityLogEntry[]) => void;
   /** Records a `lagged` message as a visible gap marker. */
@@ -92,7 +94,7 @@ interface ActivityConsoleState {
 
 const DEFAULT_PANEL_SIZE: Record<PanelPosition, number> = { bottom: 320, right: 560 };
 
-type FilterSlice = Pick<ActivityConsoleState, "levels" | "sources" | "mode" | "searchText" | "entityFilter">;
+export type FilterSlice = Pick<ActivityConsoleState, "levels" | "sources" | "mode" | "searchText" | "entityFilter">;
 
 function predicateOf(state: FilterSlice) {
   return makeRowPredicate({
@@ -220,6 +222,7 @@ export const useActivityConsoleStore = create<ActivityConsoleState>()(
         const normalized = filter && (filter.type || filter.id != null) ? filter : null;
         set((s) => withFilter(s, { entityFilter: normalized }));
       },
+      setFilters: (patch) => set((s) => withFilter(s, patch)),
 
       appendEntries: (entries) => {
         if (entries.length === 0) return;
