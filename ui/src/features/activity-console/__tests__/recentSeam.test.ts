@@ -199,11 +199,11 @@ describe("prependEntries", () => {
     expect(s.visibleRows.length).toBe(995);
   });
 
-  it("skips entries already in the buffer", () => {
+  it("skips entries already in the buffer, and repeats within the page", () => {
     const store = useActivityConsoleStore.getState();
     store.appendEntries(entries(5, 6));
-    store.prependEntries(entries(4, 5));
-    expect(bufferIds()).toEqual([4, 5, 6]);
-    expect(useActivityConsoleStore.getState().entryCount).toBe(3);
+    store.prependEntries(entries(3, 4, 4, 5));
+    expect(bufferIds()).toEqual([3, 4, 5, 6]);
+    expect(useActivityConsoleStore.getState().entryCount).toBe(4);
   });
 });

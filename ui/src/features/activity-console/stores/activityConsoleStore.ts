@@ -259,7 +259,11 @@ export const useActivityConsoleStore = create<ActivityConsoleState>()(
           const present = new Set<number>();
           for (const r of s.rows) if (r.kind === "entry") present.add(r.id);
           const incoming: EntryRow[] = [];
-          for (const entry of entries) if (!present.has(entry.id)) incoming.push(toEntryRow(entry));
+          for (const entry of entries) {
+            if (present.has(entry.id)) continue;
+            present.add(entry.id);
+            incoming.push(toEntryRow(entry));
+          }
           if (!incoming.length) return {};
           // Rows stay ordered by `seq`: the prepended rows take the places just before the first row.
           const firstSeq = s.rows.at(0)?.seq;
