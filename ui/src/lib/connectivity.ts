@@ -21,8 +21,9 @@ export const useConnectivityStore = create<ConnectivityState>()((set) => ({
   serverReachable: true,
   unreachableSince: null,
   retryRequests: 0,
+  // Called on every response: returning the state itself (not `{}`) notifies no subscriber.
   markUnreachable: () =>
-    set((s) => (s.serverReachable ? { serverReachable: false, unreachableSince: Date.now() } : {})),
-  markReachable: () => set((s) => (s.serverReachable ? {} : { serverReachable: true, unreachableSince: null })),
+    set((s) => (s.serverReachable ? { serverReachable: false, unreachableSince: Date.now() } : s)),
+  markReachable: () => set((s) => (s.serverReachable ? s : { serverReachable: true, unreachableSince: null })),
   requestRetry: () => set((s) => ({ retryRequests: s.retryRequests + 1 })),
 }));

@@ -51,6 +51,15 @@ describe("requests while the server is away", () => {
     expect(useConnectivityStore.getState().serverReachable).toBe(true);
   });
 
+  it("an answer while the server is known to be reachable notifies no subscriber", async () => {
+    stoppableServer().up();
+    const listener = vi.fn();
+    const unsubscribe = useConnectivityStore.subscribe(listener);
+    await apiFetch("/activity-logs");
+    unsubscribe();
+    expect(listener).not.toHaveBeenCalled();
+  });
+
   it("an aborted request says nothing about the server", async () => {
     vi.stubGlobal("fetch", vi.fn(async () => Promise.reject(new DOMException("aborted", "AbortError"))));
     const controller = new AbortController();
