@@ -51,11 +51,26 @@ export async function startServer() {
     env.DATABASE_URL = (await run(PYTHON, [join(here, "database.py"), "create", adminUrl, name])).trim();
     database = { adminUrl, name };
   }
-  const child = spawn(join(VENV_BIN, "activity-console"), ["serve", "--data-dir", dataDir, "--http-port", "0", "--otlp-grpc-port", "0", "--otlp-http-port", "0"], {
-    cwd: REPO,
-    env,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const server = { dataDir, database, env };
+  try {
+    await spawnServer(server, { http: 0, grpc: 0, otlpHttp: 0 });
+    return server;
+  } catch (e) {
+    await stopServer(server);
+    throw e;
+  }
+}
+
+/**
+ * Runs `activity-console serve` for `server` (its data dir and database) on the given ports (0: a
+ * free one) and fills in the ports, URLs and ingest token from the banner it prints.
+ */
+async function spawnServer(server, ports) {
+  const child = spawn(
+    join(VENV_BIN, "activity-console"),
+    ["serve", "--data-dir", server.dataDir, "--http-port", String(ports.http), "--otlp-grpc-port", String(ports.grpc), "--otlp-http-port", String(ports.otlpHttp)],
+    { cwd: REPO, env: server.env, stdio: ["ignore", "pipe", "pipe"] },
+  );
   // Never leave the server behind, even when the runner is interrupted.
   const killOnExit = () => child.exitCode === null && child.kill("SIGKILL");
   process.on("exit", killOnExit);
@@ -64,53 +79,60 @@ export async function startServer() {
     stderr += d;
     if (stderr.length > 20_000) stderr = stderr.slice(-20_000);
   });
-  const server = { child, dataDir, database, stderr: () => stderr, killOnExit };
-  try {
-    const banner = await new Promise((resolveBanner, reject) => {
-      let out = "";
-      const timer = setTimeout(() => reject(new Error(`no banner within 60 s; stderr:\n${stderr}`)), 60_000);
-      child.stdout.on("data", (d) => {
-        out += d;
-        if (/OTEL_EXPORTER_OTLP_HEADERS=\S+/.test(out) && out.includes("(OTLP/HTTP exporters")) {
-          clearTimeout(timer);
-          resolveBanner(out);
-        }
-      });
-      child.on("exit", (code) => {
+  Object.assign(server, { child, stderr: () => stderr, killOnExit });
+  const banner = await new Promise((resolveBanner, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`no banner within 60 s; stderr:\n${stderr}`)), 60_000);
+    child.stdout.on("data", (d) => {
+      out += d;
+      // A restart prints no token (only the run that created it does): the ports are what it needs.
+      const complete = server.token ? /Database: .*\n/.test(out) : /OTEL_EXPORTER_OTLP_HEADERS=\S+/.test(out) && out.includes("(OTLP/HTTP exporters");
+      if (complete) {
         clearTimeout(timer);
-        reject(new Error(`server exited with ${code} before its banner; stdout:\n${out}\nstderr:\n${stderr}`));
-      });
+        resolveBanner(out);
+      }
     });
-    const grab = (re, what) => {
-      const m = re.exec(banner);
-      if (!m) throw new Error(`banner has no ${what}:\n${banner}`);
-      return m[1];
-    };
-    server.httpPort = Number(grab(/Console:\s+http:\/\/[^:/]+:(\d+)\//, "console URL"));
-    server.grpcPort = Number(grab(/OTLP\/gRPC:\s+\S+:(\d+)/, "OTLP/gRPC port"));
-    server.token = decodeURIComponent(grab(/OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer%20(\S+)/, "ingest token"));
-    // 127.0.0.1, not "localhost": the server binds IPv4 loopback only.
-    server.baseUrl = `http://127.0.0.1:${server.httpPort}`;
-    server.grpcEndpoint = `http://127.0.0.1:${server.grpcPort}`;
-    return server;
-  } catch (e) {
-    await stopServer(server);
-    throw e;
-  }
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code} before its banner; stdout:\n${out}\nstderr:\n${stderr}`));
+    });
+  });
+  const grab = (re, what) => {
+    const m = re.exec(banner);
+    if (!m) throw new Error(`banner has no ${what}:\n${banner}`);
+    return m[1];
+  };
+  server.httpPort = Number(grab(/Console:\s+http:\/\/[^:/]+:(\d+)\//, "console URL"));
+  server.grpcPort = Number(grab(/OTLP\/gRPC:\s+\S+:(\d+)/, "OTLP/gRPC port"));
+  server.otlpHttpPort = Number(grab(/OTLP\/HTTP:\s+http:\/\/[^:/]+:(\d+)\//, "OTLP/HTTP port"));
+  server.token ??= decodeURIComponent(grab(/OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer%20(\S+)/, "ingest token"));
+  // 127.0.0.1, not "localhost": the server binds IPv4 loopback only.
+  server.baseUrl = `http://127.0.0.1:${server.httpPort}`;
+  server.grpcEndpoint = `http://127.0.0.1:${server.grpcPort}`;
 }
 
-/** SIGTERM (the server flushes and stops its embedded PostgreSQL), SIGKILL after 20 s; drops the database. */
-export async function stopServer(server) {
-  if (!server) return;
+/** Stops the server process only (SIGTERM, SIGKILL after 20 s), keeping its data dir and database for `restartServer`. */
+export async function stopServerProcess(server) {
   const { child } = server;
-  if (child.exitCode === null && child.signalCode === null) {
+  if (child && child.exitCode === null && child.signalCode === null) {
     const exited = new Promise((r) => child.once("exit", r));
     child.kill("SIGTERM");
     const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
     await exited;
     clearTimeout(timer);
   }
-  process.off("exit", server.killOnExit);
+  if (server.killOnExit) process.off("exit", server.killOnExit);
+}
+
+/** Starts a server stopped with `stopServerProcess` again: the same ports, data dir, database and JWT key. */
+export async function restartServer(server) {
+  await spawnServer(server, { http: server.httpPort, grpc: server.grpcPort, otlpHttp: server.otlpHttpPort });
+}
+
+/** SIGTERM (the server flushes and stops its embedded PostgreSQL), SIGKILL after 20 s; drops the database. */
+export async function stopServer(server) {
+  if (!server) return;
+  await stopServerProcess(server);
   if (server.database) {
     await run(PYTHON, [join(here, "database.py"), "drop", server.database.adminUrl, server.database.name]);
   }

@@ -289,6 +289,15 @@ export function startMockApi(port = 4173, { rate = Number(process.env.MOCK_RATE 
         const data = rows.slice(0, perPage);
         return json(res, 200, { data, meta: { per_page: perPage, has_more: rows.length > perPage, after_id: after, next_after_id: data.at(-1)?.id ?? after } });
       }
+      const before = intParam(q, p, "before_id");
+      if (before !== undefined) {
+        const all = newestFirst();
+        const at = all.findIndex((e) => e.id === before);
+        const older = at >= 0 ? all.slice(at + 1) : all.filter((e) => e.id < before);
+        const data = older.slice(0, perPage);
+        const hasMore = older.length > perPage;
+        return json(res, 200, { data, meta: { per_page: perPage, has_more: hasMore, before_id: before, next_before_id: hasMore ? data.at(-1).id : null } });
+      }
       const all = newestFirst();
       const page = intParam(q, p, "page");
       return json(res, 200, { data: all.slice((page - 1) * perPage, page * perPage), meta: { page, per_page: perPage, total: all.length, total_exact: true } });

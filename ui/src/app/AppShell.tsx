@@ -8,7 +8,10 @@ import { apiJson } from "../lib/api";
 import { useAuthStore } from "../lib/authStore";
 import type { CurrentUser } from "../lib/authStore";
 import { applyTheme, useThemeStore } from "../lib/theme";
+import { ConnectionBanner } from "./ConnectionBanner";
 import { DockedConsole } from "./DockedConsole";
+import { RouteErrorBoundary } from "./RouteErrorBoundary";
+import { useServerRecovery } from "./useServerRecovery";
 import { NAVIGATION } from "./navigation";
 
 const CONSOLE_PATH = "/tools/activity-console";
@@ -43,6 +46,7 @@ export function AppShell() {
   }, [me.data]);
   // One live connection for the app, open while some console is on screen.
   useActivityLogStream({ enabled: isOpen || onConsolePage });
+  useServerRecovery();
 
   return (
     <div className="app-shell">
@@ -103,11 +107,14 @@ export function AppShell() {
             <PanelBottom size={14} aria-hidden /> Console
           </button>
         </header>
+        <ConnectionBanner />
         <div className={`workspace workspace-${position}`}>
           <main className="content" id="main">
-            <Suspense fallback={<p className="muted page">Loading…</p>}>
-              <Outlet />
-            </Suspense>
+            <RouteErrorBoundary resetKey={location.pathname}>
+              <Suspense fallback={<p className="muted page">Loading…</p>}>
+                <Outlet />
+              </Suspense>
+            </RouteErrorBoundary>
           </main>
           {showDock && <DockedConsole />}
         </div>

@@ -1,5 +1,6 @@
 import type { components } from "../api/schema";
 import { useAuthStore } from "./authStore";
+import { useConnectivityStore } from "./connectivity";
 
 const API_BASE = "/api/v1";
 
@@ -69,15 +70,32 @@ interface RequestOptions {
   signal?: AbortSignal;
 }
 
+/** Code of the ApiError thrown when no HTTP answer came at all (server down, network gone). */
+export const UNREACHABLE_CODE = "unreachable";
+
+/** A proxy in front of a stopped server answers for it: that is no answer from the server. */
+const PROXY_UNREACHABLE = new Set([502, 504]);
+
 export async function apiFetch(path: string, options: RequestOptions = {}): Promise<Response> {
   const headers: Record<string, string> = { Accept: "application/json", ...authHeaders() };
   if (options.body !== undefined) headers["Content-Type"] = "application/json";
-  const res = await fetch(apiUrl(path, options.params), {
-    method: options.method ?? "GET",
-    headers,
-    body: options.body !== undefined ? JSON.stringify(options.body) : undefined,
-    signal: options.signal,
-  });
+  const connectivity = useConnectivityStore.getState();
+  let res: Response;
+  try {
+    res = await fetch(apiUrl(path, options.params), {
+      method: options.method ?? "GET",
+      headers,
+      body: options.body !== undefined ? JSON.stringify(options.body) : undefined,
+      signal: options.signal,
+    });
+  } catch (error) {
+    if (options.signal?.aborted) throw error;
+    // fetch rejects only when no answer came: the browser's "Failed to fetch" says nothing to a reader.
+    connectivity.markUnreachable();
+    throw new ApiError(0, UNREACHABLE_CODE, "The server cannot be reached. Retrying when it answers again.");
+  }
+  if (PROXY_UNREACHABLE.has(res.status)) connectivity.markUnreachable();
+  else connectivity.markReachable();
   if (!res.ok) {
     const error = await errorFromResponse(res);
     // An expired or revoked session: drop it so the router sends the user to the login page.

@@ -211,13 +211,20 @@ describe("the mock API conforms to openapi.json", () => {
     await expectConforming(ME, "/api/v1/auth/me", 401, { auth: false });
   });
 
-  it("activity-logs: pages and after_id slices", async () => {
+  it("activity-logs: pages, after_id and before_id slices", async () => {
     const page = await expectConforming(LIST, "/api/v1/activity-logs?per_page=5&page=2&level=info,warn", 200);
     expect(page.data).toHaveLength(5);
     const slice = await expectConforming(LIST, "/api/v1/activity-logs?after_id=10&per_page=5", 200);
     expect(slice.meta).toMatchObject({ after_id: 10, next_after_id: 15, has_more: true });
     const end = await expectConforming(LIST, "/api/v1/activity-logs?after_id=999999999", 200);
     expect(end.meta).toMatchObject({ after_id: 999999999, next_after_id: 999999999, has_more: false });
+    const first = await expectConforming(LIST, "/api/v1/activity-logs?per_page=5&page=1", 200);
+    const firstIds = (first.data as { id: number }[]).map((e) => e.id);
+    const older = await expectConforming(LIST, `/api/v1/activity-logs?before_id=${firstIds.at(-1)}&per_page=5`, 200);
+    const olderIds = (older.data as { id: number }[]).map((e) => e.id);
+    expect(olderIds).toHaveLength(5);
+    expect(olderIds.every((id) => !firstIds.includes(id))).toBe(true);
+    expect(older.meta).toMatchObject({ before_id: firstIds.at(-1), next_before_id: olderIds.at(-1), has_more: true });
     await expectConforming(LIST, "/api/v1/activity-logs?per_page=1000", 400);
     await expectConforming(LIST, "/api/v1/activity-logs", 401, { auth: false });
   });

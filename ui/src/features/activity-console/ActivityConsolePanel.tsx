@@ -2,7 +2,6 @@ import { ArrowDownToLine, Eraser, Pause, Play } from "lucide-react";
 import { useCallback, useLayoutEffect, useMemo, useReducer, useRef, useState } from "react";
 import { ConsoleFilterToolbar } from "./ConsoleFilterToolbar";
 import { ContextDialog } from "./components/ContextDialog";
-import { IngestStatusBanner } from "./components/IngestStatusBanner";
 import { GapMarker, LogRow } from "./components/LogRow";
 import { liveFilterTarget } from "./entryDetail/filterTargets";
 import { DEFAULT_MAX_ENTRIES, MAX_MAX_ENTRIES, ROW_HEIGHT, TAIL_THRESHOLD_PX } from "./constants";
@@ -262,7 +261,6 @@ export function ActivityConsolePanel({ actions, keyboardShortcuts = true, classN
 
   return (
     <section className={`console-panel${isPaused ? " is-paused" : ""}${className ? ` ${className}` : ""}`} aria-label="Live activity console">
-      <IngestStatusBanner />
       <header className="console-header">
         <span className={`status-dot status-${status}`} aria-hidden />
         <span className="console-status" role="status" aria-label={`Connection: ${STATUS_TEXT[status]}`}>

@@ -27,9 +27,19 @@ export const DEFAULT_MAX_ENTRIES = 10_000;
 export const MIN_MAX_ENTRIES = 1_000;
 export const MAX_MAX_ENTRIES = 100_000;
 
-/** Reconnect backoff: 1 s, 2 s, 4 s … capped at 30 s. */
-export const RECONNECT_BASE_MS = 1_000;
-export const RECONNECT_MAX_MS = 30_000;
+/**
+ * Reconnect backoff while the server cannot be reached: 250 ms, 500 ms, then every second, so the
+ * tail is back within a second of the server's return (a refused connection costs the server nothing).
+ */
+export const RECONNECT_BASE_MS = 250;
+export const RECONNECT_MAX_MS = 1_000;
+/** A close the server chose (1008: bad token, too many tails) will not fix itself: back off to 30 s. */
+export const RECONNECT_REFUSED_MAX_MS = 30_000;
+/** WebSocket close code of a policy refusal. */
+export const CLOSE_POLICY_VIOLATION = 1008;
+
+/** How many recent entries the console shows on open and on reload, before the live tail continues. */
+export const RECENT_ENTRIES_ON_OPEN = 200;
 
 /** Filter edits are sent to the server after the user stops typing for this long. */
 export const FILTER_DEBOUNCE_MS = 300;

@@ -48,6 +48,8 @@ export type PurgeQuery = QueryOf<paths["/api/v1/admin/activity-logs"]["delete"]>
  * when `total` is a lower bound (the API stops counting at 10,000 or after a time budget).
  */
 export type ActivityLogPage = Omit<Schemas["LogPage"], "meta"> & { meta: Schemas["PageMeta"] };
+/** `GET /api/v1/activity-logs` with `before_id`: a cursor slice, newest first. */
+export type ActivityLogBeforeSlice = Omit<Schemas["LogPage"], "meta"> & { meta: Schemas["BeforeCursorMeta"] };
 /** `GET /api/v1/activity-logs` with `after_id`: a cursor slice, oldest first. */
 export type ActivityLogSlice = Omit<Schemas["LogPage"], "meta"> & { meta: Schemas["AfterCursorMeta"] };
 /** `GET /api/v1/activity-logs/{id}`: the entry as stored, never shortened. */

@@ -4,7 +4,7 @@ import { applyStreamEvents } from "../hooks/useActivityLogStream";
 import { ActivityStreamClient, reconnectDelay } from "../stream/ActivityStreamClient";
 import type { StreamEvent } from "../stream/ActivityStreamClient";
 import { useActivityConsoleStore } from "../stores/activityConsoleStore";
-import type { StreamFilter } from "../types";
+import type { ActivityLogEntry, StreamFilter } from "../types";
 
 const filter: StreamFilter = {
   levels: ["info", "warn", "error"],
@@ -15,7 +15,14 @@ const filter: StreamFilter = {
   search: null,
 };
 
-function setup(overrides: { getFilter?: () => StreamFilter; maxPending?: number } = {}) {
+function setup(
+  overrides: {
+    getFilter?: () => StreamFilter;
+    maxPending?: number;
+    loadRecent?: (filter: StreamFilter, signal: AbortSignal) => Promise<ActivityLogEntry[]>;
+    onConnectionLost?: () => void;
+  } = {},
+) {
   const frames: (() => void)[] = [];
   const events: StreamEvent[][] = [];
   const statuses: string[] = [];
@@ -26,6 +33,9 @@ function setup(overrides: { getFilter?: () => StreamFilter; maxPending?: number 
     onEvents: (e) => events.push(e),
     onStatus: (s) => statuses.push(s),
     WebSocketImpl: asWebSocket(MockWebSocket),
+    random: () => 0,
+    ...(overrides.loadRecent ? { loadRecent: overrides.loadRecent } : {}),
+    ...(overrides.onConnectionLost ? { onConnectionLost: overrides.onConnectionLost } : {}),
     scheduleFlush: (flush) => {
       frames.push(flush);
       return () => undefined;
@@ -89,28 +99,93 @@ describe("ActivityStreamClient", () => {
     unsubscribe();
   });
 
-  it("reconnects with backoff 1, 2, 4 … 30 s", () => {
-    expect([0, 1, 2, 3, 4, 5, 6, 10].map(reconnectDelay)).toEqual([
-      1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000,
-    ]);
+  it("backs off 250 ms, 500 ms, then every second; up to 30 s after a policy refusal; jitter only shortens", () => {
+    expect([0, 1, 2, 3, 10].map((n) => reconnectDelay(n))).toEqual([250, 500, 1000, 1000, 1000]);
+    expect([0, 2, 3, 6, 7, 20].map((n) => reconnectDelay(n, true))).toEqual([250, 1000, 2000, 16000, 30000, 30000]);
+    expect(reconnectDelay(10, false, 0.5)).toBe(750);
+    expect(reconnectDelay(10, false, 0.9999)).toBeGreaterThanOrEqual(500);
     vi.useFakeTimers();
     const { client, statuses } = setup();
     client.start();
     MockWebSocket.last.drop();
     expect(statuses.at(-1)).toBe("disconnected");
     expect(MockWebSocket.instances).toHaveLength(1);
-    vi.advanceTimersByTime(999);
+    vi.advanceTimersByTime(249);
     expect(MockWebSocket.instances).toHaveLength(1);
     vi.advanceTimersByTime(1);
     expect(MockWebSocket.instances).toHaveLength(2);
     MockWebSocket.last.drop();
-    vi.advanceTimersByTime(1999);
+    vi.advanceTimersByTime(499);
     expect(MockWebSocket.instances).toHaveLength(2);
     vi.advanceTimersByTime(1);
     expect(MockWebSocket.instances).toHaveLength(3);
+    // The cap: however long the outage, a try every second.
+    for (let i = 0; i < 20; i++) {
+      MockWebSocket.last.drop();
+      vi.advanceTimersByTime(1000);
+    }
+    expect(MockWebSocket.instances).toHaveLength(23);
+    client.stop();
+  });
+
+  it("backs off towards 30 s when the server refuses by policy (1008)", () => {
+    vi.useFakeTimers();
+    const { client } = setup();
+    client.start();
+    for (let i = 0; i < 7; i++) {
+      MockWebSocket.last.open();
+      MockWebSocket.last.drop(1008);
+      vi.advanceTimersByTime(reconnectDelay(i, true));
+    }
+    expect(MockWebSocket.instances).toHaveLength(8);
+    MockWebSocket.last.open();
+    MockWebSocket.last.drop(1008);
+    vi.advanceTimersByTime(29_999);
+    expect(MockWebSocket.instances).toHaveLength(8);
+    vi.advanceTimersByTime(1);
+    expect(MockWebSocket.instances).toHaveLength(9);
+    client.stop();
+  });
+
+  it("tries at once on `online`, on the tab becoming visible and on retryNow()", () => {
+    vi.useFakeTimers();
+    const { client } = setup();
+    client.start();
+    for (let i = 0; i < 5; i++) {
+      MockWebSocket.last.drop();
+      vi.advanceTimersByTime(1000);
+    }
+    expect(MockWebSocket.instances).toHaveLength(6);
     MockWebSocket.last.drop();
-    vi.advanceTimersByTime(4000);
-    expect(MockWebSocket.instances).toHaveLength(4);
+    window.dispatchEvent(new Event("online"));
+    expect(MockWebSocket.instances).toHaveLength(7);
+    MockWebSocket.last.drop();
+    document.dispatchEvent(new Event("visibilitychange"));
+    expect(MockWebSocket.instances).toHaveLength(8);
+    MockWebSocket.last.drop();
+    client.retryNow();
+    expect(MockWebSocket.instances).toHaveLength(9);
+    // Only a connection that is down is retried: an open one is left alone.
+    MockWebSocket.last.open();
+    client.retryNow();
+    window.dispatchEvent(new Event("online"));
+    expect(MockWebSocket.instances).toHaveLength(9);
+    client.stop();
+    // Stopped: the listeners are gone.
+    window.dispatchEvent(new Event("online"));
+    expect(MockWebSocket.instances).toHaveLength(9);
+  });
+
+  it("reports a lost server only for a socket that never opened", () => {
+    const lost = vi.fn();
+    const { client } = setup({ onConnectionLost: lost });
+    client.start();
+    MockWebSocket.last.open();
+    MockWebSocket.last.drop();
+    expect(lost).not.toHaveBeenCalled();
+    client.retryNow();
+    MockWebSocket.last.drop();
+    expect(lost).toHaveBeenCalledTimes(1);
     client.stop();
   });
 
@@ -119,13 +194,13 @@ describe("ActivityStreamClient", () => {
     const { client } = setup();
     client.start();
     MockWebSocket.last.drop();
-    vi.advanceTimersByTime(1000);
+    vi.advanceTimersByTime(250);
     MockWebSocket.last.drop();
-    vi.advanceTimersByTime(2000);
+    vi.advanceTimersByTime(500);
     MockWebSocket.last.open();
     MockWebSocket.last.receive({ type: "subscribed" });
     MockWebSocket.last.drop();
-    vi.advanceTimersByTime(1000);
+    vi.advanceTimersByTime(250);
     expect(MockWebSocket.instances).toHaveLength(4);
     client.stop();
   });

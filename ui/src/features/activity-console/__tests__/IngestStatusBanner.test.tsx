@@ -1,5 +1,6 @@
 import { defaultScheduler, notifyManager } from "@tanstack/react-query";
-import { act, screen } from "@testing-library/react";
+import { act, screen, waitFor } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { mockFetch, renderWithProviders, resetStores } from "../../../test/utils";
 import { IngestStatusBanner } from "../components/IngestStatusBanner";
@@ -69,6 +70,26 @@ describe("IngestStatusBanner", () => {
     expect(shown).toHaveClass(`ingest-banner-${tone}`);
     expect(screen.queryByRole(role === "alert" ? "status" : "alert")).not.toBeInTheDocument();
     if (role === "status") expect(shown).toHaveAttribute("aria-live", "polite");
+  });
+
+  it.each(["spooling", "refusing"] as const)("%s (PostgreSQL away): Retry now asks again at once", async (state) => {
+    const server = serveIngestStatus(ingestStatus(state));
+    const onRetry = vi.fn();
+    renderWithProviders(<IngestStatusBanner onRetry={onRetry} />);
+    const retry = await screen.findByRole("button", { name: "Retry now" });
+    const before = server.requests();
+    server.answer = ingestStatus("direct");
+    await userEvent.click(retry);
+    expect(onRetry).toHaveBeenCalledTimes(1);
+    expect(server.requests()).toBe(before + 1);
+    await waitFor(() => expect(banner()).not.toBeInTheDocument());
+  });
+
+  it.each(["replaying", "failed"] as const)("%s: no Retry now (the database answers, or only a restart helps)", async (state) => {
+    serveIngestStatus(ingestStatus(state));
+    renderWithProviders(<IngestStatusBanner onRetry={() => undefined} />);
+    await screen.findByText(/Catching up|Ingest failed/);
+    expect(screen.queryByRole("button", { name: "Retry now" })).not.toBeInTheDocument();
   });
 
   describe("polling", () => {

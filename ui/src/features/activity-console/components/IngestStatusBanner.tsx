@@ -23,16 +23,19 @@ const BANNERS: Partial<Record<IngestState, BannerText>> = {
   failed: { tone: "error", title: "Ingest failed", hint: "Restart the server." },
 };
 
+/** The states in which PostgreSQL is away: "Retry now" asks the server again at once. */
+const DATABASE_AWAY: ReadonlySet<IngestState> = new Set(["spooling", "refusing"]);
+
 const ICONS: Record<Tone, LucideIcon> = { warning: TriangleAlert, info: RefreshCw, error: OctagonX };
 
 const withoutFinalStop = (text: string) => text.trim().replace(/\.+$/, "");
 
 /**
- * One line at the top of the console while records are not reaching PostgreSQL as they arrive:
+ * One line under the app's top bar while records are not reaching PostgreSQL as they arrive:
  * spooled to the server's disk, being replayed from it, refused, or stuck until a restart.
  */
-export function IngestStatusBanner() {
-  const { data: status } = useIngestStatus();
+export function IngestStatusBanner({ onRetry }: { onRetry?: () => void } = {}) {
+  const { data: status, refetch } = useIngestStatus();
   const banner = status ? BANNERS[status.state] : undefined;
   if (!status || !banner) return null;
 
@@ -62,6 +65,18 @@ export function IngestStatusBanner() {
         )}
         .{hint && ` ${hint}`}
       </span>
+      {onRetry && DATABASE_AWAY.has(status.state) && (
+        <button
+          type="button"
+          className="btn btn-small banner-retry"
+          onClick={() => {
+            onRetry();
+            void refetch();
+          }}
+        >
+          <RefreshCw size={12} aria-hidden /> Retry now
+        </button>
+      )}
     </div>
   );
 }

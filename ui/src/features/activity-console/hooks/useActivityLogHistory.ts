@@ -4,6 +4,7 @@ import type {
   ActivityLogContext,
   ActivityLogEntry,
   ActivityLogEntryDetail,
+  ActivityLogBeforeSlice,
   ActivityLogPage,
   ActivityLogQueryParams,
   ActivityLogSettings,
@@ -22,6 +23,31 @@ import type {
 
 export function fetchActivityLogs(params: ActivityLogQueryParams, signal?: AbortSignal): Promise<ActivityLogPage> {
   return apiJson<ActivityLogPage>("/activity-logs", { params, signal });
+}
+
+/**
+ * The `count` most recent entries matching `filters`, newest first (the list's order): the first
+ * page, then `before_id` cursor slices, which stay put while new entries arrive (a second numbered
+ * page would shift under them).
+ */
+export async function fetchRecentEntries(
+  filters: ActivityLogQueryParams,
+  count: number,
+  signal?: AbortSignal,
+  perPage = 100,
+): Promise<ActivityLogEntry[]> {
+  const first = await fetchActivityLogs({ ...filters, page: 1, per_page: Math.min(perPage, count) }, signal);
+  const out = first.data.slice(0, count);
+  let more = first.data.length === Math.min(perPage, count);
+  while (more && out.length < count) {
+    const { data, meta } = await apiJson<ActivityLogBeforeSlice>("/activity-logs", {
+      params: { ...filters, per_page: Math.min(perPage, count - out.length), before_id: out[out.length - 1]!.id },
+      signal,
+    });
+    out.push(...data.slice(0, count - out.length));
+    more = meta.has_more && data.length > 0;
+  }
+  return out;
 }
 
 /** Paginated history from `GET /api/v1/activity-logs`; the key holds every filter. */

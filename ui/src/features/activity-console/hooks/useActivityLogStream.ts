@@ -1,8 +1,11 @@
 import { useEffect, useRef } from "react";
 import { useAuthStore } from "../../../lib/authStore";
+import { useConnectivityStore } from "../../../lib/connectivity";
+import { RECENT_ENTRIES_ON_OPEN } from "../constants";
+import { fetchRecentEntries } from "./useActivityLogHistory";
 import { ActivityStreamClient } from "../stream/ActivityStreamClient";
 import type { StreamEvent } from "../stream/ActivityStreamClient";
-import { selectStreamFilter, useActivityConsoleStore } from "../stores/activityConsoleStore";
+import { selectStreamFilter, streamFilterToQuery, useActivityConsoleStore } from "../stores/activityConsoleStore";
 import type { ConnectionStatus } from "../types";
 
 function streamUrl(loc: Pick<Location, "protocol" | "host"> = window.location): string {
@@ -14,6 +17,7 @@ export function applyStreamEvents(events: StreamEvent[]): void {
   const store = useActivityConsoleStore.getState();
   for (const event of events) {
     if (event.kind === "entries") store.appendEntries(event.entries);
+    else if (event.kind === "recent") store.prependEntries(event.entries);
     else store.markLagged(event.skipped);
   }
 }
@@ -47,7 +51,12 @@ export function useActivityLogStream(options: UseActivityLogStreamOptions = {}):
       getToken: () => useAuthStore.getState().token,
       getFilter: () => selectStreamFilter(store.getState()),
       onEvents: applyStreamEvents,
-      onStatus: (s) => store.getState().setConnectionStatus(s),
+      onStatus: (s) => {
+        store.getState().setConnectionStatus(s);
+        if (s === "connected") useConnectivityStore.getState().markReachable();
+      },
+      onConnectionLost: () => useConnectivityStore.getState().markUnreachable(),
+      loadRecent: (filter, signal) => fetchRecentEntries(streamFilterToQuery(filter), RECENT_ENTRIES_ON_OPEN, signal),
       onServerError: (m) => onServerErrorRef.current?.(m),
       maxPending: store.getState().maxEntries,
       ...(WebSocketImpl ? { WebSocketImpl } : {}),
@@ -64,8 +73,13 @@ export function useActivityLogStream(options: UseActivityLogStreamOptions = {}):
         client.filterChanged();
       }
     });
+    // "Retry now", or the server answering a request again: reconnect without waiting out the backoff.
+    const unsubscribeConnectivity = useConnectivityStore.subscribe((next, prev) => {
+      if (next.retryRequests !== prev.retryRequests || (next.serverReachable && !prev.serverReachable)) client.retryNow();
+    });
     return () => {
       unsubscribe();
+      unsubscribeConnectivity();
       client.stop();
     };
   }, [enabled, token, WebSocketImpl]);

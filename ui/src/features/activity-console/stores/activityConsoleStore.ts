@@ -76,6 +76,11 @@ interface ActivityConsoleState {
   setFilters: (patch: Partial<FilterSlice>) => void;
   /** Appends a batch (one store update per animation frame, not per message). */
   appendEntries: (entries: ActivityLogEntry[]) => void;
+  /**
+   * Puts entries read from history (oldest first) in front of the buffer, in one update: the recent
+   * entries shown on open. Entries already in the buffer are skipped; eviction takes the oldest.
+   */
+  prependEntries: (entries: ActivityLogEntry[]) => void;
   /** Records a `lagged` message as a visible gap marker. */
   markLagged: (skipped: number) => void;
   setGapStatus: (key: string, status: GapRow["status"], error?: string) => void;
@@ -247,6 +252,36 @@ export const useActivityConsoleStore = create<ActivityConsoleState>()(
             entryCount: s.entryCount + incoming.length - out.evictedEntries,
             evictedVisible: s.evictedVisible + out.evictedVisible,
             newWhilePaused: s.isPaused ? s.newWhilePaused + newVisible.length : 0,
+          };
+        });
+      },
+
+      prependEntries: (entries) => {
+        if (entries.length === 0) return;
+        set((s) => {
+          const present = new Set<number>();
+          for (const r of s.rows) if (r.kind === "entry") present.add(r.id);
+          const incoming: EntryRow[] = [];
+          for (const entry of entries) {
+            if (present.has(entry.id)) continue;
+            present.add(entry.id);
+            incoming.push(toEntryRow(entry));
+          }
+          if (!incoming.length) return {};
+          // Rows stay ordered by `seq`: the prepended rows take the places just before the first row.
+          const firstSeq = s.rows.at(0)?.seq;
+          if (firstSeq != null) incoming.forEach((r, i) => (r.seq = firstSeq - (incoming.length - i)));
+          const newVisible = incoming.filter(predicateOf(s));
+          const out = evict(
+            RowList.from([...incoming, ...s.rows]),
+            RowList.from([...newVisible, ...s.visibleRows]),
+            s.maxEntries,
+          );
+          return {
+            rows: out.rows,
+            visibleRows: out.visible,
+            visibleEntryCount: s.visibleEntryCount + newVisible.length - out.evictedVisibleEntries,
+            entryCount: s.entryCount + incoming.length - out.evictedEntries,
           };
         });
       },

@@ -1,4 +1,10 @@
-import { FILTER_DEBOUNCE_MS, RECONNECT_BASE_MS, RECONNECT_MAX_MS } from "../constants";
+import {
+  CLOSE_POLICY_VIOLATION,
+  FILTER_DEBOUNCE_MS,
+  RECONNECT_BASE_MS,
+  RECONNECT_MAX_MS,
+  RECONNECT_REFUSED_MAX_MS,
+} from "../constants";
 import type {
   ActivityLogEntry,
   ClientMessage,
@@ -12,7 +18,9 @@ import type {
 /** What the client hands to the store, in arrival order, once per animation frame. */
 export type StreamEvent =
   | { kind: "entries"; entries: EntriesMessage["entries"] }
-  | { kind: "lagged"; skipped: LaggedMessage["skipped"] };
+  | { kind: "lagged"; skipped: LaggedMessage["skipped"] }
+  /** The recent entries read from history on open, oldest first: they go before every live row. */
+  | { kind: "recent"; entries: ActivityLogEntry[] };
 
 interface StreamClientOptions {
   url: string;
@@ -21,15 +29,31 @@ interface StreamClientOptions {
   onEvents: (events: StreamEvent[]) => void;
   onStatus: (status: ConnectionStatus) => void;
   onServerError?: (message: string) => void;
+  /**
+   * Reads the most recent entries matching the filter from history, newest first. Asked once the
+   * first subscription is in force (and again after a failure, on the next one): see `loadRecent`.
+   */
+  loadRecent?: (filter: StreamFilter, signal: AbortSignal) => Promise<ActivityLogEntry[]>;
+  /** A connection attempt found no server (the socket closed without ever opening). */
+  onConnectionLost?: () => void;
   /** Upper bound on entries held between two frames (a hidden tab gets no frames). */
   maxPending?: number;
   WebSocketImpl?: typeof WebSocket;
+  /** Source of the backoff's jitter, in [0, 1) (tests pin it). */
+  random?: () => number;
   scheduleFlush?: (flush: () => void) => () => void;
 }
 
-/** Backoff before reconnect attempt `attempt` (0-based): 1 s, 2 s, 4 s … 30 s. */
-export function reconnectDelay(attempt: number): number {
-  return Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** Math.max(0, attempt));
+/**
+ * Backoff before reconnect attempt `attempt` (0-based): 250 ms, 500 ms, then 1 s; up to 30 s after
+ * the server refused the connection by policy. `jitter` in [0, 1) takes up to half of the delay off,
+ * so that the clients of a restarted server do not all come back in the same millisecond; the delay
+ * never exceeds the cap.
+ */
+export function reconnectDelay(attempt: number, refused = false, jitter = 0): number {
+  const cap = refused ? RECONNECT_REFUSED_MAX_MS : RECONNECT_MAX_MS;
+  const delay = Math.min(cap, RECONNECT_BASE_MS * 2 ** Math.max(0, attempt));
+  return Math.round(delay * (1 - Math.min(Math.max(jitter, 0), 0.999) / 2));
 }
 
 /**
@@ -64,8 +88,23 @@ export class ActivityStreamClient {
   private subscribed = false;
   /** Highest entry id received: the resume cursor. */
   lastSeenId: number | null = null;
-  /** Entries at or below this id were already delivered before the reconnect (seam de-duplication). */
+  /** Entries at or below this id were already delivered (before a reconnect, or in the recent page). */
   private resumeFloor: number | null = null;
+  /** The last close was a policy refusal (1008): back off slowly, it will not fix itself. */
+  private refused = false;
+  /** Whether a `subscribe` was sent whose `subscribed` answer has not come yet (not `update_filter`'s). */
+  private awaitingSubscribed = false;
+  /** The recent-entries page: not asked yet (or failed: ask again), in flight, or delivered. */
+  private recent: "none" | "loading" | "done" = "none";
+  private recentAbort: AbortController | null = null;
+  /** The page being read, if any (tests await it); stop() aborts it. */
+  recentLoad: Promise<void> | null = null;
+  /** The first entry the live tail delivered this session: the seam with the recent page. */
+  private firstLiveId: number | null = null;
+  private readonly wake = () => {
+    if (typeof document !== "undefined" && document.visibilityState === "hidden") return;
+    this.retryNow();
+  };
   status: ConnectionStatus = "idle";
 
   constructor(options: StreamClientOptions) {
@@ -75,11 +114,28 @@ export class ActivityStreamClient {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
+    if (typeof window !== "undefined") window.addEventListener("online", this.wake);
+    if (typeof document !== "undefined") document.addEventListener("visibilitychange", this.wake);
+    this.connect();
+  }
+
+  /**
+   * Reconnect at once if the connection is down and waiting out its backoff: the browser came back
+   * online, the tab became visible, the server answered again, or the user pressed "Retry now".
+   */
+  retryNow(): void {
+    if (this.stopped || !this.reconnectTimer) return;
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+    this.attempt = 0;
     this.connect();
   }
 
   stop(): void {
     this.stopped = true;
+    if (typeof window !== "undefined") window.removeEventListener("online", this.wake);
+    if (typeof document !== "undefined") document.removeEventListener("visibilitychange", this.wake);
+    this.recentAbort?.abort();
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     if (this.filterTimer) clearTimeout(this.filterTimer);
     this.reconnectTimer = this.filterTimer = null;
@@ -115,11 +171,14 @@ export class ActivityStreamClient {
       return;
     }
     this.socket = socket;
+    let opened = false;
     socket.onopen = () => {
+      opened = true;
       const token = this.opts.getToken();
       // The token goes in the first message, never in the URL (URLs end up in access logs).
       this.send({ action: "auth", token: token ?? "" });
       this.resumeFloor = this.lastSeenId;
+      this.awaitingSubscribed = true;
       this.send({
         action: "subscribe",
         ...this.opts.getFilter(),
@@ -127,10 +186,14 @@ export class ActivityStreamClient {
       });
     };
     socket.onmessage = (event: MessageEvent) => this.handleMessage(event.data);
-    socket.onclose = () => {
+    socket.onclose = (event: CloseEvent) => {
       if (this.socket !== socket) return;
       this.socket = null;
       this.subscribed = false;
+      this.awaitingSubscribed = false;
+      this.refused = event.code === CLOSE_POLICY_VIOLATION;
+      // A socket that never opened found no server; one that opened and closed found it.
+      if (!opened) this.opts.onConnectionLost?.();
       this.setStatus("disconnected");
       this.scheduleReconnect();
     };
@@ -140,7 +203,7 @@ export class ActivityStreamClient {
 
   private scheduleReconnect(): void {
     if (this.stopped || this.reconnectTimer) return;
-    const delay = reconnectDelay(this.attempt);
+    const delay = reconnectDelay(this.attempt, this.refused, (this.opts.random ?? Math.random)());
     this.attempt += 1;
     this.reconnectTimer = setTimeout(() => this.connect(), delay);
   }
@@ -162,7 +225,12 @@ export class ActivityStreamClient {
         this.subscribed = true;
         // Only a subscription in force proves the server is healthy; reset the backoff then.
         this.attempt = 0;
+        this.refused = false;
         this.setStatus("connected");
+        if (this.awaitingSubscribed) {
+          this.awaitingSubscribed = false;
+          if (this.recent === "none") this.loadRecent();
+        }
         return;
       case "entries":
         this.accept(message.entries);
@@ -176,10 +244,46 @@ export class ActivityStreamClient {
     }
   }
 
+  /**
+   * The seam between history and the live tail. The page is read only once the subscription is in
+   * force (the server subscribes to new entries before it answers `subscribed`), so every entry is
+   * in the page, on the tail, or both: no gap, even when the page is empty. The tail is in id
+   * (commit) order, so the entries it has delivered since are exactly those with ids from the first
+   * one it delivered: the page keeps only the older ones. When the tail has delivered nothing yet,
+   * the page's highest id becomes the resume cursor and the floor below which the tail's entries are
+   * dropped as already shown (an entry committed before the page was read, still on its way).
+   */
+  private loadRecent(): void {
+    const load = this.opts.loadRecent;
+    if (!load) return;
+    this.recent = "loading";
+    const controller = new AbortController();
+    this.recentAbort = controller;
+    this.recentLoad = load(this.opts.getFilter(), controller.signal).then(
+      (newestFirst) => {
+        if (controller.signal.aborted || this.stopped) return;
+        this.recent = "done";
+        const seam = this.firstLiveId;
+        const older = seam == null ? newestFirst : newestFirst.filter((e) => e.id < seam);
+        if (seam == null && older.length) {
+          const highest = older.reduce((max, e) => Math.max(max, e.id), older[0]!.id);
+          this.lastSeenId = Math.max(this.lastSeenId ?? highest, highest);
+          this.resumeFloor = Math.max(this.resumeFloor ?? highest, highest);
+        }
+        if (older.length) this.enqueue({ kind: "recent", entries: older.slice().reverse() }, older.length);
+      },
+      () => {
+        // History unreachable (the server is going away, say): ask again on the next subscription.
+        if (this.recentAbort === controller) this.recent = "none";
+      },
+    );
+  }
+
   private accept(received: ActivityLogEntry[]): void {
     const entries: ActivityLogEntry[] = [];
     for (const entry of received) {
       if (this.resumeFloor != null && entry.id <= this.resumeFloor) continue;
+      if (this.firstLiveId == null) this.firstLiveId = entry.id;
       if (this.lastSeenId == null || entry.id > this.lastSeenId) this.lastSeenId = entry.id;
       entries.push(entry);
     }
@@ -189,6 +293,9 @@ export class ActivityStreamClient {
   private enqueue(event: StreamEvent, count: number): void {
     const last = this.pending[this.pending.length - 1];
     if (event.kind === "entries" && last?.kind === "entries") last.entries.push(...event.entries);
+    // The recent page goes first, before live entries queued in the same frame (the store puts it
+    // in front of the buffer anyway; first in the queue, it is also the first trimmed).
+    else if (event.kind === "recent") this.pending.unshift(event);
     else this.pending.push(event);
     this.pendingCount += count;
     this.trimPending();
@@ -202,13 +309,13 @@ export class ActivityStreamClient {
     let excess = this.pendingCount - max;
     for (const event of this.pending) {
       if (excess <= 0) break;
-      if (event.kind !== "entries") continue;
+      if (event.kind === "lagged") continue;
       const drop = Math.min(excess, event.entries.length);
       event.entries.splice(0, drop);
       excess -= drop;
       this.pendingCount -= drop;
     }
-    this.pending = this.pending.filter((e) => e.kind !== "entries" || e.entries.length > 0);
+    this.pending = this.pending.filter((e) => e.kind === "lagged" || e.entries.length > 0);
   }
 
   private flush(): void {
