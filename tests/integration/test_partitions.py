@@ -88,7 +88,7 @@ async def test_the_migration_converts_a_populated_table_and_every_read_agrees(em
         answers_before = await reads(conn, anchor_id)
         assert not await conn.fetchval("SELECT relkind = 'p' FROM pg_class WHERE oid = 'activity_logs'::regclass")
 
-        assert [m.version for m in await migrate.apply(conn)] == [7]
+        assert [m.version for m in await migrate.apply(conn)] == [m.version for m in migrate.discover() if m.version >= 7]
 
         assert await conn.fetchval("SELECT relkind = 'p' FROM pg_class WHERE oid = 'activity_logs'::regclass")
         assert [dict(r) for r in await conn.fetch("SELECT * FROM activity_logs ORDER BY id")] == stored_before
