@@ -12,12 +12,16 @@ import {
   apiLogin,
   clearFailureShots,
   launchBrowser,
+  liveLog,
+  liveRow,
   newContext,
   screenshotPath,
   sendLogs,
   startServer,
   stopServer,
   uiLogin,
+  waitLive,
+  withFailureShot,
 } from "./harness.mjs";
 
 let server;
@@ -29,23 +33,6 @@ let adminToken;
 const TRACED = `${RUN} order 4711 shipped`;
 const WARNING = `${RUN} pipeline stage slow`;
 let traceId;
-
-const liveLog = (p) => p.getByRole("region", { name: "Live activity console" }).getByRole("log", { name: "Log entries" });
-const liveRow = (p, text) => liveLog(p).locator(".log-row", { hasText: text });
-
-/** Runs a test body; on failure saves a screenshot of the page named after the test. */
-async function withFailureShot(name, p, fn) {
-  try {
-    await fn();
-  } catch (e) {
-    await p?.screenshot({ path: screenshotPath(`failed-${name}.png`) }).catch(() => {});
-    throw e;
-  }
-}
-
-async function waitLive(p) {
-  await p.getByRole("status", { name: "Connection: Live" }).waitFor({ timeout: 10_000 });
-}
 
 describe("activity console end to end", { concurrency: 1 }, () => {
   before(async () => {

@@ -12,13 +12,17 @@ import {
   RUN,
   api,
   apiLogin,
+  failureShotsNamed,
   launchBrowser,
+  liveLog,
+  liveRow,
   newContext,
   screenshotPath,
   sendLogs,
   startServer,
   stopServer,
   uiLogin,
+  waitLive,
 } from "./harness.mjs";
 
 let server;
@@ -39,17 +43,7 @@ const CRASH_MESSAGE = (() => {
   return lines.join("\n");
 })();
 
-const liveLog = (p) => p.getByRole("region", { name: "Live activity console" }).getByRole("log", { name: "Log entries" });
-const liveRow = (p, text) => liveLog(p).locator(".log-row", { hasText: text });
-
-async function withFailureShot(name, p, fn) {
-  try {
-    await fn();
-  } catch (e) {
-    await p?.screenshot({ path: screenshotPath(`failed-entry-detail-${name}.png`) }).catch(() => {});
-    throw e;
-  }
-}
+const withFailureShot = failureShotsNamed("entry-detail-");
 
 async function setTheme(p, theme) {
   const toggle = p.getByRole("button", { name: `Switch to ${theme} theme` });
@@ -81,7 +75,7 @@ describe("entry detail end to end", { concurrency: 1 }, () => {
     // A taller live pane than the default split, so the screenshots show an expanded entry.
     await page.evaluate(() => localStorage.setItem("activity-console:page-split", "640"));
     await page.goto("/tools/activity-console");
-    await page.getByRole("status", { name: "Connection: Live" }).waitFor();
+    await waitLive(page);
   });
 
   after(async () => {

@@ -252,3 +252,30 @@ export function clearFailureShots() {
 
 /** A unique tag per run, so that searches find this run's records only. */
 export const RUN = `e2e${Date.now().toString(36)}`;
+
+/** The live panel's list of entries. */
+export const liveLog = (p) => p.getByRole("region", { name: "Live activity console" }).getByRole("log", { name: "Log entries" });
+
+/** The live panel's rows that contain `text`. */
+export const liveRow = (p, text) => liveLog(p).locator(".log-row", { hasText: text });
+
+/** Waits until the console's connection status reads Live. */
+export async function waitLive(p, timeout = 10_000) {
+  await p.getByRole("status", { name: "Connection: Live" }).waitFor({ timeout });
+}
+
+/**
+ * Runs a test body; on failure saves a screenshot of the page as `failed-<prefix><name>.png`
+ * (`prefix` tells the test files apart) and rethrows.
+ */
+export async function withFailureShot(name, p, fn, prefix = "") {
+  try {
+    await fn();
+  } catch (e) {
+    await p?.screenshot({ path: screenshotPath(`failed-${prefix}${name}.png`) }).catch(() => {});
+    throw e;
+  }
+}
+
+/** `withFailureShot` with the screenshot names of one test file: `failed-<prefix><name>.png`. */
+export const failureShotsNamed = (prefix) => (name, p, fn) => withFailureShot(name, p, fn, prefix);
