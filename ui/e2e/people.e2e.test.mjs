@@ -5,20 +5,7 @@
 // Run: `npm run e2e` in ui/ (needs the Python venv at ../.venv and a built ui/dist).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import {
-  ADMIN,
-  RUN,
-  api,
-  apiLogin,
-  failureShotsNamed,
-  launchBrowser,
-  newContext,
-  screenshotPath,
-  sendLogs,
-  startServer,
-  stopServer,
-  uiLogin,
-} from "./harness.mjs";
+import { ADMIN, RUN, api, apiLogin, failureShotsNamed, launchBrowser, newContext, screenshotPath, sendLogs, startServer, stopServer, uiLogin } from "./harness.mjs";
 
 let server;
 let browser;
