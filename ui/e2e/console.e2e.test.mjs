@@ -11,6 +11,8 @@ import {
   api,
   apiLogin,
   clearFailureShots,
+  endRun,
+  fastFlush,
   launchBrowser,
   liveLog,
   liveRow,
@@ -18,7 +20,6 @@ import {
   screenshotPath,
   sendLogs,
   startServer,
-  stopServer,
   uiLogin,
   waitLive,
   withFailureShot,
@@ -40,17 +41,12 @@ describe("activity console end to end", { concurrency: 1 }, () => {
     [server, browser] = await Promise.all([startServer(), launchBrowser()]);
     adminToken = await apiLogin(server, ADMIN);
     // "Within 2 s" should measure the console, not the writer's default flush interval.
-    const settings = await api(server, "/admin/activity-logs/settings", { method: "PUT", token: adminToken, body: { flush_interval_ms: 100 } });
-    assert.equal((settings.data ?? settings).flush_interval_ms, 100);
+    assert.equal((await fastFlush(server, adminToken)).flush_interval_ms, 100);
     admin = await newContext(browser, server);
     page = await admin.context.newPage();
   });
 
-  after(async () => {
-    await browser?.close().catch(() => {});
-    await stopServer(server);
-    if (admin) assert.deepEqual(admin.pageErrors, [], "uncaught errors in the admin's page");
-  });
+  after(() => endRun({ browser, server, admin }, "the admin's page"));
 
   test("log in: a wrong password is refused, the right one opens the console", async () => {
     await withFailureShot("login", page, async () => {

@@ -10,9 +10,10 @@ import {
   ADMIN,
   REPO,
   RUN,
-  api,
   apiLogin,
+  endRun,
   failureShotsNamed,
+  fastFlush,
   launchBrowser,
   liveLog,
   liveRow,
@@ -20,7 +21,6 @@ import {
   screenshotPath,
   sendLogs,
   startServer,
-  stopServer,
   uiLogin,
   waitLive,
 } from "./harness.mjs";
@@ -67,7 +67,7 @@ describe("entry detail end to end", { concurrency: 1 }, () => {
   before(async () => {
     [server, browser] = await Promise.all([startServer(), launchBrowser()]);
     const token = await apiLogin(server, ADMIN);
-    await api(server, "/admin/activity-logs/settings", { method: "PUT", token, body: { flush_interval_ms: 100 } });
+    await fastFlush(server, token);
     admin = await newContext(browser, server);
     await admin.context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.baseUrl });
     page = await admin.context.newPage();
@@ -78,11 +78,7 @@ describe("entry detail end to end", { concurrency: 1 }, () => {
     await waitLive(page);
   });
 
-  after(async () => {
-    await browser?.close().catch(() => {});
-    await stopServer(server);
-    if (admin) assert.deepEqual(admin.pageErrors, [], "uncaught errors in the admin's pages");
-  });
+  after(() => endRun({ browser, server, admin }, "the admin's pages"));
 
   test("a 20 kB message with a real Python stack trace reads in full in the live panel", async () => {
     await withFailureShot("live", page, async () => {

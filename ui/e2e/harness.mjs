@@ -1,6 +1,7 @@
 // The end-to-end tests' fixtures: the real server (`activity-console serve`) on a fresh database,
 // records sent through the real OpenTelemetry SDK (send_logs.py), the admin REST API, and Debian's
 // Chromium driven by playwright-core.
+import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -279,3 +280,19 @@ export async function withFailureShot(name, p, fn, prefix = "") {
 
 /** `withFailureShot` with the screenshot names of one test file: `failed-<prefix><name>.png`. */
 export const failureShotsNamed = (prefix) => (name, p, fn) => withFailureShot(name, p, fn, prefix);
+
+/** Makes the batch writer flush every 100 ms, so that waits measure the console, not the writer; resolves with the settings. */
+export async function fastFlush(server, token) {
+  const settings = await api(server, "/admin/activity-logs/settings", { method: "PUT", token, body: { flush_interval_ms: 100 } });
+  return settings.data ?? settings;
+}
+
+/**
+ * A test file's `after`: closes the browser, stops the server, then fails if the admin's pages
+ * threw (`pages` names them in the message). Copes with a `before` that failed part way.
+ */
+export async function endRun({ browser, server, admin }, pages) {
+  await browser?.close().catch(() => {});
+  await stopServer(server);
+  if (admin) assert.deepEqual(admin.pageErrors, [], `uncaught errors in ${pages}`);
+}

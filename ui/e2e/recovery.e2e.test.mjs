@@ -6,9 +6,10 @@ import { after, before, describe, test } from "node:test";
 import {
   ADMIN,
   RUN,
-  api,
   apiLogin,
+  endRun,
   failureShotsNamed,
+  fastFlush,
   launchBrowser,
   liveLog,
   liveRow,
@@ -17,7 +18,6 @@ import {
   screenshotPath,
   sendLogs,
   startServer,
-  stopServer,
   stopServerProcess,
   uiLogin,
   waitLive,
@@ -47,17 +47,13 @@ describe("recent entries on open, and outages", { concurrency: 1 }, () => {
   before(async () => {
     [server, browser] = await Promise.all([startServer(), launchBrowser()]);
     const token = await apiLogin(server, ADMIN);
-    await api(server, "/admin/activity-logs/settings", { method: "PUT", token, body: { flush_interval_ms: 100 } });
+    await fastFlush(server, token);
     admin = await newContext(browser, server);
     page = await admin.context.newPage();
   });
 
-  after(async () => {
-    await browser?.close().catch(() => {});
-    await stopServer(server);
-    // A page that cannot reach the server logs failed requests, but must not throw.
-    if (admin) assert.deepEqual(admin.pageErrors, [], "uncaught errors in the page");
-  });
+  // A page that cannot reach the server logs failed requests, but must not throw.
+  after(() => endRun({ browser, server, admin }, "the page"));
 
   test("records sent before the page opens are shown on open and after a reload; one sent later appears once", async () => {
     await withFailureShot("recent", page, async () => {
