@@ -11,13 +11,18 @@ import {
   api,
   apiLogin,
   clearFailureShots,
+  endRun,
+  fastFlush,
   launchBrowser,
+  liveLog,
+  liveRow,
   newContext,
   screenshotPath,
   sendLogs,
   startServer,
-  stopServer,
   uiLogin,
+  waitLive,
+  withFailureShot,
 } from "./harness.mjs";
 
 let server;
@@ -30,40 +35,18 @@ const TRACED = `${RUN} order 4711 shipped`;
 const WARNING = `${RUN} pipeline stage slow`;
 let traceId;
 
-const liveLog = (p) => p.getByRole("region", { name: "Live activity console" }).getByRole("log", { name: "Log entries" });
-const liveRow = (p, text) => liveLog(p).locator(".log-row", { hasText: text });
-
-/** Runs a test body; on failure saves a screenshot of the page named after the test. */
-async function withFailureShot(name, p, fn) {
-  try {
-    await fn();
-  } catch (e) {
-    await p?.screenshot({ path: screenshotPath(`failed-${name}.png`) }).catch(() => {});
-    throw e;
-  }
-}
-
-async function waitLive(p) {
-  await p.getByRole("status", { name: "Connection: Live" }).waitFor({ timeout: 10_000 });
-}
-
 describe("activity console end to end", { concurrency: 1 }, () => {
   before(async () => {
     clearFailureShots();
     [server, browser] = await Promise.all([startServer(), launchBrowser()]);
     adminToken = await apiLogin(server, ADMIN);
     // "Within 2 s" should measure the console, not the writer's default flush interval.
-    const settings = await api(server, "/admin/activity-logs/settings", { method: "PUT", token: adminToken, body: { flush_interval_ms: 100 } });
-    assert.equal((settings.data ?? settings).flush_interval_ms, 100);
+    assert.equal((await fastFlush(server, adminToken)).flush_interval_ms, 100);
     admin = await newContext(browser, server);
     page = await admin.context.newPage();
   });
 
-  after(async () => {
-    await browser?.close().catch(() => {});
-    await stopServer(server);
-    if (admin) assert.deepEqual(admin.pageErrors, [], "uncaught errors in the admin's page");
-  });
+  after(() => endRun({ browser, server, admin }, "the admin's page"));
 
   test("log in: a wrong password is refused, the right one opens the console", async () => {
     await withFailureShot("login", page, async () => {

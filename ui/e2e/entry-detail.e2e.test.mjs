@@ -10,15 +10,19 @@ import {
   ADMIN,
   REPO,
   RUN,
-  api,
   apiLogin,
+  endRun,
+  failureShotsNamed,
+  fastFlush,
   launchBrowser,
+  liveLog,
+  liveRow,
   newContext,
   screenshotPath,
   sendLogs,
   startServer,
-  stopServer,
   uiLogin,
+  waitLive,
 } from "./harness.mjs";
 
 let server;
@@ -39,17 +43,7 @@ const CRASH_MESSAGE = (() => {
   return lines.join("\n");
 })();
 
-const liveLog = (p) => p.getByRole("region", { name: "Live activity console" }).getByRole("log", { name: "Log entries" });
-const liveRow = (p, text) => liveLog(p).locator(".log-row", { hasText: text });
-
-async function withFailureShot(name, p, fn) {
-  try {
-    await fn();
-  } catch (e) {
-    await p?.screenshot({ path: screenshotPath(`failed-entry-detail-${name}.png`) }).catch(() => {});
-    throw e;
-  }
-}
+const withFailureShot = failureShotsNamed("entry-detail-");
 
 async function setTheme(p, theme) {
   const toggle = p.getByRole("button", { name: `Switch to ${theme} theme` });
@@ -73,7 +67,7 @@ describe("entry detail end to end", { concurrency: 1 }, () => {
   before(async () => {
     [server, browser] = await Promise.all([startServer(), launchBrowser()]);
     const token = await apiLogin(server, ADMIN);
-    await api(server, "/admin/activity-logs/settings", { method: "PUT", token, body: { flush_interval_ms: 100 } });
+    await fastFlush(server, token);
     admin = await newContext(browser, server);
     await admin.context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.baseUrl });
     page = await admin.context.newPage();
@@ -81,14 +75,10 @@ describe("entry detail end to end", { concurrency: 1 }, () => {
     // A taller live pane than the default split, so the screenshots show an expanded entry.
     await page.evaluate(() => localStorage.setItem("activity-console:page-split", "640"));
     await page.goto("/tools/activity-console");
-    await page.getByRole("status", { name: "Connection: Live" }).waitFor();
+    await waitLive(page);
   });
 
-  after(async () => {
-    await browser?.close().catch(() => {});
-    await stopServer(server);
-    if (admin) assert.deepEqual(admin.pageErrors, [], "uncaught errors in the admin's pages");
-  });
+  after(() => endRun({ browser, server, admin }, "the admin's pages"));
 
   test("a 20 kB message with a real Python stack trace reads in full in the live panel", async () => {
     await withFailureShot("live", page, async () => {

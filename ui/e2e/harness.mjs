@@ -1,6 +1,7 @@
 // The end-to-end tests' fixtures: the real server (`activity-console serve`) on a fresh database,
 // records sent through the real OpenTelemetry SDK (send_logs.py), the admin REST API, and Debian's
 // Chromium driven by playwright-core.
+import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -252,3 +253,46 @@ export function clearFailureShots() {
 
 /** A unique tag per run, so that searches find this run's records only. */
 export const RUN = `e2e${Date.now().toString(36)}`;
+
+/** The live panel's list of entries. */
+export const liveLog = (p) => p.getByRole("region", { name: "Live activity console" }).getByRole("log", { name: "Log entries" });
+
+/** The live panel's rows that contain `text`. */
+export const liveRow = (p, text) => liveLog(p).locator(".log-row", { hasText: text });
+
+/** Waits until the console's connection status reads Live. */
+export async function waitLive(p, timeout = 10_000) {
+  await p.getByRole("status", { name: "Connection: Live" }).waitFor({ timeout });
+}
+
+/**
+ * Runs a test body; on failure saves a screenshot of the page as `failed-<prefix><name>.png`
+ * (`prefix` tells the test files apart) and rethrows.
+ */
+export async function withFailureShot(name, p, fn, prefix = "") {
+  try {
+    await fn();
+  } catch (e) {
+    await p?.screenshot({ path: screenshotPath(`failed-${prefix}${name}.png`) }).catch(() => {});
+    throw e;
+  }
+}
+
+/** `withFailureShot` with the screenshot names of one test file: `failed-<prefix><name>.png`. */
+export const failureShotsNamed = (prefix) => (name, p, fn) => withFailureShot(name, p, fn, prefix);
+
+/** Makes the batch writer flush every 100 ms, so that waits measure the console, not the writer; resolves with the settings. */
+export async function fastFlush(server, token) {
+  const settings = await api(server, "/admin/activity-logs/settings", { method: "PUT", token, body: { flush_interval_ms: 100 } });
+  return settings.data ?? settings;
+}
+
+/**
+ * A test file's `after`: closes the browser, stops the server, then fails if the admin's pages
+ * threw (`pages` names them in the message). Copes with a `before` that failed part way.
+ */
+export async function endRun({ browser, server, admin }, pages) {
+  await browser?.close().catch(() => {});
+  await stopServer(server);
+  if (admin) assert.deepEqual(admin.pageErrors, [], `uncaught errors in ${pages}`);
+}

@@ -5,7 +5,7 @@
 // Run: `npm run e2e` in ui/ (needs the Python venv at ../.venv and a built ui/dist).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { ADMIN, RUN, api, apiLogin, launchBrowser, newContext, screenshotPath, sendLogs, startServer, stopServer, uiLogin } from "./harness.mjs";
+import { ADMIN, RUN, api, apiLogin, endRun, failureShotsNamed, launchBrowser, newContext, screenshotPath, sendLogs, startServer, uiLogin } from "./harness.mjs";
 
 let server;
 let browser;
@@ -16,15 +16,7 @@ let adminToken;
 const CREATOR = { email: `people-${RUN}@e2e.test`, password: "people-page-passphrase-1" };
 const PROJECT = `${RUN} studio`;
 
-/** Runs a test body; on failure saves a screenshot of the page named after the test. */
-async function withFailureShot(name, p, fn) {
-  try {
-    await fn();
-  } catch (e) {
-    await p?.screenshot({ path: screenshotPath(`failed-people-${name}.png`) }).catch(() => {});
-    throw e;
-  }
-}
+const withFailureShot = failureShotsNamed("people-");
 
 describe("people admin end to end", { concurrency: 1 }, () => {
   before(async () => {
@@ -35,11 +27,7 @@ describe("people admin end to end", { concurrency: 1 }, () => {
     await page.setViewportSize({ width: 1440, height: 900 });
   });
 
-  after(async () => {
-    await browser?.close().catch(() => {});
-    await stopServer(server);
-    if (admin) assert.deepEqual(admin.pageErrors, [], "uncaught errors in the admin's page");
-  });
+  after(() => endRun({ browser, server, admin }, "the admin's page"));
 
   test("the admin creates a creator and a project with that member on the People page", async () => {
     await withFailureShot("admin", page, async () => {

@@ -6,17 +6,21 @@ import { after, before, describe, test } from "node:test";
 import {
   ADMIN,
   RUN,
-  api,
   apiLogin,
+  endRun,
+  failureShotsNamed,
+  fastFlush,
   launchBrowser,
+  liveLog,
+  liveRow,
   newContext,
   restartServer,
   screenshotPath,
   sendLogs,
   startServer,
-  stopServer,
   stopServerProcess,
   uiLogin,
+  waitLive,
 } from "./harness.mjs";
 
 let server;
@@ -28,18 +32,9 @@ const BEFORE_OPEN = `${RUN} sent before the page opened`;
 const AFTER_OPEN = `${RUN} sent after the page opened`;
 const AFTER_RESTART = `${RUN} sent after the restart`;
 
-const liveLog = (p) => p.getByRole("region", { name: "Live activity console" }).getByRole("log", { name: "Log entries" });
-const liveRows = (p, text) => liveLog(p).locator(".log-row", { hasText: text });
 const outageBanner = (p) => p.getByRole("alert").filter({ hasText: "Server unreachable" });
 
-async function withFailureShot(name, p, fn) {
-  try {
-    await fn();
-  } catch (e) {
-    await p?.screenshot({ path: screenshotPath(`failed-recovery-${name}.png`) }).catch(() => {});
-    throw e;
-  }
-}
+const withFailureShot = failureShotsNamed("recovery-");
 
 /** Waits until `locator` matches exactly `n` elements and still does after `settleMs` (no late duplicate). */
 async function expectCount(locator, n, settleMs = 1500) {
@@ -52,32 +47,28 @@ describe("recent entries on open, and outages", { concurrency: 1 }, () => {
   before(async () => {
     [server, browser] = await Promise.all([startServer(), launchBrowser()]);
     const token = await apiLogin(server, ADMIN);
-    await api(server, "/admin/activity-logs/settings", { method: "PUT", token, body: { flush_interval_ms: 100 } });
+    await fastFlush(server, token);
     admin = await newContext(browser, server);
     page = await admin.context.newPage();
   });
 
-  after(async () => {
-    await browser?.close().catch(() => {});
-    await stopServer(server);
-    // A page that cannot reach the server logs failed requests, but must not throw.
-    if (admin) assert.deepEqual(admin.pageErrors, [], "uncaught errors in the page");
-  });
+  // A page that cannot reach the server logs failed requests, but must not throw.
+  after(() => endRun({ browser, server, admin }, "the page"));
 
   test("records sent before the page opens are shown on open and after a reload; one sent later appears once", async () => {
     await withFailureShot("recent", page, async () => {
       await sendLogs(server, { message: BEFORE_OPEN, count: 3 });
       await uiLogin(page, ADMIN);
       await page.goto("/tools/activity-console");
-      await expectCount(liveRows(page, BEFORE_OPEN), 3, 0);
-      await page.getByRole("status", { name: "Connection: Live" }).waitFor();
+      await expectCount(liveRow(page, BEFORE_OPEN), 3, 0);
+      await waitLive(page);
       await sendLogs(server, { message: AFTER_OPEN });
-      await expectCount(liveRows(page, AFTER_OPEN), 1);
-      assert.equal(await liveRows(page, BEFORE_OPEN).count(), 3, "no duplicate at the seam");
+      await expectCount(liveRow(page, AFTER_OPEN), 1);
+      assert.equal(await liveRow(page, BEFORE_OPEN).count(), 3, "no duplicate at the seam");
 
       await page.reload();
-      await expectCount(liveRows(page, BEFORE_OPEN), 3);
-      assert.equal(await liveRows(page, AFTER_OPEN).count(), 1);
+      await expectCount(liveRow(page, BEFORE_OPEN), 3);
+      assert.equal(await liveRow(page, AFTER_OPEN).count(), 1);
       // Oldest first, as the live tail continues them.
       const texts = await liveLog(page).locator(".log-row").allTextContents();
       const order = [1, 2, 3].map((i) => texts.findIndex((t) => t.includes(`${BEFORE_OPEN} #${i}`)));
@@ -116,28 +107,28 @@ describe("recent entries on open, and outages", { concurrency: 1 }, () => {
       await page.getByRole("form", { name: "Retention and batching" }).waitFor({ timeout: 5_000 });
 
       await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Activity Console" }).click();
-      await page.getByRole("status", { name: "Connection: Live" }).waitFor({ timeout: 5_000 });
+      await waitLive(page, 5_000);
       const table = page.getByRole("region", { name: "History" }).getByRole("table", { name: "History results" });
       await table.locator("tbody tr", { hasText: BEFORE_OPEN }).first().waitFor({ timeout: 5_000 });
 
       await sendLogs(server, { message: AFTER_RESTART });
-      await expectCount(liveRows(page, AFTER_RESTART), 1);
-      assert.equal(await liveRows(page, BEFORE_OPEN).count(), 3);
+      await expectCount(liveRow(page, AFTER_RESTART), 1);
+      assert.equal(await liveRow(page, BEFORE_OPEN).count(), 3);
     });
   });
 
   test("the live tail left open reconnects within about a second of the server's return", async () => {
     await withFailureShot("reconnect", page, async () => {
-      await page.getByRole("status", { name: "Connection: Live" }).waitFor();
+      await waitLive(page);
       await stopServerProcess(server);
       await outageBanner(page).waitFor({ timeout: 15_000 });
       await page.getByRole("status", { name: "Connection: Reconnecting…" }).waitFor();
       // Long enough for an uncapped backoff to have grown well past a second.
       await new Promise((r) => setTimeout(r, 8_000));
       await restartServer(server);
-      await page.getByRole("status", { name: "Connection: Live" }).waitFor({ timeout: 3_000 });
+      await waitLive(page, 3_000);
       await outageBanner(page).waitFor({ state: "detached", timeout: 3_000 });
-      assert.equal(await liveRows(page, AFTER_RESTART).count(), 1, "the resumed tail repeats nothing");
+      assert.equal(await liveRow(page, AFTER_RESTART).count(), 1, "the resumed tail repeats nothing");
     });
   });
 });

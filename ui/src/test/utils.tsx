@@ -3,10 +3,20 @@ import { render } from "@testing-library/react";
 import { MemoryRouter, Route, Routes, useLocation } from "react-router-dom";
 import { vi } from "vitest";
 import { useActivityConsoleStore } from "../features/activity-console/stores/activityConsoleStore";
-import type { ActivityLogEntry } from "../features/activity-console/types";
+import type { ActivityLogEntry, StreamFilter } from "../features/activity-console/types";
 import { useAuthStore } from "../lib/authStore";
 
 let nextId = 1;
+
+/** A live filter for stream-client tests: the curated info-and-up entries of source `api`. */
+export const streamFilter: StreamFilter = {
+  levels: ["info", "warn", "error"],
+  sources: ["api"],
+  mode: "curated",
+  entity_type: null,
+  entity_id: null,
+  search: null,
+};
 
 /** An entry in the exact JSON shape of collector/model.py `ActivityRow.to_dict()`. */
 export function makeEntry(overrides: Partial<ActivityLogEntry> = {}): ActivityLogEntry {

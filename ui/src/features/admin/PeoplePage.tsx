@@ -1,5 +1,6 @@
 import { FolderPlus, KeyRound, Pencil, Trash2, UserPlus, X } from "lucide-react";
 import { useState } from "react";
+import { ConfirmDialog } from "../../components/ConfirmDialog";
 import { Dialog } from "../../components/Dialog";
 import { useAuthStore } from "../../lib/authStore";
 import {
@@ -103,24 +104,13 @@ function RoleDialog({ user, onClose }: { user: AdminUser; onClose: () => void })
   const change = useChangeUserRole();
   const role: UserRole = user.role === "admin" ? "creator" : "admin";
   return (
-    <Dialog
+    <ConfirmDialog
       title={`Make ${user.email} ${role === "admin" ? "an admin" : "a creator"}?`}
       onClose={onClose}
-      footer={
-        <>
-          <button type="button" className="btn" onClick={onClose} data-autofocus>
-            Cancel
-          </button>
-          <button
-            type="button"
-            className="btn btn-primary"
-            disabled={change.isPending}
-            onClick={() => change.mutate({ id: user.id, role }, { onSuccess: onClose })}
-          >
-            {role === "admin" ? "Make admin" : "Make creator"}
-          </button>
-        </>
-      }
+      onConfirm={() => change.mutate({ id: user.id, role }, { onSuccess: onClose })}
+      confirmLabel={role === "admin" ? "Make admin" : "Make creator"}
+      pending={change.isPending}
+      tone="primary"
     >
       <p>
         {role === "admin"
@@ -129,7 +119,7 @@ function RoleDialog({ user, onClose }: { user: AdminUser; onClose: () => void })
         The change applies from their next request.
       </p>
       <ErrorMessage error={change.error} />
-    </Dialog>
+    </ConfirmDialog>
   );
 }
 
@@ -194,31 +184,20 @@ function PasswordDialog({ user, onClose }: { user: AdminUser; onClose: () => voi
 function DeleteUserDialog({ user, onClose }: { user: AdminUser; onClose: () => void }) {
   const remove = useDeleteUser();
   return (
-    <Dialog
+    <ConfirmDialog
       title={`Delete ${user.email}?`}
       onClose={onClose}
-      footer={
-        <>
-          <button type="button" className="btn" onClick={onClose} data-autofocus>
-            Cancel
-          </button>
-          <button
-            type="button"
-            className="btn btn-danger"
-            disabled={remove.isPending}
-            onClick={() => remove.mutate(user.id, { onSuccess: onClose })}
-          >
-            {remove.isPending ? "Deleting…" : "Delete user"}
-          </button>
-        </>
-      }
+      onConfirm={() => remove.mutate(user.id, { onSuccess: onClose })}
+      confirmLabel="Delete user"
+      pendingLabel="Deleting…"
+      pending={remove.isPending}
     >
       <p>
         <strong>{user.email}</strong> will no longer be able to sign in, and leaves every project. Their log entries
         stay.
       </p>
       <ErrorMessage error={remove.error} />
-    </Dialog>
+    </ConfirmDialog>
   );
 }
 
@@ -362,31 +341,20 @@ function DeleteProjectDialog({ project, onClose }: { project: Project; onClose: 
   const remove = useDeleteProject();
   const members = project.member_ids.length;
   return (
-    <Dialog
+    <ConfirmDialog
       title={`Delete project ${project.name}?`}
       onClose={onClose}
-      footer={
-        <>
-          <button type="button" className="btn" onClick={onClose} data-autofocus>
-            Cancel
-          </button>
-          <button
-            type="button"
-            className="btn btn-danger"
-            disabled={remove.isPending}
-            onClick={() => remove.mutate(project.id, { onSuccess: onClose })}
-          >
-            {remove.isPending ? "Deleting…" : "Delete project"}
-          </button>
-        </>
-      }
+      onConfirm={() => remove.mutate(project.id, { onSuccess: onClose })}
+      confirmLabel="Delete project"
+      pendingLabel="Deleting…"
+      pending={remove.isPending}
     >
       <p>
         <strong>{project.name}</strong> and its {members} {members === 1 ? "membership" : "memberships"} will be
         deleted. Its log entries stay, visible to admins only.
       </p>
       <ErrorMessage error={remove.error} />
-    </Dialog>
+    </ConfirmDialog>
   );
 }
 

@@ -1,6 +1,6 @@
 import { Copy, KeyRound, Save, Trash2 } from "lucide-react";
 import { useEffect, useState } from "react";
-import { Dialog } from "../../components/Dialog";
+import { ConfirmDialog } from "../../components/ConfirmDialog";
 import { ApiError } from "../../lib/api";
 import {
   useActivityLogSettings,
@@ -180,26 +180,20 @@ function PurgeSection() {
       {result && <p className="ok" role="status">{result}</p>}
       {purge.error && !confirming && <p className="form-error" role="alert">{(purge.error as Error).message}</p>}
       {confirming && beforeIso && (
-        <Dialog
+        <ConfirmDialog
           title="Delete stored entries?"
           onClose={() => setConfirming(false)}
-          footer={
-            <>
-              <button type="button" className="btn" onClick={() => setConfirming(false)} data-autofocus>
-                Cancel
-              </button>
-              <button type="button" className="btn btn-danger" onClick={run} disabled={purge.isPending}>
-                {purge.isPending ? "Deleting…" : "Delete permanently"}
-              </button>
-            </>
-          }
+          onConfirm={run}
+          confirmLabel="Delete permanently"
+          pendingLabel="Deleting…"
+          pending={purge.isPending}
         >
           <p>
             Every {level ? <strong>{LEVEL_TITLES[level].toLowerCase()}</strong> : null} entry logged before{" "}
             <strong>{toLocalInput(beforeIso).replace("T", " ")}</strong> will be deleted permanently.
           </p>
           {purge.error && <p className="form-error" role="alert">{(purge.error as Error).message}</p>}
-        </Dialog>
+        </ConfirmDialog>
       )}
     </section>
   );
@@ -313,26 +307,14 @@ function TokensSection() {
         </table>
       )}
       {revoking && (
-        <Dialog
+        <ConfirmDialog
           title={`Revoke “${revoking.name}”?`}
           onClose={() => setRevoking(null)}
-          footer={
-            <>
-              <button type="button" className="btn" onClick={() => setRevoking(null)} data-autofocus>
-                Cancel
-              </button>
-              <button
-                type="button"
-                className="btn btn-danger"
-                onClick={() => revoke.mutate(revoking.id, { onSettled: () => setRevoking(null) })}
-              >
-                Revoke
-              </button>
-            </>
-          }
+          onConfirm={() => revoke.mutate(revoking.id, { onSettled: () => setRevoking(null) })}
+          confirmLabel="Revoke"
         >
           <p>Services using this token will be rejected from now on.</p>
-        </Dialog>
+        </ConfirmDialog>
       )}
     </section>
   );

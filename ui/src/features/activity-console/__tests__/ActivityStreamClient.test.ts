@@ -1,19 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { MockWebSocket, asWebSocket, makeEntry, resetStores } from "../../../test/utils";
+import { MockWebSocket, asWebSocket, makeEntry, resetStores, streamFilter as filter } from "../../../test/utils";
 import { applyStreamEvents } from "../hooks/useActivityLogStream";
 import { ActivityStreamClient, reconnectDelay } from "../stream/ActivityStreamClient";
 import type { StreamEvent } from "../stream/ActivityStreamClient";
 import { useActivityConsoleStore } from "../stores/activityConsoleStore";
 import type { ActivityLogEntry, StreamFilter } from "../types";
-
-const filter: StreamFilter = {
-  levels: ["info", "warn", "error"],
-  sources: ["api"],
-  mode: "curated",
-  entity_type: null,
-  entity_id: null,
-  search: null,
-};
 
 function setup(
   overrides: {

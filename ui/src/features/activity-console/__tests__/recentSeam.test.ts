@@ -1,18 +1,9 @@
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import { MockWebSocket, asWebSocket, makeEntry, resetStores } from "../../../test/utils";
+import { MockWebSocket, asWebSocket, makeEntry, resetStores, streamFilter as filter } from "../../../test/utils";
 import { applyStreamEvents } from "../hooks/useActivityLogStream";
 import { ActivityStreamClient } from "../stream/ActivityStreamClient";
 import { useActivityConsoleStore } from "../stores/activityConsoleStore";
 import type { ActivityLogEntry, StreamFilter } from "../types";
-
-const filter: StreamFilter = {
-  levels: ["info", "warn", "error"],
-  sources: ["api"],
-  mode: "curated",
-  entity_type: null,
-  entity_id: null,
-  search: null,
-};
 
 /** A promise the test resolves or rejects when it chooses: the page request "in flight". */
 function deferred<T>() {
