@@ -27,8 +27,8 @@ from typing import Any
 import asyncpg
 
 from api.server_entries import server_entry
-from collector.contract import Category
 from collector import partitions
+from collector.contract import Category
 from collector.db import repository
 from collector.db.queries import q
 from collector.delivery import REQUEST_ID_WINDOW, request_id_floor

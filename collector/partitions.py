@@ -43,6 +43,14 @@ def utc_day(moment: datetime) -> date:
     return moment.astimezone(timezone.utc).date()
 
 
+async def _change_tree(conn: asyncpg.Connection, query: str, *args: object) -> object:
+    """One change to the partition tree (a named query's value), in its own transaction under
+    ``DDL_LOCK_TIMEOUT``; ``asyncpg.LockNotAvailableError`` when the lock it needs is held."""
+    async with conn.transaction():
+        await conn.execute(q("set_lock_timeout"), DDL_LOCK_TIMEOUT)
+        return await conn.fetchval(q(query), *args)
+
+
 @dataclass(frozen=True)
 class CreatedDay:
     level: str
@@ -65,9 +73,7 @@ async def ensure_days(conn: asyncpg.Connection, now: datetime, retention_days: M
     created = []
     for level, day in sorted(wanted - existing, key=lambda key: (LEVEL_IDS[key[0]], key[1])):
         try:
-            async with conn.transaction():
-                await conn.execute(q("set_lock_timeout"), DDL_LOCK_TIMEOUT)
-                moved = await conn.fetchval(q("create_day_partition"), level, day)
+            moved = await _change_tree(conn, "create_day_partition", level, day)
         except asyncpg.LockNotAvailableError:
             log.info("partition %s %s: its table is busy; trying again next cycle", level, day)
             continue
@@ -90,9 +96,7 @@ async def _drop_detached(conn: asyncpg.Connection, name: str) -> int | None:
     """The rows a detached day table held, once dropped; None when a reader still holds it (the
     next cycle's ``drop_leftover_days`` takes it)."""
     try:
-        async with conn.transaction():
-            await conn.execute(q("set_lock_timeout"), DDL_LOCK_TIMEOUT)
-            return await conn.fetchval(q("drop_detached_day"), name)
+        return await _change_tree(conn, "drop_detached_day", name)  # type: ignore[return-value]
     except asyncpg.LockNotAvailableError:
         log.info("partition %s: detached, but a reader still holds it; dropping it next cycle", name)
         return None
@@ -127,9 +131,7 @@ async def purge_older_than(conn: asyncpg.Connection, level: str, cutoff: datetim
         if record["level"] != level or day_start(record["day"] + timedelta(days=1)) > cutoff:
             continue
         try:
-            async with conn.transaction():
-                await conn.execute(q("set_lock_timeout"), DDL_LOCK_TIMEOUT)
-                name = await conn.fetchval(q("detach_day_partition"), level, record["day"])
+            name = await _change_tree(conn, "detach_day_partition", level, record["day"])
         except asyncpg.LockNotAvailableError:
             log.info("partition %s %s: its table is busy; deleting its rows instead", level, record["day"])
             continue

@@ -248,16 +248,18 @@ WITH RECURSIVE tree(oid, parent, depth) AS (
     SELECT 'activity_logs'::regclass::oid, NULL::oid, 0
     UNION ALL
     SELECT i.inhrelid, i.inhparent, t.depth + 1 FROM pg_inherits i JOIN tree t ON i.inhparent = t.oid
+), named AS (
+    SELECT c.relname AS table_name, c.relkind = 'p' AS partitioned, t.depth,
+           CASE WHEN t.depth = 0 THEN 'activity_logs_message_trgm_idx' ELSE c.relname || '_message_trgm_idx' END
+               AS index_name,
+           CASE WHEN t.depth = 1 THEN 'activity_logs_message_trgm_idx'
+                WHEN t.depth > 1 THEN p.relname || '_message_trgm_idx' END AS parent_index_name
+    FROM tree t JOIN pg_class c ON c.oid = t.oid LEFT JOIN pg_class p ON p.oid = t.parent
 )
-SELECT c.relname AS table_name, c.relkind = 'p' AS partitioned,
-       CASE WHEN t.depth = 0 THEN 'activity_logs_message_trgm_idx' ELSE c.relname || '_message_trgm_idx' END AS index_name,
-       CASE WHEN t.depth = 1 THEN 'activity_logs_message_trgm_idx' WHEN t.depth > 1 THEN p.relname || '_message_trgm_idx' END
-           AS parent_index_name,
-       coalesce((SELECT x.indisvalid FROM pg_index x WHERE x.indexrelid = to_regclass(
-           CASE WHEN t.depth = 0 THEN 'activity_logs_message_trgm_idx' ELSE c.relname || '_message_trgm_idx' END)), false)
+SELECT table_name, partitioned, index_name, parent_index_name,
+       coalesce((SELECT x.indisvalid FROM pg_index x WHERE x.indexrelid = to_regclass(index_name)), false)
            AS index_valid
-FROM tree t JOIN pg_class c ON c.oid = t.oid LEFT JOIN pg_class p ON p.oid = t.parent
-ORDER BY t.depth, c.relname;
+FROM named ORDER BY depth, table_name;
 
 -- name: create_partitioned_search_index
 -- A partitioned table's part of the index, empty until its partitions' parts are attached.
