@@ -62,6 +62,7 @@ class RetentionJob:
         self.failed = 0  # cycles that failed (database away), retried at the next interval
         self.days_dropped = 0  # day partitions dropped, all cycles
         self.days_created = 0  # day partitions created, all cycles
+        self.expired_keys = 0  # key catalogue entries not seen within the longest retention, all cycles
 
     async def run_once(self, now: datetime | None = None) -> dict[str, int] | None:
         """One cycle: the number of entries deleted per level; None when another process is
@@ -91,6 +92,8 @@ class RetentionJob:
         self.forgotten_request_ids += await repository.prune_ingest_requests(
             conn, request_id_floor(now - REQUEST_ID_WINDOW), chunk=self.chunk_rows
         )
+        # The key catalogue forgets keys no entry kept within the longest retention can carry.
+        self.expired_keys += await repository.expire_log_keys(conn, now - timedelta(days=max(retention_days.values())))
         total = sum(purged.values())
         self.deleted.update(purged)
         log.debug("retention purged %d entries: %s", total, purged)

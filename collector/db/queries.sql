@@ -305,3 +305,34 @@ SELECT id, timestamp, level_id, source_id, message, fields, category, entity_typ
        job_id, project_id, trace_id, span_id, trace_flags, severity_number, severity_text, service_name,
        event_name, resource, scope_name, scope_version, admin_only
 FROM activity_logs WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3
+
+-- name: upsert_log_keys
+-- The key catalogue's pending keys ($1..$5: bucket, scope, key, type, last seen as Unix seconds),
+-- a bucket's new keys taken only while it holds fewer than $6 (a key already there only moves
+-- its last_seen). Keys are locked in one order, so that two processes writing do not deadlock.
+WITH incoming AS (
+    SELECT DISTINCT ON (bucket, scope, key, type) bucket, scope, key, type, to_timestamp(seen) AS last_seen
+    FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::float8[]) AS k(bucket, scope, key, type, seen)
+    ORDER BY bucket, scope, key, type, seen DESC
+), counts AS (
+    SELECT bucket, count(*) AS held FROM log_keys WHERE bucket IN (SELECT bucket FROM incoming) GROUP BY bucket
+)
+INSERT INTO log_keys (bucket, scope, key, type, last_seen)
+SELECT i.bucket, i.scope, i.key, i.type, i.last_seen FROM incoming i LEFT JOIN counts c USING (bucket)
+WHERE COALESCE(c.held, 0) < $6
+   OR EXISTS (SELECT 1 FROM log_keys k WHERE (k.bucket, k.scope, k.key, k.type) = (i.bucket, i.scope, i.key, i.type))
+ORDER BY i.bucket, i.scope, i.key, i.type
+ON CONFLICT (bucket, scope, key, type) DO UPDATE SET last_seen = GREATEST(log_keys.last_seen, EXCLUDED.last_seen);
+
+-- name: list_log_keys
+-- The catalogue's keys a scope may see ($1: every bucket for an admin; else $2: the caller's
+-- projects, and 0), newest first, optionally starting with $3, at most $4.
+SELECT scope, key, array_agg(DISTINCT type ORDER BY type) AS types, max(last_seen) AS last_seen
+FROM log_keys
+WHERE ($1 OR bucket = 0 OR bucket = ANY($2::bigint[])) AND ($3::text IS NULL OR starts_with(key, $3))
+GROUP BY scope, key
+ORDER BY max(last_seen) DESC, scope, key
+LIMIT $4;
+
+-- name: expire_log_keys
+DELETE FROM log_keys WHERE last_seen < $1;

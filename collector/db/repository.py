@@ -390,3 +390,14 @@ def _settings_row_missing() -> ConfigurationError:
     # Its defaults are declared once, in the migration that creates it: no copy of them here.
     return ConfigurationError("the activity_log_settings row is missing (the migrations create it); "
                               "restore the defaults with: INSERT INTO activity_log_settings (id) VALUES (1)")  # fmt: skip
+
+
+async def list_log_keys(conn: asyncpg.Connection, scope: Scope, *, prefix: str | None, limit: int) -> list[asyncpg.Record]:
+    """The key catalogue's keys ``scope`` may see (``collector.key_catalogue`` buckets), most
+    recently seen first."""
+    return await conn.fetch(q("list_log_keys"), scope.is_admin, list(scope.project_ids), prefix, limit)
+
+
+async def expire_log_keys(conn: asyncpg.Connection, before: datetime) -> int:
+    status = await conn.execute(q("expire_log_keys"), before)
+    return int(status.split()[-1])
