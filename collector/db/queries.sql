@@ -136,6 +136,13 @@ SELECT day FROM activity_logs_default_days($1, $2, $3) AS day;
 -- behind a lock that a long read holds.
 SELECT set_config('lock_timeout', $1, true);
 
+-- name: set_session_lock_timeout
+-- For statements that cannot run in a transaction block (CREATE INDEX CONCURRENTLY).
+SELECT set_config('lock_timeout', $1, false);
+
+-- name: reset_lock_timeout
+RESET lock_timeout;
+
 -- ===== API =====
 -- Accounts, projects and tokens for the HTTP API (api/accounts_store.py), and the fixed parts of
 -- the log reads that repository.py assembles.
@@ -336,3 +343,40 @@ LIMIT $4;
 
 -- name: expire_log_keys
 DELETE FROM log_keys WHERE last_seen < $1;
+
+-- name: closed_days_missing_query_indexes
+-- The day partitions of days before $1 (closed: past UTC days) that lack one of the query
+-- indexes, or hold an invalid one, newest day first, with the index names (index_names,
+-- CLOSED_DAY_INDEXES' order) and whether each exists valid.
+WITH days AS (
+    SELECT c.relname AS table_name, to_date(right(c.relname, 8), 'YYYYMMDD') AS day
+    FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
+    WHERE p.relname = ANY($2::text[]) AND c.relkind = 'r' AND c.relname ~ '_[0-9]{8}$'
+)
+SELECT d.table_name, d.day,
+       array_agg(d.table_name || '_' || s.suffix ORDER BY s.ord) AS index_names,
+       array_agg(coalesce(x.indisvalid, false) ORDER BY s.ord) AS index_valid
+FROM days d
+CROSS JOIN unnest($3::text[]) WITH ORDINALITY AS s(suffix, ord)
+LEFT JOIN pg_index x ON x.indexrelid = to_regclass(d.table_name || '_' || s.suffix)
+WHERE d.day < $1::date
+GROUP BY d.table_name, d.day
+HAVING NOT bool_and(coalesce(x.indisvalid, false))
+ORDER BY d.day DESC, d.table_name;
+
+-- name: create_day_fields_index
+-- The query indexes of a closed day (collector/partitions.py index_closed_days). Templates
+-- ({index}, {table}), CONCURRENTLY: late entries for that day go on being written meanwhile.
+-- Keep the expressions identical to the query compiler's (collector/query/sql.py).
+CREATE INDEX CONCURRENTLY IF NOT EXISTS {index} ON {table} USING gin (fields jsonb_path_ops);
+
+-- name: create_day_resource_index
+CREATE INDEX CONCURRENTLY IF NOT EXISTS {index} ON {table} USING gin (resource jsonb_path_ops);
+
+-- name: create_day_words_index
+-- Words of the message's first 100,000 characters (a tsvector is limited to 1 MB): free-text
+-- search beyond them falls back to the substring test, which every query carries as well.
+CREATE INDEX CONCURRENTLY IF NOT EXISTS {index} ON {table} USING gin (to_tsvector('simple', left(message, 100000)));
+
+-- name: create_day_service_index
+CREATE INDEX CONCURRENTLY IF NOT EXISTS {index} ON {table} (service_name, timestamp);
