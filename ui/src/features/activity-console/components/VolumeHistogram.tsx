@@ -1,6 +1,6 @@
 import { useEffect, useState } from "react";
 import type { KeyboardEvent, MouseEvent, PointerEvent } from "react";
-import { LEVEL_LABELS } from "../constants";
+import { LEVEL_TITLES } from "../constants";
 import { formatDateTime } from "../rows";
 import { axisTicks } from "../timeRange";
 import { ACTIVITY_LOG_LEVELS } from "../types";
@@ -119,7 +119,7 @@ export function VolumeHistogram({ histogram, loading = false, error = null, onSe
         {ACTIVITY_LOG_LEVELS.map((level) => (
           <li key={level}>
             <span className={`histogram-swatch swatch-${level}`} aria-hidden />
-            {LEVEL_LABELS[level]} <span className="muted">{levelTotals[level].toLocaleString()}</span>
+            {LEVEL_TITLES[level]} <span className="muted">{levelTotals[level].toLocaleString()}</span>
           </li>
         ))}
         {onSelectRange && <li className="muted histogram-hint">Click or drag across bars to zoom</li>}
@@ -190,7 +190,7 @@ export function VolumeHistogram({ histogram, loading = false, error = null, onSe
               {ACTIVITY_LOG_LEVELS.filter((level) => hovered.counts[level] > 0).map((level) => (
                 <li key={level}>
                   <span className={`histogram-swatch swatch-${level}`} aria-hidden />
-                  {LEVEL_LABELS[level]}: {hovered.counts[level].toLocaleString()}
+                  {LEVEL_TITLES[level]}: {hovered.counts[level].toLocaleString()}
                 </li>
               ))}
             </ul>
