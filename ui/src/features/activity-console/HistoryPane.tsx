@@ -108,7 +108,7 @@ function RangeInput({
         type="text"
         aria-label={label}
         placeholder={label === "From" ? "all time" : "now"}
-        size={16}
+        size={19}
         value={text}
         aria-invalid={invalid || !!problem}
         aria-describedby={problem ? errorId : undefined}
@@ -192,10 +192,12 @@ export function HistoryPane() {
     }
   };
 
-  const total = history.data?.meta.total ?? 0;
-  const totalExact = history.data?.meta.total_exact ?? true;
+  // An impossible range sends no request: show nothing rather than the previous range's rows.
+  const shown = invalidRange ? undefined : history.data;
+  const total = shown?.meta.total ?? 0;
+  const totalExact = shown?.meta.total_exact ?? true;
   const pageCount = Math.max(1, Math.ceil(total / filters.per_page));
-  const rows = selectsNothing ? [] : (history.data?.data ?? []);
+  const rows = selectsNothing ? [] : (shown?.data ?? []);
 
   return (
     <section className="history-pane" aria-label="History">
@@ -393,7 +395,7 @@ export function HistoryPane() {
                 />
               );
             })}
-            {!selectsNothing && !history.isLoading && rows.length === 0 && (
+            {!selectsNothing && !invalidRange && !history.isLoading && rows.length === 0 && (
               <tr>
                 <td colSpan={5} className="muted">
                   No entries match.

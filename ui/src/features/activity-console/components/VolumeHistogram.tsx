@@ -49,7 +49,8 @@ export function VolumeHistogram({ histogram, loading = false, error = null, onSe
 
   if (error) {
     return (
-      <div className="histogram histogram-state histogram-error" role="alert">
+      // Not an alert: the table's own error already is one, and says the same thing.
+      <div className="histogram histogram-state histogram-error" aria-live="polite">
         The volume histogram could not be loaded: {error}
       </div>
     );
