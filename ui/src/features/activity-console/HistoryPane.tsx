@@ -92,6 +92,8 @@ function RangeInput({
     setProblem(null);
   }, [value]);
   const commit = () => {
+    // Untouched: keep the URL's value as it is (the box shows it to the second, the URL may be finer).
+    if (text === formatRangeInput(value)) return;
     const parsed = parseRangeInput(text);
     if (parsed === null) {
       setProblem(`“${label}” is not a time: use now-1h, now-7d or 2026-11-28 14:00.`);

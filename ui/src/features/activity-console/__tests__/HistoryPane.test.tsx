@@ -214,4 +214,16 @@ describe("HistoryPane", () => {
     await user.click(screen.getByRole("button", { name: "All time" }));
     expect(currentLocation()).toBe("/tools/activity-console?refresh=30s");
   });
+
+  it("leaves the URL alone when focus passes through an untouched range box", async () => {
+    const user = userEvent.setup();
+    apiMock();
+    // A zoom writes bucket bounds to the microsecond; the box shows them to the minute.
+    const route = "/tools/activity-console?from=2026-11-26T05%3A30%3A00.000000Z&to=2026-11-26T06%3A00%3A00.000000Z&page=2";
+    renderWithProviders(<HistoryPane />, { route });
+    await screen.findByText("stored page 2");
+    await user.click(screen.getByRole("textbox", { name: "From" }));
+    await user.tab();
+    expect(currentLocation()).toBe(route);
+  });
 });
