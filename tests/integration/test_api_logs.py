@@ -473,3 +473,12 @@ async def test_histogram_open_range_stops_at_the_longest_retention(server, sessi
     assert status == 200, body
     since = body["meta"]["from"]
     assert format_timestamp(NOW - timedelta(days=7, minutes=1)) < since < format_timestamp(NOW - timedelta(days=6))
+
+
+async def test_histogram_open_to_reaches_an_entry_stamped_in_the_future(server, session, world):
+    # A sender's clock ahead of ours: the table lists the entry, so the histogram must count it.
+    await store(server, [row("from a fast clock", minutes_ago=-5)])
+    status, body, _ = await call(session, server, "GET", "/api/v1/activity-logs/histogram", world.admin)
+    assert status == 200, body
+    assert body["meta"]["to"] > format_timestamp(NOW + timedelta(minutes=5))
+    assert sum(b["total"] for b in body["data"]) == len(world.everything) + 1
