@@ -81,9 +81,16 @@ describe("history time range, histogram and refresh end to end", { concurrency: 
       assert.ok(labels.length >= 4, `axis labels: ${labels}`);
       for (const label of labels) assert.match(label, /^\d{2}:\d{2}$/, "an hour's axis is labelled in minutes");
 
-      const { totals } = await countsFromTooltips();
+      const { totals, indexes: indexesWithEntries } = await countsFromTooltips();
       assert.deepEqual(totals, { entries: 3, Debug: 0, Info: 2, Warn: 0, Error: 1 });
       await page.screenshot({ path: screenshotPath("history-range.png") });
+      await page.getByRole("button", { name: "Switch to light theme" }).click();
+      await page.setViewportSize({ width: 1024, height: 700 });
+      await buckets().nth(indexesWithEntries[0]).hover();
+      await history().getByRole("tooltip").waitFor();
+      await page.screenshot({ path: screenshotPath("history-range-light-1024.png") });
+      await page.getByRole("button", { name: "Switch to dark theme" }).click();
+      await page.setViewportSize({ width: 1440, height: 900 });
     });
   });
 

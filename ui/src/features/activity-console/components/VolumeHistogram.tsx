@@ -25,6 +25,9 @@ export function selectedRange(buckets: HistogramBucket[], a: number, b: number):
   return { from: buckets[lo]!.start, to: buckets[hi]!.end };
 }
 
+/** Bucket bounds to the second: their milliseconds are only where a relative range was resolved. */
+const formatBound = (timestamp: string) => formatDateTime(timestamp).replace(/\.\d+$/, "");
+
 function bucketIndex(target: EventTarget | null): number | null {
   const el = (target as HTMLElement | null)?.closest?.("[data-bucket]");
   const raw = el?.getAttribute("data-bucket");
@@ -74,7 +77,8 @@ export function VolumeHistogram({ histogram, loading = false, error = null, onSe
   }
   const start = Date.parse(histogram.meta?.from ?? buckets[0]!.start);
   const end = Date.parse(histogram.meta?.to ?? buckets[buckets.length - 1]!.end);
-  const ticks = axisTicks(start, end);
+  // A label centred on either edge would be cut in half: those ticks are left out.
+  const ticks = axisTicks(start, end).filter((t) => t.percent >= 3 && t.percent <= 97);
   const max = Math.max(1, ...buckets.map((b) => b.total));
   const width = 100 / buckets.length;
   const levelTotals = Object.fromEntries(
@@ -167,7 +171,7 @@ export function VolumeHistogram({ histogram, loading = false, error = null, onSe
               data-bucket={i}
               className="histogram-hit"
               style={{ width: `${width}%` }}
-              aria-label={`${formatDateTime(b.start)} to ${formatDateTime(b.end)}: ${b.total} entries; zoom to this interval`}
+              aria-label={`${formatBound(b.start)} to ${formatBound(b.end)}: ${b.total} entries; zoom to this interval`}
               onClick={(e) => onClick(e, i)}
               onFocus={() => setHover(i)}
               onBlur={() => setHover(null)}
@@ -182,7 +186,7 @@ export function VolumeHistogram({ histogram, loading = false, error = null, onSe
             style={{ left: `${(hover! + 0.5) * width}%` }}
           >
             <div className="histogram-tooltip-time">
-              {formatDateTime(hovered.start)} – {formatDateTime(hovered.end)}
+              {formatBound(hovered.start)} – {formatBound(hovered.end)}
             </div>
             <div className="histogram-tooltip-total">
               {hovered.total.toLocaleString()} {hovered.total === 1 ? "entry" : "entries"}
