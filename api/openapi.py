@@ -194,7 +194,8 @@ ROUTES: tuple[Route, ...] = (
           params=(_ENTRY_ID, _param("before", _AROUND, "older entries"), _param("after", _AROUND, "newer entries"))
           + FILTERS, errors=(400, 401, 404)),
     Route("get", "/api/v1/activity-logs/histogram", "getLogHistogram",
-          "Counts per equal time bucket and level over [from, to) (default: the last 24 hours)", contract.Histogram,
+          "Counts per equal time bucket and level over [from, to); an open end covers the matching entries "
+          "(oldest within retention to now; the last 24 hours when none match)", contract.Histogram,
           params=FILTERS + (_param("buckets", {"type": "integer", "minimum": 1, "maximum": MAX_BUCKETS,
                                                "default": DEFAULT_BUCKETS}, "buckets"),)),
     Route("get", "/api/v1/activity-logs/keys", "listLogKeys",

@@ -344,6 +344,21 @@ async def histogram(
     return [(r["bucket"], r["level"], r["entries"]) for r in rows if 0 <= r["bucket"] < buckets]
 
 
+async def time_bounds(
+    conn: asyncpg.Connection, log_filter: LogFilter, scope: Scope
+) -> tuple[datetime | None, datetime | None]:
+    """The timestamps of the oldest and the newest entry matching the filter and scope (both
+    ``None`` when none matches): the range an open-ended history view actually shows. Each end is
+    its own ``ORDER BY … LIMIT 1`` so the planner can walk the timestamp index from that end."""
+    params: list[Any] = []
+    where = where_clause(log_filter, scope, params)
+    sql = f"""
+        SELECT (SELECT l.timestamp {FROM} WHERE {where} ORDER BY l.timestamp ASC LIMIT 1) AS oldest,
+               (SELECT l.timestamp {FROM} WHERE {where} ORDER BY l.timestamp DESC LIMIT 1) AS newest"""
+    row = await conn.fetchrow(sql, *params)
+    return (row["oldest"], row["newest"]) if row is not None else (None, None)
+
+
 async def delete_older_than(conn: asyncpg.Connection, level: str, cutoff: datetime, *, chunk: int = 10_000) -> int:
     """Delete a level's entries older than ``cutoff`` row by row, in chunks, each its own short
     transaction, so that retention never holds locks long enough to stall ingest. Purges drop

@@ -45,7 +45,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Counts per equal time bucket and level over [from, to) (default: the last 24 hours) */
+        /** Counts per equal time bucket and level over [from, to); an open end covers the matching entries (oldest within retention to now; the last 24 hours when none match) */
         get: operations["getLogHistogram"];
         put?: never;
         post?: never;
