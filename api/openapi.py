@@ -30,6 +30,10 @@ from collector import contract
 from collector.contract import (
     DEFAULT_BUCKETS,
     DEFAULT_CATALOGUE_KEYS,
+    DEFAULT_FACET_TOP,
+    FACET_MAX_ROWS,
+    MAX_FACET_TOP,
+    MAX_FACETS,
     DEFAULT_CONTEXT_ENTRIES,
     DEFAULT_PER_PAGE,
     DEFAULT_TRACE_ENTRIES,
@@ -198,6 +202,16 @@ ROUTES: tuple[Route, ...] = (
           "(oldest within retention to now; the last 24 hours when none match)", contract.Histogram,
           params=FILTERS + (_param("buckets", {"type": "integer", "minimum": 1, "maximum": MAX_BUCKETS,
                                                "default": DEFAULT_BUCKETS}, "buckets"),)),
+    Route("get", "/api/v1/activity-logs/facets", "listLogFacets",
+          "The most frequent values of each facet over the matching entries (default range: the last hour), "
+          f"counted over at most the newest {FACET_MAX_ROWS:,}", contract.Facets,
+          params=FILTERS + (
+              {**_param("facet", {"type": "array", "maxItems": MAX_FACETS, "items": {"type": "string"}},
+                        "repeated: level, source, service, category, project, user, job, entity, a record "
+                        "attribute's key, or resource.<key> (default: level, source, service)"),
+               "style": "form", "explode": True},
+              _param("top", {"type": "integer", "minimum": 1, "maximum": MAX_FACET_TOP,
+                             "default": DEFAULT_FACET_TOP}, "values per facet"))),
     Route("get", "/api/v1/activity-logs/keys", "listLogKeys",
           "Attribute keys stored entries carry (the key catalogue), most recently seen first, for completions",
           contract.LogKeys,

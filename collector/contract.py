@@ -13,7 +13,7 @@ A leaf: it imports nothing from the project, so that ``sdk_shim`` can import it 
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Union
 
@@ -565,3 +565,38 @@ class LogKeys(_Wire):
     key for admins), most recently seen first."""
 
     data: list[LogKey]
+
+
+# --- facets (GET /api/v1/activity-logs/facets) ---------------------------------------------------
+
+FACET_BUILTINS = ("level", "source", "service", "category", "project", "user", "job", "entity")
+DEFAULT_FACETS = ("level", "source", "service")
+MAX_FACETS = 10
+DEFAULT_FACET_TOP = 10
+MAX_FACET_TOP = 50
+FACET_MAX_ROWS = 100_000
+DEFAULT_FACET_SPAN = timedelta(hours=1)
+
+
+class FacetValue(_Wire):
+    value: str | int | float | bool = Field(description="the value, with its JSON type")
+    count: int
+
+
+class FacetCounts(_Wire):
+    facet: str = Field(description="as asked: a built-in name, a record attribute's key, or resource.<key>")
+    values: list[FacetValue]
+
+
+class FacetsMeta(_Wire):
+    from_: datetime = Field(alias="from")
+    to: datetime
+    rows: int = Field(description="entries counted: the newest that match, at most FACET_MAX_ROWS")
+    sampled: bool = Field(description="more entries match than were counted (the counts are the newest ones')")
+
+
+class Facets(_Wire):
+    """The most frequent values of each facet over the entries that match, most frequent first."""
+
+    data: list[FacetCounts]
+    meta: FacetsMeta

@@ -38,6 +38,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/activity-logs/facets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The most frequent values of each facet over the matching entries (default range: the last hour), counted over at most the newest 100,000 */
+        get: operations["listLogFacets"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/activity-logs/histogram": {
         parameters: {
             query?: never;
@@ -536,6 +553,37 @@ export interface components {
              */
             code: string;
             message: string;
+        };
+        /** FacetCounts */
+        FacetCounts: {
+            /** @description as asked: a built-in name, a record attribute's key, or resource.<key> */
+            facet: string;
+            values: components["schemas"]["FacetValue"][];
+        };
+        /** FacetValue */
+        FacetValue: {
+            count: number;
+            /** @description the value, with its JSON type */
+            value: string | number | boolean;
+        };
+        /**
+         * Facets
+         * @description The most frequent values of each facet over the entries that match, most frequent first.
+         */
+        Facets: {
+            data: components["schemas"]["FacetCounts"][];
+            meta: components["schemas"]["FacetsMeta"];
+        };
+        /** FacetsMeta */
+        FacetsMeta: {
+            /** Format: date-time */
+            from: string;
+            /** @description entries counted: the newest that match, at most FACET_MAX_ROWS */
+            rows: number;
+            /** @description more entries match than were counted (the counts are the newest ones') */
+            sampled: boolean;
+            /** Format: date-time */
+            to: string;
         };
         /**
          * Histogram
@@ -1224,6 +1272,73 @@ export interface operations {
             };
             /** @description too many requests (see Retry-After) */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listLogFacets: {
+        parameters: {
+            query?: {
+                /** @description entries of these levels; repeat the parameter or separate values with commas */
+                level?: components["schemas"]["Level"][];
+                /** @description entries from these sources; repeat the parameter or separate values with commas */
+                source?: components["schemas"]["Source"][];
+                /** @description curated or verbose entries only */
+                mode?: components["schemas"]["Category"];
+                /** @description entity type, exact */
+                entity_type?: string;
+                /** @description entity id */
+                entity_id?: number;
+                /** @description job id */
+                job_id?: number;
+                /** @description user id */
+                user_id?: number;
+                /** @description project id */
+                project_id?: number;
+                /** @description W3C trace id, either case */
+                trace_id?: string;
+                /** @description case-insensitive substring of the message; % and _ match themselves */
+                search?: string;
+                /** @description inclusive lower bound (RFC 3339; no offset = UTC) */
+                from?: string;
+                /** @description exclusive upper bound (RFC 3339) */
+                to?: string;
+                /** @description repeated: level, source, service, category, project, user, job, entity, a record attribute's key, or resource.<key> (default: level, source, service) */
+                facet?: string[];
+                /** @description values per facet */
+                top?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Facets */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Facets"];
+                };
+            };
+            /** @description invalid parameter or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing, invalid or expired token */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
