@@ -54,6 +54,15 @@ CHUNK = 50_000
 WORDS = ("render", "frame", "scene", "upload", "queue", "worker", "gpu", "model", "cache", "retry", "timeout",
          "checkpoint", "sampler", "latent", "prompt", "batch", "vae", "lora", "node", "output")  # fmt: skip
 RARE_WORD = "zanzibar"  # in about 1 row in 100,000
+# Services, hosts (a resource attribute) and node ids (a record attribute): common values, and one
+# rare value each, in about 1 row in 100,000, as for the rare word.
+SERVICES = (("render-worker", 0.45), ("api-server", 0.25), ("comfyui-bridge", 0.15), ("gpu-agent", 0.10),
+            ("pipeline-engine", 0.05))  # fmt: skip
+RARE_SERVICE = "billing-cron"
+HOSTS = 20
+RARE_HOST = "gpu-node-spare"
+NODE_IDS = 1000
+RARE_NODE_ID = 424242
 LEVELS = tuple((LEVEL_IDS[name], share) for name, share in (("debug", 0.40), ("info", 0.45), ("warn", 0.10), ("error", 0.05)))
 SOURCES = tuple((SOURCE_IDS[name], share) for name, share in (
     ("api", 0.30), ("comfyui", 0.25), ("worker", 0.30), ("agent", 0.10), ("pipeline", 0.05)))
@@ -67,6 +76,8 @@ def _rows(start_id: int, n: int, rng: random.Random, now: datetime, job_projects
     """n rows shaped like a worker fleet's logs, spread evenly over the last DAYS days in id order."""
     span = DAYS * 86400
     levels, sources = _weighted(LEVELS, rng, n), _weighted(SOURCES, rng, n)
+    services = rng.choices([name for name, _ in SERVICES], weights=[w for _, w in SERVICES], k=n)
+    resources = [b'{"host.name": "gpu-node-%d"}' % k for k in range(HOSTS)]
     out = []
     for i in range(n):
         row_id = start_id + i
@@ -82,12 +93,16 @@ def _rows(start_id: int, n: int, rng: random.Random, now: datetime, job_projects
         entity = rng.random() < 0.2
         trace = rng.random() < 0.5
         trace_id = f"{row_id // 10:032x}" if trace else None
+        service = RARE_SERVICE if rng.random() < 0.00001 else services[i]
+        resource = b'{"host.name": "%s"}' % RARE_HOST.encode() if rng.random() < 0.00001 else resources[row_id % HOSTS]
+        node_id = RARE_NODE_ID if rng.random() < 0.00001 else row_id % NODE_IDS
         out.append((
             row_id, timestamp, levels[i], sources[i], " ".join(words) + f" #{row_id}",
-            b'{"step": %d, "gpu": %d}' % (i % 50, i % 4), "curated" if rng.random() < 0.1 else "verbose",
+            b'{"step": %d, "gpu": %d, "node_id": %d}' % (i % 50, i % 4, node_id),
+            "curated" if rng.random() < 0.1 else "verbose",
             "scene" if entity else None, rng.randrange(1, 10_000) if entity else None,
             user_id, job_id, project_id, trace_id, f"{row_id:016x}" if trace else None, 1 if trace else None,
-            9, "INFO", "render-worker", None, b"{}", "bench", None, False,
+            9, "INFO", service, None, resource, "bench", None, False,
         ))  # fmt: skip
     return out
 
@@ -122,6 +137,11 @@ async def fill(conn: asyncpg.Connection, rows: int, seed: int) -> float:
     elapsed = time.perf_counter() - started
     print("  VACUUM ANALYZE…", flush=True)
     await conn.execute("VACUUM ANALYZE activity_logs")
+    # The query indexes a running server's retention cycle gives every closed day.
+    started_indexes = time.perf_counter()
+    built = await partitions.index_closed_days(conn, now, budget_s=float("inf"))
+    await conn.execute("ANALYZE activity_logs")
+    print(f"  {built} closed-day query indexes built in {time.perf_counter() - started_indexes:.0f} s", flush=True)
     return elapsed
 
 
