@@ -30,7 +30,8 @@ class RowMatcher(Protocol):
 
     Matchers with equal ``share_key`` admit exactly the same rows, so ``LiveHub.publish`` runs one
     of them per batch for all (many consoles with the default filter cost one evaluation); None
-    shares with no one. A plain ``Callable[[ActivityRow], bool]`` is a predicate too, unshared."""
+    shares with no one. A plain ``Callable[[ActivityRow], bool]`` is a predicate too, unshared.
+    A matcher whose ``reads_attributes`` is true looks into rows' ``fields`` and ``resource``."""
 
     share_key: Hashable | None
 
@@ -215,8 +216,11 @@ class LiveHub:
             return
         # What subscribers hold until they send it: each row's view, serialised once, and the
         # columns filters read; not its fields and resource, which can be megabytes of small
-        # objects (what a queue may pin is then bounded by its bytes capacity).
-        rows = [row.for_live() for row in rows]
+        # objects (what a queue may pin is then bounded by its bytes capacity), unless a
+        # subscriber's query reads attributes: then they are kept (shared, not copied) for this
+        # batch, and the bytes capacity counts only the serialised view.
+        keep_attributes = any(getattr(s.predicate, "reads_attributes", False) for s in self._subscriptions)
+        rows = [row.for_live(keep_attributes) for row in rows]
         total = sum(map(live_size, rows))
         matched_by_key: dict[object, tuple[list[ActivityRow], int]] = {}
         for subscription in tuple(self._subscriptions):
