@@ -66,9 +66,9 @@ def _term(term: Term, bind: Bind) -> str:
         return f"COALESCE(l.{column} {sql_op} {bind(value)}::{cast}, false)"
     # An attribute: fields or resource, addressed by a bound key.
     document = "l.fields" if target is Target.FIELD else "l.resource"
-    attribute = f"{document} -> {bind(key.name)}::text"
     if op is Op.EXISTS:
         return f"COALESCE({document} ? {bind(key.name)}::text, false)"
+    attribute = f"{document} -> {bind(key.name)}::text"
     if op is Op.PREFIX:
         return (f"COALESCE(jsonb_typeof({attribute}) = 'string' AND starts_with({attribute} #>> '{{}}', "
                 f"{bind(value)}::text), false)")  # fmt: skip
