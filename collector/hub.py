@@ -219,8 +219,7 @@ class LiveHub:
         # objects (what a queue may pin is then bounded by its bytes capacity), unless a
         # subscriber's query reads attributes: then they are kept (shared, not copied) for this
         # batch, and the bytes capacity counts only the serialised view.
-        keep_attributes = any(getattr(s.predicate, "reads_attributes", False) for s in self._subscriptions)
-        rows = [row.for_live(keep_attributes) for row in rows]
+        rows = [row.for_live(self.reads_attributes) for row in rows]
         total = sum(map(live_size, rows))
         matched_by_key: dict[object, tuple[list[ActivityRow], int]] = {}
         for subscription in tuple(self._subscriptions):
@@ -259,6 +258,12 @@ class LiveHub:
         to_wake, self._to_wake = self._to_wake, set()
         for subscription in to_wake:
             subscription._ready.set()
+
+    @property
+    def reads_attributes(self) -> bool:
+        """Whether some subscriber's query reads ``fields`` or ``resource`` (``RowMatcher``): only
+        then do published rows need them."""
+        return any(getattr(s.predicate, "reads_attributes", False) for s in self._subscriptions)
 
     @property
     def subscriber_count(self) -> int:
