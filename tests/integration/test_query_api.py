@@ -184,3 +184,16 @@ async def test_live_tail_with_q(server, db, session):
     assert [e["message"] for e in await entries_until(replay, "end 2")] == seen + ["not it", "end 2"]
     for ws in (live, hostile, replay):
         await ws.close()
+
+
+async def test_values_are_bound_never_spliced(server, session, world):
+    admin = world["admin"]
+    for q in ('service:"x\' OR \'1\'=\'1"', "gpu:1'--", '"%"', '"_"', "service:render%", 'resource.host.name:"box a\\\\"',
+              "http.status_code:503)", 'message:"$1"'):  # fmt: skip
+        status, body, _ = await call(session, server, "GET", LIST, admin, params={"q": q})
+        assert status in (200, 400), (q, body)
+        if status == 200:
+            assert body["data"] == [], q
+    assert await _messages(session, server, admin, "http.status_code:503 -project:%d" % world["theirs"]) == ["gpu one oom"]
+    status, _, _ = await call(session, server, "GET", LIST, admin, params={"q": "x"})
+    assert status == 200  # the table is still there
