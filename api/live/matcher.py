@@ -6,6 +6,8 @@ Filters mean exactly what they mean in the REST API: every condition ``where_cla
 and so does the creator scope, including entries that carry only a job id, which are scoped through
 their job's project (``JobProjects``). Change the two together:
 ``tests/integration/test_live_ws.py::test_entry_matcher_agrees_with_sql`` compares them row by row.
+A query (``q``) is compiled by ``api.live.query_match``, the twin of ``collector.db.query_sql``
+(``tests/integration/test_query_twin.py``).
 """
 
 from __future__ import annotations
