@@ -28,17 +28,17 @@ JOBS = {1: 1, 2: 2, 3: None}
 # What JobProjects.lookup answers for them: an unknown job has no project.
 JOB_PROJECTS = {**JOBS, 4: None}
 
-ATTRIBUTE_KEYS = ("gpu", "http.status_code", "node_id", "exception.type", "ok")
+ATTRIBUTE_KEYS = ("gpu", "http.status_code", "ok")
 RESOURCE_KEYS = ("host.name", "gpu")
 WORDS = ("disk", "FULL", "Disk full", "50%", "50%_done", "_", "\\", "oom", "a")
-ATTRIBUTE_VALUES = st.one_of(
-    st.integers(-3, 600),
-    st.sampled_from([0.5, 1.0, 2.5, -0.1, 1e16, 503.0, 0.1]),
-    st.sampled_from(["1", "01", "1.0", "true", "false", "abc", "ab", "Abc", "", "a b", "503"]),
-    st.booleans(),
-    st.none(),
-    st.sampled_from([[1], {"a": 1}]),
+# Every kind of value an attribute holds: integers, floats, strings that spell numbers and
+# booleans or not, booleans, null, arrays and maps.
+VALUE_EXAMPLES = (
+    -3, 0, 1, 2, 500, 503, 600, 0.5, 1.0, 2.5, -0.1, 1e16, 503.0, 0.1,
+    "1", "01", "1.0", "true", "false", "abc", "ab", "Abc", "", "a b", "503",
+    True, False, None, [1], {"a": 1},
 )
+ATTRIBUTE_VALUES = st.one_of(st.integers(-3, 600), st.sampled_from(VALUE_EXAMPLES))
 IDS = st.one_of(st.none(), st.integers(1, 4))
 
 ENTRIES = st.builds(
@@ -61,7 +61,7 @@ ENTRIES = st.builds(
     resource=st.dictionaries(st.sampled_from(RESOURCE_KEYS), ATTRIBUTE_VALUES, max_size=2),
 )
 
-_NUMBERS = ("1", "01", "1.0", "0.5", "-0.1", "500", "1e16", "503", "0")
+_NUMBERS = ("1", "01", "1.0", "0.5", "-0.1", "500", "1e16", "503", "0", "-3")
 _VALUES = _NUMBERS + ("true", "false", "abc", "ab*", "Ab*", "*", '"a b"', '""', '"1"', "5*")
 TERMS = st.one_of(
     st.sampled_from(WORDS).map(lambda w: f'"{w}"' if " " in w else w),
@@ -118,7 +118,7 @@ async def _insert(conn, row: ActivityRow) -> int:
     )  # fmt: skip
 
 
-@settings(max_examples=120, deadline=None,
+@settings(max_examples=150, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
 @given(entries=st.lists(ENTRIES, min_size=1, max_size=12), queries=st.lists(QUERIES, min_size=1, max_size=4))
 async def test_sql_and_live_matcher_select_the_same_entries(db, entries, queries):
@@ -150,5 +150,33 @@ async def test_sql_and_live_matcher_select_the_same_entries(db, entries, queries
                     assert set(live_ids) <= {r.id for r in candidates if matcher(r)}
                 if not scope.is_admin:
                     assert set(sql_ids) <= visible, text
+    finally:
+        await transaction.rollback()
+
+
+async def test_every_attribute_term_over_every_kind_of_value(db):
+    """Exhaustively, what the random test may rarely draw: each attribute term, and its negation,
+    over one entry per kind of value, in fields and in the resource."""
+    rows = [ActivityRow(timestamp=BASE, level="info", source="worker", message="m", fields={"gpu": value},
+                       resource={"gpu": value}) for value in VALUE_EXAMPLES]  # fmt: skip
+    rows.append(ActivityRow(timestamp=BASE, level="info", source="worker", message="without"))
+    terms = [f"{key}:{value}" for key in ("gpu", "resource.gpu") for value in _VALUES]
+    terms += [f"{key}{op}{number}" for key in ("gpu", "resource.gpu") for op in (">", ">=", "<", "<=")
+              for number in _NUMBERS]  # fmt: skip
+    jobs = JobProjects(None)  # type: ignore[arg-type]
+    transaction = db.transaction()
+    await transaction.start()
+    try:
+        for row in rows:
+            row.id = await _insert(db, row)
+        stored = await query_logs(db, LogFilter(after_id=0), Scope.admin(), limit=100, shortened=False)
+        selected = 0
+        for text in terms + [f"-{term}" for term in terms]:
+            sql_ids = [r.id for r in await query_logs(db, LogFilter(q=text, after_id=0), Scope.admin(), limit=100)]
+            matcher = EntryMatcher(LogFilter(q=text), Scope.admin(), jobs)
+            for candidates in (rows, stored):
+                assert [r.id for r in candidates if matcher.decide(r, {})] == sql_ids, (text, candidates is rows)
+            selected += len(sql_ids)
+        assert selected > len(terms)  # not all empty
     finally:
         await transaction.rollback()
