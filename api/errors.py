@@ -64,6 +64,17 @@ class BadRequest(ApiError):
     """Invalid query parameter or request body (400)."""
 
 
+class BadQuery(BadRequest):
+    """A query (``q``) that cannot be parsed (400): the body also carries ``position``, the 0-based
+    index in ``q`` of the problem, so that a query bar can point at it."""
+
+    code = "bad_query"
+
+    def __init__(self, message: str, position: int):
+        super().__init__(message)
+        self.position = position
+
+
 class Unauthorized(ApiError):
     """Missing, malformed, expired or otherwise invalid credentials (401)."""
 
@@ -113,9 +124,13 @@ class TooManyRequests(ApiError):
         self.retry_after = retry_after
 
 
-def error_response(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> web.Response:
-    """The JSON error body every API error uses."""
-    return web.json_response({"error": {"code": code, "message": message}}, status=status, headers=headers)
+def error_response(status: int, code: str, message: str, headers: Mapping[str, str] | None = None,
+                   position: int | None = None) -> web.Response:  # fmt: skip
+    """The JSON error body every API error uses (``position``: a query's error, ``BadQuery``)."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if position is not None:
+        error["position"] = position
+    return web.json_response({"error": error}, status=status, headers=headers)
 
 
 def validation_message(exc: ValidationError) -> str:
@@ -163,7 +178,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_response(exc.status, exc.code, exc.message, exc.headers)
+        return error_response(exc.status, exc.code, exc.message, exc.headers, getattr(exc, "position", None))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise  # redirects and the like are not errors

@@ -20,7 +20,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 from pydantic import ValidationError
 
-from api.errors import BadRequest, NotFound, TooManyRequests, parse_body, path_int
+from api.errors import BadQuery, BadRequest, NotFound, TooManyRequests, parse_body, path_int
 from api.retention import curated_api_entry
 from api.security import load_scope, principal_of, require_admin
 from api.settings import Settings
@@ -45,6 +45,7 @@ from collector.contract import (
 from collector.db import repository
 from collector.db.repository import LogFilter, Scope, filter_from_fields
 from collector.model import ActivityRow, dumps, format_timestamp
+from collector.query import QueryError
 from api.runtime import RUNTIME, Runtime
 
 log = logging.getLogger(__name__)
@@ -155,7 +156,10 @@ def parse_filter(query: MultiDictProxy[str]) -> LogFilter:
             values[key] = _integer(query, key)
         else:
             values[key] = _single(query, key)
-    return filter_from_fields(_log_query(values))
+    try:
+        return filter_from_fields(_log_query(values))
+    except QueryError as exc:
+        raise BadQuery(f"q: {exc.message} (at position {exc.position})", exc.position) from None
 
 
 def _levels(query: MultiDictProxy[str]) -> list[str]:

@@ -244,7 +244,8 @@ class CommitFeed:
             tuples = await self._copy_out(after, last)
             if not tuples:
                 break
-            rows = [row for row in live_rows(tuples) if row.id is not None and row.id > self.last_published]
+            rows = [row for row in live_rows(tuples, self._hub.reads_attributes)
+                    if row.id is not None and row.id > self.last_published]
             if not rows:
                 break
             self.remote_rows += len(rows)

@@ -79,6 +79,9 @@ SOURCE_IDS: dict[str, int] = {name: number for number, name in enumerate(SOURCES
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 # Search is a substring scan of every candidate message; longer needles only cost.
 SEARCH_MAX_CHARS = 1000
+# A query (docs/query.md) becomes one SQL condition and one live predicate: its size bounds both
+# (collector/query/parser.py checks the same bound and also bounds depth and terms).
+QUERY_MAX_CHARS = 2000
 # Names and labels (service, scope and event names, severity text, entity type) are identifiers,
 # shown in full in every list view and live frame: ingest keeps this many characters of each.
 NAME_MAX_CHARS = 256
@@ -203,6 +206,7 @@ Mode = Annotated[Category, _names_of("mode", CATEGORIES)]
 TraceId = Annotated[str, Field(pattern=f"^[0-9a-fA-F]{{{TRACE_ID_HEX_CHARS}}}$"), BeforeValidator(_trace_id)]
 EntityType = Annotated[str, Field(max_length=ENTITY_TYPE_MAX_CHARS), _bounded_text(ENTITY_TYPE_MAX_CHARS)]
 SearchText = Annotated[str, Field(max_length=SEARCH_MAX_CHARS), _bounded_text(SEARCH_MAX_CHARS)]
+QueryText = Annotated[str, Field(max_length=QUERY_MAX_CHARS), _bounded_text(QUERY_MAX_CHARS)]
 
 # --- the log filter ------------------------------------------------------------------------------
 
@@ -229,6 +233,10 @@ class LogFilterFields(_Wire):
     trace_id: TraceId | None = Field(None, description="W3C trace id, either case")
     search: SearchText | None = Field(
         None, description="case-insensitive substring of the message; % and _ match themselves"
+    )
+    q: QueryText | None = Field(
+        None, description="a query in the console's query language (docs/query.md), ANDed with the other filters",
+        examples=['service:render-worker gpu:1 level>=warn "out of memory" -node_id:12'],
     )
 
 
@@ -359,6 +367,9 @@ class LiveErrorMessage(_Wire):
 
     type: Literal["error"]
     message: str
+    position: int | None = Field(
+        None, description="with a query that cannot be parsed: the 0-based position in q of the problem"
+    )
 
 
 class LiveServerMessage(
@@ -533,8 +544,11 @@ class IngestStatus(_Wire):
 
 
 class ErrorDetail(_Wire):
-    code: str = Field(examples=["bad_request", "unauthenticated", "forbidden", "not_found"])
+    code: str = Field(examples=["bad_request", "bad_query", "unauthenticated", "forbidden", "not_found"])
     message: str
+    position: int | None = Field(
+        None, description="with code bad_query: the 0-based position in q where the query could not be parsed"
+    )
 
 
 class Error(_Wire):

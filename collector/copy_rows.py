@@ -384,17 +384,18 @@ def rows_from_copy(tuples: bytes) -> list[ActivityRow]:
     return rows
 
 
-def live_rows(tuples: bytes) -> list[ActivityRow]:
+def live_rows(tuples: bytes, with_attributes: bool = False) -> list[ActivityRow]:
     """What the live tail needs of committed COPY tuples: each row's columns and its list-view
     JSON (``ActivityRow.json``), without its fields and resource as Python objects (the live
-    hub drops them: filters never read them). The JSON is written around the stored JSON text of
+    hub drops them) unless ``with_attributes``: a live query reads them
+    (``LiveHub.reads_attributes``). The JSON is written around the stored JSON text of
     fields and resource, never parsed (in C when the fast path is built); a row whose JSON is long
     enough to be shortened for list views is read back whole and shortened as every other row is
     (``ActivityRow.view_dict``)."""
     rows = []
     for values in decode_tuples(tuples, preview.MESSAGE_CHARS):
         if values[23] is not None:
-            row = _row(values, {}, {})
+            row = _row(values, _loads(values[5]), _loads(values[19])) if with_attributes else _row(values, {}, {})
             row._json = values[23]
         else:
             row = _row(values, _loads(values[5]), _loads(values[19]))

@@ -30,7 +30,8 @@ class RowMatcher(Protocol):
 
     Matchers with equal ``share_key`` admit exactly the same rows, so ``LiveHub.publish`` runs one
     of them per batch for all (many consoles with the default filter cost one evaluation); None
-    shares with no one. A plain ``Callable[[ActivityRow], bool]`` is a predicate too, unshared."""
+    shares with no one. A plain ``Callable[[ActivityRow], bool]`` is a predicate too, unshared.
+    A matcher whose ``reads_attributes`` is true looks into rows' ``fields`` and ``resource``."""
 
     share_key: Hashable | None
 
@@ -215,8 +216,10 @@ class LiveHub:
             return
         # What subscribers hold until they send it: each row's view, serialised once, and the
         # columns filters read; not its fields and resource, which can be megabytes of small
-        # objects (what a queue may pin is then bounded by its bytes capacity).
-        rows = [row.for_live() for row in rows]
+        # objects (what a queue may pin is then bounded by its bytes capacity), unless a
+        # subscriber's query reads attributes: then they are kept (shared, not copied) for this
+        # batch, and the bytes capacity counts only the serialised view.
+        rows = [row.for_live(self.reads_attributes) for row in rows]
         total = sum(map(live_size, rows))
         matched_by_key: dict[object, tuple[list[ActivityRow], int]] = {}
         for subscription in tuple(self._subscriptions):
@@ -255,6 +258,12 @@ class LiveHub:
         to_wake, self._to_wake = self._to_wake, set()
         for subscription in to_wake:
             subscription._ready.set()
+
+    @property
+    def reads_attributes(self) -> bool:
+        """Whether some subscriber's query reads ``fields`` or ``resource`` (``RowMatcher``): only
+        then do published rows need them."""
+        return any(getattr(s.predicate, "reads_attributes", False) for s in self._subscriptions)
 
     @property
     def subscriber_count(self) -> int:

@@ -111,15 +111,17 @@ class ActivityRow:
             self._json = encoded
         return self._json
 
-    def for_live(self) -> "ActivityRow":
-        """A copy for the live hub: the view serialised, and without fields and resource (which
-        filters never read), so that rows waiting in subscribers' queues hold little."""
+    def for_live(self, keep_attributes: bool = False) -> "ActivityRow":
+        """A copy for the live hub: the view serialised, and without fields and resource (unless
+        ``keep_attributes``: a live query reads them), so that rows waiting in subscribers'
+        queues hold little."""
         return ActivityRow(
-            self.timestamp, self.level, self.source, self.message, self.category, {}, self.entity_type,
+            self.timestamp, self.level, self.source, self.message, self.category,
+            self.fields if keep_attributes else {}, self.entity_type,
             self.entity_id, self.user_id, self.job_id, self.project_id, self.trace_id, self.span_id,
             self.trace_flags, self.severity_number, self.severity_text, self.service_name, self.event_name,
-            {}, self.scope_name, self.scope_version, self.admin_only, self.id, self.truncated,
-            self.message_length, self.json(),
+            self.resource if keep_attributes else {}, self.scope_name, self.scope_version, self.admin_only, self.id,
+            self.truncated, self.message_length, self.json(),
         )  # fmt: skip
 
     def full_json(self) -> bytes:

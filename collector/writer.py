@@ -436,7 +436,8 @@ class BatchWriter:
         rows: list[ActivityRow] = []
         if parts and self._hub.subscriber_count:
             try:
-                rows = [row for part in parts for row in live_rows(part)]
+                with_attributes = self._hub.reads_attributes
+                rows = [row for part in parts for row in live_rows(part, with_attributes)]
             except Exception:  # noqa: BLE001 - the records are committed: a bug here must not undo that
                 log.exception("could not read back %d committed COPY parts for the live tail", len(parts))
                 rows = []

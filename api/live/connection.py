@@ -31,6 +31,7 @@ from api.live.protocol import (
     subscribed_frame,
 )
 from collector.db.repository import Scope, filter_from_fields, query_logs
+from collector.query import QueryError
 from api.security_events import SecurityEvents
 from collector.hub import LiveHub, Subscription
 from collector.model import ActivityRow
@@ -136,16 +137,16 @@ class LiveConnection:
         self.stats.skipped += skipped
         await self._send(lagged_frame(skipped))
 
-    async def send_error(self, message: str) -> None:
-        await self._send(error_frame(message))
+    async def send_error(self, message: str, position: int | None = None) -> None:
+        await self._send(error_frame(message, position))
 
     # --- subscription --------------------------------------------------------------------------
 
     async def subscribe(self, message: LiveSubscribeMessage) -> None:
         """(Re)start the subscription: the old sender stops before the new one starts, so that
         frames of the two never interleave."""
+        log_filter = filter_from_fields(message)  # a bad query is refused before the running subscription stops
         await self.stop_sender()
-        log_filter = filter_from_fields(message)
         self.matcher = EntryMatcher(log_filter, self.scope or Scope(is_admin=False), self.registry.jobs)
         # Subscribe to the hub BEFORE reading history: a row committed meanwhile is then either in
         # the replay or in the subscription (or both, and the id check drops the second copy).
@@ -348,5 +349,7 @@ class LiveConnection:
                     await self.subscribe(message)
                 else:
                     await self.update_filter(message)
+            except QueryError as exc:  # before ValueError, which it is: the frame says where
+                await self.send_error(f"q: {exc}", exc.position)
             except ValueError as exc:
                 await self.send_error(str(exc))

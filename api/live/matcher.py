@@ -6,6 +6,8 @@ Filters mean exactly what they mean in the REST API: every condition ``where_cla
 and so does the creator scope, including entries that carry only a job id, which are scoped through
 their job's project (``JobProjects``). Change the two together:
 ``tests/integration/test_live_ws.py::test_entry_matcher_agrees_with_sql`` compares them row by row.
+A query (``q``) is compiled by ``api.live.query_match``, the twin of ``collector.db.query_sql``
+(``tests/integration/test_query_twin.py``).
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from typing import Any, Callable, Hashable, Iterable, Mapping
 
 import asyncpg
 
+from api.live.query_match import compile_query, reads_attributes
 from collector.db.queries import q
 from collector.db.repository import LogFilter, Scope
 from collector.model import ActivityRow
+from collector.query import parse_query
 
 
 class JobProjects:
@@ -111,6 +115,8 @@ class EntryMatcher:
         self.jobs = jobs
         self._projects = frozenset(scope.project_ids)
         self._checks = _compile_filter(log_filter)
+        # The hub keeps fields and resource on live rows only while some subscriber reads them.
+        self.reads_attributes = bool(log_filter.q) and reads_attributes(parse_query(log_filter.q))
         # Matchers with equal keys select the same rows: the hub evaluates one per batch for all.
         self.share_key: Hashable | None = (
             "EntryMatcher", id(jobs), scope.is_admin, scope.user_id, tuple(sorted(scope.project_ids)),
@@ -211,6 +217,10 @@ def _compile_filter(f: LogFilter) -> tuple[Callable[[ActivityRow], bool], ...]:
         # ILIKE '%text%' with the wildcards escaped: a case-insensitive substring test.
         needle = f.search.lower()
         checks.append(lambda row: needle in row.message.lower())
+    if f.q:
+        query = parse_query(f.q)
+        if query is not None:
+            checks.append(compile_query(query))
     if f.after_id is not None:
         after_id = f.after_id
         checks.append(lambda row: row.id is not None and row.id > after_id)

@@ -10,7 +10,8 @@ JSON text frame; the messages are the contract's models (``collector.contract``)
     server → {"type": "lagged", "skipped": N}               N matching entries were dropped because this
                                                             client read too slowly; they lie between the
                                                             entries received before and after it
-    server → {"type": "error", "message": "..."}            a malformed or unknown message; the
+    server → {"type": "error", "message": "...", "position"?} a malformed or unknown message (position:
+                                                            where a query ``q`` cannot be parsed); the
                                                             connection stays open
 
 The filter fields and their bounds are those of the REST query string (``LogFilterFields``), so
@@ -63,8 +64,10 @@ def lagged_frame(skipped: int) -> bytes:
     return LiveLaggedMessage(type="lagged", skipped=skipped).model_dump_json().encode()
 
 
-def error_frame(message: str) -> bytes:
-    return LiveErrorMessage(type="error", message=message).model_dump_json().encode()
+def error_frame(message: str, position: int | None = None) -> bytes:
+    """An ``error`` message; ``position`` only for a query that cannot be parsed."""
+    frame = LiveErrorMessage(type="error", message=message, position=position)
+    return frame.model_dump_json(exclude_none=True).encode()
 
 
 def entries_frame(encoded_entries: list[bytes]) -> bytes:

@@ -17,9 +17,11 @@ import asyncpg
 from collector import preview
 from collector.contract import LEVEL_IDS, SOURCE_IDS, LogFilterFields, LogQuery
 from collector.db.queries import q
+from collector.db.query_sql import query_condition
 from collector.errors import ConfigurationError
 from collector.mapping import NAME_CHARS
 from collector.model import ActivityRow
+from collector.query import parse_query
 
 _OTHER_COLUMNS = """
     l.category, l.entity_type, l.entity_id, l.user_id, l.job_id, l.project_id, l.trace_id, l.span_id,
@@ -80,6 +82,7 @@ class LogFilter:
     since: datetime | None = None  # inclusive
     until: datetime | None = None  # exclusive
     search: str | None = None  # case-insensitive substring of the message
+    q: str | None = None  # a query (collector.query), parsed and checked by filter_from_fields
     before_id: int | None = None  # keyset: entries older than this one in (timestamp, id) order
     after_id: int | None = None  # entries committed after this id (live-tail resume)
     through_id: int | None = None  # entries with ids up to this one (a flush's range, with after_id)
@@ -94,6 +97,8 @@ def filter_from_fields(fields: LogFilterFields, base: LogFilter | None = None, *
     """The filter a validated query string or live-tail message describes: its filter fields
     replace those of ``base`` (all of them, or with ``only_set`` those the client gave)."""
     values = fields.model_dump(include=_FILTER_FIELD_NAMES, exclude_unset=only_set)
+    if values.get("q"):
+        parse_query(values["q"])  # a QueryError (ValueError) names the position and what was expected
     return dataclasses.replace(base or LogFilter(), **values)
 
 
@@ -149,6 +154,10 @@ def where_clause(log_filter: LogFilter, scope: Scope, params: list[Any]) -> str:
         conditions.append(f"l.timestamp < {bind(f.until)}")
     if f.search:
         conditions.append(f"l.message ILIKE {bind('%' + escape_like(f.search) + '%')}")
+    if f.q:
+        query = parse_query(f.q)
+        if query is not None:
+            conditions.append(query_condition(query, bind))
     if f.before_id is not None:
         ref = bind(f.before_id)
         conditions.append(f"(l.timestamp, l.id) < (SELECT b.timestamp, b.id FROM activity_logs b WHERE b.id = {ref})")

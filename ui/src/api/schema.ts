@@ -547,12 +547,18 @@ export interface components {
         ErrorDetail: {
             /**
              * @example bad_request
+             * @example bad_query
              * @example unauthenticated
              * @example forbidden
              * @example not_found
              */
             code: string;
             message: string;
+            /**
+             * @description with code bad_query: the 0-based position in q where the query could not be parsed
+             * @default null
+             */
+            position?: number | null;
         };
         /** FacetCounts */
         FacetCounts: {
@@ -698,6 +704,11 @@ export interface components {
         LiveErrorMessage: {
             message: string;
             /**
+             * @description with a query that cannot be parsed: the 0-based position in q of the problem
+             * @default null
+             */
+            position?: number | null;
+            /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
              */
@@ -764,6 +775,12 @@ export interface components {
              * @default null
              */
             project_id?: number | null;
+            /**
+             * @description a query in the console's query language (docs/query.md), ANDed with the other filters
+             * @default null
+             * @example service:render-worker gpu:1 level>=warn "out of memory" -node_id:12
+             */
+            q?: string | null;
             /**
              * @description case-insensitive substring of the message; % and _ match themselves
              * @default null
@@ -839,6 +856,12 @@ export interface components {
              */
             project_id?: number | null;
             /**
+             * @description a query in the console's query language (docs/query.md), ANDed with the other filters
+             * @default null
+             * @example service:render-worker gpu:1 level>=warn "out of memory" -node_id:12
+             */
+            q?: string | null;
+            /**
              * @description case-insensitive substring of the message; % and _ match themselves
              * @default null
              */
@@ -895,6 +918,12 @@ export interface components {
              * @default null
              */
             project_id?: number | null;
+            /**
+             * @description a query in the console's query language (docs/query.md), ANDed with the other filters
+             * @default null
+             * @example service:render-worker gpu:1 level>=warn "out of memory" -node_id:12
+             */
+            q?: string | null;
             /**
              * @description case-insensitive substring of the message; % and _ match themselves
              * @default null
@@ -1158,6 +1187,8 @@ export interface operations {
                 trace_id?: string;
                 /** @description case-insensitive substring of the message; % and _ match themselves */
                 search?: string;
+                /** @description a query in the console's query language (docs/query.md), ANDed with the other filters */
+                q?: string;
                 /** @description inclusive lower bound (RFC 3339; no offset = UTC) */
                 from?: string;
                 /** @description exclusive upper bound (RFC 3339) */
@@ -1229,6 +1260,8 @@ export interface operations {
                 trace_id?: string;
                 /** @description case-insensitive substring of the message; % and _ match themselves */
                 search?: string;
+                /** @description a query in the console's query language (docs/query.md), ANDed with the other filters */
+                q?: string;
                 /** @description inclusive lower bound (RFC 3339; no offset = UTC) */
                 from?: string;
                 /** @description exclusive upper bound (RFC 3339) */
@@ -1304,6 +1337,8 @@ export interface operations {
                 trace_id?: string;
                 /** @description case-insensitive substring of the message; % and _ match themselves */
                 search?: string;
+                /** @description a query in the console's query language (docs/query.md), ANDed with the other filters */
+                q?: string;
                 /** @description inclusive lower bound (RFC 3339; no offset = UTC) */
                 from?: string;
                 /** @description exclusive upper bound (RFC 3339) */
@@ -1371,6 +1406,8 @@ export interface operations {
                 trace_id?: string;
                 /** @description case-insensitive substring of the message; % and _ match themselves */
                 search?: string;
+                /** @description a query in the console's query language (docs/query.md), ANDed with the other filters */
+                q?: string;
                 /** @description inclusive lower bound (RFC 3339; no offset = UTC) */
                 from?: string;
                 /** @description exclusive upper bound (RFC 3339) */
@@ -1533,6 +1570,8 @@ export interface operations {
                 trace_id?: string;
                 /** @description case-insensitive substring of the message; % and _ match themselves */
                 search?: string;
+                /** @description a query in the console's query language (docs/query.md), ANDed with the other filters */
+                q?: string;
                 /** @description inclusive lower bound (RFC 3339; no offset = UTC) */
                 from?: string;
                 /** @description exclusive upper bound (RFC 3339) */

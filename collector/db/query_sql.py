@@ -1,0 +1,87 @@
+"""A parsed query (``collector.query``) → a SQL condition over ``activity_logs l`` (joined with
+``activity_log_sources src`` as in ``repository.FROM``). Its twin for the live tail is
+``api.live.query_match``: change the two together (``tests/integration/test_query_twin.py``
+requires them to select the same rows).
+
+Every value and every attribute key is a bound parameter; only the column names of the
+built-in keys, which come from the parser's fixed table, are written into the text. Every
+condition is two-valued (never NULL), so that ``NOT`` selects exactly the complement.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from collector.contract import LEVEL_IDS, SOURCE_IDS
+from collector.query.ast import COMPARISONS, And, AttributeValue, Node, Not, Op, Or, Target, Term, Text
+
+Bind = Callable[[Any], str]
+
+# The entry's own columns a built-in key may name (a fixed set: never user text).
+_COLUMNS = frozenset({
+    "service_name", "trace_id", "span_id", "entity_type", "entity_id", "job_id", "project_id", "user_id",
+    "event_name", "scope_name", "scope_version", "timestamp", "category",
+})  # fmt: skip
+_SQL_OPS = {Op.GT: ">", Op.GE: ">=", Op.LT: "<", Op.LE: "<="}
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def query_condition(node: Node, bind: Bind) -> str:
+    """The SQL condition of ``node``; values are appended through ``bind``, which returns the
+    placeholder (``$n``) of each."""
+    if isinstance(node, And):
+        return "(" + " AND ".join(query_condition(n, bind) for n in node.nodes) + ")"
+    if isinstance(node, Or):
+        return "(" + " OR ".join(query_condition(n, bind) for n in node.nodes) + ")"
+    if isinstance(node, Not):
+        return f"(NOT {query_condition(node.node, bind)})"
+    if isinstance(node, Text):
+        return f"(l.message ILIKE {bind('%' + _escape_like(node.text) + '%')})"
+    return _term(node, bind)
+
+
+def _term(term: Term, bind: Bind) -> str:
+    key, op, value = term.key, term.op, term.value
+    target = key.target
+    if target is Target.LEVEL:
+        if op in COMPARISONS:
+            return f"(l.level_id {_SQL_OPS[op]} {bind(LEVEL_IDS[value])}::smallint)"  # type: ignore[index]
+        return f"(l.level_id = ANY({bind(sorted(LEVEL_IDS[n] for n in value))}::smallint[]))"  # type: ignore[attr-defined]
+    if target is Target.NAME:
+        if key.name == "source":
+            return f"(l.source_id = ANY({bind(sorted(SOURCE_IDS[n] for n in value))}::smallint[]))"  # type: ignore[attr-defined]
+        return f"(l.category = ANY({bind(sorted(value))}::text[]))"  # type: ignore[call-overload]
+    if target in (Target.TEXT, Target.INT, Target.TIME):
+        column = key.name
+        assert column in _COLUMNS, column
+        cast = {Target.TEXT: "text", Target.INT: "bigint", Target.TIME: "timestamptz"}[target]
+        if op is Op.EXISTS:
+            return f"(l.{column} IS NOT NULL)"
+        if op is Op.PREFIX:
+            return f"COALESCE(starts_with(l.{column}, {bind(value)}::text), false)"
+        sql_op = "=" if op is Op.EQ else _SQL_OPS[op]
+        return f"COALESCE(l.{column} {sql_op} {bind(value)}::{cast}, false)"
+    # An attribute: fields or resource, addressed by a bound key.
+    document = "l.fields" if target is Target.FIELD else "l.resource"
+    if op is Op.EXISTS:
+        return f"COALESCE({document} ? {bind(key.name)}::text, false)"
+    attribute = f"{document} -> {bind(key.name)}::text"
+    if op is Op.PREFIX:
+        return (f"COALESCE(jsonb_typeof({attribute}) = 'string' AND starts_with({attribute} #>> '{{}}', "
+                f"{bind(value)}::text), false)")  # fmt: skip
+    if op in COMPARISONS:
+        # The CASE keeps the cast from meeting a value that is not a number.
+        return (f"COALESCE(CASE WHEN jsonb_typeof({attribute}) = 'number' THEN ({attribute})::numeric "
+                f"{_SQL_OPS[op]} {bind(value)}::numeric END, false)")  # fmt: skip
+    assert isinstance(value, AttributeValue)
+    # jsonb equality compares numbers numerically (1 = 1.0) and never equates a string, a number
+    # and a boolean: each spelling the value allows is one candidate.
+    candidates = [f"to_jsonb({bind(value.text)}::text)"]
+    if value.number is not None:
+        candidates.append(f"to_jsonb({bind(value.number)}::numeric)")
+    if value.boolean is not None:
+        candidates.append(f"to_jsonb({bind(value.boolean)}::boolean)")
+    return f"COALESCE({attribute} IN ({', '.join(candidates)}), false)"
