@@ -14,7 +14,7 @@ import {
   useActivityLogHistory,
 } from "./hooks/useActivityLogHistory";
 import type { ExportProgress } from "./hooks/useActivityLogHistory";
-import { formatDateTime } from "./rows";
+import { Timestamp } from "../../lib/time";
 import { ACTIVITY_LOG_LEVELS, ACTIVITY_LOG_SOURCES } from "./types";
 import type { ActivityLogEntry, ExportFormat } from "./types";
 import {
@@ -349,7 +349,7 @@ function HistoryRow({
       <tr className={`level-${entry.level}${open ? " is-expanded" : ""}`}>
         <td className="log-time">
           <button type="button" className="link-button" aria-expanded={open} onClick={onToggle} aria-label={`Details of entry ${entry.id}`}>
-            {formatDateTime(entry.timestamp)}
+            <Timestamp value={entry.timestamp} />
           </button>
         </td>
         <td>

@@ -1,6 +1,6 @@
 import { ACTIVITY_LOG_LEVELS } from "../types";
 import type { HistogramBucket } from "../types";
-import { formatDateTime } from "../rows";
+import { formatTimestamp as formatDateTime } from "../../../lib/time";
 
 interface VolumeHistogramProps {
   buckets: HistogramBucket[];
