@@ -14,7 +14,9 @@ import {
   useActivityLogHistory,
 } from "./hooks/useActivityLogHistory";
 import type { ExportProgress } from "./hooks/useActivityLogHistory";
-import { Timestamp } from "../../lib/time";
+import { KEYBOARD_PANE_ATTRIBUTE } from "./hooks/useConsoleKeyboard";
+import { useHistoryKeyboard } from "./hooks/useHistoryKeyboard";
+import { Timestamp, useTimeZone, zoneLabel } from "../../lib/time";
 import { ACTIVITY_LOG_LEVELS, ACTIVITY_LOG_SOURCES } from "./types";
 import type { ActivityLogEntry, ExportFormat } from "./types";
 import {
@@ -119,9 +121,13 @@ export function HistoryPane() {
   const totalExact = history.data?.meta.total_exact ?? true;
   const pageCount = Math.max(1, Math.ceil(total / filters.per_page));
   const rows = selectsNothing ? [] : (history.data?.data ?? []);
+  const paneRef = useRef<HTMLElement>(null);
+  const rowIds = useMemo(() => rows.map((e) => e.id), [rows]);
+  const selectedId = useHistoryKeyboard(paneRef, rowIds, openRow, setOpenRow);
+  const zone = useTimeZone();
 
   return (
-    <section className="history-pane" aria-label="History">
+    <section className="history-pane" aria-label="History" ref={paneRef} {...{ [KEYBOARD_PANE_ATTRIBUTE]: "history" }}>
       <form className="history-filters" role="search" aria-label="History filters" onSubmit={(e) => e.preventDefault()}>
         <div className="filter-row">
           <label>
@@ -253,7 +259,7 @@ export function HistoryPane() {
         <table className="history-table mono" aria-label="History results" aria-busy={history.isFetching}>
           <thead>
             <tr>
-              <th scope="col">Time</th>
+              <th scope="col">Time ({zoneLabel(zone)})</th>
               <th scope="col">Level</th>
               <th scope="col">Source</th>
               <th scope="col">Message</th>
@@ -268,6 +274,7 @@ export function HistoryPane() {
                   key={e.id}
                   entry={e}
                   open={open}
+                  selected={selectedId === e.id}
                   onToggle={() => setOpenRow(open ? null : e.id)}
                   search={filters.search}
                   filterTarget={filterTarget}
@@ -334,21 +341,23 @@ export function HistoryPane() {
 function HistoryRow({
   entry,
   open,
+  selected,
   onToggle,
   search,
   filterTarget,
 }: {
   entry: ActivityLogEntry;
   open: boolean;
+  selected: boolean;
   onToggle: () => void;
   search: string;
   filterTarget: EntryFilterTarget;
 }) {
   return (
     <>
-      <tr className={`level-${entry.level}${open ? " is-expanded" : ""}`}>
+      <tr className={`level-${entry.level}${open ? " is-expanded" : ""}${selected ? " is-selected" : ""}`} data-entry-id={entry.id} data-selected={selected || undefined}>
         <td className="log-time">
-          <button type="button" className="link-button" aria-expanded={open} onClick={onToggle} aria-label={`Details of entry ${entry.id}`}>
+          <button type="button" className="link-button" data-row-toggle aria-expanded={open} onClick={onToggle} aria-label={`Details of entry ${entry.id}`}>
             <Timestamp value={entry.timestamp} />
           </button>
         </td>

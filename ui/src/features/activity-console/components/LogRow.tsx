@@ -26,6 +26,7 @@ export const LogRow = memo(function LogRow({ row, expanded, search, onToggle, on
       <button
         type="button"
         className="log-line"
+        data-row-toggle
         aria-expanded={expanded}
         onClick={() => onToggle(row.key)}
       >
