@@ -20,7 +20,8 @@ function serveThree() {
 
 const selectedIds = () => [...document.querySelectorAll<HTMLElement>("tr[data-selected]")].map((tr) => tr.dataset.entryId);
 
-describe("keyboard selection in history", () => {
+// The first render loads the whole pane; on a busy machine that alone can take seconds.
+describe("keyboard selection in history", { timeout: 30_000 }, () => {
   beforeEach(resetStores);
 
   it("takes j/k/Enter/Esc/g/G once the focus is in the pane, selecting by entry id", async () => {
