@@ -12,7 +12,7 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from api import accounts, bootstrap, console_ui, health, http_headers, live, logs, metrics, openapi, security, server_logs
+from api import accounts, bootstrap, console_ui, health, http_headers, live, log_keys, logs, metrics, openapi, security, server_logs
 from api.background import background
 from api.connection_guard import GuardedAppRunner, otlp_http_limits, reserve_middleware, start_guarded_site
 from api.errors import error_middleware
@@ -29,6 +29,7 @@ from collector.delivery import Delivery
 from collector.grpc_server import start_grpc_server
 from collector.http_receiver import create_otlp_http_app
 from collector.ingest import IngestLimits, IngestService
+from collector.key_catalogue import KeyCatalogue
 from collector.spool import Spool
 from collector.writer import BatchWriter
 
@@ -82,8 +83,9 @@ async def _writer(app: web.Application) -> AsyncIterator[None]:
     # listens on a connection of its own (LISTEN needs a session: docs/replicas.md).
     feed = runtime.commit_feed = CommitFeed(runtime.hub, runtime.pool, lambda: connect(runtime.dsn, timeout=5))
     await feed.start()
+    catalogue = runtime.key_catalogue = KeyCatalogue()
     writer = BatchWriter(runtime.ingest_pool, runtime.hub, feed=feed, max_pending_rows=settings.max_pending_rows,
-                         settings_refresh=settings.settings_refresh_s)  # fmt: skip
+                         settings_refresh=settings.settings_refresh_s, catalogue=catalogue)  # fmt: skip
     try:
         await writer.start()
     except BaseException:
@@ -115,10 +117,12 @@ async def _writer(app: web.Application) -> AsyncIterator[None]:
     feed.on_change("activity_log_settings", writer.reload_settings_soon)
     feed.on_change("ingest_tokens", runtime.ingest_auth.forget)
     try:
-        yield
+        async with background(catalogue.run_forever(runtime.pool), "key-catalogue"):
+            yield
     finally:
         await delivery.close()  # the spool keeps what is not replayed yet, for the next start
         await writer.close()  # commits what is queued: the receivers have stopped by now
+        await catalogue.close(runtime.pool)  # the keys of what the writer committed last
         await feed.close()
         runtime.hub.close()
         stats = writer.stats
@@ -185,6 +189,7 @@ def create_app(settings: Settings) -> web.Application:
     http_headers.setup(app)
     accounts.setup(app, settings.login_max_failures, settings.login_failure_window_s)
     logs.setup(app, settings)
+    log_keys.setup(app)
     openapi.setup(app)
     console_ui.setup(app)  # last: its catch-all route serves client-side routes
     return app

@@ -60,6 +60,8 @@ TRACE_SLICE = 250
 # shortened entries carries at most about 13 MiB.
 TRACE_MAX_BYTES = 8 * 1024 * 1024
 DEFAULT_HISTOGRAM_SPAN = timedelta(hours=24)
+# The shortest span an open-ended histogram covers (a lone entry would otherwise fill one bucket).
+HISTOGRAM_MIN_SPAN = timedelta(minutes=1)
 EXPORT_CHUNK_BYTES = 64 * 1024
 
 # The filter's query parameters, as ``LogQuery`` names them: ``level`` and ``source`` may be
@@ -287,21 +289,61 @@ async def trace(request: web.Request) -> web.Response:
     return web.Response(body=body, content_type="application/json")
 
 
+async def _open_range(conn: asyncpg.Connection, log_filter: LogFilter, scope: Scope) -> tuple[datetime, datetime]:
+    """The histogram's range when ``from`` or ``to`` is open: the range the table shows, i.e. from
+    the oldest matching entry (no further back than the longest retention, so one stray ancient
+    timestamp cannot squash every bar into the right edge) to now (or the newest entry, if it is
+    later). Without a matching entry: the last ``DEFAULT_HISTOGRAM_SPAN`` before ``to``."""
+    now = datetime.now(timezone.utc)
+    oldest, newest = await repository.time_bounds(conn, log_filter, scope)
+    until = log_filter.until
+    if until is None:
+        until = now
+        if newest is not None and newest >= now:
+            until = _later(newest, timedelta(microseconds=1))  # [from, to) must hold the newest
+    since = log_filter.since
+    if since is None:
+        if oldest is None:
+            since = _earlier(until, DEFAULT_HISTOGRAM_SPAN)
+        else:
+            settings = await repository.get_settings(conn)
+            longest = max(settings[f"retention_days_{level}"] for level in LEVELS)
+            since = max(oldest, _earlier(now, timedelta(days=longest)))
+            # A single entry, or a burst within a second, still gets a readable span.
+            since = min(since, _earlier(until, HISTOGRAM_MIN_SPAN))
+    return since, until
+
+
+def _earlier(instant: datetime, span: timedelta) -> datetime:
+    try:
+        return instant - span
+    except OverflowError:
+        return datetime.min.replace(tzinfo=timezone.utc)
+
+
+def _later(instant: datetime, span: timedelta) -> datetime:
+    try:
+        return instant + span
+    except OverflowError:
+        return datetime.max.replace(tzinfo=timezone.utc)
+
+
 async def log_histogram(request: web.Request) -> web.Response:
     """``GET /api/v1/activity-logs/histogram?…&buckets=N``: counts per equal time bucket and
-    level over [from, to) (default: the last 24 hours)."""
+    level over [from, to); an open end covers what the table shows (``_open_range``)."""
     query = request.query
     _check_known(query, {*FILTER_PARAMS, "buckets"})
     log_filter = parse_filter(query)
     buckets = _int(query, "buckets", default=DEFAULT_BUCKETS, low=1, high=MAX_BUCKETS)
     assert buckets is not None
-    until = log_filter.until or datetime.now(timezone.utc)
-    since = log_filter.since or until - DEFAULT_HISTOGRAM_SPAN
-    if until <= since:
-        raise BadRequest("from must be before to")
     principal = principal_of(request)
     async with _runtime(request).pool.acquire() as conn:
         scope = await load_scope(conn, principal)
+        since, until = log_filter.since, log_filter.until
+        if since is None or until is None:
+            since, until = await _open_range(conn, log_filter, scope)
+        if until <= since:
+            raise BadRequest("from must be before to")
         counts = await repository.histogram(conn, log_filter, scope, since=since, until=until, buckets=buckets)
     width = (until - since) / buckets
     data = [

@@ -105,6 +105,15 @@ class ServerCollector(Collector):
                                   value=runtime.retention.days_dropped)  # fmt: skip
         yield CounterMetricFamily("activity_partitions_created", "day partitions created ahead or for back-filled "
                                   "entries", value=runtime.retention.days_created)  # fmt: skip
+        yield CounterMetricFamily("activity_closed_day_indexes_built", "query indexes built on closed days' "
+                                  "partitions", value=runtime.retention.indexes_built)  # fmt: skip
+        catalogue = runtime.key_catalogue.stats
+        yield CounterMetricFamily("activity_key_catalogue_written_keys", "attribute keys written to the key catalogue",
+                                  value=catalogue.written)  # fmt: skip
+        yield CounterMetricFamily("activity_key_catalogue_dropped_keys", "new attribute keys not catalogued because "
+                                  "too many were waiting to be written", value=catalogue.dropped)  # fmt: skip
+        yield CounterMetricFamily("activity_key_catalogue_failed_writes", "key catalogue writes that failed "
+                                  "(retried)", value=catalogue.failed_writes)  # fmt: skip
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -29,11 +29,14 @@ from api import accounts
 from collector import contract
 from collector.contract import (
     DEFAULT_BUCKETS,
+    DEFAULT_CATALOGUE_KEYS,
     DEFAULT_CONTEXT_ENTRIES,
     DEFAULT_PER_PAGE,
     DEFAULT_TRACE_ENTRIES,
     INT64_MAX,
     MAX_BUCKETS,
+    MAX_CATALOGUE_KEY_CHARS,
+    MAX_CATALOGUE_KEYS,
     MAX_OFFSET,
     MAX_PER_PAGE,
     MAX_TRACE_ENTRIES,
@@ -191,9 +194,16 @@ ROUTES: tuple[Route, ...] = (
           params=(_ENTRY_ID, _param("before", _AROUND, "older entries"), _param("after", _AROUND, "newer entries"))
           + FILTERS, errors=(400, 401, 404)),
     Route("get", "/api/v1/activity-logs/histogram", "getLogHistogram",
-          "Counts per equal time bucket and level over [from, to) (default: the last 24 hours)", contract.Histogram,
+          "Counts per equal time bucket and level over [from, to); an open end covers the matching entries "
+          "(oldest within retention to now; the last 24 hours when none match)", contract.Histogram,
           params=FILTERS + (_param("buckets", {"type": "integer", "minimum": 1, "maximum": MAX_BUCKETS,
                                                "default": DEFAULT_BUCKETS}, "buckets"),)),
+    Route("get", "/api/v1/activity-logs/keys", "listLogKeys",
+          "Attribute keys stored entries carry (the key catalogue), most recently seen first, for completions",
+          contract.LogKeys,
+          params=(_param("prefix", {"type": "string", "maxLength": MAX_CATALOGUE_KEY_CHARS}, "keys starting with this"),
+                  _param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_CATALOGUE_KEYS,
+                                   "default": DEFAULT_CATALOGUE_KEYS}, "at most this many keys"))),
     Route("get", "/api/v1/traces/{trace_id}", "getTrace", "Every visible entry of a trace, oldest first, with span ids",
           contract.TraceEntries,
           params=(_param("trace_id", {"type": "string", "pattern": f"^[0-9a-fA-F]{{{TRACE_ID_HEX_CHARS}}}$"},

@@ -38,6 +38,9 @@ from collector.writer import BatchWriter
 log = logging.getLogger(__name__)
 
 DELETE_CHUNK_ROWS = 10_000
+# A cycle starts no index build after this long (a first run on a large database catches up over
+# several cycles rather than holding the retention lock for hours).
+INDEX_BUDGET_S = 600.0
 
 
 def curated_api_entry(message: str, fields: dict[str, Any], *, scope_name: str = __name__,
@@ -62,6 +65,9 @@ class RetentionJob:
         self.failed = 0  # cycles that failed (database away), retried at the next interval
         self.days_dropped = 0  # day partitions dropped, all cycles
         self.days_created = 0  # day partitions created, all cycles
+        self.indexes_built = 0  # closed days' query indexes built, all cycles
+        self.index_budget_s = INDEX_BUDGET_S
+        self.expired_keys = 0  # key catalogue entries not seen within the longest retention, all cycles
 
     async def run_once(self, now: datetime | None = None) -> dict[str, int] | None:
         """One cycle: the number of entries deleted per level; None when another process is
@@ -91,6 +97,10 @@ class RetentionJob:
         self.forgotten_request_ids += await repository.prune_ingest_requests(
             conn, request_id_floor(now - REQUEST_ID_WINDOW), chunk=self.chunk_rows
         )
+        # Closed days get the query indexes ingest does not pay for (collector/partitions.py).
+        self.indexes_built += await partitions.index_closed_days(conn, now, budget_s=self.index_budget_s)
+        # The key catalogue forgets keys no entry kept within the longest retention can carry.
+        self.expired_keys += await repository.expire_log_keys(conn, now - timedelta(days=max(retention_days.values())))
         total = sum(purged.values())
         self.deleted.update(purged)
         log.debug("retention purged %d entries: %s", total, purged)

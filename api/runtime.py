@@ -15,6 +15,7 @@ from collector.commit_feed import CommitFeed
 from collector.delivery import Delivery
 from collector.hub import LiveHub
 from collector.ingest import IngestService
+from collector.key_catalogue import KeyCatalogue
 from collector.model import ActivityRow
 from collector.writer import BatchWriter
 
@@ -32,7 +33,7 @@ class Runtime:
     ``cleanup_ctx``, api/app.py), each of which sets what it started, once, in this order:
 
     - database: ``dsn``, ``pool``, ``ingest_pool``, ``export_pool``, ``first_run``;
-    - writer: ``commit_feed`` (the live tail's entries from every process), ``writer``, ``delivery`` (the spool and its replayer) in front of it, then
+    - writer: ``commit_feed`` (the live tail's entries from every process), ``key_catalogue``, ``writer``, ``delivery`` (the spool and its replayer) in front of it, then
       ``ingest`` and ``ingest_auth``;
     - retention: ``retention``;
     - the OTLP receivers: ``otlp_grpc_port``, ``otlp_http_port`` (the bound ports: 0 in the
@@ -52,6 +53,7 @@ class Runtime:
     dsn: str
     commit_feed: CommitFeed
     writer: BatchWriter
+    key_catalogue: KeyCatalogue
     delivery: Delivery
     ingest: IngestService
     ingest_auth: IngestAuthenticator

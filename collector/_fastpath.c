@@ -1691,12 +1691,223 @@ static PyObject *decode_tuples(PyObject *module, PyObject *args) {
     return rows;
 }
 
+
+/* tuple_keys(tuples, max_keys) -> [(bucket, where, key, type)]
+ * The attribute keys of COPY tuples for the key catalogue (collector/key_catalogue.py is the
+ * reference): the top-level keys of each tuple's fields (where 0) and resource (where 1) JSON,
+ * with the JSON type of their value ("string", "int", "float", "bool", "null", "map", "array"),
+ * distinct, in the order first met, at most max_keys of them. Keys that are empty, longer than
+ * MAX_CATALOGUE_KEY bytes or written with JSON escapes are left out. `bucket` says who may see
+ * the key: -1 admins only (the row is admin_only, or has a user or job but no project), the
+ * row's project_id, or 0 (a row of no project, user or job: every role's scope). The JSON is
+ * our own encoders' (no whitespace), but the walk is bounded by the bytes whatever they hold:
+ * it stops at the first thing it does not expect. ValueError when the bytes are not tuples. */
+#define MAX_CATALOGUE_KEY 128
+enum { KT_STRING, KT_INT, KT_FLOAT, KT_BOOL, KT_NULL, KT_MAP, KT_ARRAY };
+static const char *const KEY_TYPES[] = {"string", "int", "float", "bool", "null", "map", "array"};
+
+typedef struct {
+    int64_t bucket;
+    int where, type;
+    Span key;
+} CatalogueKey;
+
+typedef struct {
+    CatalogueKey *items;
+    size_t count, max;
+    int32_t *slots; /* open addressing: index + 1 into items, 0 empty */
+    size_t cap;
+} KeySet;
+
+/* Past a JSON string (p at its opening quote); NULL when it does not end. memchr finds the
+ * quotes: a quote preceded by an odd run of backslashes is escaped (the run cannot start before
+ * `from`, which follows the opening quote or an escaped quote). `escaped` (may be NULL) is set
+ * when the string holds any backslash. */
+static const uint8_t *json_skip_string(const uint8_t *p, const uint8_t *end, int *escaped) {
+    const uint8_t *from = p + 1;
+    for (;;) {
+        if (from > end) return NULL;
+        const uint8_t *quote = memchr(from, '"', (size_t)(end - from));
+        if (!quote) return NULL;
+        const uint8_t *run = quote;
+        while (run > from && run[-1] == '\\') run--;
+        if (escaped && !*escaped && memchr(p + 1, '\\', (size_t)(quote - p - 1))) *escaped = 1;
+        if (((quote - run) & 1) == 0) return quote + 1;
+        from = quote + 1;
+    }
+}
+
+static const uint8_t *json_skip_value(const uint8_t *p, const uint8_t *end, int *type) {
+    if (p >= end) return NULL;
+    switch (*p) {
+    case '"': *type = KT_STRING; return json_skip_string(p, end, NULL);
+    case '{':
+    case '[': {
+        *type = *p == '{' ? KT_MAP : KT_ARRAY;
+        size_t depth = 0;
+        while (p < end) {
+            if (*p == '"') {
+                p = json_skip_string(p, end, NULL);
+                if (!p) return NULL;
+                continue;
+            }
+            if (*p == '{' || *p == '[') {
+                depth++;
+            } else if (*p == '}' || *p == ']') {
+                if (--depth == 0) return p + 1;
+            }
+            p++;
+        }
+        return NULL;
+    }
+    case 't': *type = KT_BOOL; return end - p >= 4 && !memcmp(p, "true", 4) ? p + 4 : NULL;
+    case 'f': *type = KT_BOOL; return end - p >= 5 && !memcmp(p, "false", 5) ? p + 5 : NULL;
+    case 'n': *type = KT_NULL; return end - p >= 4 && !memcmp(p, "null", 4) ? p + 4 : NULL;
+    }
+    if (*p != '-' && (*p < '0' || *p > '9')) return NULL;
+    *type = KT_INT;
+    for (; p < end; p++) {
+        if (*p == '.' || *p == 'e' || *p == 'E') *type = KT_FLOAT;
+        else if (*p != '-' && *p != '+' && (*p < '0' || *p > '9')) break;
+    }
+    return p;
+}
+
+static int keyset_add(KeySet *set, int64_t bucket, int where, int type, Span key) {
+    if (set->count >= set->max) return OK;
+    uint64_t h = key_hash(key) ^ ((uint64_t)bucket * 0x9E3779B97F4A7C15ULL) ^ (uint64_t)(where * 8 + type);
+    size_t mask = set->cap - 1, i = h & mask;
+    while (set->slots[i]) {
+        const CatalogueKey *k = &set->items[set->slots[i] - 1];
+        if (k->bucket == bucket && k->where == where && k->type == type && k->key.n == key.n
+            && memcmp(k->key.p, key.p, key.n) == 0)
+            return OK;
+        i = (i + 1) & mask;
+    }
+    set->items[set->count] = (CatalogueKey){bucket, where, type, key};
+    set->slots[i] = (int32_t)++set->count;
+    return OK;
+}
+
+/* The top-level keys of one JSON object into `set`, in order. */
+static void object_keys(KeySet *set, const uint8_t *p, size_t n, int64_t bucket, int where) {
+    const uint8_t *end = p + n;
+    if (p >= end || *p != '{') return;
+    p++;
+    while (p < end && *p == '"') {
+        int escaped = 0, type;
+        const uint8_t *after = json_skip_string(p, end, &escaped);
+        if (!after) return;
+        Span key = {p + 1, (size_t)(after - p - 2)};
+        p = after;
+        if (p >= end || *p != ':') return;
+        p = json_skip_value(p + 1, end, &type);
+        if (!p) return;
+        if (!escaped && key.n > 0 && key.n <= MAX_CATALOGUE_KEY) keyset_add(set, bucket, where, type, key);
+        if (p >= end || *p != ',') return;
+        p++;
+    }
+}
+
+static PyObject *tuple_keys(PyObject *module, PyObject *args) {
+    Py_buffer data;
+    Py_ssize_t max_keys;
+    if (!PyArg_ParseTuple(args, "y*n", &data, &max_keys)) return NULL;
+    if (max_keys < 0 || max_keys > 1 << 20) {
+        PyBuffer_Release(&data);
+        PyErr_SetString(PyExc_ValueError, "max_keys must be between 0 and 2**20");
+        return NULL;
+    }
+    KeySet set = {0};
+    set.max = (size_t)max_keys;
+    set.cap = 16;
+    while (set.cap < set.max * 2) set.cap *= 2;
+    set.items = PyMem_Malloc((set.max ? set.max : 1) * sizeof(CatalogueKey));
+    set.slots = PyMem_Calloc(set.cap, sizeof(int32_t));
+    PyObject *result = NULL;
+    if (!set.items || !set.slots) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    const uint8_t *p = data.buf, *end = p + data.len;
+    Span last_resource = {NULL, 0};
+    int64_t last_bucket = 0;
+    while (p < end) {
+        if (end - p < 2 || ((p[0] << 8) | p[1]) != COPY_FIELDS) {
+            PyErr_SetString(PyExc_ValueError, "not a COPY tuple of the activity_logs columns");
+            goto done;
+        }
+        p += 2;
+        const uint8_t *values[COPY_FIELDS];
+        int64_t lengths[COPY_FIELDS];
+        for (int column = 0; column < COPY_FIELDS; column++) {
+            if (end - p < 4) {
+                PyErr_SetString(PyExc_ValueError, "a COPY tuple runs past the end");
+                goto done;
+            }
+            uint32_t length = load_be32(p);
+            p += 4;
+            values[column] = p;
+            lengths[column] = length == 0xFFFFFFFFu ? -1 : (int64_t)length;
+            if (length != 0xFFFFFFFFu) {
+                if (length > (uint64_t)(end - p)) {
+                    PyErr_SetString(PyExc_ValueError, "a COPY tuple runs past the end");
+                    goto done;
+                }
+                p += length;
+            }
+        }
+        /* Columns (copy_rows.COPY_COLUMNS): 5 fields, 9 user_id, 10 job_id, 11 project_id,
+         * 19 resource, 22 admin_only. */
+        int64_t bucket = -1;
+        int admin_only = lengths[22] == 1 && values[22][0];
+        if (!admin_only) {
+            if (lengths[11] == 8) {
+                uint64_t v = 0;
+                for (int i = 0; i < 8; i++) v = v << 8 | values[11][i];
+                bucket = (int64_t)v > 0 ? (int64_t)v : -1;
+            } else if (lengths[11] < 0 && lengths[9] < 0 && lengths[10] < 0) {
+                bucket = 0;
+            }
+        }
+        if (lengths[5] >= 1 && values[5][0] == 1) object_keys(&set, values[5] + 1, (size_t)lengths[5] - 1, bucket, 0);
+        if (lengths[19] >= 1 && values[19][0] == 1) {
+            Span resource = {values[19] + 1, (size_t)lengths[19] - 1};
+            /* Rows of one OTLP resource repeat its JSON: walk it once per run of them. */
+            if (!(last_resource.p && bucket == last_bucket && resource.n == last_resource.n
+                  && memcmp(resource.p, last_resource.p, resource.n) == 0))
+                object_keys(&set, resource.p, resource.n, bucket, 1);
+            last_resource = resource;
+            last_bucket = bucket;
+        }
+    }
+    result = PyList_New(0);
+    for (size_t i = 0; result && i < set.count; i++) {
+        const CatalogueKey *k = &set.items[i];
+        PyObject *key = PyUnicode_DecodeUTF8((const char *)k->key.p, (Py_ssize_t)k->key.n, "strict");
+        if (!key) { /* not our encoders' text: left out */
+            PyErr_Clear();
+            continue;
+        }
+        PyObject *item = Py_BuildValue("(LiNs)", (long long)k->bucket, k->where, key, KEY_TYPES[k->type]);
+        if (!item || PyList_Append(result, item) < 0) Py_CLEAR(result);
+        Py_XDECREF(item);
+    }
+done:
+    PyMem_Free(set.items);
+    PyMem_Free(set.slots);
+    PyBuffer_Release(&data);
+    return result;
+}
+
 static PyMethodDef METHODS[] = {
     {"encode_request", encode_request, METH_VARARGS,
      "encode_request(data, received_at_unix_nano, first_id, max_records, max_record_bytes, release_gil=False)\n"
      "-> (copy_bytes, count, handed_back, (oversized, repaired, future_clamped))"},
     {"decode_tuples", decode_tuples, METH_VARARGS,
      "decode_tuples(tuples, json_limit=-1) -> [tuple of column values (, entry JSON)]: COPY tuples read back"},
+    {"tuple_keys", tuple_keys, METH_VARARGS,
+     "tuple_keys(tuples, max_keys) -> [(bucket, where, key, type)]: the attribute keys for the key catalogue"},
     {"assign_ids", assign_ids, METH_VARARGS,
      "assign_ids(tuples, ranges) -> bytes: COPY tuples with their ordinals replaced by ids"},
     {NULL, NULL, 0, NULL}};
@@ -1709,7 +1920,7 @@ PyMODINIT_FUNC PyInit__fastpath(void) {
     if (!module) return NULL;
     Declined = PyErr_NewException("collector._fastpath.Declined", PyExc_ValueError, NULL);
     /* collector/copy_rows.py uses this extension only when its NATIVE_VERSION is this. */
-    if (PyModule_AddIntConstant(module, "VERSION", 5) < 0) {
+    if (PyModule_AddIntConstant(module, "VERSION", 6) < 0) {
         Py_DECREF(module);
         return NULL;
     }

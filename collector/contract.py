@@ -541,3 +541,27 @@ class Error(_Wire):
     """Every API error: ``{"error": {"code", "message"}}``."""
 
     error: ErrorDetail
+
+
+# --- the key catalogue (collector/key_catalogue.py) ------------------------------------------
+
+MAX_CATALOGUE_KEYS = 500
+DEFAULT_CATALOGUE_KEYS = 100
+MAX_CATALOGUE_KEY_CHARS = 128
+
+
+class LogKey(_Wire):
+    """An attribute key stored entries carry: ``field`` (a record attribute, as the query names
+    it: ``gpu``, ``http.status_code``) or ``resource`` (``resource.<key>`` in a query)."""
+
+    scope: Literal["field", "resource"]
+    key: str
+    types: list[Literal["string", "int", "float", "bool", "null", "map", "array"]]
+    last_seen: datetime
+
+
+class LogKeys(_Wire):
+    """The catalogue's keys the caller may see (their projects' and unscoped entries'; every
+    key for admins), most recently seen first."""
+
+    data: list[LogKey]

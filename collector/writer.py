@@ -53,6 +53,7 @@ from collector.db.queries import q
 from collector.errors import ConfigurationError, Overloaded, StoreUnavailable
 from collector.hub import LiveHub
 from collector.id_blocks import IdBlocks, block_size, blocks_for
+from collector.key_catalogue import KeyCatalogue
 from collector.model import ActivityRow
 
 log = logging.getLogger(__name__)
@@ -165,8 +166,11 @@ class BatchWriter:
         settings_refresh: float = 5.0,
         retry_after: float = 1.0,
         linger: float = DEFAULT_LINGER_S,
+        catalogue: KeyCatalogue | None = None,
     ):
         self._pool = pool
+        # Told the attribute keys of what commits (the query bar's completions).
+        self._catalogue = catalogue
         self._hub = hub
         # Committed entries reach the hub through the feed, in commit order across processes
         # (collector/commit_feed.py); without one they are published as they commit.
@@ -427,6 +431,8 @@ class BatchWriter:
                 request.published = True
                 self.stats.committed += request.committed
                 parts += request.committed_parts
+        if parts and self._catalogue is not None:
+            self._catalogue.observe(parts)
         rows: list[ActivityRow] = []
         if parts and self._hub.subscriber_count:
             try:

@@ -12,6 +12,7 @@ fuzzer's, so that the record decoder (the part that sees untrusted nesting) is r
 from __future__ import annotations
 
 import importlib.util
+import struct
 import sys
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import atheris
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 with atheris.instrument_imports():
-    from collector import copy_rows
+    from collector import copy_rows, key_catalogue
     from collector.errors import DecodeError, PayloadTooLarge
 
 RECEIVED_NS = 1_795_694_400_000_000_000
@@ -74,16 +75,36 @@ def check(fastpath, data: bytes) -> None:
     # And read back for the live tail, entry JSON included.
     limit = len(data) % 4096
     assert fastpath.decode_tuples(native[0], limit) == copy_rows.decode_tuples_reference(native[0], limit)
+    # And the key catalogue's walk of them.
+    assert fastpath.tuple_keys(native[0], 64) == key_catalogue.tuple_keys_reference(native[0], 64)
 
 
 def check_assign_ids(fastpath, data: bytes) -> None:
     """assign_ids and decode_tuples on bytes that are not (quite) COPY tuples: refused, never read
     out of bounds."""
-    for attempt in (lambda: fastpath.assign_ids(data, [(1, 1 << 20)]), lambda: fastpath.decode_tuples(data, 100)):
+    for attempt in (lambda: fastpath.assign_ids(data, [(1, 1 << 20)]), lambda: fastpath.decode_tuples(data, 100),
+                    lambda: fastpath.tuple_keys(data, 64)):
         try:
             attempt()
         except ValueError:  # UnicodeDecodeError included
             pass
+
+
+# A tuple whose fields and resource JSON are {}, to put the fuzzer's bytes in place of them.
+_EMPTY_JSONB = b"\x00\x00\x00\x03\x01{}"
+
+
+def check_tuple_keys(fastpath, data: bytes) -> None:
+    """The key catalogue's JSON walk on fields and resource text that is not our encoders':
+    some keys or nothing, never a read outside the bytes."""
+    from datetime import datetime, timezone
+
+    from collector.model import ActivityRow
+
+    row = ActivityRow(datetime(2026, 11, 28, tzinfo=timezone.utc), "info", "api", "m", project_id=1)
+    tuples = copy_rows.encode_copy_rows([row], [1])
+    jsonb = struct.pack("!i", len(data) + 1) + b"\x01" + data
+    assert isinstance(fastpath.tuple_keys(tuples.replace(_EMPTY_JSONB, jsonb), 64), list)
 
 
 def main() -> None:
@@ -94,6 +115,8 @@ def main() -> None:
             check(fastpath, data[1:])
         elif data[:1] == b"\x01":
             check_assign_ids(fastpath, b"\x00\x17\x00\x00\x00\x08" + data[1:])
+        elif data[:1] == b"\x02":
+            check_tuple_keys(fastpath, data[1:])
         else:
             check(fastpath, request_around([part for part in data[1:].split(b"\xfe\xfe")[:8]]))
 

@@ -136,6 +136,13 @@ SELECT day FROM activity_logs_default_days($1, $2, $3) AS day;
 -- behind a lock that a long read holds.
 SELECT set_config('lock_timeout', $1, true);
 
+-- name: set_session_lock_timeout
+-- For statements that cannot run in a transaction block (CREATE INDEX CONCURRENTLY).
+SELECT set_config('lock_timeout', $1, false);
+
+-- name: reset_lock_timeout
+RESET lock_timeout;
+
 -- ===== API =====
 -- Accounts, projects and tokens for the HTTP API (api/accounts_store.py), and the fixed parts of
 -- the log reads that repository.py assembles.
@@ -310,3 +317,71 @@ SELECT id, timestamp, level_id, source_id, message, fields, category, entity_typ
        job_id, project_id, trace_id, span_id, trace_flags, severity_number, severity_text, service_name,
        event_name, resource, scope_name, scope_version, admin_only
 FROM activity_logs WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3
+
+-- name: upsert_log_keys
+-- The key catalogue's pending keys ($1..$5: bucket, scope, key, type, last seen as Unix seconds),
+-- a bucket's new keys taken only while it holds fewer than $6 (a key already there only moves
+-- its last_seen). Keys are locked in one order, so that two processes writing do not deadlock.
+WITH incoming AS (
+    SELECT DISTINCT ON (bucket, scope, key, type) bucket, scope, key, type, to_timestamp(seen) AS last_seen
+    FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::float8[]) AS k(bucket, scope, key, type, seen)
+    ORDER BY bucket, scope, key, type, seen DESC
+), counts AS (
+    SELECT bucket, count(*) AS held FROM log_keys WHERE bucket IN (SELECT bucket FROM incoming) GROUP BY bucket
+)
+INSERT INTO log_keys (bucket, scope, key, type, last_seen)
+SELECT i.bucket, i.scope, i.key, i.type, i.last_seen FROM incoming i LEFT JOIN counts c USING (bucket)
+WHERE COALESCE(c.held, 0) < $6
+   OR EXISTS (SELECT 1 FROM log_keys k WHERE (k.bucket, k.scope, k.key, k.type) = (i.bucket, i.scope, i.key, i.type))
+ORDER BY i.bucket, i.scope, i.key, i.type
+ON CONFLICT (bucket, scope, key, type) DO UPDATE SET last_seen = GREATEST(log_keys.last_seen, EXCLUDED.last_seen);
+
+-- name: list_log_keys
+-- The catalogue's keys a scope may see ($1: every bucket for an admin; else $2: the caller's
+-- projects, and 0), newest first, optionally starting with $3, at most $4.
+SELECT scope, key, array_agg(DISTINCT type ORDER BY type) AS types, max(last_seen) AS last_seen
+FROM log_keys
+WHERE ($1 OR bucket = 0 OR bucket = ANY($2::bigint[])) AND ($3::text IS NULL OR starts_with(key, $3))
+GROUP BY scope, key
+ORDER BY max(last_seen) DESC, scope, key
+LIMIT $4;
+
+-- name: expire_log_keys
+DELETE FROM log_keys WHERE last_seen < $1;
+
+-- name: closed_days_missing_query_indexes
+-- The day partitions of days before $1 (closed: past UTC days) that lack one of the query
+-- indexes, or hold an invalid one, newest day first, with the index names (index_names,
+-- CLOSED_DAY_INDEXES' order) and whether each exists valid.
+WITH days AS (
+    SELECT c.relname AS table_name, to_date(right(c.relname, 8), 'YYYYMMDD') AS day
+    FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
+    WHERE p.relname = ANY($2::text[]) AND c.relkind = 'r' AND c.relname ~ '_[0-9]{8}$'
+)
+SELECT d.table_name, d.day,
+       array_agg(d.table_name || '_' || s.suffix ORDER BY s.ord) AS index_names,
+       array_agg(coalesce(x.indisvalid, false) ORDER BY s.ord) AS index_valid
+FROM days d
+CROSS JOIN unnest($3::text[]) WITH ORDINALITY AS s(suffix, ord)
+LEFT JOIN pg_index x ON x.indexrelid = to_regclass(d.table_name || '_' || s.suffix)
+WHERE d.day < $1::date
+GROUP BY d.table_name, d.day
+HAVING NOT bool_and(coalesce(x.indisvalid, false))
+ORDER BY d.day DESC, d.table_name;
+
+-- name: create_day_fields_index
+-- The query indexes of a closed day (collector/partitions.py index_closed_days). Templates
+-- ({index}, {table}), CONCURRENTLY: late entries for that day go on being written meanwhile.
+-- Keep the expressions identical to the query compiler's (collector/query/sql.py).
+CREATE INDEX CONCURRENTLY IF NOT EXISTS {index} ON {table} USING gin (fields jsonb_path_ops);
+
+-- name: create_day_resource_index
+CREATE INDEX CONCURRENTLY IF NOT EXISTS {index} ON {table} USING gin (resource jsonb_path_ops);
+
+-- name: create_day_words_index
+-- Words of the message's first 100,000 characters (a tsvector is limited to 1 MB): free-text
+-- search beyond them falls back to the substring test, which every query carries as well.
+CREATE INDEX CONCURRENTLY IF NOT EXISTS {index} ON {table} USING gin (to_tsvector('simple', left(message, 100000)));
+
+-- name: create_day_service_index
+CREATE INDEX CONCURRENTLY IF NOT EXISTS {index} ON {table} (service_name, timestamp);

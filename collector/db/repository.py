@@ -344,6 +344,21 @@ async def histogram(
     return [(r["bucket"], r["level"], r["entries"]) for r in rows if 0 <= r["bucket"] < buckets]
 
 
+async def time_bounds(
+    conn: asyncpg.Connection, log_filter: LogFilter, scope: Scope
+) -> tuple[datetime | None, datetime | None]:
+    """The timestamps of the oldest and the newest entry matching the filter and scope (both
+    ``None`` when none matches): the range an open-ended history view actually shows. Each end is
+    its own ``ORDER BY … LIMIT 1`` so the planner can walk the timestamp index from that end."""
+    params: list[Any] = []
+    where = where_clause(log_filter, scope, params)
+    sql = f"""
+        SELECT (SELECT l.timestamp {FROM} WHERE {where} ORDER BY l.timestamp ASC LIMIT 1) AS oldest,
+               (SELECT l.timestamp {FROM} WHERE {where} ORDER BY l.timestamp DESC LIMIT 1) AS newest"""
+    row = await conn.fetchrow(sql, *params)
+    return (row["oldest"], row["newest"]) if row is not None else (None, None)
+
+
 async def delete_older_than(conn: asyncpg.Connection, level: str, cutoff: datetime, *, chunk: int = 10_000) -> int:
     """Delete a level's entries older than ``cutoff`` row by row, in chunks, each its own short
     transaction, so that retention never holds locks long enough to stall ingest. Purges drop
@@ -390,3 +405,14 @@ def _settings_row_missing() -> ConfigurationError:
     # Its defaults are declared once, in the migration that creates it: no copy of them here.
     return ConfigurationError("the activity_log_settings row is missing (the migrations create it); "
                               "restore the defaults with: INSERT INTO activity_log_settings (id) VALUES (1)")  # fmt: skip
+
+
+async def list_log_keys(conn: asyncpg.Connection, scope: Scope, *, prefix: str | None, limit: int) -> list[asyncpg.Record]:
+    """The key catalogue's keys ``scope`` may see (``collector.key_catalogue`` buckets), most
+    recently seen first."""
+    return await conn.fetch(q("list_log_keys"), scope.is_admin, list(scope.project_ids), prefix, limit)
+
+
+async def expire_log_keys(conn: asyncpg.Connection, before: datetime) -> int:
+    status = await conn.execute(q("expire_log_keys"), before)
+    return int(status.split()[-1])

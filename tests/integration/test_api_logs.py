@@ -432,3 +432,53 @@ async def test_openapi_document_describes_every_route(server, session):
     assert registered == described
     export = document["paths"]["/api/v1/activity-logs/export"]["get"]
     assert "application/x-ndjson" in export["responses"]["200"]["content"]
+
+
+async def test_histogram_open_range_covers_what_the_table_shows(server, session, world):
+    """Without from/to the histogram spans the matching entries (the table's range), each caller's
+    own: a hidden older entry neither widens a creator's range nor shows in its counts."""
+    await store(server, [row("older, their project", project_id=world.p2, level="error", minutes_ago=30)])
+    url = "/api/v1/activity-logs/histogram"
+    status, body, _ = await call(session, server, "GET", url, world.admin, params={"buckets": 30})
+    assert status == 200, body
+    assert body["meta"]["from"] == format_timestamp(NOW - timedelta(minutes=30))
+    assert sum(b["total"] for b in body["data"]) == len(world.everything) + 1
+    # Old clients still get every field they know.
+    assert set(body["data"][0]) == {"start", "end", "total", "counts"}
+    status, body, _ = await call(session, server, "GET", url, world.creator, params={"buckets": 30})
+    assert status == 200, body
+    assert body["meta"]["from"] == format_timestamp(NOW - timedelta(minutes=10))  # "own entry"
+    assert sum(b["total"] for b in body["data"]) == len(world.visible)
+    assert sum(b["counts"]["error"] for b in body["data"]) == 1
+    # A filter narrows the range to its own entries; "to" alone keeps its end.
+    status, body, _ = await call(session, server, "GET", url, world.admin, params={"level": "debug"})
+    assert body["meta"]["from"] == format_timestamp(NOW - timedelta(minutes=8))  # "system entry"
+    until = format_timestamp(NOW - timedelta(minutes=6))
+    status, body, _ = await call(session, server, "GET", url, world.admin, params={"to": until, "buckets": 4})
+    assert status == 200 and body["meta"]["to"] == until
+    assert body["meta"]["from"] == format_timestamp(NOW - timedelta(minutes=30))
+    # Nothing matches: the last 24 hours, as before.
+    status, body, _ = await call(session, server, "GET", url, world.admin, params={"search": "no such words"})
+    assert status == 200 and sum(b["total"] for b in body["data"]) == 0
+    span = body["meta"]["bucket_seconds"] * body["meta"]["buckets"]
+    assert span == pytest.approx(24 * 3600)
+
+
+async def test_histogram_open_range_stops_at_the_longest_retention(server, session, world):
+    settings = {"retention_days_debug": 7, "retention_days_info": 7, "retention_days_warn": 7, "retention_days_error": 7}
+    status, body, _ = await call(session, server, "PUT", "/api/v1/admin/activity-logs/settings", world.admin, json=settings)
+    assert status == 200, body
+    await store(server, [row("a stray ancient timestamp", minutes_ago=60 * 24 * 200)])
+    status, body, _ = await call(session, server, "GET", "/api/v1/activity-logs/histogram", world.admin)
+    assert status == 200, body
+    since = body["meta"]["from"]
+    assert format_timestamp(NOW - timedelta(days=7, minutes=1)) < since < format_timestamp(NOW - timedelta(days=6))
+
+
+async def test_histogram_open_to_reaches_an_entry_stamped_in_the_future(server, session, world):
+    # A sender's clock ahead of ours: the table lists the entry, so the histogram must count it.
+    await store(server, [row("from a fast clock", minutes_ago=-5)])
+    status, body, _ = await call(session, server, "GET", "/api/v1/activity-logs/histogram", world.admin)
+    assert status == 200, body
+    assert body["meta"]["to"] > format_timestamp(NOW + timedelta(minutes=5))
+    assert sum(b["total"] for b in body["data"]) == len(world.everything) + 1

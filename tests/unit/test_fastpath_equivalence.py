@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
 
-from collector import copy_rows, writer
+from collector import copy_rows, key_catalogue, writer
 from collector.contract import LEVEL_IDS, SOURCE_IDS
 from collector.errors import DecodeError, PayloadTooLarge
 from tests.support.otlp import SPAN, TRACE, request_with, to_any
@@ -75,6 +75,9 @@ def assert_equivalent(data: bytes, received_ns: int = RECEIVED_NS, max_record_by
     assert sorted(actual) == [FIRST_ID + i for i in range(reference_count) if i not in set(handed_back)]
     for row_id, encoded in actual.items():
         assert encoded == expected[row_id], f"record {row_id - FIRST_ID} differs"
+    # The key catalogue reads the same keys from the tuples, whole and when capped.
+    for max_keys in (key_catalogue.MAX_KEYS_PER_REQUEST, 3):
+        assert _fastpath.tuple_keys(reference_bytes, max_keys) == key_catalogue.tuple_keys_reference(reference_bytes, max_keys)
     if not handed_back:
         assert native_bytes == reference_bytes
         assert (repaired, clamped) == (ref_repaired, ref_clamped)

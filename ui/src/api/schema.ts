@@ -45,8 +45,25 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Counts per equal time bucket and level over [from, to) (default: the last 24 hours) */
+        /** Counts per equal time bucket and level over [from, to); an open end covers the matching entries (oldest within retention to now; the last 24 hours when none match) */
         get: operations["getLogHistogram"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/activity-logs/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Attribute keys stored entries carry (the key catalogue), most recently seen first, for completions */
+        get: operations["listLogKeys"];
         put?: never;
         post?: never;
         delete?: never;
@@ -852,6 +869,27 @@ export interface components {
             user_id?: number | null;
         };
         /**
+         * LogKey
+         * @description An attribute key stored entries carry: ``field`` (a record attribute, as the query names
+         *     it: ``gpu``, ``http.status_code``) or ``resource`` (``resource.<key>`` in a query).
+         */
+        LogKey: {
+            key: string;
+            /** Format: date-time */
+            last_seen: string;
+            /** @enum {string} */
+            scope: "field" | "resource";
+            types: ("string" | "int" | "float" | "bool" | "null" | "map" | "array")[];
+        };
+        /**
+         * LogKeys
+         * @description The catalogue's keys the caller may see (their projects' and unscoped entries'; every
+         *     key for admins), most recently seen first.
+         */
+        LogKeys: {
+            data: components["schemas"]["LogKey"][];
+        };
+        /**
          * LogPage
          * @description ``GET /api/v1/activity-logs``: a page or a cursor slice of the entries visible to the caller.
          */
@@ -1245,6 +1283,49 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Histogram"];
+                };
+            };
+            /** @description invalid parameter or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listLogKeys: {
+        parameters: {
+            query?: {
+                /** @description keys starting with this */
+                prefix?: string;
+                /** @description at most this many keys */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description LogKeys */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogKeys"];
                 };
             };
             /** @description invalid parameter or body */

@@ -1,9 +1,10 @@
-import { ChevronLeft, ChevronRight, Download, Loader2, RotateCcw, X } from "lucide-react";
+import { ChevronLeft, ChevronRight, Download, Loader2, RefreshCw, RotateCcw, X, ZoomOut } from "lucide-react";
 import { useEffect, useMemo, useRef, useState } from "react";
 import { Link, useSearchParams } from "react-router-dom";
 import { EntryDetail, tracePath } from "./components/EntryDetail";
 import { LevelPills, SourcePills } from "./components/FilterPills";
 import { Highlight } from "./components/Highlight";
+import { UpdatedAgo } from "./components/UpdatedAgo";
 import { VolumeHistogram } from "./components/VolumeHistogram";
 import { LEVEL_LABELS, SOURCE_LABELS } from "./constants";
 import { historyFilterTarget } from "./entryDetail/filterTargets";
@@ -17,24 +18,28 @@ import type { ExportProgress } from "./hooks/useActivityLogHistory";
 import { KEYBOARD_PANE_ATTRIBUTE } from "./hooks/useConsoleKeyboard";
 import { useHistoryKeyboard } from "./hooks/useHistoryKeyboard";
 import { Timestamp, useTimeZone, zoneLabel } from "../../lib/time";
+import { useAutoRefresh } from "./hooks/useAutoRefresh";
+import {
+  RANGE_PRESETS,
+  REFRESH_INTERVALS,
+  activePreset,
+  formatRangeInput,
+  parseRangeInput,
+  rangeError,
+  refreshIntervalMs,
+  resolveTime,
+  zoomOutRange,
+} from "./timeRange";
+import type { RefreshInterval } from "./timeRange";
 import { ACTIVITY_LOG_LEVELS, ACTIVITY_LOG_SOURCES } from "./types";
 import type { ActivityLogEntry, ExportFormat } from "./types";
 import {
   PAGE_SIZES,
-  fromLocalInput,
   parseHistoryFilters,
   serializeHistoryFilters,
-  toLocalInput,
   toQueryParams,
 } from "./urlFilters";
 import type { HistoryFilters } from "./urlFilters";
-
-const QUICK_RANGES = [
-  { label: "15m", ms: 15 * 60_000 },
-  { label: "1h", ms: 60 * 60_000 },
-  { label: "24h", ms: 24 * 60 * 60_000 },
-  { label: "7d", ms: 7 * 24 * 60 * 60_000 },
-];
 
 /** Filters set from an entry's "filter for" (no inputs of their own): shown as chips that clear them. */
 const ID_FILTERS = [
@@ -67,11 +72,78 @@ function useDebouncedUrlText(value: string, commit: (v: string) => void, delay =
   return [text, setText] as const;
 }
 
-/** Stored entries: URL-synced filters, histogram, paginated table, export with progress. */
+/**
+ * A range end typed as text (`now-1h`, `2026-11-28 14:00`), committed to the URL on Enter or when
+ * the box loses focus; text that is no time is refused inline and never sent.
+ */
+function RangeInput({
+  label,
+  value,
+  onCommit,
+  invalid,
+}: {
+  label: "From" | "To";
+  value: string | undefined;
+  onCommit: (value: string | undefined) => void;
+  invalid: boolean;
+}) {
+  const [text, setText] = useState(formatRangeInput(value));
+  const [problem, setProblem] = useState<string | null>(null);
+  useEffect(() => {
+    setText(formatRangeInput(value));
+    setProblem(null);
+  }, [value]);
+  const commit = () => {
+    // Untouched: keep the URL's value as it is (the box shows it to the second, the URL may be finer).
+    if (text === formatRangeInput(value)) return;
+    const parsed = parseRangeInput(text);
+    if (parsed === null) {
+      setProblem(`“${label}” is not a time: use now-1h, now-7d or 2026-11-28 14:00.`);
+      return;
+    }
+    setProblem(null);
+    if (parsed !== value) onCommit(parsed);
+  };
+  const errorId = `history-range-${label.toLowerCase()}-error`;
+  return (
+    <label className="range-input">
+      {label}
+      <input
+        type="text"
+        aria-label={label}
+        placeholder={label === "From" ? "all time" : "now"}
+        size={19}
+        value={text}
+        aria-invalid={invalid || !!problem}
+        aria-describedby={problem ? errorId : undefined}
+        onChange={(e) => setText(e.target.value)}
+        onBlur={commit}
+        onKeyDown={(e) => {
+          if (e.key === "Enter") {
+            e.preventDefault();
+            commit();
+          }
+        }}
+      />
+      {problem && (
+        <span id={errorId} className="form-error" role="alert">
+          {problem}
+        </span>
+      )}
+    </label>
+  );
+}
+
+/** Stored entries: URL-synced filters and time range, histogram, paginated table, refresh, export with progress. */
 export function HistoryPane() {
   const [searchParams, setSearchParams] = useSearchParams();
   const filters = useMemo(() => parseHistoryFilters(searchParams), [searchParams]);
-  const query = useMemo(() => toQueryParams(filters), [filters]);
+  // Bumped by the refresh button and auto-refresh: a relative range is resolved again at each
+  // bump (the window moves), and the bump is in the query keys so an absolute range refetches too.
+  const [refreshCount, setRefreshCount] = useState(0);
+  const refresh = () => setRefreshCount((n) => n + 1);
+  const query = useMemo(() => toQueryParams(filters, Date.now()), [filters, refreshCount]);
+  const invalidRange = useMemo(() => rangeError(filters.from, filters.to, Date.now()), [filters.from, filters.to, refreshCount]);
   const selectsNothing = filters.levels.length === 0 || filters.sources.length === 0;
 
   const update = (patch: Partial<HistoryFilters>, keepPage = false) => {
@@ -92,8 +164,15 @@ export function HistoryPane() {
     [filters, setSearchParams],
   );
 
-  const history = useActivityLogHistory(query, { enabled: !selectsNothing });
-  const histogram = useActivityLogHistogram(query);
+  const history = useActivityLogHistory(query, { enabled: !selectsNothing && !invalidRange, refresh: refreshCount });
+  const histogram = useActivityLogHistogram(query, { enabled: !invalidRange, refresh: refreshCount });
+  const busy = history.isFetching || histogram.isFetching;
+  useAutoRefresh(refreshIntervalMs(filters.refresh), busy, refresh);
+  // A new query key starts with no answer of its own (the previous one shows meanwhile): keep
+  // the time of the last answer rather than blanking "updated … ago".
+  const lastUpdate = useRef(0);
+  lastUpdate.current = Math.max(lastUpdate.current, history.dataUpdatedAt, histogram.dataUpdatedAt);
+  const preset = activePreset(filters.from, filters.to);
   const [openRow, setOpenRow] = useState<number | null>(null);
 
   const [format, setFormat] = useState<ExportFormat>("json");
@@ -117,10 +196,12 @@ export function HistoryPane() {
     }
   };
 
-  const total = history.data?.meta.total ?? 0;
-  const totalExact = history.data?.meta.total_exact ?? true;
+  // An impossible range sends no request: show nothing rather than the previous range's rows.
+  const shown = invalidRange ? undefined : history.data;
+  const total = shown?.meta.total ?? 0;
+  const totalExact = shown?.meta.total_exact ?? true;
   const pageCount = Math.max(1, Math.ceil(total / filters.per_page));
-  const rows = selectsNothing ? [] : (history.data?.data ?? []);
+  const rows = selectsNothing ? [] : (shown?.data ?? []);
   const paneRef = useRef<HTMLElement>(null);
   const rowIds = useMemo(() => rows.map((e) => e.id), [rows]);
   const selectedId = useHistoryKeyboard(paneRef, rowIds, openRow, setOpenRow);
@@ -130,37 +211,42 @@ export function HistoryPane() {
     <section className="history-pane" aria-label="History" ref={paneRef} {...{ [KEYBOARD_PANE_ATTRIBUTE]: "history" }}>
       <form className="history-filters" role="search" aria-label="History filters" onSubmit={(e) => e.preventDefault()}>
         <div className="filter-row">
-          <label>
-            From
-            <input
-              type="datetime-local"
-              aria-label="From"
-              value={toLocalInput(filters.from)}
-              onChange={(e) => update({ from: fromLocalInput(e.target.value) })}
-            />
-          </label>
-          <label>
-            To
-            <input
-              type="datetime-local"
-              aria-label="To"
-              value={toLocalInput(filters.to)}
-              onChange={(e) => update({ to: fromLocalInput(e.target.value) })}
-            />
-          </label>
+          <RangeInput label="From" value={filters.from} onCommit={(from) => update({ from })} invalid={!!invalidRange} />
+          <RangeInput label="To" value={filters.to} onCommit={(to) => update({ to })} invalid={!!invalidRange} />
           <div className="pill-group" role="group" aria-label="Quick ranges">
-            {QUICK_RANGES.map((r) => (
+            {RANGE_PRESETS.map((r) => (
               <button
-                key={r.label}
+                key={r.from}
                 type="button"
-                className="pill"
+                className="pill range-preset"
                 aria-label={`Last ${r.label}`}
-                onClick={() => update({ from: new Date(Date.now() - r.ms).toISOString(), to: undefined })}
+                aria-pressed={preset?.from === r.from}
+                onClick={() => update({ from: r.from, to: undefined })}
               >
                 {r.label}
               </button>
             ))}
           </div>
+          {(filters.from || filters.to) && (
+            <>
+              <button
+                type="button"
+                className="btn btn-small"
+                disabled={!!invalidRange}
+                onClick={() => {
+                  const now = Date.now();
+                  const from = resolveTime(filters.from, now) ?? histogram.data?.meta.from;
+                  const to = resolveTime(filters.to, now) ?? new Date(now).toISOString();
+                  if (from) update(zoomOutRange(from, to, now));
+                }}
+              >
+                <ZoomOut size={14} aria-hidden /> Zoom out
+              </button>
+              <button type="button" className="btn btn-small" onClick={() => update({ from: undefined, to: undefined })}>
+                <X size={14} aria-hidden /> All time
+              </button>
+            </>
+          )}
           <LevelPills
             label="History levels"
             isOn={(level) => filters.levels.includes(level)}
@@ -248,10 +334,47 @@ export function HistoryPane() {
         </div>
       </form>
 
-      <VolumeHistogram
-        buckets={histogram.data ?? []}
-        onSelectRange={(from, to) => update({ from, to: to !== from ? to : undefined })}
-      />
+      {invalidRange && (
+        <p className="form-error history-range-error" role="alert">
+          {invalidRange}
+        </p>
+      )}
+      <div className="history-refresh" role="group" aria-label="Refresh">
+        <button type="button" className="btn btn-small" onClick={refresh} disabled={!!invalidRange} aria-busy={busy}>
+          <RefreshCw size={14} className={busy ? "spin" : undefined} aria-hidden /> Refresh
+        </button>
+        <label>
+          Auto-refresh{" "}
+          <select
+            aria-label="Auto-refresh"
+            value={filters.refresh ?? "off"}
+            onChange={(e) => update({ refresh: e.target.value === "off" ? undefined : (e.target.value as RefreshInterval) }, true)}
+          >
+            <option value="off">Off</option>
+            {REFRESH_INTERVALS.map((r) => (
+              <option key={r.value} value={r.value}>
+                {r.label}
+              </option>
+            ))}
+          </select>
+        </label>
+        {busy ? (
+          <span className="muted history-busy" role="status">
+            <Loader2 size={14} className="spin" aria-hidden /> Loading…
+          </span>
+        ) : (
+          <UpdatedAgo at={lastUpdate.current} />
+        )}
+      </div>
+
+      {!invalidRange && (
+        <VolumeHistogram
+          histogram={histogram.data}
+          loading={histogram.isPending}
+          error={histogram.error ? (histogram.error as Error).message : null}
+          onSelectRange={(from, to) => update({ from, to })}
+        />
+      )}
 
       <div className="history-table-wrap">
         {selectsNothing && <p className="muted">Select at least one level and one source.</p>}
@@ -281,7 +404,7 @@ export function HistoryPane() {
                 />
               );
             })}
-            {!selectsNothing && !history.isLoading && rows.length === 0 && (
+            {!selectsNothing && !invalidRange && !history.isLoading && rows.length === 0 && (
               <tr>
                 <td colSpan={5} className="muted">
                   No entries match.

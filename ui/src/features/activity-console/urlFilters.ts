@@ -1,3 +1,5 @@
+import { REFRESH_INTERVALS, isTimeExpression, resolveTime } from "./timeRange";
+import type { RefreshInterval } from "./timeRange";
 import { ACTIVITY_LOG_LEVELS, ACTIVITY_LOG_SOURCES } from "./types";
 import type { ActivityLogLevel, ActivityLogMode, ActivityLogQueryParams, ActivityLogSource } from "./types";
 
@@ -6,10 +8,12 @@ export interface HistoryFilters {
   levels: ActivityLogLevel[];
   sources: ActivityLogSource[];
   mode: ActivityLogMode;
-  /** RFC 3339 */
+  /** RFC 3339, or relative to the query's time (`now-1h`): kept as given, resolved per query. */
   from?: string;
-  /** RFC 3339 */
+  /** Like `from`; open means now. */
   to?: string;
+  /** Auto-refresh interval; absent is off. */
+  refresh?: RefreshInterval;
   search: string;
   entity_type?: string;
   entity_id?: number;
@@ -45,8 +49,12 @@ function positiveInt(value: string | null): number | undefined {
   return Number.isInteger(n) && n > 0 ? n : undefined;
 }
 
-function timestamp(value: string | null): string | undefined {
-  return value && !Number.isNaN(Date.parse(value)) ? value : undefined;
+function rangeEnd(value: string | null): string | undefined {
+  return value && isTimeExpression(value) ? value : undefined;
+}
+
+function refreshInterval(value: string | null): RefreshInterval | undefined {
+  return REFRESH_INTERVALS.find((r) => r.value === value)?.value;
 }
 
 export function parseHistoryFilters(params: URLSearchParams): HistoryFilters {
@@ -55,8 +63,9 @@ export function parseHistoryFilters(params: URLSearchParams): HistoryFilters {
     levels: multi(params, "level", ACTIVITY_LOG_LEVELS),
     sources: multi(params, "source", ACTIVITY_LOG_SOURCES),
     mode: params.get("mode") === "verbose" ? "verbose" : "curated",
-    from: timestamp(params.get("from")),
-    to: timestamp(params.get("to")),
+    from: rangeEnd(params.get("from")),
+    to: rangeEnd(params.get("to")),
+    refresh: refreshInterval(params.get("refresh")),
     search: params.get("search") ?? "",
     entity_type: params.get("entity_type") || undefined,
     entity_id: positiveInt(params.get("entity_id")),
@@ -86,18 +95,24 @@ export function serializeHistoryFilters(f: HistoryFilters): URLSearchParams {
   if (f.project_id != null) p.set("project_id", String(f.project_id));
   if (f.page !== 1) p.set("page", String(f.page));
   if (f.per_page !== DEFAULT_HISTORY_FILTERS.per_page) p.set("per_page", String(f.per_page));
+  if (f.refresh) p.set("refresh", f.refresh);
   return p;
 }
 
-/** The REST query for these filters (an empty level/source selection matches nothing, so it is sent as-is). */
-export function toQueryParams(f: HistoryFilters): ActivityLogQueryParams {
+/**
+ * The REST query for these filters (an empty level/source selection matches nothing, so it is sent
+ * as-is), with a relative range resolved at `now`.
+ */
+export function toQueryParams(f: HistoryFilters, now: number = Date.now()): ActivityLogQueryParams {
+  const from = resolveTime(f.from, now);
+  const to = resolveTime(f.to, now);
   return {
     ...(f.levels.length !== ACTIVITY_LOG_LEVELS.length ? { level: f.levels } : {}),
     ...(f.sources.length !== ACTIVITY_LOG_SOURCES.length ? { source: f.sources } : {}),
     // Debug mode means every category, i.e. no mode filter (the API's "verbose" is verbose only).
     ...(f.mode === "curated" ? { mode: "curated" as const } : {}),
-    ...(f.from ? { from: f.from } : {}),
-    ...(f.to ? { to: f.to } : {}),
+    ...(from ? { from } : {}),
+    ...(to ? { to } : {}),
     ...(f.search ? { search: f.search } : {}),
     ...(f.entity_type ? { entity_type: f.entity_type } : {}),
     ...(f.entity_id != null ? { entity_id: f.entity_id } : {}),

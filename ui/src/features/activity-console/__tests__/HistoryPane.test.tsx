@@ -1,6 +1,6 @@
 import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import { beforeEach, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { currentLocation, makeEntry, mockFetch, renderWithProviders, resetStores } from "../../../test/utils";
 import { HistoryPane } from "../HistoryPane";
 
@@ -37,6 +37,9 @@ const lastCall = (fetchMock: ReturnType<typeof mockFetch>, path: string) => {
 
 describe("HistoryPane", () => {
   beforeEach(resetStores);
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
 
   it("says when the total is only a lower bound", async () => {
     apiMock(false);
@@ -128,5 +131,99 @@ describe("HistoryPane", () => {
     expect(url.searchParams.getAll("level")).toEqual(["error"]);
     expect(url.searchParams.has("page")).toBe(false);
     URL.createObjectURL = origCreate;
+  });
+
+  it("keeps a relative range in the URL, highlights its preset and resolves it at each request", async () => {
+    const user = userEvent.setup();
+    let now = Date.parse("2026-11-28T15:00:00.000Z");
+    vi.spyOn(Date, "now").mockImplementation(() => now);
+    const fetchMock = apiMock();
+    renderWithProviders(<HistoryPane />, { route: "/tools/activity-console?from=now-1h" });
+    await screen.findByText("stored page 1");
+    const presets = screen.getByRole("group", { name: "Quick ranges" });
+    expect(within(presets).getByRole("button", { name: "Last 1h" })).toHaveAttribute("aria-pressed", "true");
+    expect(within(presets).getByRole("button", { name: "Last 15m" })).toHaveAttribute("aria-pressed", "false");
+    expect(screen.getByRole("textbox", { name: "From" })).toHaveValue("now-1h");
+    expect(lastCall(fetchMock, "/api/v1/activity-logs").searchParams.get("from")).toBe("2026-11-28T14:00:00.000Z");
+    expect(lastCall(fetchMock, "/api/v1/activity-logs/histogram").searchParams.get("from")).toBe("2026-11-28T14:00:00.000Z");
+
+    // Refresh: table and histogram again, the window moved with the clock.
+    const before = fetchMock.mock.calls.length;
+    now += 5 * 60_000;
+    await user.click(screen.getByRole("button", { name: "Refresh" }));
+    await waitFor(() => expect(lastCall(fetchMock, "/api/v1/activity-logs").searchParams.get("from")).toBe("2026-11-28T14:05:00.000Z"));
+    expect(lastCall(fetchMock, "/api/v1/activity-logs/histogram").searchParams.get("from")).toBe("2026-11-28T14:05:00.000Z");
+    expect(fetchMock.mock.calls.length).toBe(before + 2);
+    expect(currentLocation()).toBe("/tools/activity-console?from=now-1h");
+
+    await user.click(within(presets).getByRole("button", { name: "Last 15m" }));
+    expect(currentLocation()).toBe("/tools/activity-console?from=now-15m");
+    expect(within(presets).getByRole("button", { name: "Last 15m" })).toHaveAttribute("aria-pressed", "true");
+    expect(within(presets).getByRole("button", { name: "Last 1h" })).toHaveAttribute("aria-pressed", "false");
+  });
+
+  it("refreshes an absolute range too", async () => {
+    const user = userEvent.setup();
+    const fetchMock = apiMock();
+    renderWithProviders(<HistoryPane />, { route: "/tools/activity-console?from=2026-11-26T05:00:00.000Z&to=2026-11-26T06:00:00.000Z" });
+    await screen.findByText("stored page 1");
+    const count = () => fetchMock.mock.calls.filter((c) => String(c[0]).includes("/api/v1/activity-logs?")).length;
+    const before = count();
+    await user.click(screen.getByRole("button", { name: "Refresh" }));
+    await waitFor(() => expect(count()).toBe(before + 1));
+    expect(lastCall(fetchMock, "/api/v1/activity-logs").searchParams.get("to")).toBe("2026-11-26T06:00:00.000Z");
+    expect(await screen.findByText(/updated just now/)).toBeInTheDocument();
+  });
+
+  it("says in words when To is before From, and sends no request", async () => {
+    const fetchMock = apiMock();
+    renderWithProviders(<HistoryPane />, { route: "/tools/activity-console?from=2026-11-26T06:00:00.000Z&to=2026-11-26T05:00:00.000Z" });
+    expect(await screen.findByText("“To” must be after “From”.")).toHaveAttribute("role", "alert");
+    expect(screen.getByRole("textbox", { name: "To" })).toHaveAttribute("aria-invalid", "true");
+    expect(fetchMock.mock.calls.filter((c) => String(c[0]).includes("/api/v1/activity-logs"))).toEqual([]);
+    expect(screen.getByRole("button", { name: "Refresh" })).toBeDisabled();
+  });
+
+  it("takes a typed range end on Enter and refuses text that is no time", async () => {
+    const user = userEvent.setup();
+    apiMock();
+    renderWithProviders(<HistoryPane />, { route: "/tools/activity-console" });
+    await screen.findByText("stored page 1");
+    const from = screen.getByRole("textbox", { name: "From" });
+    await user.type(from, "last week{Enter}");
+    expect(screen.getByText(/“From” is not a time/)).toBeInTheDocument();
+    expect(currentLocation()).toBe("/tools/activity-console");
+    await user.clear(from);
+    await user.type(from, "now-6h{Enter}");
+    expect(currentLocation()).toBe("/tools/activity-console?from=now-6h");
+    expect(screen.queryByText(/is not a time/)).toBeNull();
+    expect(within(screen.getByRole("group", { name: "Quick ranges" })).getByRole("button", { name: "Last 6h" })).toHaveAttribute("aria-pressed", "true");
+  });
+
+  it("keeps auto-refresh in the URL and zooms to a bar's interval", async () => {
+    const user = userEvent.setup();
+    apiMock();
+    renderWithProviders(<HistoryPane />, { route: "/tools/activity-console?page=2" });
+    await screen.findByText("stored page 2");
+    await user.selectOptions(screen.getByRole("combobox", { name: "Auto-refresh" }), "30s");
+    expect(currentLocation()).toBe("/tools/activity-console?page=2&refresh=30s");
+    await user.click(screen.getAllByRole("button", { name: /zoom to this interval/ })[1]!);
+    expect(currentLocation()).toBe(
+      "/tools/activity-console?from=2026-11-26T05%3A30%3A00.000000Z&to=2026-11-26T06%3A00%3A00.000000Z&refresh=30s",
+    );
+    await user.click(screen.getByRole("button", { name: "All time" }));
+    expect(currentLocation()).toBe("/tools/activity-console?refresh=30s");
+  });
+
+  it("leaves the URL alone when focus passes through an untouched range box", async () => {
+    const user = userEvent.setup();
+    apiMock();
+    // A zoom writes bucket bounds to the microsecond; the box shows them to the minute.
+    const route = "/tools/activity-console?from=2026-11-26T05%3A30%3A00.000000Z&to=2026-11-26T06%3A00%3A00.000000Z&page=2";
+    renderWithProviders(<HistoryPane />, { route });
+    await screen.findByText("stored page 2");
+    await user.click(screen.getByRole("textbox", { name: "From" }));
+    await user.tab();
+    expect(currentLocation()).toBe(route);
   });
 });

@@ -48,6 +48,20 @@ describe("URL-synced history filters", () => {
     expect(f.from).toBeUndefined();
   });
 
+  it("keeps a relative range and the auto-refresh interval as given, and resolves the range per query", () => {
+    const url = new URLSearchParams("from=now-1h&to=now-5m&refresh=30s");
+    const f = parseHistoryFilters(url);
+    expect(f).toMatchObject({ from: "now-1h", to: "now-5m", refresh: "30s" });
+    expect(serializeHistoryFilters(f).toString()).toBe("from=now-1h&to=now-5m&refresh=30s");
+    const now = Date.parse("2026-11-28T15:00:00.000Z");
+    expect(toQueryParams(f, now)).toMatchObject({ from: "2026-11-28T14:00:00.000Z", to: "2026-11-28T14:55:00.000Z" });
+    expect(toQueryParams(f, now + 60_000)).toMatchObject({ from: "2026-11-28T14:01:00.000Z", to: "2026-11-28T14:56:00.000Z" });
+    const junk = parseHistoryFilters(new URLSearchParams("from=now-1y&to=now+1h&refresh=1s"));
+    expect(junk.from).toBeUndefined();
+    expect(junk.to).toBeUndefined();
+    expect(junk.refresh).toBeUndefined();
+  });
+
   it("an empty selection survives the round trip (it must not silently mean 'all')", () => {
     const url = serializeHistoryFilters({ ...DEFAULT_HISTORY_FILTERS, levels: [] });
     expect(parseHistoryFilters(url).levels).toEqual([]);

@@ -50,23 +50,31 @@ export async function fetchRecentEntries(
   return out;
 }
 
-/** Paginated history from `GET /api/v1/activity-logs`; the key holds every filter. */
-export function useActivityLogHistory(params: ActivityLogQueryParams, options: { enabled?: boolean } = {}) {
+/**
+ * Paginated history from `GET /api/v1/activity-logs`; the key holds every filter, and `refresh`
+ * (bumped by the refresh button and auto-refresh) so that refreshing an absolute range refetches too.
+ */
+export function useActivityLogHistory(params: ActivityLogQueryParams, options: { enabled?: boolean; refresh?: number } = {}) {
   return useQuery({
-    queryKey: ["activity-logs", params],
+    queryKey: ["activity-logs", params, options.refresh ?? 0],
     queryFn: ({ signal }) => fetchActivityLogs(params, signal),
     placeholderData: keepPreviousData,
     enabled: options.enabled ?? true,
   });
 }
 
-export function useActivityLogHistogram(params: ActivityLogQueryParams, buckets = 60) {
+/** `GET /api/v1/activity-logs/histogram` for the table's filters (never its pagination). */
+export function useActivityLogHistogram(
+  params: ActivityLogQueryParams,
+  options: { buckets?: number; enabled?: boolean; refresh?: number } = {},
+) {
   const { page: _p, per_page: _pp, ...filters } = params;
+  const buckets = options.buckets ?? 60;
   return useQuery({
-    queryKey: ["activity-logs", "histogram", filters, buckets],
-    queryFn: async ({ signal }) =>
-      (await apiJson<Histogram>("/activity-logs/histogram", { params: { ...filters, buckets }, signal })).data,
+    queryKey: ["activity-logs", "histogram", filters, buckets, options.refresh ?? 0],
+    queryFn: ({ signal }) => apiJson<Histogram>("/activity-logs/histogram", { params: { ...filters, buckets }, signal }),
     placeholderData: keepPreviousData,
+    enabled: options.enabled ?? true,
   });
 }
 

@@ -1,0 +1,108 @@
+"""The key catalogue's reading of committed tuples (collector/key_catalogue.py): which keys, with
+which types and visibility buckets, and its bounds. The C walk is checked against this reference
+on the fast path's whole corpus in test_fastpath_equivalence.py; here both run on rows made by hand."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from collector import copy_rows, key_catalogue
+from collector.key_catalogue import ADMINS_ONLY, EVERYONE, KeyCatalogue, tuple_keys_reference
+from collector.model import ActivityRow
+
+try:
+    from collector import _fastpath
+except ImportError:  # pragma: no cover - depends on the build
+    _fastpath = None
+
+NATIVE = _fastpath is not None and os.environ.get("ACTIVITY_NATIVE", "").lower() != "off"
+AT = datetime(2026, 11, 28, 12, tzinfo=timezone.utc)
+
+
+def encoded(*rows: ActivityRow) -> bytes:
+    return copy_rows.encode_copy_rows(list(rows), range(1, len(rows) + 1))
+
+
+def both(tuples: bytes, max_keys: int = 256) -> list:
+    reference = tuple_keys_reference(tuples, max_keys)
+    if NATIVE:
+        assert _fastpath.tuple_keys(tuples, max_keys) == reference
+    return reference
+
+
+def test_keys_types_and_where():
+    row = ActivityRow(AT, "info", "worker", "m", project_id=7, resource={"service.name": "w", "host.name": "h1"},
+                      fields={"gpu": 1, "ratio": 0.5, "ok": True, "none": None, "name": "x", "nested": {"a": [1, {"b": 2}]},
+                              "list": ["]", "}", "\""], "http.status_code": 503, "é": "ü", "big": 2**70, "tiny": 1e-05})  # fmt: skip
+    assert both(encoded(row)) == [
+        (7, 0, "gpu", "int"), (7, 0, "ratio", "float"), (7, 0, "ok", "bool"), (7, 0, "none", "null"),
+        (7, 0, "name", "string"), (7, 0, "nested", "map"), (7, 0, "list", "array"), (7, 0, "http.status_code", "int"),
+        (7, 0, "é", "string"), (7, 0, "big", "int"), (7, 0, "tiny", "float"),
+        (7, 1, "service.name", "string"), (7, 1, "host.name", "string"),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("row", "bucket"),
+    [
+        (ActivityRow(AT, "info", "api", "m", fields={"k": 1}), EVERYONE),
+        (ActivityRow(AT, "info", "api", "m", fields={"k": 1}, project_id=3), 3),
+        (ActivityRow(AT, "info", "api", "m", fields={"k": 1}, project_id=3, admin_only=True), ADMINS_ONLY),
+        # A creator's scope decides rows of a user or a job without a project per row: admins only.
+        (ActivityRow(AT, "info", "api", "m", fields={"k": 1}, user_id=5), ADMINS_ONLY),
+        (ActivityRow(AT, "info", "api", "m", fields={"k": 1}, job_id=9), ADMINS_ONLY),
+        (ActivityRow(AT, "info", "api", "m", fields={"k": 1}, admin_only=True), ADMINS_ONLY),
+    ],
+)
+def test_buckets(row, bucket):
+    assert both(encoded(row)) == [(bucket, 0, "k", "int")]
+
+
+def test_distinct_in_first_order_and_capped():
+    rows = [ActivityRow(AT, "info", "api", "m", fields={f"k{i % 5}": i, "s": "x"}) for i in range(20)]
+    rows.append(ActivityRow(AT, "info", "api", "m", fields={"k0": "now a string"}))
+    keys = both(encoded(*rows))
+    assert keys == [(0, 0, "k0", "int"), (0, 0, "s", "string"), (0, 0, "k1", "int"), (0, 0, "k2", "int"),
+                    (0, 0, "k3", "int"), (0, 0, "k4", "int"), (0, 0, "k0", "string")]  # fmt: skip
+    assert both(encoded(*rows), 3) == keys[:3]
+    assert both(encoded(*rows), 0) == []
+
+
+def test_keys_left_out():
+    long_key = "k" * 129
+    row = ActivityRow(AT, "info", "api", "m", fields={"": 1, long_key: 1, "k" * 128: 1, 'q"uote': 1, "nl\n": 1, "ok": 1})
+    assert both(encoded(row)) == [(0, 0, "k" * 128, "int"), (0, 0, "ok", "int")]
+
+
+@pytest.mark.skipif(not NATIVE, reason="the native fast path is not built")
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_any_bytes_are_refused_or_read_within_them(data):
+    """Not tuples at all, or tuples whose JSON is not ours: a ValueError or some keys, never a
+    read outside the bytes (the fuzz target runs this under AddressSanitizer)."""
+    try:
+        _fastpath.tuple_keys(data, 16)
+    except ValueError:
+        pass
+    tuples = encoded(ActivityRow(AT, "info", "api", "m", fields={"a": 1}))
+    fields_at = tuples.index(b'{"a":1}')
+    for cut in range(len(data) + 1):
+        broken = tuples[:fields_at] + data[:cut][:7].ljust(7, b"{") + tuples[fields_at + 7:]
+        assert isinstance(_fastpath.tuple_keys(broken, 16), list)
+
+
+def test_the_catalogue_is_bounded(monkeypatch):
+    monkeypatch.setattr(key_catalogue, "MAX_PENDING", 10)
+    catalogue = KeyCatalogue()
+    rows = [ActivityRow(AT, "info", "api", "m", fields={f"random-{i}-{j}": 1 for j in range(10)}) for i in range(5)]
+    catalogue.observe([encoded(row) for row in rows])
+    assert catalogue.pending == 10
+    assert catalogue.stats.dropped == 40 and catalogue.stats.observed_requests == 5
+    # A key already pending is refreshed, not dropped.
+    catalogue.observe([encoded(rows[0])])
+    assert catalogue.stats.dropped == 40
