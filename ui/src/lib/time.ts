@@ -35,7 +35,7 @@ function toMs(value: string | number | Date): number {
   return typeof value === "number" ? value : Date.parse(value);
 }
 
-interface Parts {
+export interface Parts {
   year: number;
   month: number;
   day: number;
@@ -47,6 +47,10 @@ interface Parts {
 
 // Date's own getters rather than Intl: a row's time is formatted for every rendered row, and these
 // cost nothing.
+export function zoneParts(ms: number, zone: TimeZoneChoice): Parts {
+  return partsOf(ms, zone);
+}
+
 function partsOf(ms: number, zone: TimeZoneChoice): Parts {
   const d = new Date(ms);
   return zone === "utc"

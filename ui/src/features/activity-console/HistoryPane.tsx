@@ -89,10 +89,11 @@ function RangeInput({
 }) {
   const [text, setText] = useState(formatRangeInput(value));
   const [problem, setProblem] = useState<string | null>(null);
+  const zone = useTimeZone();
   useEffect(() => {
-    setText(formatRangeInput(value));
+    setText(formatRangeInput(value, zone));
     setProblem(null);
-  }, [value]);
+  }, [value, zone]);
   const commit = () => {
     // Untouched: keep the URL's value as it is (the box shows it to the second, the URL may be finer).
     if (text === formatRangeInput(value)) return;
