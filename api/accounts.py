@@ -290,8 +290,17 @@ class User(_Response):
     created_at: datetime
 
 
+class ProjectName(_Response):
+    id: int
+    name: str
+
+
 class UserWithProjects(User):
     project_ids: list[int] = Field(description="the projects a creator belongs to; empty for admins")
+    projects: list[ProjectName] = Field(
+        description="the same projects with their names, ordered by name (what a creator may see, "
+        "besides system entries); empty for admins"
+    )
 
 
 class CurrentUser(_Response):
@@ -397,8 +406,9 @@ async def me(request: web.Request) -> web.Response:
         user = await store.get_user(conn, principal.user_id)
         if user is None:
             raise Unauthorized("this account no longer exists")
-        project_ids = [] if principal.is_admin else await store.list_project_ids(conn, principal.user_id)
-    return web.json_response({"user": {**user, "project_ids": project_ids}})
+        projects = [] if principal.is_admin else await store.list_user_projects(conn, principal.user_id)
+    project_ids = sorted(p["id"] for p in projects)
+    return web.json_response({"user": {**user, "project_ids": project_ids, "projects": projects}})
 
 
 async def create_user(request: web.Request) -> web.Response:

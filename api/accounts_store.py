@@ -90,8 +90,8 @@ async def delete_user(conn: asyncpg.Connection, user_id: int, deleted_by: int) -
         return as_json(await conn.fetchrow(q("delete_user"), user_id))
 
 
-async def list_project_ids(conn: asyncpg.Connection, user_id: int) -> list[int]:
-    return [r["project_id"] for r in await conn.fetch(q("list_user_project_ids"), user_id)]
+async def list_user_projects(conn: asyncpg.Connection, user_id: int) -> list[dict[str, Any]]:
+    return [{"id": r["id"], "name": r["name"]} for r in await conn.fetch(q("list_user_projects"), user_id)]
 
 
 async def create_project(conn: asyncpg.Connection, name: str) -> dict[str, Any]:

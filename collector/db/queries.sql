@@ -160,6 +160,11 @@ SELECT id, email, role, created_at FROM users ORDER BY id;
 -- A creator's scope, read on every request they make.
 SELECT project_id FROM project_members WHERE user_id = $1 ORDER BY project_id;
 
+-- name: list_user_projects
+-- What a creator may see, by name (`GET /auth/me`): the projects they belong to.
+SELECT p.id, p.name FROM project_members m JOIN projects p ON p.id = m.project_id
+WHERE m.user_id = $1 ORDER BY p.name, p.id;
+
 -- name: insert_project
 INSERT INTO projects (name) VALUES ($1) RETURNING id, name, created_at;
 

@@ -247,6 +247,24 @@ async def test_creator_me_lists_projects(server, db, session):
     creator = await make_user(db, "c@example.com", project_ids=(project,))
     status, body, _ = await call(session, server, "GET", "/api/v1/auth/me", creator)
     assert status == 200 and body["user"]["project_ids"] == [project]
+    assert body["user"]["projects"] == [{"id": project, "name": "P"}]
+
+
+async def test_me_names_a_creators_projects_and_only_theirs(server, db, session):
+    """The console's "What you can see" note reads the names here: a creator gets their own
+    projects by name (ordered by name), never another project; an admin gets none."""
+    zeta = await make_project(db, "Zeta film")
+    alpha = await make_project(db, "Alpha film")
+    await make_project(db, "Someone else's")
+    creator = await make_user(db, "c2@example.com", project_ids=(zeta, alpha))
+    await make_user(db, "other@example.com", project_ids=())
+    status, body, _ = await call(session, server, "GET", "/api/v1/auth/me", creator)
+    assert status == 200
+    assert body["user"]["projects"] == [{"id": alpha, "name": "Alpha film"}, {"id": zeta, "name": "Zeta film"}]
+    assert body["user"]["project_ids"] == sorted([zeta, alpha])
+    admin = await make_user(db, "boss@example.com", role="admin")
+    status, body, _ = await call(session, server, "GET", "/api/v1/auth/me", admin)
+    assert status == 200 and body["user"]["projects"] == [] and body["user"]["project_ids"] == []
 
 
 async def test_a_token_follows_the_account_as_it_is_now(server, db, session):

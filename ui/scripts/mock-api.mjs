@@ -280,7 +280,7 @@ export function startMockApi(port = 4173, { rate = Number(process.env.MOCK_RATE 
     if (p === "/api/v1/ingest/status" && req.method === "GET") return json(res, 200, ingestStatus);
     if (!req.headers.authorization) throw new ApiError(401, "unauthenticated", "sign in first");
     const newestFirst = () => stored.filter((e) => matches(e, q)).reverse();
-    if (p === "/api/v1/auth/me") return json(res, 200, { user: { id: 1, email: "admin@localhost", role: "admin", created_at: USERS_CREATED_AT, project_ids: [] } });
+    if (p === "/api/v1/auth/me") return json(res, 200, { user: { id: 1, email: "admin@localhost", role: "admin", created_at: USERS_CREATED_AT, project_ids: [], projects: [] } });
     if (p === "/api/v1/activity-logs") {
       const perPage = intParam(q, p, "per_page");
       const after = intParam(q, p, "after_id");

@@ -1053,6 +1053,11 @@ export interface components {
         ProjectList: {
             data: components["schemas"]["Project"][];
         };
+        /** ProjectName */
+        ProjectName: {
+            id: number;
+            name: string;
+        };
         /** ProjectRename */
         ProjectRename: {
             name: string;
@@ -1152,6 +1157,8 @@ export interface components {
             id: number;
             /** @description the projects a creator belongs to; empty for admins */
             project_ids: number[];
+            /** @description the same projects with their names, ordered by name (what a creator may see, besides system entries); empty for admins */
+            projects: components["schemas"]["ProjectName"][];
             /** @enum {string} */
             role: "admin" | "creator";
         };

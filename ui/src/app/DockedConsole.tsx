@@ -30,6 +30,7 @@ export function DockedConsole() {
         onChange={(n) => setPanelSize(position, n)}
       />
       <ActivityConsolePanel
+        wrapMessages={!isBottom}
         actions={
           <>
             <button

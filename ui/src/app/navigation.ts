@@ -28,3 +28,21 @@ export const NAVIGATION: NavGroup[] = [
     ],
   },
 ];
+
+export const CONSOLE_PATH = "/tools/activity-console";
+
+/** The navigation items a role sees. */
+export function navigationFor(role: Role | undefined): NavGroup[] {
+  return NAVIGATION.map((group) => ({
+    ...group,
+    items: group.items.filter((i) => !i.roles || (role !== undefined && i.roles.includes(role))),
+  })).filter((group) => group.items.length > 0);
+}
+
+/**
+ * Whether a role has a page besides the console: the docked console only helps there (on the
+ * console page the live pane is built in). A creator has the console page alone.
+ */
+export function hasPagesBesideConsole(role: Role | undefined): boolean {
+  return navigationFor(role).some((group) => group.items.some((i) => i.path !== CONSOLE_PATH));
+}

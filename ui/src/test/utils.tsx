@@ -5,6 +5,7 @@ import { vi } from "vitest";
 import { useActivityConsoleStore } from "../features/activity-console/stores/activityConsoleStore";
 import type { ActivityLogEntry, StreamFilter } from "../features/activity-console/types";
 import { useAuthStore } from "../lib/authStore";
+import { useTimeZoneStore } from "../lib/time";
 
 let nextId = 1;
 
@@ -52,6 +53,7 @@ export function makeEntry(overrides: Partial<ActivityLogEntry> = {}): ActivityLo
 export function resetStores(): void {
   useActivityConsoleStore.setState(useActivityConsoleStore.getInitialState(), true);
   useAuthStore.setState({ token: "test-jwt", user: { id: 1, email: "admin@localhost", role: "admin" } });
+  useTimeZoneStore.setState({ zone: "local" });
 }
 
 let lastLocation = "";

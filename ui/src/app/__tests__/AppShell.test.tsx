@@ -24,7 +24,7 @@ describe("app shell", () => {
     MockWebSocket.instances = [];
     vi.stubGlobal("WebSocket", MockWebSocket);
     mockFetch((url) => {
-      if (url.pathname === "/api/v1/auth/me") return { body: { user: { id: 1, email: "admin@localhost", role: "admin", project_ids: [] } } };
+      if (url.pathname === "/api/v1/auth/me") return { body: { user: { id: 1, email: "admin@localhost", role: "admin", project_ids: [], projects: [] } } };
       if (url.pathname === "/api/v1/activity-logs") return { body: { data: [], meta: { page: 1, per_page: 25, total: 0, total_exact: true } } };
       if (url.pathname === "/api/v1/activity-logs/histogram") return { body: { data: [] } };
       if (url.pathname === "/api/v1/admin/activity-logs/settings") {

@@ -2,6 +2,7 @@ import { useState } from "react";
 import { ResizeHandle } from "../../components/ResizeHandle";
 import { ActivityConsolePanel } from "./ActivityConsolePanel";
 import { HistoryPane } from "./HistoryPane";
+import { ScopeNote } from "./components/ScopeNote";
 
 const SPLIT_KEY = "activity-console:page-split";
 
@@ -20,6 +21,7 @@ export function ActivityConsolePage() {
   return (
     <div className="page console-page">
       <h1 className="visually-hidden">Activity Console</h1>
+      <ScopeNote />
       <div className="console-page-live" style={{ height: liveHeight }}>
         <ActivityConsolePanel />
       </div>

@@ -6,8 +6,9 @@ import { GapMarker, LogRow } from "./components/LogRow";
 import { liveFilterTarget } from "./entryDetail/filterTargets";
 import { DEFAULT_MAX_ENTRIES, MAX_MAX_ENTRIES, ROW_HEIGHT, TAIL_THRESHOLD_PX } from "./constants";
 import { fetchGapEntries } from "./hooks/useActivityLogHistory";
-import { useConsoleKeyboard } from "./hooks/useConsoleKeyboard";
-import type { GapRow } from "./rows";
+import { KEYBOARD_PANE_ATTRIBUTE, useConsoleKeyboard } from "./hooks/useConsoleKeyboard";
+import { edgeSelection, revealScrollTop, stepSelection } from "./keyboardSelection";
+import type { ConsoleRow, GapRow } from "./rows";
 import { indexOfSeq } from "./rowList";
 import { heightOfFirst, rowHeightAt, rowTop, visibleRange } from "./rowLayout";
 import type { RowLayout, TallRow } from "./rowLayout";
@@ -33,6 +34,16 @@ interface ActivityConsolePanelProps {
   /** Whether `/`, `p`, `End` and `Esc` act on this panel. */
   keyboardShortcuts?: boolean;
   className?: string;
+  /** Wrap long messages onto more lines instead of cutting them (a narrow dock). */
+  wrapMessages?: boolean;
+}
+
+const isEntryRow = (row: ConsoleRow) => row.kind === "entry";
+
+/** The index of the row with `key`, newest first (the keyboard selection is near the tail). */
+function indexOfKey(rows: { length: number; at(i: number): ConsoleRow | undefined }, key: string): number {
+  for (let i = rows.length - 1; i >= 0; i--) if (rows.at(i)!.key === key) return i;
+  return -1;
 }
 
 async function backfillGap(row: GapRow): Promise<void> {
@@ -51,7 +62,7 @@ async function backfillGap(row: GapRow): Promise<void> {
 }
 
 /** The terminal-style live tail: filter toolbar, virtualized rows, follow-the-tail with an obvious paused state. */
-export function ActivityConsolePanel({ actions, keyboardShortcuts = true, className }: ActivityConsolePanelProps) {
+export function ActivityConsolePanel({ actions, keyboardShortcuts = true, className, wrapMessages = false }: ActivityConsolePanelProps) {
   const visibleRows = useActivityConsoleStore((s) => s.visibleRows);
   const visibleEntryCount = useActivityConsoleStore((s) => s.visibleEntryCount);
   const entryCount = useActivityConsoleStore((s) => s.entryCount);
@@ -73,6 +84,10 @@ export function ActivityConsolePanel({ actions, keyboardShortcuts = true, classN
   const searchRef = useRef<HTMLInputElement>(null);
   const lastScrollTop = useRef(0);
   const [contextEntry, setContextEntry] = useState<ActivityLogEntry | null>(null);
+  const sectionRef = useRef<HTMLElement>(null);
+  /** The keyboard selection, keyed by row key (entry id); `reveal` asks the layout effect to scroll it into view. */
+  const [selectedKey, setSelectedKey] = useState<string | null>(null);
+  const revealSelected = useRef(false);
 
   // ---- Virtualization (see rowLayout.ts): collapsed rows are ROW_HEIGHT exactly; only expanded rows
   // are measured, keyed by row key (with their seq, to find their index by binary search).
@@ -86,19 +101,21 @@ export function ActivityConsolePanel({ actions, keyboardShortcuts = true, classN
   const layout = useMemo<RowLayout>(() => {
     const tall: TallRow[] = [];
     for (const [key, m] of measured.current) {
-      if (!expanded.has(key)) {
+      if (!expanded.has(key) && !wrapMessages) {
         measured.current.delete(key);
         continue;
       }
       if (m.height <= ROW_HEIGHT) continue;
       const index = indexOfSeq(visibleRows, m.seq);
       if (index >= 0 && visibleRows.at(index)!.key === key) tall.push({ index, extra: m.height - ROW_HEIGHT });
+      // Wrapped rows are all measured: forget those evicted, so the map stays as small as the buffer.
+      else if (wrapMessages && index < 0) measured.current.delete(key);
     }
     tall.sort((a, b) => a.index - b.index);
     return { count: visibleRows.length, rowHeight: ROW_HEIGHT, tall };
     // measureVersion: `measured` is a ref that changed.
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [visibleRows, expanded, measureVersion]);
+  }, [visibleRows, expanded, measureVersion, wrapMessages]);
 
   /** What the last commit rendered: eviction since then is measured against it. */
   const committed = useRef({ evicted: evictedVisible, layout });
@@ -122,9 +139,20 @@ export function ActivityConsolePanel({ actions, keyboardShortcuts = true, classN
     } else if (anchorShift > 0) {
       el.scrollTop = offset;
     }
+    if (revealSelected.current && selectedKey) {
+      revealSelected.current = false;
+      // While following, the tail (and the newest row, selected by G) is in view already.
+      const index = isPaused ? indexOfKey(visibleRows, selectedKey) : -1;
+      if (index >= 0) el.scrollTop = revealScrollTop(rowTop(layout, index), rowHeightAt(layout, index), el.scrollTop, el.clientHeight);
+    }
     lastScrollTop.current = el.scrollTop;
+    // Render the rows now in view at once rather than on the scroll event that follows.
+    if (scrollTop.current !== el.scrollTop && isPaused) {
+      scrollTop.current = el.scrollTop;
+      rerender();
+    }
     scrollTop.current = el.scrollTop;
-  }, [visibleRows, isPaused, evictedVisible, layout, anchorShift, offset]);
+  }, [visibleRows, isPaused, evictedVisible, layout, anchorShift, offset, selectedKey]);
 
   useLayoutEffect(() => {
     const el = scrollRef.current;
@@ -217,14 +245,55 @@ export function ActivityConsolePanel({ actions, keyboardShortcuts = true, classN
     else s.setPaused(true, "user");
   }, [jumpToLatest]);
 
+  const select = (index: number) => {
+    const row = index >= 0 ? useActivityConsoleStore.getState().visibleRows.at(index) : undefined;
+    if (!row) return;
+    revealSelected.current = true;
+    setSelectedKey(row.key);
+  };
+
   useConsoleKeyboard(
     {
       focusSearch: () => searchRef.current?.focus(),
       togglePause,
-      jumpToLatest,
+      jumpToLatest: () => {
+        jumpToLatest();
+        select(edgeSelection(useActivityConsoleStore.getState().visibleRows, "last", isEntryRow));
+      },
+      goToTop: () => {
+        const s = useActivityConsoleStore.getState();
+        if (!s.isPaused) s.setPaused(true, "user");
+        select(edgeSelection(s.visibleRows, "first", isEntryRow));
+      },
       collapseAll,
+      moveSelection: (step) => {
+        const s = useActivityConsoleStore.getState();
+        const rows = s.visibleRows;
+        const current = selectedKey ? indexOfKey(rows, selectedKey) : -1;
+        // With nothing selected, start from the last row in view.
+        const el = scrollRef.current;
+        const inView = el ? Math.min(rows.length - 1, visibleRange(layout, el.scrollTop, el.clientHeight, 0).end - 1) : rows.length - 1;
+        const next = stepSelection(rows, current, step, isEntryRow, inView);
+        // Following the tail would carry the selection away: a selection off the newest row pauses.
+        if (next >= 0 && next < rows.length - 1 && !s.isPaused) s.setPaused(true, "user");
+        select(next);
+      },
+      openSelected: () => {
+        if (!selectedKey || indexOfKey(useActivityConsoleStore.getState().visibleRows, selectedKey) < 0) return false;
+        toggleExpanded(selectedKey);
+        return true;
+      },
     },
     keyboardShortcuts,
+    { ref: sectionRef, isDefault: true },
+  );
+
+  const toggleRow = useCallback(
+    (key: string) => {
+      setSelectedKey(key);
+      toggleExpanded(key);
+    },
+    [toggleExpanded],
   );
 
   const items: React.ReactNode[] = [];
@@ -232,14 +301,17 @@ export function ActivityConsolePanel({ actions, keyboardShortcuts = true, classN
     const row = visibleRows.at(i);
     if (!row) break;
     const isExpanded = row.kind === "entry" && expanded.has(row.key);
+    const isMeasured = isExpanded || wrapMessages;
+    const isSelected = row.key === selectedKey;
     items.push(
       <div
         key={row.key}
         data-index={i}
         data-row-key={row.key}
         data-seq={row.seq}
-        ref={isExpanded ? measureRef : undefined}
-        className={isExpanded ? "virtual-row" : "virtual-row is-fixed"}
+        data-selected={isSelected || undefined}
+        ref={isMeasured ? measureRef : undefined}
+        className={`virtual-row${isMeasured ? "" : " is-fixed"}${isSelected ? " is-selected" : ""}`}
         style={{ transform: `translateY(${top}px)` }}
       >
         {row.kind === "entry" ? (
@@ -247,7 +319,7 @@ export function ActivityConsolePanel({ actions, keyboardShortcuts = true, classN
             row={row}
             expanded={isExpanded}
             search={searchText}
-            onToggle={toggleExpanded}
+            onToggle={toggleRow}
             onShowContext={setContextEntry}
             filterTarget={liveFilterTarget}
           />
@@ -260,7 +332,12 @@ export function ActivityConsolePanel({ actions, keyboardShortcuts = true, classN
   }
 
   return (
-    <section className={`console-panel${isPaused ? " is-paused" : ""}${className ? ` ${className}` : ""}`} aria-label="Live activity console">
+    <section
+      ref={sectionRef}
+      {...{ [KEYBOARD_PANE_ATTRIBUTE]: "live" }}
+      className={`console-panel${isPaused ? " is-paused" : ""}${wrapMessages ? " wrap-messages" : ""}${className ? ` ${className}` : ""}`}
+      aria-label="Live activity console"
+    >
       <header className="console-header">
         <span className={`status-dot status-${status}`} aria-hidden />
         <span className="console-status" role="status" aria-label={`Connection: ${STATUS_TEXT[status]}`}>

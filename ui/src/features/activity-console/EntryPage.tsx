@@ -7,7 +7,7 @@ import { EntryDetail } from "./components/EntryDetail";
 import { LEVEL_LABELS, SOURCE_LABELS } from "./constants";
 import { useHistoryNavigationTarget } from "./entryDetail/filterTargets";
 import { useEntry } from "./hooks/useActivityLogHistory";
-import { formatDateTime } from "./rows";
+import { Timestamp } from "../../lib/time";
 import type { ActivityLogEntry } from "./types";
 
 /** A path segment that is an entry id the API accepts (a positive 64-bit integer that JS holds exactly). */
@@ -37,7 +37,7 @@ export function EntryPage() {
         <h1>Entry {id != null ? `#${id}` : entryId}</h1>
         {data && (
           <span className="entry-page-summary mono">
-            <time dateTime={data.timestamp}>{formatDateTime(data.timestamp)}</time>
+            <time dateTime={data.timestamp}><Timestamp value={data.timestamp} /></time>
             <span className={`log-level lvl-${data.level}`}>{LEVEL_LABELS[data.level]}</span>
             <span className={`log-source src-${data.source}`}>{SOURCE_LABELS[data.source]}</span>
           </span>

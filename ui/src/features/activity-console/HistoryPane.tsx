@@ -15,8 +15,10 @@ import {
   useActivityLogHistory,
 } from "./hooks/useActivityLogHistory";
 import type { ExportProgress } from "./hooks/useActivityLogHistory";
+import { KEYBOARD_PANE_ATTRIBUTE } from "./hooks/useConsoleKeyboard";
+import { useHistoryKeyboard } from "./hooks/useHistoryKeyboard";
+import { Timestamp, useTimeZone, zoneLabel } from "../../lib/time";
 import { useAutoRefresh } from "./hooks/useAutoRefresh";
-import { formatDateTime } from "./rows";
 import {
   RANGE_PRESETS,
   REFRESH_INTERVALS,
@@ -87,10 +89,11 @@ function RangeInput({
 }) {
   const [text, setText] = useState(formatRangeInput(value));
   const [problem, setProblem] = useState<string | null>(null);
+  const zone = useTimeZone();
   useEffect(() => {
-    setText(formatRangeInput(value));
+    setText(formatRangeInput(value, zone));
     setProblem(null);
-  }, [value]);
+  }, [value, zone]);
   const commit = () => {
     // Untouched: keep the URL's value as it is (the box shows it to the second, the URL may be finer).
     if (text === formatRangeInput(value)) return;
@@ -200,9 +203,13 @@ export function HistoryPane() {
   const totalExact = shown?.meta.total_exact ?? true;
   const pageCount = Math.max(1, Math.ceil(total / filters.per_page));
   const rows = selectsNothing ? [] : (shown?.data ?? []);
+  const paneRef = useRef<HTMLElement>(null);
+  const rowIds = useMemo(() => rows.map((e) => e.id), [rows]);
+  const selectedId = useHistoryKeyboard(paneRef, rowIds, openRow, setOpenRow);
+  const zone = useTimeZone();
 
   return (
-    <section className="history-pane" aria-label="History">
+    <section className="history-pane" aria-label="History" ref={paneRef} {...{ [KEYBOARD_PANE_ATTRIBUTE]: "history" }}>
       <form className="history-filters" role="search" aria-label="History filters" onSubmit={(e) => e.preventDefault()}>
         <div className="filter-row">
           <RangeInput label="From" value={filters.from} onCommit={(from) => update({ from })} invalid={!!invalidRange} />
@@ -376,7 +383,7 @@ export function HistoryPane() {
         <table className="history-table mono" aria-label="History results" aria-busy={history.isFetching}>
           <thead>
             <tr>
-              <th scope="col">Time</th>
+              <th scope="col">Time ({zoneLabel(zone)})</th>
               <th scope="col">Level</th>
               <th scope="col">Source</th>
               <th scope="col">Message</th>
@@ -391,6 +398,7 @@ export function HistoryPane() {
                   key={e.id}
                   entry={e}
                   open={open}
+                  selected={selectedId === e.id}
                   onToggle={() => setOpenRow(open ? null : e.id)}
                   search={filters.search}
                   filterTarget={filterTarget}
@@ -457,22 +465,24 @@ export function HistoryPane() {
 function HistoryRow({
   entry,
   open,
+  selected,
   onToggle,
   search,
   filterTarget,
 }: {
   entry: ActivityLogEntry;
   open: boolean;
+  selected: boolean;
   onToggle: () => void;
   search: string;
   filterTarget: EntryFilterTarget;
 }) {
   return (
     <>
-      <tr className={`level-${entry.level}${open ? " is-expanded" : ""}`}>
+      <tr className={`level-${entry.level}${open ? " is-expanded" : ""}${selected ? " is-selected" : ""}`} data-entry-id={entry.id} data-selected={selected || undefined}>
         <td className="log-time">
-          <button type="button" className="link-button" aria-expanded={open} onClick={onToggle} aria-label={`Details of entry ${entry.id}`}>
-            {formatDateTime(entry.timestamp)}
+          <button type="button" className="link-button" data-row-toggle aria-expanded={open} onClick={onToggle} aria-label={`Details of entry ${entry.id}`}>
+            <Timestamp value={entry.timestamp} />
           </button>
         </td>
         <td>

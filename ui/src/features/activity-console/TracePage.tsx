@@ -5,7 +5,7 @@ import { EntryDetail } from "./components/EntryDetail";
 import { useHistoryNavigationTarget } from "./entryDetail/filterTargets";
 import { LEVEL_LABELS, SOURCE_LABELS } from "./constants";
 import { useTrace } from "./hooks/useActivityLogHistory";
-import { formatDateTime } from "./rows";
+import { Timestamp } from "../../lib/time";
 
 function relative(ms: number): string {
   if (ms < 1000) return `+${ms.toFixed(ms < 10 ? 1 : 0)} ms`;
@@ -65,7 +65,7 @@ export function TracePage() {
                     <td className="trace-offset">{relative(Date.parse(e.timestamp) - t0)}</td>
                     <td className="log-time">
                       <button type="button" className="link-button" aria-expanded={isOpen} onClick={() => setOpen(isOpen ? null : i)}>
-                        {formatDateTime(e.timestamp)}
+                        <Timestamp value={e.timestamp} />
                       </button>
                     </td>
                     <td>

@@ -15,8 +15,6 @@ export interface EntryRow {
   seq: number;
   id: number;
   entry: ActivityLogEntry;
-  /** Local wall-clock time, HH:MM:SS.mmm */
-  time: string;
   /** Lower-cased message, so search does not lower-case 100,000 strings per keystroke. */
   haystack: string;
 }
@@ -39,23 +37,8 @@ export type ConsoleRow = EntryRow | GapRow;
 
 let clientSeq = 0;
 
-const pad = (n: number, width = 2) => String(n).padStart(width, "0");
-
-/** HH:MM:SS.mmm in local time; falls back to the raw text for unparsable timestamps. */
-function formatClock(timestamp: string): string {
-  const ms = Date.parse(timestamp);
-  if (Number.isNaN(ms)) return timestamp;
-  const d = new Date(ms);
-  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
-}
-
-/** Date and time for tables: YYYY-MM-DD HH:MM:SS.mmm local. */
-export function formatDateTime(timestamp: string): string {
-  const ms = Date.parse(timestamp);
-  if (Number.isNaN(ms)) return timestamp;
-  const d = new Date(ms);
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${formatClock(timestamp)}`;
-}
+/** Kept for code written before lib/time.ts: the full timestamp in the chosen zone. */
+export { formatTimestamp as formatDateTime } from "../../lib/time";
 
 export function toEntryRow(entry: ActivityLogEntry): EntryRow {
   const seq = ++clientSeq;
@@ -65,7 +48,6 @@ export function toEntryRow(entry: ActivityLogEntry): EntryRow {
     seq,
     id: entry.id,
     entry,
-    time: formatClock(entry.timestamp),
     haystack: entry.message.toLowerCase(),
   };
 }

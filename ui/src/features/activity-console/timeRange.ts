@@ -3,6 +3,9 @@
  * as typed and turned into instants only when a query is sent, so a refresh moves a relative window.
  */
 
+import { currentTimeZone, formatRelative, fromZoneInput, toZoneInput, zoneParts } from "../../lib/time";
+import type { TimeZoneChoice } from "../../lib/time";
+
 const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 } as const;
 type Unit = keyof typeof UNIT_MS;
 
@@ -74,14 +77,14 @@ export function activePreset(from: string | undefined, to: string | undefined): 
 
 const pad = (n: number) => String(n).padStart(2, "0");
 
-/** How a range end is shown in its text box: relative as typed, absolute in local time. */
-export function formatRangeInput(value: string | undefined): string {
+/** How a range end is shown in its text box: relative as typed, absolute in the chosen time zone. */
+export function formatRangeInput(value: string | undefined, zone: TimeZoneChoice = currentTimeZone()): string {
   if (!value) return "";
   if (isRelativeTime(value)) return value.trim();
   const d = new Date(value);
   if (Number.isNaN(d.getTime())) return "";
-  const seconds = d.getSeconds() ? `:${pad(d.getSeconds())}` : "";
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}${seconds}`;
+  const seconds = d.getUTCSeconds() ? `:${pad(d.getUTCSeconds())}` : "";
+  return `${toZoneInput(value, zone).replace("T", " ")}${seconds}`;
 }
 
 const LOCAL = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2}))?)?$/;
@@ -91,15 +94,16 @@ const LOCAL = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2}))?)?$/;
  * (`2026-11-28 14:00`) or a timestamp with zone as RFC 3339 UTC. `undefined` for empty, `null`
  * for text that is no time.
  */
-export function parseRangeInput(text: string): string | undefined | null {
+export function parseRangeInput(text: string, zone: TimeZoneChoice = currentTimeZone()): string | undefined | null {
   const value = text.trim();
   if (!value) return undefined;
   if (isRelativeTime(value)) return value;
   const local = LOCAL.exec(value);
   if (local) {
-    const [, y, mo, d, h = "0", mi = "0", s = "0"] = local;
-    const date = new Date(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s));
-    return Number.isNaN(date.getTime()) || date.getMonth() !== Number(mo) - 1 ? null : date.toISOString();
+    const [, y, mo, d, h = "00", mi = "00", s = "00"] = local;
+    // A day the month does not have (Feb 30) would roll over: refuse it.
+    if (new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d))).getUTCMonth() !== Number(mo) - 1) return null;
+    return fromZoneInput(`${y}-${mo}-${d}T${h}:${mi}:${s}`, zone) ?? null;
   }
   // Only forms with an explicit zone: anything else Date.parse reads differently per browser.
   if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/i.test(value)) {
@@ -109,16 +113,9 @@ export function parseRangeInput(text: string): string | undefined | null {
   return null;
 }
 
-/** "updated X ago" wording. */
+/** "updated X ago" wording, `ms` after the fact (lib/time's relative format). */
 export function formatAgo(ms: number): string {
-  const s = Math.max(0, Math.floor(ms / 1000));
-  if (s < 5) return "just now";
-  if (s < 60) return `${s} s ago`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m} min ago`;
-  const h = Math.floor(m / 60);
-  if (h < 24) return `${h} h ago`;
-  return `${Math.floor(h / 24)} d ago`;
+  return formatRelative(0, Math.max(0, ms));
 }
 
 /**
@@ -157,9 +154,13 @@ export interface AxisTick {
   label: string;
 }
 
-function localMidnight(t: number): number {
+/** Minutes to add to UTC for the zone's wall clock at `t`. */
+const zoneOffset = (t: number, zone: TimeZoneChoice) => (zone === "utc" ? 0 : -new Date(t).getTimezoneOffset());
+
+function zoneMidnight(t: number, zone: TimeZoneChoice): number {
   const d = new Date(t);
-  d.setHours(0, 0, 0, 0);
+  if (zone === "utc") d.setUTCHours(0, 0, 0, 0);
+  else d.setHours(0, 0, 0, 0);
   return d.getTime();
 }
 
@@ -168,7 +169,7 @@ function localMidnight(t: number): number {
  * labelled by what the step counts (seconds never, minutes and hours as HH:mm, days as "Nov 28");
  * a tick at local midnight of a sub-day step shows the date instead, so a span over days is readable.
  */
-export function axisTicks(start: number, end: number, maxTicks = 8): AxisTick[] {
+export function axisTicks(start: number, end: number, maxTicks = 8, zone: TimeZoneChoice = currentTimeZone()): AxisTick[] {
   const span = end - start;
   if (!(span > 0)) return [];
   const step = TICK_STEPS.find((s) => span / s <= maxTicks) ?? TICK_STEPS[TICK_STEPS.length - 1]!;
@@ -176,20 +177,20 @@ export function axisTicks(start: number, end: number, maxTicks = 8): AxisTick[] 
   let t: number;
   if (step < DAY) {
     // Round in local time: offset by the zone so e.g. 3-hour ticks fall on 00, 03, 06 local.
-    const offset = new Date(start).getTimezoneOffset() * MINUTE;
+    const offset = -zoneOffset(start, zone) * MINUTE;
     t = Math.ceil((start - offset) / step) * step + offset;
   } else {
-    t = localMidnight(start);
-    if (t < start) t = localMidnight(t + DAY + HOUR);
+    t = zoneMidnight(start, zone);
+    if (t < start) t = zoneMidnight(t + DAY + HOUR, zone);
   }
-  const dayFormat = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric" });
+  const dayFormat = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", ...(zone === "utc" ? { timeZone: "UTC" } : {}) });
   while (t < end && ticks.length <= maxTicks * 2) {
-    const d = new Date(t);
-    const midnight = d.getHours() === 0 && d.getMinutes() === 0;
-    const label = step >= DAY || (midnight && span > DAY / 2) ? dayFormat.format(d) : `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+    const p = zoneParts(t, zone);
+    const midnight = p.hours === 0 && p.minutes === 0;
+    const label = step >= DAY || (midnight && span > DAY / 2) ? dayFormat.format(new Date(t)) : `${pad(p.hours)}:${pad(p.minutes)}`;
     ticks.push({ at: t, percent: ((t - start) / span) * 100, label });
     // Day steps walk the calendar (a day is 23 or 25 hours across a clock change).
-    t = step >= DAY ? localMidnight(t + step + 2 * HOUR) : t + step;
+    t = step >= DAY ? zoneMidnight(t + step + 2 * HOUR, zone) : t + step;
   }
   return ticks;
 }

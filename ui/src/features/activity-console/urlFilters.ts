@@ -125,17 +125,5 @@ export function toQueryParams(f: HistoryFilters, now: number = Date.now()): Acti
   };
 }
 
-/** `<input type="datetime-local">` value (local time) ↔ RFC 3339 UTC. */
-export function toLocalInput(iso: string | undefined): string {
-  if (!iso) return "";
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return "";
-  const pad = (n: number) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
-}
-
-export function fromLocalInput(value: string): string | undefined {
-  if (!value) return undefined;
-  const d = new Date(value);
-  return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
-}
+/** `<input type="datetime-local">` value (in the chosen time zone) ↔ RFC 3339 UTC. */
+export { toZoneInput as toLocalInput, fromZoneInput as fromLocalInput } from "../../lib/time";

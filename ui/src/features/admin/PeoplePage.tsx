@@ -3,6 +3,7 @@ import { useState } from "react";
 import { ConfirmDialog } from "../../components/ConfirmDialog";
 import { Dialog } from "../../components/Dialog";
 import { useAuthStore } from "../../lib/authStore";
+import { Timestamp, formatTimestamp } from "../../lib/time";
 import {
   useAddMember,
   useChangeUserRole,
@@ -241,8 +242,8 @@ function UsersSection() {
                       <span className={`role-badge role-${u.role}`}>{ROLE_TITLES[u.role]}</span>
                     </td>
                     <td className="people-created">
-                      <time dateTime={u.created_at} title={new Date(u.created_at).toLocaleString()}>
-                        {new Date(u.created_at).toLocaleDateString()}
+                      <time dateTime={u.created_at} title={formatTimestamp(u.created_at)}>
+                        <Timestamp value={u.created_at} format="date" />
                       </time>
                     </td>
                     <td>

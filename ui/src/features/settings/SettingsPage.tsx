@@ -2,6 +2,7 @@ import { Copy, KeyRound, Save, Trash2 } from "lucide-react";
 import { useEffect, useState } from "react";
 import { ConfirmDialog } from "../../components/ConfirmDialog";
 import { ApiError } from "../../lib/api";
+import { Timestamp } from "../../lib/time";
 import {
   useActivityLogSettings,
   useCreateIngestToken,
@@ -285,11 +286,11 @@ function TokensSection() {
                   {t.name}
                   {t.token_prefix ? <code className="muted"> {t.token_prefix}…</code> : null}
                 </td>
-                <td>{t.created_at ? new Date(t.created_at).toLocaleString() : "—"}</td>
-                <td>{t.last_used_at ? new Date(t.last_used_at).toLocaleString() : "never"}</td>
+                <td>{t.created_at ? <Timestamp value={t.created_at} /> : "—"}</td>
+                <td>{t.last_used_at ? <Timestamp value={t.last_used_at} /> : "never"}</td>
                 <td>
                   {t.revoked_at ? (
-                    <span className="muted">revoked {new Date(t.revoked_at).toLocaleDateString()}</span>
+                    <span className="muted">revoked <Timestamp value={t.revoked_at} format="date" /></span>
                   ) : (
                     <button
                       type="button"

@@ -67,7 +67,7 @@ describe("the entry page", () => {
   it("is the app's route /tools/activity-console/entries/:entryId, loaded on demand", async () => {
     vi.stubGlobal("WebSocket", MockWebSocket);
     mockFetch((url) => {
-      if (url.pathname === "/api/v1/auth/me") return { body: { user: { id: 1, email: "admin@localhost", role: "admin", project_ids: [] } } };
+      if (url.pathname === "/api/v1/auth/me") return { body: { user: { id: 1, email: "admin@localhost", role: "admin", project_ids: [], projects: [] } } };
       if (url.pathname === "/api/v1/activity-logs/81") return { body: { data: makeEntry({ id: 81, message: "routed here" }) } };
       return undefined;
     });

@@ -1,7 +1,7 @@
 import { Dialog } from "../../../components/Dialog";
 import { LEVEL_LABELS, SOURCE_LABELS } from "../constants";
 import { useActivityLogContext } from "../hooks/useActivityLogHistory";
-import { formatDateTime } from "../rows";
+import { Timestamp } from "../../../lib/time";
 import type { ActivityLogEntry } from "../types";
 import { FullMessage, ShortenedNotice, useFullEntryOnDemand } from "./ShortenedEntry";
 
@@ -38,7 +38,7 @@ export function ContextDialog({ entry, onClose }: { entry: ActivityLogEntry; onC
               className={`context-item level-${e.level}${e.id === entry.id ? " is-anchor" : ""}`}
               aria-current={e.id === entry.id ? "true" : undefined}
             >
-              <span className="log-time">{formatDateTime(e.timestamp)}</span>
+              <span className="log-time"><Timestamp value={e.timestamp} /></span>
               <span className={`log-level lvl-${e.level}`}>{LEVEL_LABELS[e.level]}</span>
               <span className={`log-source src-${e.source}`}>{SOURCE_LABELS[e.source]}</span>
               {e.truncated ? <ShortenedContextMessage entry={e} /> : <span className="log-message">{e.message}</span>}

@@ -1,5 +1,6 @@
 import { AlertTriangle, ChevronDown, ChevronRight, Download, Loader2 } from "lucide-react";
 import { memo } from "react";
+import { Timestamp } from "../../../lib/time";
 import { LEVEL_LABELS, SOURCE_LABELS } from "../constants";
 import type { EntryRow, GapRow } from "../rows";
 import type { ActivityLogEntry } from "../types";
@@ -25,6 +26,7 @@ export const LogRow = memo(function LogRow({ row, expanded, search, onToggle, on
       <button
         type="button"
         className="log-line"
+        data-row-toggle
         aria-expanded={expanded}
         onClick={() => onToggle(row.key)}
       >
@@ -32,7 +34,7 @@ export const LogRow = memo(function LogRow({ row, expanded, search, onToggle, on
           {expanded ? <ChevronDown size={12} /> : <ChevronRight size={12} />}
         </span>
         <time className="log-time" dateTime={entry.timestamp}>
-          {row.time}
+          <Timestamp value={entry.timestamp} format="row" />
         </time>
         <span className={`log-level lvl-${entry.level}`}>{LEVEL_LABELS[entry.level]}</span>
         <span className={`log-source src-${entry.source}`}>{SOURCE_LABELS[entry.source]}</span>

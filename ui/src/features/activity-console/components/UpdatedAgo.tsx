@@ -1,4 +1,5 @@
 import { useEffect, useState } from "react";
+import { formatTimestamp } from "../../../lib/time";
 import { formatAgo } from "../timeRange";
 
 /** "updated 12 s ago", re-rendering itself once a second (only this text, not the pane). */
@@ -11,7 +12,7 @@ export function UpdatedAgo({ at }: { at: number }) {
   }, [at]);
   if (!at) return null;
   return (
-    <span className="muted history-updated" title={new Date(at).toLocaleString()}>
+    <span className="muted history-updated" title={formatTimestamp(at)}>
       updated {formatAgo(now - at)}
     </span>
   );

@@ -1,7 +1,7 @@
 import { useEffect, useState } from "react";
 import type { KeyboardEvent, MouseEvent, PointerEvent } from "react";
 import { LEVEL_TITLES } from "../constants";
-import { formatDateTime } from "../rows";
+import { formatTimestamp as formatDateTime } from "../../../lib/time";
 import { axisTicks } from "../timeRange";
 import { ACTIVITY_LOG_LEVELS } from "../types";
 import type { Histogram, HistogramBucket } from "../types";
