@@ -148,6 +148,8 @@ const INGEST_STATES = (document.components.schemas.IngestStatus!.properties as {
 
 /** Operations of the document the mock does not serve: each must answer 404 (and the test below says so). */
 const NOT_SERVED = [
+  "GET /api/v1/activity-logs/facets",
+  "GET /api/v1/activity-logs/keys",
   "GET /api/v1/admin/projects",
   "POST /api/v1/admin/projects",
   "PATCH /api/v1/admin/projects/{project_id}",
