@@ -16,6 +16,7 @@ from typing import Any, Callable
 from collector.contract import LEVEL_IDS
 from collector.model import ActivityRow
 from collector.query.ast import COMPARISONS, And, AttributeValue, Node, Not, Op, Or, Target, Term, Text
+from collector.query.words import words_of
 
 RowCheck = Callable[[ActivityRow], bool]
 _OPS = {Op.GT: operator.gt, Op.GE: operator.ge, Op.LT: operator.lt, Op.LE: operator.le}
@@ -56,9 +57,12 @@ def compile_query(node: Node) -> RowCheck:
         inner = compile_query(node.node)
         return lambda row: not inner(row)
     if isinstance(node, Text):
-        # ILIKE '%text%' with the wildcards escaped: a case-insensitive substring test.
-        needle = node.text.lower()
-        return lambda row: needle in row.message.lower()
+        # ILIKE '%text%' with the wildcards escaped (a case-insensitive substring test), and each
+        # of the term's words a whole word of the message (activity_message_words).
+        needle, words = node.text.lower(), frozenset(words_of(node.text))
+        if not words:
+            return lambda row: needle in row.message.lower()
+        return lambda row: needle in row.message.lower() and words.issubset(words_of(row.message))
     return _term(node)
 
 

@@ -372,16 +372,15 @@ ORDER BY d.day DESC, d.table_name;
 -- name: create_day_fields_index
 -- The query indexes of a closed day (collector/partitions.py index_closed_days). Templates
 -- ({index}, {table}), CONCURRENTLY: late entries for that day go on being written meanwhile.
--- Keep the expressions identical to the query compiler's (collector/query/sql.py).
+-- Keep the expressions identical to the query compiler's (collector/db/query_sql.py).
 CREATE INDEX CONCURRENTLY IF NOT EXISTS {index} ON {table} USING gin (fields jsonb_path_ops);
 
 -- name: create_day_resource_index
 CREATE INDEX CONCURRENTLY IF NOT EXISTS {index} ON {table} USING gin (resource jsonb_path_ops);
 
 -- name: create_day_words_index
--- Words of the message's first 100,000 characters (a tsvector is limited to 1 MB): free-text
--- search beyond them falls back to the substring test, which every query carries as well.
-CREATE INDEX CONCURRENTLY IF NOT EXISTS {index} ON {table} USING gin (to_tsvector('simple', left(message, 100000)));
+-- The message's words as free-text search reads them (migration 0010).
+CREATE INDEX CONCURRENTLY IF NOT EXISTS {index} ON {table} USING gin (activity_message_words(message));
 
 -- name: create_day_service_index
 CREATE INDEX CONCURRENTLY IF NOT EXISTS {index} ON {table} (service_name, timestamp);

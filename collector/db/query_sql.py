@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from collector.contract import LEVEL_IDS, SOURCE_IDS
 from collector.query.ast import COMPARISONS, And, AttributeValue, Node, Not, Op, Or, Target, Term, Text
+from collector.query.words import words_of
 
 Bind = Callable[[Any], str]
 
@@ -39,7 +40,13 @@ def query_condition(node: Node, bind: Bind) -> str:
     if isinstance(node, Not):
         return f"(NOT {query_condition(node.node, bind)})"
     if isinstance(node, Text):
-        return f"(l.message ILIKE {bind('%' + _escape_like(node.text) + '%')})"
+        # The substring, and each word of the term as a whole word of the message (the closed
+        # days' words index answers the second; migration 0010).
+        contains = f"l.message ILIKE {bind('%' + _escape_like(node.text) + '%')}"
+        words = words_of(node.text)
+        if not words:
+            return f"({contains})"
+        return f"({contains} AND activity_message_words(l.message) @> {bind(words)}::text[])"
     return _term(node, bind)
 
 
@@ -60,15 +67,18 @@ def _term(term: Term, bind: Bind) -> str:
         cast = {Target.TEXT: "text", Target.INT: "bigint", Target.TIME: "timestamptz"}[target]
         if op is Op.EXISTS:
             return f"(l.{column} IS NOT NULL)"
+        # "IS NOT NULL AND" keeps the condition two-valued, as COALESCE would, while leaving the
+        # comparison a plain qual that the column's indexes serve.
         if op is Op.PREFIX:
-            return f"COALESCE(starts_with(l.{column}, {bind(value)}::text), false)"
+            return f"(l.{column} IS NOT NULL AND starts_with(l.{column}, {bind(value)}::text))"
         sql_op = "=" if op is Op.EQ else _SQL_OPS[op]
-        return f"COALESCE(l.{column} {sql_op} {bind(value)}::{cast}, false)"
+        return f"(l.{column} IS NOT NULL AND l.{column} {sql_op} {bind(value)}::{cast})"
     # An attribute: fields or resource, addressed by a bound key.
     document = "l.fields" if target is Target.FIELD else "l.resource"
     if op is Op.EXISTS:
         return f"COALESCE({document} ? {bind(key.name)}::text, false)"
-    attribute = f"{document} -> {bind(key.name)}::text"
+    if op is Op.PREFIX or op in COMPARISONS:
+        attribute = f"{document} -> {bind(key.name)}::text"
     if op is Op.PREFIX:
         return (f"COALESCE(jsonb_typeof({attribute}) = 'string' AND starts_with({attribute} #>> '{{}}', "
                 f"{bind(value)}::text), false)")  # fmt: skip
@@ -77,11 +87,16 @@ def _term(term: Term, bind: Bind) -> str:
         return (f"COALESCE(CASE WHEN jsonb_typeof({attribute}) = 'number' THEN ({attribute})::numeric "
                 f"{_SQL_OPS[op]} {bind(value)}::numeric END, false)")  # fmt: skip
     assert isinstance(value, AttributeValue)
-    # jsonb equality compares numbers numerically (1 = 1.0) and never equates a string, a number
-    # and a boolean: each spelling the value allows is one candidate.
+    # Each spelling the value allows is one candidate: jsonb compares numbers numerically
+    # (1 = 1.0) and never equates a string, a number and a boolean. Written as containment of
+    # {key: candidate}, which for a scalar candidate is the same test as equality of the key's
+    # value (an array or a map never contains a scalar below the top level), and which the closed
+    # days' GIN indexes on fields and resource answer (collector/partitions.py).
+    key_param = bind(key.name)
     candidates = [f"to_jsonb({bind(value.text)}::text)"]
     if value.number is not None:
         candidates.append(f"to_jsonb({bind(value.number)}::numeric)")
     if value.boolean is not None:
         candidates.append(f"to_jsonb({bind(value.boolean)}::boolean)")
-    return f"COALESCE({attribute} IN ({', '.join(candidates)}), false)"
+    tests = [f"{document} @> jsonb_build_object({key_param}::text, {candidate})" for candidate in candidates]
+    return f"({' OR '.join(tests)})"

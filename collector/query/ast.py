@@ -67,7 +67,8 @@ class AttributeValue:
 
 @dataclass(frozen=True)
 class Text:
-    """Free text or a quoted phrase: a case-insensitive substring of the message."""
+    """Free text or a quoted phrase: a case-insensitive substring of the message whose words
+    (``collector.query.words``) are each a whole word of the message."""
 
     text: str
 

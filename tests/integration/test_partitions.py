@@ -16,9 +16,11 @@ from api.retention import RetentionJob
 from collector import partitions
 from collector.db import migrate, repository
 from collector.db.connect import connect, create_pool
+from collector.db.query_sql import query_condition
 from collector.db.repository import LogFilter, Scope, count_logs, histogram, query_logs, update_settings
 from collector.hub import LiveHub
 from collector.model import LEVELS, ActivityRow
+from collector.query import parse_query
 from collector.writer import BatchWriter
 
 pytestmark = pytest.mark.timeout(120)
@@ -310,14 +312,18 @@ async def test_closed_days_get_the_query_indexes_and_today_none(db):
     await db.execute(f"UPDATE pg_index SET indisvalid = false WHERE indexrelid = '{victim}'::regclass")
     assert await partitions.index_closed_days(db, NOW) == 1
     assert (await closed_day_indexes(db))[victim] is True
-    # The indexes serve queries: a field equality on a closed day is read through its index.
+    # The indexes serve the query language's terms as it compiles them: a field, a resource
+    # attribute, a word and the service, each read through its index on a closed day.
     day = closed[0]
     table = f"activity_logs_info_{day:%Y%m%d}"
     await db.execute(f"ANALYZE {table}")
     await db.execute("SET enable_seqscan = off")
     try:
-        plan = await db.fetchval(f"""EXPLAIN (FORMAT JSON) SELECT id FROM {table} WHERE fields @> '{{"n": 7}}'
-                                     AND to_tsvector('simple', left(message, 100000)) @@ to_tsquery('simple', 'rare')""")
+        for text, index in (("n:7", "fields"), ("resource.host.name:h1", "resource"), ("OutOfMemory", "words"),
+                            ("service:render-worker", "service")):  # fmt: skip
+            params: list = []
+            condition = query_condition(parse_query(text), lambda value: params.append(value) or f"${len(params)}")
+            plan = await db.fetchval(f"EXPLAIN (FORMAT JSON) SELECT l.id FROM {table} l WHERE {condition}", *params)
+            assert f"{table}_{index}_idx" in plan, (text, plan)
     finally:
         await db.execute("RESET enable_seqscan")
-    assert f"{table}_fields_idx" in plan or f"{table}_words_idx" in plan
