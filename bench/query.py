@@ -43,7 +43,8 @@ from collector.contract import LEVEL_IDS, SOURCE_IDS  # noqa: E402
 from collector.db import migrate, repository  # noqa: E402
 from collector.db.connect import connect, running_postgres, with_database  # noqa: E402
 from collector.db.queries import q  # noqa: E402
-from collector.db.repository import LogFilter, Scope  # noqa: E402
+from collector.contract import FACET_MAX_ROWS  # noqa: E402
+from collector.db.repository import Facet, LogFilter, Scope  # noqa: E402
 from collector.writer import COPY_COLUMNS  # noqa: E402
 
 PROJECTS = 20
@@ -176,12 +177,23 @@ async def measure(conn: asyncpg.Connection, rows: int, repeat: int, export_rows:
         ("a day a week ago", LogFilter(since=now - timedelta(days=8), until=now - timedelta(days=7)), admin),
         ("search common word", LogFilter(search="checkpoint"), admin),
         ("search rare word", LogFilter(search=RARE_WORD), admin),
+        (f"q service:{SERVICES[1][0]}", LogFilter(q=f"service:{SERVICES[1][0]}"), admin),
+        (f"q service:{RARE_SERVICE} (rare)", LogFilter(q=f"service:{RARE_SERVICE}"), admin),
+        ("q resource.host.name:gpu-node-3", LogFilter(q="resource.host.name:gpu-node-3"), admin),
+        (f"q resource.host.name:{RARE_HOST} (rare)", LogFilter(q=f"resource.host.name:{RARE_HOST}"), admin),
+        ("q node_id:17", LogFilter(q="node_id:17"), admin),
+        (f"q node_id:{RARE_NODE_ID} (rare)", LogFilter(q=f"node_id:{RARE_NODE_ID}"), admin),
+        ("q checkpoint (common word)", LogFilter(q="checkpoint"), admin),
+        (f"q {RARE_WORD} (rare word)", LogFilter(q=RARE_WORD), admin),
+        ("q gpu:1 level>=warn -source:agent", LogFilter(q="gpu:1 level>=warn -source:agent"), admin),
         ("creator: no filter", LogFilter(), creator),
         ("creator: level=error", LogFilter(levels=["error"]), creator),
         ("creator: search rare", LogFilter(search=RARE_WORD), creator),
+        (f"creator: q {RARE_WORD}", LogFilter(q=RARE_WORD), creator),
+        (f"creator: q node_id:{RARE_NODE_ID}", LogFilter(q=f"node_id:{RARE_NODE_ID}"), creator),
     ]
     print(f"\nfirst page (25 rows) and its total, median of {repeat} ms, {rows:,} rows")
-    header = f"{'filter':<36} {'page':>9} {'count':>10} {'count≤10k':>10} {'cursor':>9} {'total':>11}"
+    header = f"{'filter':<44} {'page':>9} {'count':>10} {'count≤10k':>10} {'cursor':>9} {'total':>11}"
     print(header)
     print("-" * len(header))
     for name, log_filter, scope in cases:
@@ -199,12 +211,26 @@ async def measure(conn: asyncpg.Connection, rows: int, repeat: int, export_rows:
         if page_rows:
             after = LogFilter(**{**vars(log_filter), "before_id": page_rows[-1].id})
             cursor_ms = await timed(lambda: repository.query_logs(conn, after, scope, limit=25), repeat)
-        print(f"{name:<36} {page_ms:>9.1f} {count_ms:>10.1f} {capped_ms:>10.1f} {cursor_ms:>9.1f} {total:>11,}", flush=True)
+        print(f"{name:<44} {page_ms:>9.1f} {count_ms:>10.1f} {capped_ms:>10.1f} {cursor_ms:>9.1f} {total:>11,}", flush=True)
 
     for label, scope in (("admin", admin), ("creator", creator)):
         ms = await timed(lambda: repository.histogram(conn, LogFilter(), scope, since=now - timedelta(hours=24),
                                                         until=now, buckets=60), repeat)  # fmt: skip
         print(f"{'histogram 24 h / 60 buckets, ' + label:<36} {ms:>9.1f}")
+
+    # Facets over the last hour, as the console asks for them beside the results.
+    facet_sets = {"level, source, service": [Facet("level"), Facet("source"), Facet("service")],
+                  "+ gpu, node_id, resource.host.name": [Facet("level"), Facet("source"), Facet("service"),
+                                                         Facet("gpu", "field", "gpu"), Facet("node_id", "field", "node_id"),
+                                                         Facet("resource.host.name", "resource", "host.name")]}  # fmt: skip
+    for label, wanted in facet_sets.items():
+        for who, scope in (("admin", admin), ("creator", creator)):
+            last_hour = LogFilter(since=now - timedelta(hours=1), until=now)
+            ms = await timed(lambda: repository.facets(conn, last_hour, scope, wanted, top=10,
+                                                       max_rows=FACET_MAX_ROWS), repeat)  # fmt: skip
+            print(f"{'facets 1 h: ' + label + ', ' + who:<58} {ms:>9.1f}")
+    ms = await timed(lambda: repository.list_log_keys(conn, admin, prefix=None, limit=100), repeat)
+    print(f"{'key catalogue: 100 keys':<58} {ms:>9.1f}")
 
     # Export: the handler's loop (server-side cursor, one JSON line per entry), without HTTP.
     started = time.perf_counter()
