@@ -12,7 +12,7 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from api import accounts, bootstrap, console_ui, facets, health, http_headers, live, log_keys, logs, metrics, openapi, security, server_logs
+from api import accounts, bootstrap, console_ui, facets, health, http_headers, live, log_keys, logs, metrics, openapi, security, server_logs, views
 from api.background import background
 from api.connection_guard import GuardedAppRunner, otlp_http_limits, reserve_middleware, start_guarded_site
 from api.errors import error_middleware
@@ -191,6 +191,7 @@ def create_app(settings: Settings) -> web.Application:
     logs.setup(app, settings)
     log_keys.setup(app)
     facets.setup(app)
+    views.setup(app)
     openapi.setup(app)
     console_ui.setup(app)  # last: its catch-all route serves client-side routes
     return app

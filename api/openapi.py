@@ -25,7 +25,7 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
-from api import accounts
+from api import accounts, views
 from collector import contract
 from collector.contract import (
     DEFAULT_BUCKETS,
@@ -126,6 +126,7 @@ def _filter_params() -> tuple[dict[str, Any], ...]:
 FILTERS = _filter_params()
 _LEVEL = next(param for param in FILTERS if param["name"] == "level")
 _ENTRY_ID = _param("log_id", _integer(1), "the entry", where="path")
+_VIEW_ID = _param("view_id", _integer(1), "the view", where="path")
 _PAGE = (
     _param("page", {"type": "integer", "minimum": 1, "default": 1}, f"1-based page; offsets end at {MAX_OFFSET:,}"),
     _param("per_page", {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": DEFAULT_PER_PAGE},
@@ -202,6 +203,21 @@ ROUTES: tuple[Route, ...] = (
           "(oldest within retention to now; the last 24 hours when none match)", contract.Histogram,
           params=FILTERS + (_param("buckets", {"type": "integer", "minimum": 1, "maximum": MAX_BUCKETS,
                                                "default": DEFAULT_BUCKETS}, "buckets"),)),
+    Route("get", "/api/v1/views", "listViews",
+          "Saved views the caller may open: their own, and those shared with a project they belong to "
+          "(admins: every shared view)", views.ViewList, tag="views"),
+    Route("post", "/api/v1/views", "createView",
+          f"Save a view (a name for a query, range and mode); at most {views.MAX_VIEWS_PER_USER} per user; "
+          "only admins share one with a project", views.View, status=201, body=views.NewView,
+          errors=(400, 401, 403, 404, 409), tag="views"),
+    Route("get", "/api/v1/views/{view_id}", "getView", "One saved view", views.View, params=(_VIEW_ID,),
+          errors=(400, 401, 404), tag="views"),
+    Route("patch", "/api/v1/views/{view_id}", "changeView",
+          "Change a view (its owner only); null clears a range end, the mode or the sharing", views.View,
+          params=(_VIEW_ID,), body=views.ViewChange, errors=(400, 401, 403, 404, 409), tag="views"),
+    Route("delete", "/api/v1/views/{view_id}", "deleteView", "Delete a view (its owner, or an admin)",
+          {"type": "object", "properties": {"id": {"type": "integer"}, "deleted": {"type": "boolean"}},
+           "required": ["id", "deleted"]}, params=(_VIEW_ID,), errors=(401, 403, 404), tag="views"),
     Route("get", "/api/v1/activity-logs/facets", "listLogFacets",
           "The most frequent values of each facet over the matching entries (default range: the last hour), "
           f"counted over at most the newest {FACET_MAX_ROWS:,}", contract.Facets,

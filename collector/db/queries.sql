@@ -384,3 +384,46 @@ CREATE INDEX CONCURRENTLY IF NOT EXISTS {index} ON {table} USING gin (activity_m
 
 -- name: create_day_service_index
 CREATE INDEX CONCURRENTLY IF NOT EXISTS {index} ON {table} (service_name, timestamp);
+
+-- name: list_saved_views
+-- The views a user may open ($1 the user, $2 an admin?): their own, those shared with a project
+-- they belong to, and for an admin every shared view. Owner's email for display.
+SELECT v.id, v.owner_id, u.email AS owner_email, v.name, v.q, v.range_from, v.range_to, v.mode, v.project_id,
+       p.name AS project_name, v.created_at, v.updated_at
+FROM saved_views v JOIN users u ON u.id = v.owner_id LEFT JOIN projects p ON p.id = v.project_id
+WHERE v.owner_id = $1
+   OR ($2 AND v.project_id IS NOT NULL)
+   OR v.project_id IN (SELECT project_id FROM project_members WHERE user_id = $1)
+ORDER BY lower(v.name), v.id;
+
+-- name: get_saved_view
+SELECT v.id, v.owner_id, u.email AS owner_email, v.name, v.q, v.range_from, v.range_to, v.mode, v.project_id,
+       p.name AS project_name, v.created_at, v.updated_at
+FROM saved_views v JOIN users u ON u.id = v.owner_id LEFT JOIN projects p ON p.id = v.project_id
+WHERE v.id = $1
+  AND (v.owner_id = $2 OR ($3 AND v.project_id IS NOT NULL)
+       OR v.project_id IN (SELECT project_id FROM project_members WHERE user_id = $2));
+
+-- name: insert_saved_view
+INSERT INTO saved_views (owner_id, name, q, range_from, range_to, mode, project_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id;
+
+-- name: update_saved_view
+-- Only the owner changes a view ($2); NULL arguments leave a column as it is, except those named
+-- in $9 (cleared).
+UPDATE saved_views SET
+    name = COALESCE($3, name), q = COALESCE($4, q),
+    range_from = CASE WHEN 'range_from' = ANY($9::text[]) THEN NULL ELSE COALESCE($5, range_from) END,
+    range_to = CASE WHEN 'range_to' = ANY($9::text[]) THEN NULL ELSE COALESCE($6, range_to) END,
+    mode = CASE WHEN 'mode' = ANY($9::text[]) THEN NULL ELSE COALESCE($7, mode) END,
+    project_id = CASE WHEN 'project_id' = ANY($9::text[]) THEN NULL ELSE COALESCE($8, project_id) END,
+    updated_at = now()
+WHERE id = $1 AND owner_id = $2
+RETURNING id;
+
+-- name: delete_saved_view
+-- The owner, or an admin, deletes a view.
+DELETE FROM saved_views WHERE id = $1 AND (owner_id = $2 OR $3) RETURNING id;
+
+-- name: count_saved_views
+SELECT count(*) FROM saved_views WHERE owner_id = $1;
