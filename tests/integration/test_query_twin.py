@@ -30,7 +30,10 @@ JOB_PROJECTS = {**JOBS, 4: None}
 
 ATTRIBUTE_KEYS = ("gpu", "http.status_code", "ok")
 RESOURCE_KEYS = ("host.name", "gpu")
-WORDS = ("disk", "FULL", "Disk full", "50%", "50%_done", "_", "\\", "oom", "a")
+# Whole words, parts of words ("isk", "don"), words joined by punctuation, non-ASCII letters
+# (which split words: "Éclair" holds the word "clair").
+WORDS = ("disk", "FULL", "Disk full", "50%", "50%_done", "_", "\\", "oom", "a", "isk", "don", "clair", "disk-full",
+         "oom2")
 # Every kind of value an attribute holds: integers, floats, strings that spell numbers and
 # booleans or not, booleans, null, arrays and maps.
 VALUE_EXAMPLES = (
@@ -46,7 +49,7 @@ ENTRIES = st.builds(
     level=st.sampled_from(LEVELS),
     source=st.sampled_from(SOURCES),
     category=st.sampled_from(CATEGORIES),
-    message=st.lists(st.sampled_from(WORDS + ("É", "Éclair", "done")), max_size=4).map(" ".join),
+    message=st.lists(st.sampled_from(WORDS + ("É", "Éclair", "done", "Disk-Full!", "xoom2")), max_size=4).map(" ".join),
     service_name=st.sampled_from([None, "render-worker", "Render", "api"]),
     entity_type=st.sampled_from([None, "scene", "job"]),
     entity_id=IDS,
@@ -178,5 +181,33 @@ async def test_every_attribute_term_over_every_kind_of_value(db):
                 assert [r.id for r in candidates if matcher.decide(r, {})] == sql_ids, (text, candidates is rows)
             selected += len(sql_ids)
         assert selected > len(terms)  # not all empty
+    finally:
+        await transaction.rollback()
+
+
+# Free text against the messages that tell a whole word from a part of one.
+TEXT_MESSAGES = ("done", "Éclair", "disk-full", "Disk full!", "xoom2", "oom2 at 50%_done", "DONE.", "don't")
+TEXT_TERMS = {
+    "don": {"don't"}, "done": {"done", "DONE.", "oom2 at 50%_done"}, "clair": {"Éclair"}, "disk": {"disk-full", "Disk full!"},
+    "oom2": {"oom2 at 50%_done"}, '"disk full"': {"Disk full!"}, "disk-full": {"disk-full"}, "50%": {"oom2 at 50%_done"},
+    "_done": {"oom2 at 50%_done"}, "t": {"don't"}, "É": {"Éclair"},
+}  # fmt: skip
+
+
+async def test_free_text_matches_whole_words_in_sql_and_live(db):
+    """What each free-text term selects, written out: the substring, and each of its words as a
+    whole word (runs of ASCII letters and digits); the same in SQL and in the live matcher."""
+    rows = [ActivityRow(timestamp=BASE, level="info", source="worker", message=message) for message in TEXT_MESSAGES]
+    jobs = JobProjects(None)  # type: ignore[arg-type]
+    transaction = db.transaction()
+    await transaction.start()
+    try:
+        for row in rows:
+            row.id = await _insert(db, row)
+        for text, expected in TEXT_TERMS.items():
+            sql = {r.message for r in await query_logs(db, LogFilter(q=text, after_id=0), Scope.admin(), limit=100)}
+            matcher = EntryMatcher(LogFilter(q=text), Scope.admin(), jobs)
+            assert sql == expected, text
+            assert {r.message for r in rows if matcher.decide(r, {})} == expected, text
     finally:
         await transaction.rollback()
