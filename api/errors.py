@@ -35,6 +35,7 @@ _CODES = {
     405: "method_not_allowed",
     408: "request_timeout",
     409: "conflict",
+    410: "gone",
     413: "payload_too_large",
     415: "unsupported_media_type",
     429: "too_many_requests",
@@ -97,6 +98,12 @@ class Conflict(ApiError):
     """The resource already exists (409)."""
 
     status, code = 409, "conflict"
+
+
+class Gone(ApiError):
+    """The resource existed but is no longer available, e.g. a used or expired one-time link (410)."""
+
+    status, code = 410, "gone"
 
 
 class RequestTimeout(ApiError):

@@ -8,21 +8,37 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import json
 import logging
 import re
+import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Iterator
 
 import asyncpg
+import jwt
 from aiohttp import web
-from multidict import MultiDictProxy
+from multidict import MultiDict, MultiDictProxy
 from pydantic import ValidationError
 
-from api.errors import BadQuery, BadRequest, NotFound, TooManyRequests, parse_body, path_int
+from api.errors import BadQuery, BadRequest, Forbidden, Gone, NotFound, TooManyRequests, parse_body, path_int
 from api.retention import curated_api_entry
-from api.security import load_scope, principal_of, require_admin
+from api.security import (
+    JWT_ALGORITHM,
+    TOKEN_SIGNER,
+    InvalidToken,
+    Principal,
+    bearer_from_header,
+    current_principal,
+    load_scope,
+    principal_of,
+    require_admin,
+    verify_token,
+)
 from api.settings import Settings
 from collector import partitions
 from collector.contract import (
@@ -64,6 +80,16 @@ DEFAULT_HISTOGRAM_SPAN = timedelta(hours=24)
 # The shortest span an open-ended histogram covers (a lone entry would otherwise fill one bucket).
 HISTOGRAM_MIN_SPAN = timedelta(minutes=1)
 EXPORT_CHUNK_BYTES = 64 * 1024
+# An export's or a purge's row estimate counts exactly up to this many entries within this long,
+# then asks the planner (``repository.estimate_logs``): counting 200,000 indexed rows takes about
+# 0.1 s here, ten million several seconds.
+ESTIMATE_COUNT_CAP = 2_000_000
+ESTIMATE_COUNT_TIMEOUT_MS = 1_000
+# A one-time export link lives this long: long enough for the browser to start the download it
+# was made for, too short to be worth copying anywhere.
+EXPORT_LINK_TTL_S = 60
+EXPORT_LINK_PREFIX = "/api/v1/activity-logs/export-links/"
+_EXPORT_LINK_AUDIENCE = "activity-console:export-link"
 
 # The filter's query parameters, as ``LogQuery`` names them: ``level`` and ``source`` may be
 # repeated and comma-separated, the ids are integers.
@@ -426,51 +452,161 @@ EXPORT_FORMATS = {
 }
 
 
-async def export_logs(request: web.Request) -> web.StreamResponse:
-    """``GET /api/v1/activity-logs/export?format=json|text&…filters``: every matching entry,
-    oldest first, streamed from a server-side cursor (constant memory). ``json`` is NDJSON."""
-    query = request.query
+def _export_params(query: MultiDictProxy[str]) -> tuple[LogFilter, str]:
+    """The filter and format of an export's query string, checked (400 otherwise)."""
     _check_known(query, {*FILTER_PARAMS, "format"})
     format_name = _single(query, "format") or "json"
     if format_name not in EXPORT_FORMATS:
         raise BadRequest(f"unknown format {format_name!r}; expected json or text")
-    export_format = EXPORT_FORMATS[format_name]
-    log_filter = parse_filter(query)
+    return parse_filter(query), format_name
+
+
+async def export_logs(request: web.Request) -> web.StreamResponse:
+    """``GET /api/v1/activity-logs/export?format=json|text&…filters``: every matching entry,
+    oldest first, streamed from a server-side cursor (constant memory). ``json`` is NDJSON."""
+    log_filter, format_name = _export_params(request.query)
     principal = principal_of(request)
+    with request.app[EXPORT_SLOTS].take(principal.user_id):
+        return await _export(request, principal, log_filter, format_name)
+
+
+async def _export(request: web.Request, principal: Principal, log_filter: LogFilter,
+                  format_name: str) -> web.StreamResponse:  # fmt: skip
+    """Streams the export of ``principal`` (whose slot is taken), in their scope as it is now."""
+    export_format = EXPORT_FORMATS[format_name]
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     runtime = _runtime(request)
     slots = request.app[EXPORT_SLOTS]
-    with slots.take(principal.user_id):
-        response = web.StreamResponse(headers={
-            "Content-Type": export_format.content_type,
-            "Content-Disposition": f'attachment; filename="activity-logs-{stamp}.{export_format.extension}"',
-            "Cache-Control": "no-store",
-        })  # fmt: skip
-        async with runtime.pool.acquire() as conn:
-            scope = await load_scope(conn, principal)
-        async with runtime.export_pool.acquire() as conn:
-            await response.prepare(request)
-            try:
-                await _stream_export(conn, response, log_filter, scope, format_name, slots.write_timeout_s)
-            except ConnectionResetError:
-                raise  # the client went away; the cursor's transaction is already closed
-            except TimeoutError:
-                # The client stopped reading: end it now rather than hold the connection, the
-                # database session and its snapshot for as long as it stalls.
-                log.info("export by user %d ended: the client did not read for %.0f s",
-                         principal.user_id, slots.write_timeout_s)  # fmt: skip
-                if request.transport is not None:
-                    request.transport.abort()
-                return response
-            except Exception:
-                # The status line is sent: the only way left to signal failure is to end the
-                # connection without the final chunk, which clients report as an incomplete body.
-                log.exception("export failed after it started")
-                if request.transport is not None:
-                    request.transport.close()
-                return response
-        await response.write_eof()
+    response = web.StreamResponse(headers={
+        "Content-Type": export_format.content_type,
+        "Content-Disposition": f'attachment; filename="activity-logs-{stamp}.{export_format.extension}"',
+        "Cache-Control": "no-store",
+    })  # fmt: skip
+    async with runtime.pool.acquire() as conn:
+        scope = await load_scope(conn, principal)
+    async with runtime.export_pool.acquire() as conn:
+        await response.prepare(request)
+        try:
+            await _stream_export(conn, response, log_filter, scope, format_name, slots.write_timeout_s)
+        except ConnectionResetError:
+            raise  # the client went away; the cursor's transaction is already closed
+        except TimeoutError:
+            # The client stopped reading: end it now rather than hold the connection, the
+            # database session and its snapshot for as long as it stalls.
+            log.info("export by user %d ended: the client did not read for %.0f s",
+                     principal.user_id, slots.write_timeout_s)  # fmt: skip
+            if request.transport is not None:
+                request.transport.abort()
+            return response
+        except Exception:
+            # The status line is sent: the only way left to signal failure is to end the
+            # connection without the final chunk, which clients report as an incomplete body.
+            log.exception("export failed after it started")
+            if request.transport is not None:
+                request.transport.close()
+            return response
+    await response.write_eof()
     return response
+
+
+async def _estimate(conn: asyncpg.Connection, log_filter: LogFilter, scope: Scope) -> dict[str, Any]:
+    """``RowEstimate``: exact when counting is cheap, else the planner's figure."""
+    counted = await repository.count_logs(conn, log_filter, scope, cap=ESTIMATE_COUNT_CAP + 1,
+                                          timeout_ms=ESTIMATE_COUNT_TIMEOUT_MS)  # fmt: skip
+    if counted is not None and counted <= ESTIMATE_COUNT_CAP:
+        return {"rows": counted, "exact": True}
+    planned = await repository.estimate_logs(conn, log_filter, scope)
+    return {"rows": max(planned, counted or 0), "exact": False}
+
+
+async def export_estimate(request: web.Request) -> web.Response:
+    """``GET /api/v1/activity-logs/export/estimate?…filters``: how many entries the export with
+    these filters would hold, in the caller's scope."""
+    log_filter, _ = _export_params(request.query)
+    principal = principal_of(request)
+    async with _runtime(request).pool.acquire() as conn:
+        scope = await load_scope(conn, principal)
+        return web.json_response(await _estimate(conn, log_filter, scope))
+
+
+class ExportLinks:
+    """One-time download links for exports, for browsers that cannot stream a response into a
+    file themselves: a plain link cannot carry the bearer token, so the link is the credential.
+
+    A link is a JWT signed with a key derived from the API token key (so neither can stand for the
+    other), bound to its creator's user id and to the export's query string, valid
+    ``EXPORT_LINK_TTL_S`` and once. "Once" is kept in this process's memory: with several API
+    replicas behind a load balancer, a link could be used once per replica within its minute."""
+
+    def __init__(self, secret: str, ttl_s: int = EXPORT_LINK_TTL_S):
+        self._key = hmac.new(secret.encode(), b"activity-console export links", hashlib.sha256).hexdigest()
+        self.ttl_s = ttl_s
+        self._used: dict[str, float] = {}  # link id -> its expiry (Unix seconds)
+
+    def mint(self, user_id: int, params: list[tuple[str, str]], *, now: float | None = None) -> tuple[str, int]:
+        issued = int(time.time() if now is None else now)
+        expires = issued + self.ttl_s
+        claims = {"sub": str(user_id), "aud": _EXPORT_LINK_AUDIENCE, "iat": issued, "exp": expires,
+                  "jti": secrets.token_urlsafe(16), "params": params}  # fmt: skip
+        return jwt.encode(claims, self._key, algorithm=JWT_ALGORITHM), expires
+
+    def verify(self, token: str) -> tuple[int, str, MultiDict[str]]:
+        """(user id, link id, query string) of a well-signed, unexpired link; 410 or 403 otherwise."""
+        try:
+            claims = jwt.decode(token, self._key, algorithms=[JWT_ALGORITHM], audience=_EXPORT_LINK_AUDIENCE,
+                                options={"require": ["sub", "exp", "jti", "aud"]})  # fmt: skip
+            user_id = int(claims["sub"])
+            params = MultiDict((str(key), str(value)) for key, value in claims.get("params", []))
+            link_id = str(claims["jti"])
+        except jwt.ExpiredSignatureError:
+            raise Gone("this export link has expired (links last 60 s); start the export again") from None
+        except (jwt.InvalidTokenError, TypeError, ValueError):
+            raise Forbidden("this is not a valid export link") from None
+        return user_id, link_id, params
+
+    def consume(self, link_id: str, expires: float) -> None:
+        """Marks the link used, or refuses it (410) if it was. Synchronous, so two requests for the
+        same link within this process cannot both pass: no await separates the check and the mark."""
+        now = time.time()
+        for stale in [key for key, until in self._used.items() if until < now]:
+            del self._used[stale]
+        if link_id in self._used:
+            raise Gone("this export link was already used; start the export again")
+        self._used[link_id] = expires
+
+
+EXPORT_LINKS = web.AppKey("export_links", ExportLinks)
+
+
+async def create_export_link(request: web.Request) -> web.Response:
+    """``POST /api/v1/activity-logs/export-links?format=…&…filters``: a one-time download link for
+    that export (the filters are checked now: bad ones are a 400 and no link)."""
+    _export_params(request.query)
+    principal = principal_of(request)
+    token, expires = request.app[EXPORT_LINKS].mint(principal.user_id, list(request.query.items()))
+    body = {"url": EXPORT_LINK_PREFIX + token, "expires_at": format_timestamp(datetime.fromtimestamp(expires, timezone.utc))}
+    return web.json_response(body, status=201, headers={"Cache-Control": "no-store"})
+
+
+async def download_export_link(request: web.Request) -> web.StreamResponse:
+    """``GET /api/v1/activity-logs/export-links/{link}`` (no token: the link is one): the export,
+    once, with the scope its creator has now (a narrowed role or a deleted account applies)."""
+    links = request.app[EXPORT_LINKS]
+    user_id, link_id, params = links.verify(request.match_info["link"])
+    authorization = request.headers.get("Authorization")
+    if authorization is not None:
+        # Sent with someone's token, the link must be theirs: it cannot act for another user.
+        caller = verify_token(request.app, bearer_from_header(authorization))
+        if caller.user_id != user_id:
+            raise Forbidden("this export link belongs to another user")
+    log_filter, format_name = _export_params(MultiDictProxy(params))
+    with request.app[EXPORT_SLOTS].take(user_id):
+        links.consume(link_id, time.time() + links.ttl_s)
+        try:
+            principal = await current_principal(_runtime(request).pool, Principal(user_id, "", "creator"))
+        except InvalidToken:
+            raise Gone("the account this export link was made for no longer exists") from None
+        return await _export(request, principal, log_filter, format_name)
 
 
 async def _stream_export(conn: asyncpg.Connection, response: web.StreamResponse, log_filter: LogFilter,
@@ -567,11 +703,29 @@ async def purge_logs(request: web.Request) -> web.Response:
     return web.json_response({"deleted": total, "by_level": deleted, "before": format_timestamp(before)})
 
 
+async def purge_estimate(request: web.Request) -> web.Response:
+    """``GET /api/v1/admin/activity-logs/purge-estimate?before=…[&level=…]``: how many entries a
+    purge with these parameters would delete now."""
+    require_admin(request)
+    query = request.query
+    _check_known(query, {"before", "level"})
+    before = _timestamp(query, "before")
+    if before is None:
+        raise BadRequest("before is required (an RFC 3339 timestamp)")
+    log_filter = LogFilter(levels=_levels(query), until=before)
+    async with _runtime(request).pool.acquire() as conn:
+        return web.json_response(await _estimate(conn, log_filter, Scope.admin()))
+
+
 def setup(app: web.Application, settings: Settings) -> None:
     app[EXPORT_SLOTS] = ExportSlots(settings.export_concurrency, settings.exports_per_user, settings.export_write_timeout_s)
+    app[EXPORT_LINKS] = ExportLinks(app[TOKEN_SIGNER].secret)
     r = app.router
     r.add_get("/api/v1/activity-logs", list_logs)
     r.add_get("/api/v1/activity-logs/export", export_logs)
+    r.add_get("/api/v1/activity-logs/export/estimate", export_estimate)
+    r.add_post("/api/v1/activity-logs/export-links", create_export_link)
+    r.add_get(EXPORT_LINK_PREFIX + "{link}", download_export_link)
     r.add_get("/api/v1/activity-logs/histogram", log_histogram)
     r.add_get(r"/api/v1/activity-logs/{log_id:\d+}", get_entry)
     r.add_get(r"/api/v1/activity-logs/{log_id:\d+}/context", log_context)
@@ -579,3 +733,4 @@ def setup(app: web.Application, settings: Settings) -> None:
     r.add_get("/api/v1/admin/activity-logs/settings", get_settings)
     r.add_put("/api/v1/admin/activity-logs/settings", update_settings)
     r.add_delete("/api/v1/admin/activity-logs", purge_logs)
+    r.add_get("/api/v1/admin/activity-logs/purge-estimate", purge_estimate)

@@ -56,7 +56,8 @@ MESSAGE_MODELS: tuple[type[BaseModel], ...] = (contract.LiveClientMessage, contr
 
 _ERRORS = {
     400: "invalid parameter or body", 401: "missing, invalid or expired token", 403: "admins only",
-    404: "not found or outside your scope", 409: "already exists, or not allowed in the current state", 429: "too many requests (see Retry-After)",
+    404: "not found or outside your scope", 409: "already exists, or not allowed in the current state", 410: "used or expired",
+    429: "too many requests (see Retry-After)",
     503: "busy; retry after Retry-After seconds",
 }  # fmt: skip
 
@@ -190,6 +191,22 @@ ROUTES: tuple[Route, ...] = (
           params=FILTERS + (_param("format", {"type": "string", "enum": ["json", "text"], "default": "json"},
                                    "format"),),
           errors=(400, 401, 429), stream=("application/x-ndjson", "text/plain")),
+    Route("get", "/api/v1/activity-logs/export/estimate", "estimateExport",
+          "How many entries the export with these filters would hold, in your scope: exact when counting is "
+          "cheap, else the query planner's estimate", contract.RowEstimate,
+          params=FILTERS + (_param("format", {"type": "string", "enum": ["json", "text"], "default": "json"},
+                                   "format (ignored)"),), errors=(400, 401)),
+    Route("post", "/api/v1/activity-logs/export-links", "createExportLink",
+          "A one-time link (60 s, single use, bound to you and these filters) that streams the export as an "
+          "attachment without a token, for a browser's own download; filters are checked now", contract.ExportLink,
+          status=201,
+          params=FILTERS + (_param("format", {"type": "string", "enum": ["json", "text"], "default": "json"},
+                                   "format"),), errors=(400, 401)),
+    Route("get", "/api/v1/activity-logs/export-links/{link}", "downloadExportLink",
+          "The export of a one-time link (no token: the link is the credential), in its creator's scope as it is "
+          "now; 410 once used or expired", None,
+          params=(_param("link", {"type": "string"}, "the link's token", where="path"),),
+          errors=(401, 403, 410, 429), stream=("application/x-ndjson", "text/plain"), public=True),
     Route("get", "/api/v1/activity-logs/{log_id}", "getLog",
           "One entry, whole (list views and the live tail may shorten large ones)", contract.EntryDetail,
           params=(_ENTRY_ID,), errors=(400, 401, 404)),
@@ -248,6 +265,12 @@ ROUTES: tuple[Route, ...] = (
     Route("delete", "/api/v1/admin/activity-logs", "purgeLogs",
           "Delete entries older than `before` (optionally of some levels) now; returns the exact count",
           contract.PurgeResult,
+          params=(_param("before", {"type": "string", "format": "date-time"}, "cutoff (exclusive)", required=True),
+                  _LEVEL),
+          errors=(400, 401, 403), tag="admin"),
+    Route("get", "/api/v1/admin/activity-logs/purge-estimate", "estimatePurge",
+          "How many entries a purge with these parameters would delete now (exact when cheap to count)",
+          contract.RowEstimate,
           params=(_param("before", {"type": "string", "format": "date-time"}, "cutoff (exclusive)", required=True),
                   _LEVEL),
           errors=(400, 401, 403), tag="admin"),

@@ -41,6 +41,9 @@ API_V1 = "/api/v1/"
 # The ingest status is public like /readyz and /metrics (totals only), and must answer while the
 # database, which checking a token needs, is away: that is when the console shows it.
 PUBLIC_PATHS = frozenset({"/api/v1/auth/login", "/api/v1/openapi.json", "/api/v1/ingest/status"})
+# One-time export links (``api.logs.ExportLinks``) are fetched by the browser's own download,
+# which cannot send a token: the signed link is the credential, checked by its handler.
+PUBLIC_GET_PREFIXES = ("/api/v1/activity-logs/export-links/",)
 ROLES = ("admin", "creator")
 
 
@@ -188,7 +191,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Require a valid API token on ``/api/v1/*`` except ``PUBLIC_PATHS``. Runs inside
     ``errors.error_middleware``, so a 401 comes out in the API's error shape."""
-    if request.path.startswith(API_V1) and request.path not in PUBLIC_PATHS:
+    public_get = request.method in ("GET", "HEAD") and any(
+        request.path.startswith(prefix) and "/" not in request.path[len(prefix):] for prefix in PUBLIC_GET_PREFIXES)
+    if request.path.startswith(API_V1) and request.path not in PUBLIC_PATHS and not public_get:
         token = bearer_from_header(request.headers.get("Authorization"))
         principal = verify_token(request.app, token)
         request[PRINCIPAL] = await current_principal(request.app[RUNTIME].pool, principal)

@@ -528,6 +528,22 @@ class PurgeResult(_Wire):
     before: datetime
 
 
+class RowEstimate(_Wire):
+    """How many entries a read (an export, a purge) would cover: an exact count when it is cheap
+    to make, else the query planner's estimate (``exact: false``)."""
+
+    rows: int = Field(ge=0)
+    exact: bool
+
+
+class ExportLink(_Wire):
+    """A one-time download address for an export: no token needed to fetch it, valid once and
+    until ``expires_at``; it streams with the creator's scope as it is when fetched."""
+
+    url: str = Field(description="path of the download, relative to the server's origin")
+    expires_at: datetime
+
+
 class IngestStatus(_Wire):
     """What ingest is doing: ``direct`` (committed as it arrives), ``spooling`` (PostgreSQL is
     away: requests are kept on the server's disk and acknowledged), ``replaying`` (the spool is

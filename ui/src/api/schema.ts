@@ -38,6 +38,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/activity-logs/export-links": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A one-time link (60 s, single use, bound to you and these filters) that streams the export as an attachment without a token, for a browser's own download; filters are checked now */
+        post: operations["createExportLink"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/activity-logs/export-links/{link}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The export of a one-time link (no token: the link is the credential), in its creator's scope as it is now; 410 once used or expired */
+        get: operations["downloadExportLink"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/activity-logs/export/estimate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** How many entries the export with these filters would hold, in your scope: exact when counting is cheap, else the query planner's estimate */
+        get: operations["estimateExport"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/activity-logs/facets": {
         parameters: {
             query?: never;
@@ -135,6 +186,23 @@ export interface paths {
         post?: never;
         /** Delete entries older than `before` (optionally of some levels) now; returns the exact count */
         delete: operations["purgeLogs"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/activity-logs/purge-estimate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** How many entries a purge with these parameters would delete now (exact when cheap to count) */
+        get: operations["estimatePurge"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -596,6 +664,17 @@ export interface components {
              * @default null
              */
             position?: number | null;
+        };
+        /**
+         * ExportLink
+         * @description A one-time download address for an export: no token needed to fetch it, valid once and
+         *     until ``expires_at``; it streams with the creator's scope as it is when fetched.
+         */
+        ExportLink: {
+            /** Format: date-time */
+            expires_at: string;
+            /** @description path of the download, relative to the server's origin */
+            url: string;
         };
         /** FacetCounts */
         FacetCounts: {
@@ -1142,6 +1221,15 @@ export interface components {
             role: "admin" | "creator";
         };
         /**
+         * RowEstimate
+         * @description How many entries a read (an export, a purge) would cover: an exact count when it is cheap
+         *     to make, else the query planner's estimate (``exact: false``).
+         */
+        RowEstimate: {
+            exact: boolean;
+            rows: number;
+        };
+        /**
          * Settings
          * @description Retention per level (days) and the batch writer's settings.
          */
@@ -1408,6 +1496,200 @@ export interface operations {
             };
             /** @description too many requests (see Retry-After) */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createExportLink: {
+        parameters: {
+            query?: {
+                /** @description entries of these levels; repeat the parameter or separate values with commas */
+                level?: components["schemas"]["Level"][];
+                /** @description entries from these sources; repeat the parameter or separate values with commas */
+                source?: components["schemas"]["Source"][];
+                /** @description curated or verbose entries only */
+                mode?: components["schemas"]["Category"];
+                /** @description entity type, exact */
+                entity_type?: string;
+                /** @description entity id */
+                entity_id?: number;
+                /** @description job id */
+                job_id?: number;
+                /** @description user id */
+                user_id?: number;
+                /** @description project id */
+                project_id?: number;
+                /** @description W3C trace id, either case */
+                trace_id?: string;
+                /** @description case-insensitive substring of the message; % and _ match themselves */
+                search?: string;
+                /** @description a query in the console's query language (docs/query.md), ANDed with the other filters */
+                q?: string;
+                /** @description inclusive lower bound (RFC 3339; no offset = UTC) */
+                from?: string;
+                /** @description exclusive upper bound (RFC 3339) */
+                to?: string;
+                /** @description format */
+                format?: "json" | "text";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description ExportLink */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportLink"];
+                };
+            };
+            /** @description invalid parameter or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    downloadExportLink: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the link's token */
+                link: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the stream */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": string;
+                    "text/plain": string;
+                };
+            };
+            /** @description missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description admins only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description used or expired */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many requests (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    estimateExport: {
+        parameters: {
+            query?: {
+                /** @description entries of these levels; repeat the parameter or separate values with commas */
+                level?: components["schemas"]["Level"][];
+                /** @description entries from these sources; repeat the parameter or separate values with commas */
+                source?: components["schemas"]["Source"][];
+                /** @description curated or verbose entries only */
+                mode?: components["schemas"]["Category"];
+                /** @description entity type, exact */
+                entity_type?: string;
+                /** @description entity id */
+                entity_id?: number;
+                /** @description job id */
+                job_id?: number;
+                /** @description user id */
+                user_id?: number;
+                /** @description project id */
+                project_id?: number;
+                /** @description W3C trace id, either case */
+                trace_id?: string;
+                /** @description case-insensitive substring of the message; % and _ match themselves */
+                search?: string;
+                /** @description a query in the console's query language (docs/query.md), ANDed with the other filters */
+                q?: string;
+                /** @description inclusive lower bound (RFC 3339; no offset = UTC) */
+                from?: string;
+                /** @description exclusive upper bound (RFC 3339) */
+                to?: string;
+                /** @description format (ignored) */
+                format?: "json" | "text";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description RowEstimate */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RowEstimate"];
+                };
+            };
+            /** @description invalid parameter or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing, invalid or expired token */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1748,6 +2030,58 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PurgeResult"];
+                };
+            };
+            /** @description invalid parameter or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description admins only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    estimatePurge: {
+        parameters: {
+            query: {
+                /** @description cutoff (exclusive) */
+                before: string;
+                /** @description entries of these levels; repeat the parameter or separate values with commas */
+                level?: components["schemas"]["Level"][];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description RowEstimate */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RowEstimate"];
                 };
             };
             /** @description invalid parameter or body */

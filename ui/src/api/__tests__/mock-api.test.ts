@@ -148,6 +148,10 @@ const INGEST_STATES = (document.components.schemas.IngestStatus!.properties as {
 
 /** Operations of the document the mock does not serve: each must answer 404 (and the test below says so). */
 const NOT_SERVED = [
+  "GET /api/v1/activity-logs/export/estimate",
+  "POST /api/v1/activity-logs/export-links",
+  "GET /api/v1/activity-logs/export-links/{link}",
+  "GET /api/v1/admin/activity-logs/purge-estimate",
   "GET /api/v1/activity-logs/facets",
   "GET /api/v1/activity-logs/keys",
   "GET /api/v1/admin/projects",
