@@ -1,4 +1,4 @@
-import { ChevronLeft, ChevronRight, Download, Loader2, RefreshCw, RotateCcw, X, ZoomOut } from "lucide-react";
+import { ChevronLeft, ChevronRight, Loader2, RefreshCw, RotateCcw, X, ZoomOut } from "lucide-react";
 import { useEffect, useMemo, useRef, useState } from "react";
 import { Link, useSearchParams } from "react-router-dom";
 import { EntryDetail, tracePath } from "./components/EntryDetail";
@@ -9,12 +9,8 @@ import { VolumeHistogram } from "./components/VolumeHistogram";
 import { LEVEL_LABELS, SOURCE_LABELS } from "./constants";
 import { historyFilterTarget } from "./entryDetail/filterTargets";
 import type { EntryFilterTarget } from "./entryDetail/fieldFilters";
-import {
-  exportActivityLogs,
-  useActivityLogHistogram,
-  useActivityLogHistory,
-} from "./hooks/useActivityLogHistory";
-import type { ExportProgress } from "./hooks/useActivityLogHistory";
+import { ExportControl } from "./export/ExportControl";
+import { useActivityLogHistogram, useActivityLogHistory } from "./hooks/useActivityLogHistory";
 import { KEYBOARD_PANE_ATTRIBUTE } from "./hooks/useConsoleKeyboard";
 import { useHistoryKeyboard } from "./hooks/useHistoryKeyboard";
 import { Timestamp, useTimeZone, zoneLabel } from "../../lib/time";
@@ -32,7 +28,7 @@ import {
 } from "./timeRange";
 import type { RefreshInterval } from "./timeRange";
 import { ACTIVITY_LOG_LEVELS, ACTIVITY_LOG_SOURCES } from "./types";
-import type { ActivityLogEntry, ExportFormat } from "./types";
+import type { ActivityLogEntry } from "./types";
 import {
   PAGE_SIZES,
   parseHistoryFilters,
@@ -47,12 +43,6 @@ const ID_FILTERS = [
   { key: "user_id", label: "user" },
   { key: "project_id", label: "project" },
 ] as const;
-
-function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} kB`;
-  return `${(n / 1024 / 1024).toFixed(1)} MB`;
-}
 
 function toggle<T>(list: T[], value: T, order: readonly T[]): T[] {
   return list.includes(value) ? list.filter((v) => v !== value) : order.filter((v) => v === value || list.includes(v));
@@ -176,27 +166,6 @@ export function HistoryPane() {
   const preset = activePreset(filters.from, filters.to);
   const [openRow, setOpenRow] = useState<number | null>(null);
 
-  const [format, setFormat] = useState<ExportFormat>("json");
-  const [progress, setProgress] = useState<ExportProgress | null>(null);
-  const [exportMessage, setExportMessage] = useState<string | null>(null);
-  const exportAbort = useRef<AbortController | null>(null);
-
-  const startExport = async () => {
-    const controller = new AbortController();
-    exportAbort.current = controller;
-    setExportMessage(null);
-    setProgress({ bytes: 0, totalBytes: null });
-    try {
-      const { filename, bytes } = await exportActivityLogs(query, format, setProgress, controller.signal);
-      setExportMessage(`Saved ${filename} (${formatBytes(bytes)})`);
-    } catch (e) {
-      setExportMessage(controller.signal.aborted ? "Export cancelled" : `Export failed: ${(e as Error).message}`);
-    } finally {
-      exportAbort.current = null;
-      setProgress(null);
-    }
-  };
-
   // An impossible range sends no request: show nothing rather than the previous range's rows.
   const shown = invalidRange ? undefined : history.data;
   const total = shown?.meta.total ?? 0;
@@ -306,32 +275,7 @@ export function HistoryPane() {
             <RotateCcw size={14} aria-hidden /> Reset
           </button>
           <span className="spacer" />
-          <label>
-            <span className="visually-hidden">Export format</span>
-            <select aria-label="Export format" value={format} onChange={(e) => setFormat(e.target.value as ExportFormat)}>
-              <option value="json">JSON (NDJSON)</option>
-              <option value="text">Text</option>
-            </select>
-          </label>
-          {progress ? (
-            <>
-              <span className="export-progress" role="status">
-                <Loader2 size={14} className="spin" aria-hidden /> Downloading… {formatBytes(progress.bytes)}
-                {progress.totalBytes ? ` of ${formatBytes(progress.totalBytes)}` : ""}
-                {progress.totalBytes ? (
-                  <progress max={progress.totalBytes} value={progress.bytes} aria-label="Export progress" />
-                ) : null}
-              </span>
-              <button type="button" className="btn btn-small" onClick={() => exportAbort.current?.abort()}>
-                Cancel export
-              </button>
-            </>
-          ) : (
-            <button type="button" className="btn btn-small btn-primary" onClick={startExport} disabled={selectsNothing}>
-              <Download size={14} aria-hidden /> Export
-            </button>
-          )}
-          {exportMessage && <span className="muted" role="status">{exportMessage}</span>}
+          <ExportControl from={filters.from} to={filters.to} query={query} disabled={selectsNothing || !!invalidRange} />
         </div>
       </form>
 

@@ -64,6 +64,10 @@ export type Histogram = Schemas["Histogram"];
 export type HistogramBucket = Schemas["HistogramBucket"];
 
 export type PurgeResult = Schemas["PurgeResult"];
+/** An export's or a purge's row count: exact, or the planner's estimate when counting would take too long. */
+export type RowEstimate = Schemas["RowEstimate"];
+/** `POST /api/v1/activity-logs/export-links`: a one-time, 60 s download address. */
+export type ExportLink = Schemas["ExportLink"];
 
 export type ActivityLogSettings = Schemas["Settings"];
 export type ActivityLogSettingsUpdate = Schemas["SettingsUpdate"];

@@ -103,34 +103,105 @@ describe("HistoryPane", () => {
     await waitFor(() => expect(lastCall(fetchMock, "/api/v1/activity-logs").searchParams.get("per_page")).toBe("100"));
   });
 
-  it("exports with progress and saves the file the server names", async () => {
+  it("confirms the range and estimate, then hands a one-time link to the browser's download", async () => {
     const user = userEvent.setup();
-    const saved: string[] = [];
-    const origCreate = URL.createObjectURL;
-    URL.createObjectURL = () => "blob:x";
-    URL.revokeObjectURL = () => undefined;
+    vi.spyOn(Date, "now").mockImplementation(() => Date.parse("2026-11-28T15:00:00.000Z"));
+    const clicked: { href: string; download: string }[] = [];
     vi.spyOn(HTMLAnchorElement.prototype, "click").mockImplementation(function click(this: HTMLAnchorElement) {
-      saved.push(this.download);
+      clicked.push({ href: this.getAttribute("href") ?? "", download: this.download });
     });
-    const fetchMock = mockFetch((url) => {
-      if (url.pathname === "/api/v1/activity-logs/export") {
-        return {
-          body: '{"id":1}\n{"id":2}\n',
-          headers: { "Content-Type": "application/x-ndjson", "Content-Disposition": 'attachment; filename="activity-logs-2026.ndjson"' },
-        };
+    const fetchMock = mockFetch((url, init) => {
+      if (url.pathname === "/api/v1/activity-logs/export/estimate") return { body: { rows: 200000, exact: true } };
+      if (url.pathname === "/api/v1/activity-logs/export-links" && init?.method === "POST") {
+        return { status: 201, body: { url: "/api/v1/activity-logs/export-links/abc.def.ghi", expires_at: "2026-11-28T15:01:00Z" } };
       }
       if (url.pathname === "/api/v1/activity-logs") return { body: { data: [], meta: { page: 1, per_page: 25, total: 0, total_exact: true } } };
       return { body: { data: [] } };
     });
-    renderWithProviders(<HistoryPane />, { route: "/tools/activity-console?level=error" });
+    renderWithProviders(<HistoryPane />, { route: "/tools/activity-console?level=error&from=now-1h" });
     await user.click(screen.getByRole("button", { name: "Export" }));
-    await screen.findByText("Saved activity-logs-2026.ndjson (18 B)");
-    expect(saved).toEqual(["activity-logs-2026.ndjson"]);
-    const url = lastCall(fetchMock, "/api/v1/activity-logs/export");
-    expect(url.searchParams.get("format")).toBe("json");
-    expect(url.searchParams.getAll("level")).toEqual(["error"]);
-    expect(url.searchParams.has("page")).toBe(false);
-    URL.createObjectURL = origCreate;
+    const dialog = await screen.findByRole("dialog", { name: "Export entries" });
+    expect(within(dialog).getByTestId("export-range")).toHaveTextContent(/^The last hour: from 2026-11-28 \d\d:00:00\.000 to now \(UTC/);
+    await within(dialog).findByText("200,000 entries with the current filters");
+    const estimate = lastCall(fetchMock, "/api/v1/activity-logs/export/estimate");
+    expect(estimate.searchParams.getAll("level")).toEqual(["error"]);
+    expect(estimate.searchParams.get("from")).toBe("2026-11-28T14:00:00.000Z");
+    expect(estimate.searchParams.has("page")).toBe(false);
+
+    await user.click(within(dialog).getByRole("radio", { name: /^Text/ }));
+    await user.click(within(dialog).getByRole("button", { name: "Export 200,000 entries" }));
+    await screen.findByText(/Your browser is saving the file/);
+    expect(screen.queryByRole("dialog")).toBeNull();
+    expect(clicked).toEqual([{ href: "/api/v1/activity-logs/export-links/abc.def.ghi", download: "" }]);
+    const mint = lastCall(fetchMock, "/api/v1/activity-logs/export-links");
+    expect(mint.searchParams.get("format")).toBe("text");
+    expect(mint.searchParams.getAll("level")).toEqual(["error"]);
+    // The tab never fetched the export itself.
+    expect(fetchMock.mock.calls.some((c) => String(c[0]).includes("/activity-logs/export?"))).toBe(false);
+  });
+
+  it("streams into the file the user picked, with rows and percent, and cancels", async () => {
+    const user = userEvent.setup();
+    const written: string[] = [];
+    let closed = false;
+    let aborted = false;
+    const handle = {
+      name: "picked.ndjson",
+      createWritable: async () =>
+        new WritableStream<Uint8Array>({
+          write: (chunk) => void written.push(new TextDecoder().decode(chunk)),
+          close: () => void (closed = true),
+          abort: () => void (aborted = true),
+        }),
+    };
+    const picked: unknown[] = [];
+    vi.stubGlobal("showSaveFilePicker", async (options: unknown) => (picked.push(options), handle));
+    let release: (() => void) | null = null;
+    let hold = false;
+    mockFetch((url) => {
+      if (url.pathname === "/api/v1/activity-logs/export/estimate") return { body: { rows: 4, exact: true } };
+      if (url.pathname === "/api/v1/activity-logs") return { body: { data: [], meta: { page: 1, per_page: 25, total: 0, total_exact: true } } };
+      return { body: { data: [] } };
+    });
+    // The export's body: two rows, then (when held) a pause the test ends with Cancel.
+    const exportFetch = vi.fn(async () => {
+      const encoder = new TextEncoder();
+      let step = 0;
+      const body = new ReadableStream<Uint8Array>({
+        async pull(c) {
+          step++;
+          if (step === 1) c.enqueue(encoder.encode('{"id":1}\n{"id":2}\n'));
+          else if (step === 2 && hold) await new Promise<void>((r) => (release = r));
+          else if (step === 2) c.enqueue(encoder.encode('{"id":3}\n{"id":4}\n'));
+          else c.close();
+        },
+      });
+      return new Response(body, { headers: { "Content-Type": "application/x-ndjson" } });
+    });
+    const plainFetch = globalThis.fetch;
+    vi.stubGlobal("fetch", (input: RequestInfo | URL, init?: RequestInit) =>
+      String(input).includes("/activity-logs/export?") ? exportFetch() : plainFetch(input, init),
+    );
+    renderWithProviders(<HistoryPane />, { route: "/tools/activity-console" });
+    await user.click(screen.getByRole("button", { name: "Export" }));
+    const dialog = await screen.findByRole("dialog", { name: "Export entries" });
+    expect(within(dialog).getByTestId("export-range")).toHaveTextContent("All time: every stored entry, up to now");
+    await user.click(await within(dialog).findByRole("button", { name: "Export 4 entries" }));
+    await screen.findByText("Saved 4 entries to picked.ndjson");
+    expect(written.join("")).toBe('{"id":1}\n{"id":2}\n{"id":3}\n{"id":4}\n');
+    expect(closed).toBe(true);
+    expect(picked[0]).toMatchObject({ suggestedName: expect.stringMatching(/^activity-logs-\d{8}T\d{6}Z\.ndjson$/) });
+
+    // Again, held after two rows: progress shows rows and percent; Cancel discards the file.
+    hold = true;
+    written.length = 0;
+    await user.click(screen.getByRole("button", { name: "Export" }));
+    await user.click(await within(await screen.findByRole("dialog")).findByRole("button", { name: "Export 4 entries" }));
+    await screen.findByText(/Exporting… 2 of ~4 entries \(50 %\)/);
+    await user.click(screen.getByRole("button", { name: "Cancel export" }));
+    await screen.findByText("Export cancelled; the file was not written");
+    expect(aborted).toBe(true);
+    (release as (() => void) | null)?.();
   });
 
   it("keeps a relative range in the URL, highlights its preset and resolves it at each request", async () => {

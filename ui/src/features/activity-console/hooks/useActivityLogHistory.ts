@@ -1,5 +1,5 @@
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { apiFetch, apiJson } from "../../../lib/api";
+import { apiJson } from "../../../lib/api";
 import type {
   ActivityLogContext,
   ActivityLogEntry,
@@ -11,7 +11,6 @@ import type {
   ActivityLogSettingsUpdate,
   ActivityLogSlice,
   CreatedIngestToken,
-  ExportFormat,
   Histogram,
   IngestToken,
   IngestTokenList,
@@ -163,64 +162,6 @@ export async function fetchGapEntries(
     }
   }
   return { entries: out, complete: false };
-}
-
-// --- Export ---
-
-export interface ExportProgress {
-  bytes: number;
-  /** From Content-Length when the server sends one (a streamed export usually does not). */
-  totalBytes: number | null;
-}
-
-function filenameFromDisposition(header: string | null, fallback: string): string {
-  if (!header) return fallback;
-  const star = /filename\*=UTF-8''([^;]+)/i.exec(header);
-  if (star?.[1]) return decodeURIComponent(star[1]);
-  const plain = /filename="?([^";]+)"?/i.exec(header);
-  return plain?.[1] ?? fallback;
-}
-
-/** Streams `GET /activity-logs/export` reporting bytes as they arrive, then saves the file. */
-export async function exportActivityLogs(
-  params: ActivityLogQueryParams,
-  format: ExportFormat,
-  onProgress: (p: ExportProgress) => void,
-  signal?: AbortSignal,
-): Promise<{ filename: string; bytes: number }> {
-  const { page: _p, per_page: _pp, ...filters } = params;
-  const res = await apiFetch("/activity-logs/export", { params: { ...filters, format }, signal });
-  const length = Number(res.headers.get("Content-Length"));
-  const totalBytes = Number.isFinite(length) && length > 0 ? length : null;
-  const chunks: BlobPart[] = [];
-  let bytes = 0;
-  if (res.body) {
-    const reader = res.body.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      bytes += value.byteLength;
-      onProgress({ bytes, totalBytes });
-    }
-  } else {
-    const blob = await res.blob();
-    chunks.push(blob);
-    bytes = blob.size;
-    onProgress({ bytes, totalBytes });
-  }
-  const ext = format === "json" ? "ndjson" : "log";
-  const filename = filenameFromDisposition(res.headers.get("Content-Disposition"), `activity-logs.${ext}`);
-  const blob = new Blob(chunks, { type: format === "json" ? "application/x-ndjson" : "text/plain" });
-  const url = URL.createObjectURL(blob);
-  const a = document.createElement("a");
-  a.href = url;
-  a.download = filename;
-  document.body.appendChild(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
-  return { filename, bytes };
 }
 
 // --- Admin: settings, purge, ingest tokens ---
