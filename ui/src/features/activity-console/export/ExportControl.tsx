@@ -147,11 +147,13 @@ export function ExportControl({ from, to, query, disabled }: ExportControlProps)
             <legend>Format</legend>
             <label>
               <input type="radio" name="export-format" checked={format === "json"} onChange={() => setFormat("json")} />
-              NDJSON: one JSON entry per line, every field
+              <span>NDJSON: one JSON entry per line, every field</span>
             </label>
             <label>
               <input type="radio" name="export-format" checked={format === "text"} onChange={() => setFormat("text")} />
-              Text: one line per entry, <code>timestamp level source message key=value…</code>
+              <span>
+                Text: one line per entry, <code>timestamp level source message key=value…</code>
+              </span>
             </label>
           </fieldset>
           <p className="muted">
