@@ -145,7 +145,14 @@ def validation_message(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors(include_url=False):
         where = ".".join(str(p) for p in error.get("loc", ())) or "body"
-        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+        kind = error.get("type")
+        if kind == "extra_forbidden":
+            message = "not a known field"
+        elif kind == "value_error":  # a model's own check: its words, without pydantic's prefix
+            message = str(error.get("ctx", {}).get("error", error.get("msg", "invalid")))
+        else:
+            message = error.get("msg", "invalid")
+        parts.append(f"{where}: {message}")
     return "; ".join(parts) or "invalid request body"
 
 

@@ -115,7 +115,7 @@ AUTH_TOKEN_MAX_CHARS = 8192
 # The checks below raise errors whose messages name their field, so that REST (HTTP 400) and the
 # live tail (``error`` messages) answer the same input with the same words.
 
-_OWN_ERRORS = frozenset({"unknown_name", "trace_id", "text_bound", "int_range", "timestamp", "time_range"})
+_OWN_ERRORS = frozenset({"setting_range", "unknown_name", "trace_id", "text_bound", "int_range", "timestamp", "time_range"})
 
 
 def describe_validation_error(exc: ValidationError, limit: int = 3) -> str:
@@ -482,18 +482,45 @@ class Histogram(_Wire):
     meta: HistogramMeta
 
 
-RetentionDays = Annotated[int, Field(ge=RETENTION_DAYS_RANGE[0], le=RETENTION_DAYS_RANGE[1])]
-ErrorRetentionDays = Annotated[int, Field(ge=ERROR_RETENTION_DAYS_RANGE[0], le=ERROR_RETENTION_DAYS_RANGE[1])]
-BatchSize = Annotated[int, Field(ge=BATCH_SIZE_RANGE[0], le=BATCH_SIZE_RANGE[1])]
-FlushIntervalMs = Annotated[int, Field(ge=FLUSH_INTERVAL_MS_RANGE[0], le=FLUSH_INTERVAL_MS_RANGE[1])]
+_RANGE_ERRORS = frozenset({"greater_than_equal", "less_than_equal"})
+
+
+def _setting(label: str, unit: str, bounds: tuple[int, int], note: str = "") -> Any:
+    """A setting's integer type, whose errors say in plain words what is allowed ("Debug
+    retention must be between 1 and 3650 days") rather than pydantic's generic "Input should
+    be greater than or equal to 1"; its bounds are in the API description too."""
+    low, high = bounds
+
+    def validate(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        try:
+            return handler(value)
+        except ValidationError as exc:
+            if all(error["type"] in _RANGE_ERRORS for error in exc.errors()):
+                message = "{label} must be between {low} and {high} {unit}"
+            else:
+                message = "{label} must be a whole number of {unit}, between {low} and {high}"
+            raise PydanticCustomError("setting_range", message,
+                                      {"label": label, "low": low, "high": high, "unit": unit}) from None  # fmt: skip
+
+    description = f"{unit}, {low}–{high}{note}"
+    return Annotated[int, Field(ge=low, le=high, description=description), WrapValidator(validate)]
+
+
+DebugRetentionDays = _setting("Debug retention", "days", RETENTION_DAYS_RANGE)
+InfoRetentionDays = _setting("Info retention", "days", RETENTION_DAYS_RANGE)
+WarnRetentionDays = _setting("Warn retention", "days", RETENTION_DAYS_RANGE)
+ErrorRetentionDays = _setting("Error retention", "days", ERROR_RETENTION_DAYS_RANGE,
+                              "; errors are kept at least a week")  # fmt: skip
+BatchSize = _setting("Batch size", "entries", BATCH_SIZE_RANGE)
+FlushIntervalMs = _setting("Flush interval", "ms", FLUSH_INTERVAL_MS_RANGE)
 
 
 class Settings(_Wire):
     """Retention per level (days) and the batch writer's settings."""
 
-    retention_days_debug: RetentionDays
-    retention_days_info: RetentionDays
-    retention_days_warn: RetentionDays
+    retention_days_debug: DebugRetentionDays
+    retention_days_info: InfoRetentionDays
+    retention_days_warn: WarnRetentionDays
     retention_days_error: ErrorRetentionDays
     batch_size: BatchSize
     flush_interval_ms: FlushIntervalMs
@@ -506,9 +533,9 @@ class SettingsUpdate(_Wire):
     model_config = ConfigDict(json_schema_extra={"minProperties": 1})
     # Defaults are not validated, so ``None`` means "absent" while an explicit null fails as a
     # non-integer.
-    retention_days_debug: RetentionDays = None  # type: ignore[assignment]
-    retention_days_info: RetentionDays = None  # type: ignore[assignment]
-    retention_days_warn: RetentionDays = None  # type: ignore[assignment]
+    retention_days_debug: DebugRetentionDays = None  # type: ignore[assignment]
+    retention_days_info: InfoRetentionDays = None  # type: ignore[assignment]
+    retention_days_warn: WarnRetentionDays = None  # type: ignore[assignment]
     retention_days_error: ErrorRetentionDays = None  # type: ignore[assignment]
     batch_size: BatchSize = None  # type: ignore[assignment]
     flush_interval_ms: FlushIntervalMs = None  # type: ignore[assignment]

@@ -1234,11 +1234,17 @@ export interface components {
          * @description Retention per level (days) and the batch writer's settings.
          */
         Settings: {
+            /** @description entries, 1–10000 */
             batch_size: number;
+            /** @description ms, 10–60000 */
             flush_interval_ms: number;
+            /** @description days, 1–3650 */
             retention_days_debug: number;
+            /** @description days, 7–3650; errors are kept at least a week */
             retention_days_error: number;
+            /** @description days, 1–3650 */
             retention_days_info: number;
+            /** @description days, 1–3650 */
             retention_days_warn: number;
             updated_at: string | null;
         };
@@ -1247,17 +1253,35 @@ export interface components {
          * @description A partial update: only the fields present change. ``null`` is not a value.
          */
         SettingsUpdate: {
-            /** @default null */
+            /**
+             * @description entries, 1–10000
+             * @default null
+             */
             batch_size?: number;
-            /** @default null */
+            /**
+             * @description ms, 10–60000
+             * @default null
+             */
             flush_interval_ms?: number;
-            /** @default null */
+            /**
+             * @description days, 1–3650
+             * @default null
+             */
             retention_days_debug?: number;
-            /** @default null */
+            /**
+             * @description days, 7–3650; errors are kept at least a week
+             * @default null
+             */
             retention_days_error?: number;
-            /** @default null */
+            /**
+             * @description days, 1–3650
+             * @default null
+             */
             retention_days_info?: number;
-            /** @default null */
+            /**
+             * @description days, 1–3650
+             * @default null
+             */
             retention_days_warn?: number;
         };
         /**

@@ -1,7 +1,8 @@
-import { Copy, KeyRound, Save, Trash2 } from "lucide-react";
+import { useQuery } from "@tanstack/react-query";
+import { Copy, KeyRound, Loader2, Save, Trash2 } from "lucide-react";
 import { useEffect, useState } from "react";
 import { ConfirmDialog } from "../../components/ConfirmDialog";
-import { ApiError } from "../../lib/api";
+import { ApiError, apiJson } from "../../lib/api";
 import { Timestamp } from "../../lib/time";
 import {
   useActivityLogSettings,
@@ -13,7 +14,8 @@ import {
 } from "../activity-console/hooks/useActivityLogHistory";
 import { LEVEL_TITLES } from "../activity-console/constants";
 import { ACTIVITY_LOG_LEVELS } from "../activity-console/types";
-import type { ActivityLogLevel, ActivityLogSettingsUpdate, CreatedIngestToken, IngestToken } from "../activity-console/types";
+import type { ActivityLogLevel, ActivityLogSettingsUpdate, CreatedIngestToken, IngestToken, RowEstimate } from "../activity-console/types";
+import { limitText, settingLimit } from "./settingLimits";
 import { fromLocalInput, toLocalInput } from "../activity-console/urlFilters";
 
 type SettingKey = keyof ActivityLogSettingsUpdate;
@@ -87,6 +89,8 @@ function SettingsForm() {
           const message = errors.byField[f.key];
           const invalid = message != null;
           const errorId = `${f.key}-error`;
+          const helpId = `${f.key}-help`;
+          const limit = settingLimit(f.key);
           return (
             <label key={f.key} className="field">
               <span>{f.label}</span>
@@ -96,8 +100,10 @@ function SettingsForm() {
                   type="number"
                   inputMode="numeric"
                   value={values[f.key]}
+                  min={limit?.min}
+                  max={limit?.max}
                   aria-invalid={invalid || undefined}
-                  aria-describedby={invalid ? errorId : undefined}
+                  aria-describedby={[limit ? helpId : "", invalid ? errorId : ""].filter(Boolean).join(" ") || undefined}
                   onChange={(e) => {
                     setSaved(false);
                     update.reset();
@@ -106,6 +112,11 @@ function SettingsForm() {
                 />
                 <span className="unit">{f.unit}</span>
               </span>
+              {limit && (
+                <span className="field-help muted" id={helpId}>
+                  {limitText(limit, f.unit)}
+                </span>
+              )}
               {invalid && (
                 <span className="field-error" id={errorId} role="alert">
                   {message}
@@ -135,6 +146,24 @@ function SettingsForm() {
   );
 }
 
+/** How many entries a purge would delete now (admin only); asked while its confirmation is open. */
+function usePurgeEstimate(before: string | undefined, level: "" | ActivityLogLevel, enabled: boolean) {
+  const params = { before, ...(level ? { level: [level] } : {}) };
+  return useQuery({
+    queryKey: ["admin", "purge-estimate", params],
+    queryFn: ({ signal }) => apiJson<RowEstimate>("/admin/activity-logs/purge-estimate", { params, signal }),
+    enabled: enabled && !!before,
+    staleTime: 0,
+  });
+}
+
+function purgeCountText(estimate: RowEstimate): string {
+  const n = estimate.rows.toLocaleString("en-US");
+  const noun = estimate.rows === 1 ? "entry" : "entries";
+  if (estimate.rows === 0) return "No entries match: nothing will be deleted.";
+  return estimate.exact ? `${n} ${noun} will be deleted.` : `About ${n} ${noun} will be deleted (an estimate).`;
+}
+
 function PurgeSection() {
   const purge = usePurgeActivityLogs();
   const [before, setBefore] = useState("");
@@ -142,6 +171,7 @@ function PurgeSection() {
   const [confirming, setConfirming] = useState(false);
   const [result, setResult] = useState<string | null>(null);
   const beforeIso = fromLocalInput(before);
+  const estimate = usePurgeEstimate(beforeIso, level, confirming);
 
   const run = () => {
     if (!beforeIso) return;
@@ -192,6 +222,19 @@ function PurgeSection() {
           <p>
             Every {level ? <strong>{LEVEL_TITLES[level].toLowerCase()}</strong> : null} entry logged before{" "}
             <strong>{toLocalInput(beforeIso).replace("T", " ")}</strong> will be deleted permanently.
+          </p>
+          <p className="purge-count" data-testid="purge-count">
+            {estimate.isPending ? (
+              <span className="muted">
+                <Loader2 size={12} className="spin" aria-hidden /> Counting the entries…
+              </span>
+            ) : estimate.isError ? (
+              <span className="form-error" role="alert">
+                Could not count the entries: {(estimate.error as Error).message}
+              </span>
+            ) : estimate.data ? (
+              <strong>{purgeCountText(estimate.data)}</strong>
+            ) : null}
           </p>
           {purge.error && <p className="form-error" role="alert">{(purge.error as Error).message}</p>}
         </ConfirmDialog>
