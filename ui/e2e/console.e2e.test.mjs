@@ -292,7 +292,7 @@ describe("activity console end to end", { concurrency: 1 }, () => {
     });
   });
 
-  test("the settings page rejects a too-short retention with the API's message inline", async () => {
+  test("the settings page shows each field's limits and rejects a too-short retention in plain words inline", async () => {
     await withFailureShot("settings", page, async () => {
       if (!page.url().endsWith("/settings")) await page.goto("/settings");
       const before = await api(server, "/admin/activity-logs/settings", { token: adminToken });
@@ -302,9 +302,11 @@ describe("activity console end to end", { concurrency: 1 }, () => {
       const message = page.locator("#retention_days_error-error");
       await message.waitFor();
       assert.equal(await message.getAttribute("role"), "alert");
-      assert.match((await message.textContent()) ?? "", /7/, "the API's bound is in the message");
+      assert.equal(await message.textContent(), "Error retention must be between 7 and 3650 days", "the API's words, with its bounds");
       assert.equal(await field.getAttribute("aria-invalid"), "true");
-      assert.equal(await field.getAttribute("aria-describedby"), "retention_days_error-error");
+      // The limits are shown before any error, from the API description; the error adds to them.
+      assert.equal(await page.locator("#retention_days_error-help").textContent(), "7–3,650 days; errors are kept at least a week");
+      assert.equal(await field.getAttribute("aria-describedby"), "retention_days_error-help retention_days_error-error");
       assert.equal(await page.getByRole("status").filter({ hasText: "Saved." }).count(), 0);
       const afterSave = await api(server, "/admin/activity-logs/settings", { token: adminToken });
       assert.equal((afterSave.data ?? afterSave).retention_days_error, (before.data ?? before).retention_days_error, "nothing was saved");
