@@ -725,7 +725,8 @@ def setup(app: web.Application, settings: Settings) -> None:
     r.add_get("/api/v1/activity-logs/export", export_logs)
     r.add_get("/api/v1/activity-logs/export/estimate", export_estimate)
     r.add_post("/api/v1/activity-logs/export-links", create_export_link)
-    r.add_get(EXPORT_LINK_PREFIX + "{link}", download_export_link)
+    # GET only: a HEAD (a link checker, a preview) would otherwise use up the one-time link.
+    r.add_get(EXPORT_LINK_PREFIX + "{link}", download_export_link, allow_head=False)
     r.add_get("/api/v1/activity-logs/histogram", log_histogram)
     r.add_get(r"/api/v1/activity-logs/{log_id:\d+}", get_entry)
     r.add_get(r"/api/v1/activity-logs/{log_id:\d+}/context", log_context)

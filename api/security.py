@@ -191,7 +191,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Require a valid API token on ``/api/v1/*`` except ``PUBLIC_PATHS``. Runs inside
     ``errors.error_middleware``, so a 401 comes out in the API's error shape."""
-    public_get = request.method in ("GET", "HEAD") and any(
+    public_get = request.method == "GET" and any(
         request.path.startswith(prefix) and "/" not in request.path[len(prefix):] for prefix in PUBLIC_GET_PREFIXES)
     if request.path.startswith(API_V1) and request.path not in PUBLIC_PATHS and not public_get:
         token = bearer_from_header(request.headers.get("Authorization"))

@@ -103,6 +103,14 @@ async def test_link_streams_the_export_once(server, session, world):
     assert status == 410 and "already used" in text
 
 
+async def test_head_does_not_use_up_a_link(server, session, world):
+    url = await mint(session, server, world.admin)
+    async with session.head(server.api_url + url) as response:
+        assert response.status in (401, 405)
+    status, text, _ = await fetch(session, server, url)
+    assert status == 200 and len(text.splitlines()) == 6
+
+
 async def test_link_text_format(server, session, world):
     url = await mint(session, server, world.admin, {"format": "text", "level": "debug"})
     status, text, headers = await fetch(session, server, url)

@@ -134,6 +134,21 @@ describe("export end to end", { concurrency: 1 }, () => {
       // Exact when PostgreSQL counts within the budget (it does here), else the planner's figure.
       assert.match(words, /^(200,000 entries|about [\d,]+ entries \(estimated\)) with the current filters$/, words);
       await page.screenshot({ path: screenshotPath("export-confirm.png") });
+      // The same dialog in the light theme at 1024×700: everything inside it, nothing cut off.
+      const exportButton = history().getByRole("button", { name: "Export", exact: true });
+      await page.keyboard.press("Escape");
+      await page.getByRole("button", { name: "Switch to light theme" }).click();
+      await page.setViewportSize({ width: 1024, height: 700 });
+      await exportButton.click();
+      await estimate.getByText(/with the current filters/).waitFor({ timeout: 20_000 });
+      const box = await dialog.boundingBox();
+      assert.ok(box && box.x >= 0 && box.y >= 0 && box.x + box.width <= 1024 && box.y + box.height <= 700, JSON.stringify(box));
+      await page.screenshot({ path: screenshotPath("export-confirm-light-1024.png") });
+      await page.keyboard.press("Escape");
+      await page.getByRole("button", { name: "Switch to dark theme" }).click();
+      await page.setViewportSize({ width: 1440, height: 900 });
+      await exportButton.click();
+      await estimate.getByText(/with the current filters/).waitFor({ timeout: 20_000 });
     });
   });
 
