@@ -2,3 +2,6 @@
 
 /** The text of schema.ts for an OpenAPI document. */
 export function renderSchema(document: object): Promise<string>;
+
+/** The text of limits.ts (each schema's fields with a minimum or a maximum) for an OpenAPI document. */
+export function renderLimits(document: object): string;

@@ -1,6 +1,8 @@
-// Generates src/api/schema.ts, the UI's wire types, from src/api/openapi.json (the server writes
-// that file from its own models): `npm run gen:api`. src/api/__tests__/schema.test.ts renders the
-// same text and fails when the committed schema.ts is stale.
+// Generates src/api/schema.ts, the UI's wire types, and src/api/limits.ts, the numeric bounds of
+// the models' fields (shown next to inputs), from src/api/openapi.json (the server writes that file
+// from its own models): `npm run gen:api`. src/api/__tests__/schema.test.ts renders the same text
+// and fails when a committed file is stale. (Importing openapi.json itself would put all of it in
+// the bundle.)
 import { readFile, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import openapiTS, { astToString } from "openapi-typescript";
@@ -24,9 +26,36 @@ export async function renderSchema(document) {
   return HEADER + astToString(ast);
 }
 
+/** The text of limits.ts: each component schema's properties that have a minimum or a maximum. */
+export function renderLimits(document) {
+  const limits = {};
+  for (const [name, schema] of Object.entries(document.components?.schemas ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
+    for (const [key, property] of Object.entries(schema.properties ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
+      if (property.minimum == null && property.maximum == null) continue;
+      const limit = {};
+      if (property.minimum != null) limit.minimum = property.minimum;
+      if (property.maximum != null) limit.maximum = property.maximum;
+      if (property.description) limit.description = property.description;
+      (limits[name] ??= {})[key] = limit;
+    }
+  }
+  return `${HEADER}export interface FieldLimit {
+  minimum?: number;
+  maximum?: number;
+  description?: string;
+}
+
+/** Per component schema, the fields with a minimum or a maximum. */
+export const LIMITS: Record<string, Record<string, FieldLimit>> = ${JSON.stringify(limits, null, 2)};
+`;
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const documentPath = fileURLToPath(new URL("../src/api/openapi.json", import.meta.url));
   const schemaPath = fileURLToPath(new URL("../src/api/schema.ts", import.meta.url));
-  await writeFile(schemaPath, await renderSchema(JSON.parse(await readFile(documentPath, "utf8"))));
-  console.log(`wrote ${schemaPath}`);
+  const limitsPath = fileURLToPath(new URL("../src/api/limits.ts", import.meta.url));
+  const document = JSON.parse(await readFile(documentPath, "utf8"));
+  await writeFile(schemaPath, await renderSchema(document));
+  await writeFile(limitsPath, renderLimits(document));
+  console.log(`wrote ${schemaPath} and ${limitsPath}`);
 }

@@ -3,7 +3,7 @@ import { Copy, KeyRound, Loader2, Save, Trash2 } from "lucide-react";
 import { useEffect, useState } from "react";
 import { ConfirmDialog } from "../../components/ConfirmDialog";
 import { ApiError, apiJson } from "../../lib/api";
-import { Timestamp } from "../../lib/time";
+import { Timestamp, useTimeZone, zoneLabel } from "../../lib/time";
 import {
   useActivityLogSettings,
   useCreateIngestToken,
@@ -172,6 +172,7 @@ function PurgeSection() {
   const [result, setResult] = useState<string | null>(null);
   const beforeIso = fromLocalInput(before);
   const estimate = usePurgeEstimate(beforeIso, level, confirming);
+  const zone = useTimeZone();
 
   const run = () => {
     if (!beforeIso) return;
@@ -221,7 +222,10 @@ function PurgeSection() {
         >
           <p>
             Every {level ? <strong>{LEVEL_TITLES[level].toLowerCase()}</strong> : null} entry logged before{" "}
-            <strong>{toLocalInput(beforeIso).replace("T", " ")}</strong> will be deleted permanently.
+            <strong>
+              {toLocalInput(beforeIso, zone).replace("T", " ")} ({zoneLabel(zone, Date.parse(beforeIso))})
+            </strong>{" "}
+            will be deleted permanently.
           </p>
           <p className="purge-count" data-testid="purge-count">
             {estimate.isPending ? (

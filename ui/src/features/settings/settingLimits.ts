@@ -1,4 +1,4 @@
-import openapi from "../../api/openapi.json";
+import { LIMITS } from "../../api/limits";
 import type { ActivityLogSettingsUpdate } from "../activity-console/types";
 
 export interface SettingLimit {
@@ -8,12 +8,9 @@ export interface SettingLimit {
   description: string;
 }
 
-type Property = { minimum?: number; maximum?: number; description?: string };
-
 /** A setting's bounds as the API description states them (the server checks the same ones). */
 export function settingLimit(key: keyof ActivityLogSettingsUpdate): SettingLimit | null {
-  const properties = (openapi.components.schemas.SettingsUpdate as { properties: Record<string, Property> }).properties;
-  const p = properties[key];
+  const p = LIMITS.SettingsUpdate?.[key];
   if (p?.minimum == null || p.maximum == null) return null;
   return { min: p.minimum, max: p.maximum, description: p.description ?? "" };
 }
