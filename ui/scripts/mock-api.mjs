@@ -264,6 +264,19 @@ export function startMockApi(port = 4173, { rate = Number(process.env.MOCK_RATE 
   let settings = { retention_days_debug: 3, retention_days_info: 14, retention_days_warn: 30, retention_days_error: 90, batch_size: 500, flush_interval_ms: 1000, updated_at: null };
   let tokens = [{ id: 1, name: "worker-eu-1", token_prefix: "act_3f9a", created_at: new Date(Date.now() - 86400e3 * 9).toISOString(), last_used_at: new Date().toISOString(), revoked_at: null }];
 
+  const links = new Map();
+
+  function streamExport(res, q) {
+    const rows = stored.filter((e) => matches(e, q));
+    const fmt = q.get("format") ?? "json";
+    res.writeHead(200, { "Content-Type": fmt === "json" ? "application/x-ndjson" : "text/plain", "Content-Disposition": `attachment; filename="activity-logs.${fmt === "json" ? "ndjson" : "log"}"` });
+    for (const shortened of rows) {
+      const e = fullById.get(shortened.id) ?? shortened;
+      res.write(fmt === "json" ? JSON.stringify(e) + "\n" : `${e.timestamp} ${e.level} ${e.source} ${e.message}\n`);
+    }
+    return res.end();
+  }
+
   async function api(req, res, p, q) {
     if (p === "/api/v1/auth/login" && req.method === "POST") {
       const body = await readBody(req);
@@ -278,6 +291,15 @@ export function startMockApi(port = 4173, { rate = Number(process.env.MOCK_RATE 
       });
     }
     if (p === "/api/v1/ingest/status" && req.method === "GET") return json(res, 200, ingestStatus);
+    const link = /^\/api\/v1\/activity-logs\/export-links\/([^/]+)$/.exec(p);
+    if (link && req.method === "GET") {
+      const made = links.get(link[1]);
+      if (made === null) throw new ApiError(410, "gone", "this export link was already used; start the export again");
+      if (!made) throw new ApiError(403, "forbidden", "this is not a valid export link");
+      links.set(link[1], null);
+      if (made.expires < Date.now()) throw new ApiError(410, "gone", "this export link has expired (links last 60 s); start the export again");
+      return streamExport(res, made.query);
+    }
     if (!req.headers.authorization) throw new ApiError(401, "unauthenticated", "sign in first");
     const newestFirst = () => stored.filter((e) => matches(e, q)).reverse();
     if (p === "/api/v1/auth/me") return json(res, 200, { user: { id: 1, email: "admin@localhost", role: "admin", created_at: USERS_CREATED_AT, project_ids: [], projects: [] } });
@@ -318,15 +340,15 @@ export function startMockApi(port = 4173, { rate = Number(process.env.MOCK_RATE 
       const meta = { from: new Date(from).toISOString(), to: new Date(to).toISOString(), buckets: n, bucket_seconds: width / 1000 };
       return json(res, 200, { data, meta });
     }
-    if (p === "/api/v1/activity-logs/export") {
-      const rows = stored.filter((e) => matches(e, q));
-      const fmt = q.get("format") ?? "json";
-      res.writeHead(200, { "Content-Type": fmt === "json" ? "application/x-ndjson" : "text/plain", "Content-Disposition": `attachment; filename="activity-logs.${fmt === "json" ? "ndjson" : "log"}"` });
-      for (const shortened of rows) {
-        const e = fullById.get(shortened.id) ?? shortened;
-        res.write(fmt === "json" ? JSON.stringify(e) + "\n" : `${e.timestamp} ${e.level} ${e.source} ${e.message}\n`);
-      }
-      return res.end();
+    if (p === "/api/v1/activity-logs/export") return streamExport(res, q);
+    if (p === "/api/v1/activity-logs/export/estimate") {
+      return json(res, 200, { rows: stored.filter((e) => matches(e, q)).length, exact: true });
+    }
+    if (p === "/api/v1/activity-logs/export-links" && req.method === "POST") {
+      // Like the server's: one-time and short-lived (here a random id remembered with its query).
+      const id = hex(24);
+      links.set(id, { query: new URLSearchParams(q), expires: Date.now() + 60_000 });
+      return json(res, 201, { url: `/api/v1/activity-logs/export-links/${id}`, expires_at: new Date(Date.now() + 60_000).toISOString() });
     }
     let m = /^\/api\/v1\/activity-logs\/(\d+)$/.exec(p);
     if (m) {
@@ -365,7 +387,7 @@ export function startMockApi(port = 4173, { rate = Number(process.env.MOCK_RATE 
       }
       return json(res, 200, settings);
     }
-    if (p === "/api/v1/admin/activity-logs" && req.method === "DELETE") {
+    if ((p === "/api/v1/admin/activity-logs" && req.method === "DELETE") || p === "/api/v1/admin/activity-logs/purge-estimate") {
       const before = q.get("before");
       const cutoff = before ? Date.parse(before) : NaN;
       if (Number.isNaN(cutoff)) throw badRequest("before is required (an RFC 3339 timestamp)");
@@ -376,6 +398,7 @@ export function startMockApi(port = 4173, { rate = Number(process.env.MOCK_RATE 
       const byLevel = Object.fromEntries(LEVELS.filter((level) => !asked.length || asked.includes(level)).map((level) => [level, 0]));
       for (const e of stored) if (e.level in byLevel && Date.parse(e.timestamp) < cutoff) byLevel[e.level]++;
       const deleted = Object.values(byLevel).reduce((a, b) => a + b, 0);
+      if (p.endsWith("/purge-estimate")) return json(res, 200, { rows: deleted, exact: true });
       return json(res, 200, { deleted, by_level: byLevel, before: new Date(cutoff).toISOString() });
     }
     if (p === "/api/v1/admin/ingest-tokens") {

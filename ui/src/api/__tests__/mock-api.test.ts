@@ -148,10 +148,6 @@ const INGEST_STATES = (document.components.schemas.IngestStatus!.properties as {
 
 /** Operations of the document the mock does not serve: each must answer 404 (and the test below says so). */
 const NOT_SERVED = [
-  "GET /api/v1/activity-logs/export/estimate",
-  "POST /api/v1/activity-logs/export-links",
-  "GET /api/v1/activity-logs/export-links/{link}",
-  "GET /api/v1/admin/activity-logs/purge-estimate",
   "GET /api/v1/activity-logs/facets",
   "GET /api/v1/activity-logs/keys",
   "GET /api/v1/admin/projects",
@@ -188,6 +184,10 @@ describe("the mock API conforms to openapi.json", () => {
   const GET_SETTINGS = served("GET /api/v1/admin/activity-logs/settings");
   const PUT_SETTINGS = served("PUT /api/v1/admin/activity-logs/settings");
   const PURGE = served("DELETE /api/v1/admin/activity-logs");
+  const PURGE_ESTIMATE = served("GET /api/v1/admin/activity-logs/purge-estimate");
+  const EXPORT_ESTIMATE = served("GET /api/v1/activity-logs/export/estimate");
+  const EXPORT_LINK = served("POST /api/v1/activity-logs/export-links");
+  const LINK_DOWNLOAD = served("GET /api/v1/activity-logs/export-links/{link}");
   const TOKENS = served("GET /api/v1/admin/ingest-tokens");
   const NEW_TOKEN = served("POST /api/v1/admin/ingest-tokens");
   const REVOKE = served("DELETE /api/v1/admin/ingest-tokens/{token_id}");
@@ -247,6 +247,23 @@ describe("the mock API conforms to openapi.json", () => {
     expect(body.meta).toMatchObject({ buckets: 12, bucket_seconds: 300 });
     await expectConforming(HISTOGRAM, "/api/v1/activity-logs/histogram", 200);
     await expectConforming(HISTOGRAM, "/api/v1/activity-logs/histogram?buckets=0", 400);
+  });
+
+  it("export estimate and one-time links: a count, then a link that streams once without a token", async () => {
+    const all = await expectConforming(EXPORT_ESTIMATE, "/api/v1/activity-logs/export/estimate", 200);
+    const errors = await expectConforming(EXPORT_ESTIMATE, "/api/v1/activity-logs/export/estimate?level=error", 200);
+    expect(all.exact).toBe(true);
+    expect(errors.rows as number).toBeLessThanOrEqual(all.rows as number);
+    const link = await expectConforming(EXPORT_LINK, "/api/v1/activity-logs/export-links?format=json&level=error", 201);
+    const first = await call("GET", link.url as string, { auth: false });
+    expect(first.status).toBe(200);
+    expect(problems(responseValidator(LINK_DOWNLOAD, 200, first.contentType), first.text)).toEqual([]);
+    expect(first.text.split("\n").filter(Boolean)).toHaveLength(errors.rows as number);
+    const again = await call("GET", link.url as string, { auth: false });
+    expect(again.status).toBe(410);
+    expect(problems(responseValidator(LINK_DOWNLOAD, 410, again.contentType), JSON.parse(again.text))).toEqual([]);
+    const forged = await call("GET", "/api/v1/activity-logs/export-links/not-a-link", { auth: false });
+    expect(forged.status).toBe(403);
   });
 
   it("export: the declared media types, an entry a line", async () => {
@@ -312,6 +329,9 @@ describe("the mock API conforms to openapi.json", () => {
     const some = await expectConforming(PURGE, `/api/v1/admin/activity-logs?before=${before}&level=warn,error`, 200);
     expect(Object.keys(some.by_level as object).sort()).toEqual(["error", "warn"]);
     await expectConforming(PURGE, "/api/v1/admin/activity-logs", 400);
+    const estimate = await expectConforming(PURGE_ESTIMATE, `/api/v1/admin/activity-logs/purge-estimate?before=${before}`, 200);
+    expect(estimate.rows).toBe(all.deleted);
+    await expectConforming(PURGE_ESTIMATE, "/api/v1/admin/activity-logs/purge-estimate", 400);
     await expectConforming(PURGE, `/api/v1/admin/activity-logs?before=${before}&level=fatal`, 400);
   });
 
