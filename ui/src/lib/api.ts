@@ -10,12 +10,15 @@ type ErrorBody = components["schemas"]["Error"];
 export class ApiError extends Error {
   readonly status: number;
   readonly code: string;
+  /** For a `bad_query`: the 0-based index in `q` the server's message points at. */
+  readonly position?: number;
 
-  constructor(status: number, code: string, message: string) {
+  constructor(status: number, code: string, message: string, position?: number) {
     super(message);
     this.name = "ApiError";
     this.status = status;
     this.code = code;
+    this.position = position;
   }
 }
 
@@ -48,6 +51,7 @@ function authHeaders(): Record<string, string> {
 async function errorFromResponse(res: Response): Promise<ApiError> {
   let code = `http_${res.status}`;
   let message = res.statusText || `Request failed with status ${res.status}`;
+  let position: number | undefined;
   try {
     // A proxy in front of the server may answer with JSON of its own: only the API's body counts.
     const body: unknown = await res.json();
@@ -56,11 +60,13 @@ async function errorFromResponse(res: Response): Promise<ApiError> {
       const { code: c, message: m } = error as Partial<ErrorBody["error"]>;
       if (typeof c === "string" && c) code = c;
       if (typeof m === "string" && m) message = m;
+      const p = (error as { position?: unknown }).position;
+      if (typeof p === "number" && Number.isInteger(p) && p >= 0) position = p;
     }
   } catch {
     // Not JSON (a proxy error page, say): keep the status text.
   }
-  return new ApiError(res.status, code, message);
+  return new ApiError(res.status, code, message, position);
 }
 
 interface RequestOptions {

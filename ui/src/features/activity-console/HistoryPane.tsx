@@ -1,4 +1,5 @@
 import { ChevronLeft, ChevronRight, Loader2, RefreshCw, RotateCcw, X, ZoomOut } from "lucide-react";
+import { QueryBar, querySyntaxError } from "./query/QueryBar";
 import { useEffect, useMemo, useRef, useState } from "react";
 import { Link, useSearchParams } from "react-router-dom";
 import { EntryDetail, tracePath } from "./components/EntryDetail";
@@ -156,6 +157,7 @@ export function HistoryPane() {
   );
 
   const history = useActivityLogHistory(query, { enabled: !selectsNothing && !invalidRange, refresh: refreshCount });
+  const facetScope = useMemo(() => ({ from: query.from, to: query.to }), [query.from, query.to]);
   const histogram = useActivityLogHistogram(query, { enabled: !invalidRange, refresh: refreshCount });
   const busy = history.isFetching || histogram.isFetching;
   useAutoRefresh(refreshIntervalMs(filters.refresh), busy, refresh);
@@ -180,6 +182,13 @@ export function HistoryPane() {
   return (
     <section className="history-pane" aria-label="History" ref={paneRef} {...{ [KEYBOARD_PANE_ATTRIBUTE]: "history" }}>
       <form className="history-filters" role="search" aria-label="History filters" onSubmit={(e) => e.preventDefault()}>
+        <QueryBar
+          label="History query"
+          value={filters.q}
+          onApply={(q) => update({ q })}
+          error={querySyntaxError(history.error) ?? querySyntaxError(histogram.error)}
+          facetScope={facetScope}
+        />
         <div className="filter-row">
           <RangeInput label="From" value={filters.from} onCommit={(from) => update({ from })} invalid={!!invalidRange} />
           <RangeInput label="To" value={filters.to} onCommit={(to) => update({ to })} invalid={!!invalidRange} />
@@ -316,14 +325,18 @@ export function HistoryPane() {
         <VolumeHistogram
           histogram={histogram.data}
           loading={histogram.isPending}
-          error={histogram.error ? (histogram.error as Error).message : null}
+          error={histogram.error && !querySyntaxError(histogram.error) ? (histogram.error as Error).message : null}
           onSelectRange={(from, to) => update({ from, to })}
         />
       )}
 
       <div className="history-table-wrap">
         {selectsNothing && <p className="muted">Select at least one level and one source.</p>}
-        {history.error && <p className="form-error" role="alert">{(history.error as Error).message}</p>}
+        {history.error && !querySyntaxError(history.error) && (
+          <p className="form-error" role="alert">
+            {(history.error as Error).message}
+          </p>
+        )}
         <table className="history-table mono" aria-label="History results" aria-busy={history.isFetching}>
           <thead>
             <tr>

@@ -15,6 +15,8 @@ export interface HistoryFilters {
   /** Auto-refresh interval; absent is off. */
   refresh?: RefreshInterval;
   search: string;
+  /** Query-language text (docs/query.md); empty is no query. */
+  q: string;
   entity_type?: string;
   entity_id?: number;
   trace_id?: string;
@@ -32,6 +34,7 @@ export const DEFAULT_HISTORY_FILTERS: HistoryFilters = {
   sources: [...ACTIVITY_LOG_SOURCES],
   mode: "curated",
   search: "",
+  q: "",
   page: 1,
   per_page: 25,
 };
@@ -67,6 +70,7 @@ export function parseHistoryFilters(params: URLSearchParams): HistoryFilters {
     to: rangeEnd(params.get("to")),
     refresh: refreshInterval(params.get("refresh")),
     search: params.get("search") ?? "",
+    q: params.get("q") ?? "",
     entity_type: params.get("entity_type") || undefined,
     entity_id: positiveInt(params.get("entity_id")),
     trace_id: params.get("trace_id") || undefined,
@@ -87,6 +91,7 @@ export function serializeHistoryFilters(f: HistoryFilters): URLSearchParams {
   if (f.from) p.set("from", f.from);
   if (f.to) p.set("to", f.to);
   if (f.search) p.set("search", f.search);
+  if (f.q.trim()) p.set("q", f.q);
   if (f.entity_type) p.set("entity_type", f.entity_type);
   if (f.entity_id != null) p.set("entity_id", String(f.entity_id));
   if (f.trace_id) p.set("trace_id", f.trace_id);
@@ -114,6 +119,7 @@ export function toQueryParams(f: HistoryFilters, now: number = Date.now()): Acti
     ...(from ? { from } : {}),
     ...(to ? { to } : {}),
     ...(f.search ? { search: f.search } : {}),
+    ...(f.q.trim() ? { q: f.q } : {}),
     ...(f.entity_type ? { entity_type: f.entity_type } : {}),
     ...(f.entity_id != null ? { entity_id: f.entity_id } : {}),
     ...(f.trace_id ? { trace_id: f.trace_id } : {}),

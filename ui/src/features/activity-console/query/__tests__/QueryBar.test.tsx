@@ -1,0 +1,56 @@
+import { fireEvent, screen, waitFor } from "@testing-library/react";
+import { beforeEach, describe, expect, it } from "vitest";
+import { HistoryPane } from "../../HistoryPane";
+import { currentLocation, mockFetch, renderWithProviders, resetStores } from "../../../../test/utils";
+
+describe("history query bar", () => {
+  beforeEach(() => {
+    resetStores();
+    localStorage.clear();
+  });
+
+  it("applies q to the URL and the request on Enter, and shows the server's syntax error with a caret at its position", async () => {
+    const fetched: string[] = [];
+    mockFetch((url) => {
+      if (url.pathname.endsWith("/activity-logs/keys")) return { body: { data: [{ key: "gpu", scope: "field", types: ["int"], last_seen: "2026-01-01T00:00:00Z" }] } };
+      const q = url.searchParams.get("q");
+      if (q) fetched.push(`${url.pathname}?q=${q}`);
+      if (q === "gpu:1 (level") return { status: 400, body: { error: { code: "bad_query", message: "expected ')'", position: 12 } } };
+      if (url.pathname.endsWith("/activity-logs/histogram")) return { body: { data: [], meta: {} } };
+      return { body: { data: [], meta: { total: 0, total_exact: true, page: 1, per_page: 25 } } };
+    });
+    renderWithProviders(<HistoryPane />);
+    const input = screen.getByRole("combobox", { name: "History query" });
+    fireEvent.change(input, { target: { value: "gpu:1 (level" } });
+    fireEvent.keyDown(input, { key: "Enter" });
+    await waitFor(() => expect(currentLocation()).toContain("q=gpu%3A1+%28level"));
+    await waitFor(() => expect(fetched.some((f) => f.startsWith("/api/v1/activity-logs?q=gpu:1 (level"))).toBe(true));
+    const alert = await screen.findByText(/Query error at character 13: expected '\)'/);
+    const caret = alert.parentElement!.querySelector("pre")!.textContent!.split("\n")[1];
+    expect(caret).toBe(`${" ".repeat(12)}^`);
+    expect(input).toHaveAttribute("aria-invalid", "true");
+  });
+
+  it("completes a key from the catalogue and offers recent queries", async () => {
+    mockFetch((url) => {
+      if (url.pathname.endsWith("/activity-logs/keys")) return { body: { data: [{ key: "gpu", scope: "field", types: ["int"], last_seen: "2026-01-01T00:00:00Z" }, { key: "host.name", scope: "resource", types: ["string"], last_seen: "2026-01-01T00:00:00Z" }] } };
+      if (url.pathname.endsWith("/activity-logs/histogram")) return { body: { data: [], meta: {} } };
+      return { body: { data: [], meta: { total: 0, total_exact: true, page: 1, per_page: 25 } } };
+    });
+    renderWithProviders(<HistoryPane />);
+    const input = screen.getByRole("combobox", { name: "History query" });
+    fireEvent.focus(input);
+    fireEvent.change(input, { target: { value: "resource.h", selectionStart: 10 } });
+    fireEvent.mouseDown(await screen.findByRole("option", { name: "resource.host.name" }));
+    expect(input).toHaveValue("resource.host.name:");
+    fireEvent.change(input, { target: { value: "level:w" } });
+    fireEvent.mouseDown(await screen.findByRole("option", { name: "warn" }));
+    expect(input).toHaveValue("level:warn ");
+    fireEvent.keyDown(input, { key: "Enter" });
+    await waitFor(() => expect(currentLocation()).toContain("q=level%3Awarn"));
+    fireEvent.change(input, { target: { value: "" } });
+    expect(await screen.findByRole("option", { name: /level:warn/ })).toBeInTheDocument();
+    fireEvent.keyDown(input, { key: "Escape" });
+    expect(screen.queryByRole("listbox")).toBeNull();
+  });
+});
