@@ -5,7 +5,7 @@ import { CopyButton } from "../entryDetail/CopyButton";
 import { FieldTable } from "../entryDetail/FieldTable";
 import { fieldRows } from "../entryDetail/fieldRows";
 import type { FieldRow } from "../entryDetail/fieldRows";
-import { searchFilterFor } from "../entryDetail/fieldFilters";
+import { queryFilterFor, searchFilterFor } from "../entryDetail/fieldFilters";
 import type { EntryFilterTarget, FieldFilter } from "../entryDetail/fieldFilters";
 import { StackTrace } from "../entryDetail/StackTrace";
 import { detectException } from "../entryDetail/stackTrace";
@@ -109,6 +109,10 @@ function columnFilter(entry: ActivityLogEntry, row: FieldRow): FieldFilter | nul
       return numberFilter("project_id", entry.project_id);
     case "trace":
       return entry.trace_id ? { field: "trace_id", value: entry.trace_id } : null;
+    case "service":
+    case "event":
+    case "span":
+      return queryFilterFor("", row);
     default:
       return searchFilterFor(entry, row.value);
   }
@@ -166,7 +170,10 @@ function EntryDetailContent({ entry, filterTarget, onShowContext, variant = "row
     };
   }, [entry]);
   const shortened = entry.truncated ? " (shortened)" : "";
-  const fieldFilter = (row: FieldRow) => searchFilterFor(entry, row.value);
+  // A query term where the host takes one (history), else the message search the live tail has.
+  const preferQuery = (filter: FieldFilter | null, row: FieldRow) =>
+    filter && filterTarget?.supports(filter, "for") ? filter : searchFilterFor(entry, row.value);
+  const fieldFilter = (prefix: string) => (row: FieldRow) => preferQuery(queryFilterFor(prefix, row), row);
 
   return (
     <div className={`entry-detail entry-detail-${variant}`}>
@@ -198,7 +205,10 @@ function EntryDetailContent({ entry, filterTarget, onShowContext, variant = "row
             label="Entry"
             rows={view.columns}
             filterTarget={filterTarget}
-            filterOf={(row) => columnFilter(entry, row)}
+            filterOf={(row) => {
+              const filter = columnFilter(entry, row);
+              return filter?.field === "query" ? preferQuery(filter, row) : filter;
+            }}
             renderValue={(row) =>
               row.key === "trace" && entry.trace_id ? (
                 <Link className="trace-link" to={tracePath(entry.trace_id)} aria-label={`Open trace ${entry.trace_id}`}>
@@ -211,7 +221,7 @@ function EntryDetailContent({ entry, filterTarget, onShowContext, variant = "row
         {view.fields.rows.length > 0 && (
           <section>
             <h3 className="entry-section-title">Fields</h3>
-            <FieldTable label="Fields" rows={view.fields.rows} omitted={view.fields.omitted} filterTarget={filterTarget} filterOf={fieldFilter} />
+            <FieldTable label="Fields" rows={view.fields.rows} omitted={view.fields.omitted} filterTarget={filterTarget} filterOf={fieldFilter("")} />
           </section>
         )}
         {view.resource.rows.length > 0 && (
@@ -222,14 +232,14 @@ function EntryDetailContent({ entry, filterTarget, onShowContext, variant = "row
               rows={view.resource.rows}
               omitted={view.resource.omitted}
               filterTarget={filterTarget}
-              filterOf={fieldFilter}
+              filterOf={fieldFilter("resource.")}
             />
           </section>
         )}
         {view.scope.length > 0 && (
           <section>
             <h3 className="entry-section-title">Scope</h3>
-            <FieldTable label="Scope" rows={view.scope} />
+            <FieldTable label="Scope" rows={view.scope} filterTarget={filterTarget} filterOf={fieldFilter("scope.")} />
           </section>
         )}
       </div>

@@ -13,6 +13,8 @@ function describe(filter: FieldFilter): string {
       return `entity ${filter.type}${filter.id != null ? ` #${filter.id}` : ""}`;
     case "search":
       return `messages containing "${filter.value}"`;
+    case "query":
+      return `${filter.key} ${String(filter.value)}`;
     default:
       return `${filter.field} ${filter.value}`;
   }

@@ -1,9 +1,11 @@
 /**
- * "Filter for" / "filter out" on a value of an entry. Until the console has a query language these
- * set the filters that already exist: the live tail's (levels, sources, mode, entity, search) and
- * history's (those plus trace, job, user and project). An action the target's filters cannot
- * express is not offered: `applyTo…` returns null for it.
+ * "Filter for" / "filter out" on a value of an entry. Any attribute value (record, `resource.*`,
+ * `scope.*`, the service) becomes a query term in `q` (`key:value`, `-key:value` to filter out);
+ * the entry's own columns set the filters that exist for them (levels, sources, mode, entity,
+ * trace, ids). An action the target's filters cannot express is not offered: `applyTo…` returns
+ * null for it.
  */
+import { addTerm, queryTerm } from "../query/completions";
 import { DEFAULT_HISTORY_FILTERS } from "../urlFilters";
 import type { HistoryFilters } from "../urlFilters";
 import { ACTIVITY_LOG_LEVELS, ACTIVITY_LOG_SOURCES } from "../types";
@@ -17,7 +19,9 @@ export type FieldFilter =
   | { field: "trace_id"; value: string }
   | { field: "job_id" | "user_id" | "project_id"; value: number }
   /** A message search for a value that appears in the entry's message. */
-  | { field: "search"; value: string };
+  | { field: "search"; value: string }
+  /** A query term `key:value` (the key as the query language names it: `gpu`, `resource.host.name`). */
+  | { field: "query"; key: string; value: string | number | boolean };
 
 export type FilterDirection = "for" | "out";
 
@@ -40,6 +44,22 @@ export function searchFilterFor(entry: Pick<ActivityLogEntry, "message">, value:
   const text = value.trim();
   if (text.length < 3 || text.length > MAX_SEARCH || text.includes("\n")) return null;
   return entry.message.toLowerCase().includes(text.toLowerCase()) ? { field: "search", value: text } : null;
+}
+
+/**
+ * A table row's value as a query term under `prefix` (`""` for record attributes, `resource.`,
+ * `scope.`): only top-level scalar values, since arrays and maps match only `key:*`.
+ */
+export function queryFilterFor(prefix: string, row: { key: string; depth: number; value: unknown }): FieldFilter | null {
+  if (row.depth !== 0) return null;
+  const v = row.value;
+  if (typeof v !== "string" && typeof v !== "boolean" && !(typeof v === "number" && Number.isFinite(v))) return null;
+  return { field: "query", key: `${prefix}${row.key}`, value: v };
+}
+
+/** `q` with the action's term added. */
+export function withQueryTerm(q: string, filter: Extract<FieldFilter, { field: "query" }>, direction: FilterDirection): string {
+  return addTerm(q, queryTerm(filter.key, filter.value, direction === "out"));
 }
 
 /** Only `value` selected, or everything but `value`. */
@@ -99,6 +119,8 @@ export function applyToHistoryFilters(f: HistoryFilters, filter: FieldFilter, di
       return direction === "for" ? next({ [filter.field]: filter.value }) : null;
     case "search":
       return direction === "for" ? next({ search: filter.value }) : null;
+    case "query":
+      return next({ q: withQueryTerm(f.q, filter, direction) });
   }
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { DEFAULT_HISTORY_FILTERS } from "../../urlFilters";
 import { ACTIVITY_LOG_LEVELS, ACTIVITY_LOG_SOURCES } from "../../types";
-import { applyToHistoryFilters, applyToLiveFilters, historyFiltersFromEntryPage, searchFilterFor } from "../fieldFilters";
+import { applyToHistoryFilters, applyToLiveFilters, historyFiltersFromEntryPage, queryFilterFor, searchFilterFor } from "../fieldFilters";
 import type { LiveFilters } from "../fieldFilters";
 
 const live: LiveFilters = {
@@ -57,5 +57,21 @@ describe("filter for / filter out", () => {
     expect(searchFilterFor(entry, "VAEDecode")).toBeNull();
     expect(searchFilterFor(entry, 7)).toBeNull();
     expect(searchFilterFor(entry, "on")).toBeNull(); // too short to mean anything
+  });
+});
+
+describe("query filters", () => {
+  it("turns any top-level scalar attribute into a query term, quoted when needed, - for out", () => {
+    const host = queryFilterFor("resource.", { key: "host.name", depth: 0, value: "node a" })!;
+    expect(host).toEqual({ field: "query", key: "resource.host.name", value: "node a" });
+    const gpu = queryFilterFor("", { key: "gpu", depth: 0, value: 1 })!;
+    let f = applyToHistoryFilters({ ...DEFAULT_HISTORY_FILTERS, q: "level>=warn", page: 3 }, gpu, "for")!;
+    expect(f.q).toBe("level>=warn gpu:1");
+    expect(f.page).toBe(1);
+    f = applyToHistoryFilters(f, host, "out")!;
+    expect(f.q).toBe('level>=warn gpu:1 -resource.host.name:"node a"');
+    expect(queryFilterFor("scope.", { key: "name", depth: 0, value: "app.worker" })).toMatchObject({ key: "scope.name" });
+    expect(queryFilterFor("", { key: "devices", depth: 0, value: [1, 2] })).toBeNull();
+    expect(queryFilterFor("", { key: "x", depth: 1, value: "nested" })).toBeNull();
   });
 });
