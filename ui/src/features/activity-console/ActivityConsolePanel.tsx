@@ -214,11 +214,14 @@ export function ActivityConsolePanel({ actions, keyboardShortcuts = true, classN
     }
     const fromBottom = el.scrollHeight - top - el.clientHeight;
     const movedUp = top < lastScrollTop.current - 1;
+    // Only the reader scrolling down resumes: a filter shrinking the list also lands it at the bottom, and
+    // typing a search while paused must not start following again.
+    const movedDown = top > lastScrollTop.current + 1;
     lastScrollTop.current = top;
     const state = useActivityConsoleStore.getState();
     if (!state.isPaused && movedUp && fromBottom > TAIL_THRESHOLD_PX) {
       state.setPaused(true, "scroll");
-    } else if (state.isPaused && state.pauseReason === "scroll" && fromBottom <= TAIL_THRESHOLD_PX) {
+    } else if (state.isPaused && state.pauseReason === "scroll" && movedDown && fromBottom <= TAIL_THRESHOLD_PX) {
       // Scrolling back down to the end resumes a pause that scrolling started (not one the user asked for,
       // nor one an expanded row holds).
       state.setPaused(false);
@@ -413,12 +416,15 @@ export function ActivityConsolePanel({ actions, keyboardShortcuts = true, classN
           )}
           <div style={{ height: rowTop(layout, layout.count), position: "relative", width: "100%" }}>{items}</div>
         </div>
-        {isPaused && (
-          <button type="button" className="jump-latest" onClick={jumpToLatest}>
-            <ArrowDownToLine size={14} aria-hidden />
-            Jump to latest ({newWhilePaused.toLocaleString()} new)
-          </button>
-        )}
+        {/* A bar below the rows, its space always kept, so it never covers the last lines nor moves them. */}
+        <div className="jump-latest-bar" data-testid="jump-latest-bar">
+          {isPaused && (
+            <button type="button" className="jump-latest" onClick={jumpToLatest}>
+              <ArrowDownToLine size={14} aria-hidden />
+              Jump to latest ({newWhilePaused.toLocaleString()} new)
+            </button>
+          )}
+        </div>
       </div>
       {contextEntry && <ContextDialog entry={contextEntry} onClose={() => setContextEntry(null)} />}
     </section>

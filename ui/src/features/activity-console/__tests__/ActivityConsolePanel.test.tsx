@@ -199,6 +199,20 @@ describe("ActivityConsolePanel", () => {
     expect(store.getState().isPaused).toBe(false);
   });
 
+  it("typing a search while paused keeps the tail paused", async () => {
+    const user = userEvent.setup();
+    const { scroller } = renderPanel();
+    push(...many(80, { message: "noise" }), ...many(30, { message: "needle here" }));
+    scrollTo(scroller, 300);
+    expect(store.getState().pauseReason).toBe("scroll");
+    await user.type(screen.getByRole("searchbox", { name: "Search messages" }), "needle");
+    // The shorter list puts the view at its (new) bottom, as a browser clamps scrollTop.
+    scrollTo(scroller, Math.max(0, 30 * ROW_HEIGHT - VIEWPORT));
+    expect(store.getState().visibleEntryCount).toBe(30);
+    expect(store.getState().isPaused).toBe(true);
+    expect(screen.getByRole("button", { name: /Jump to latest/ })).toBeInTheDocument();
+  });
+
   it("Pause and Resume buttons stop and restart following", async () => {
     const user = userEvent.setup();
     const { scroller } = renderPanel();
