@@ -1,4 +1,5 @@
 import { ChevronLeft, ChevronRight, Loader2, RefreshCw, RotateCcw, X, ZoomOut } from "lucide-react";
+import { FacetsPanel } from "./query/FacetsPanel";
 import { QueryBar, querySyntaxError } from "./query/QueryBar";
 import { useEffect, useMemo, useRef, useState } from "react";
 import { Link, useSearchParams } from "react-router-dom";
@@ -157,6 +158,10 @@ export function HistoryPane() {
   );
 
   const history = useActivityLogHistory(query, { enabled: !selectsNothing && !invalidRange, refresh: refreshCount });
+  const facetQuery = useMemo(() => {
+    const { page: _page, per_page: _perPage, ...rest } = query;
+    return rest;
+  }, [query]);
   const facetScope = useMemo(() => ({ from: query.from, to: query.to }), [query.from, query.to]);
   const histogram = useActivityLogHistogram(query, { enabled: !invalidRange, refresh: refreshCount });
   const busy = history.isFetching || histogram.isFetching;
@@ -328,6 +333,10 @@ export function HistoryPane() {
           error={histogram.error && !querySyntaxError(histogram.error) ? (histogram.error as Error).message : null}
           onSelectRange={(from, to) => update({ from, to })}
         />
+      )}
+
+      {!invalidRange && !selectsNothing && (
+        <FacetsPanel query={facetQuery} q={filters.q} onQuery={(q) => update({ q })} />
       )}
 
       <div className="history-table-wrap">

@@ -218,13 +218,14 @@ describe("HistoryPane", () => {
     expect(lastCall(fetchMock, "/api/v1/activity-logs").searchParams.get("from")).toBe("2026-11-28T14:00:00.000Z");
     expect(lastCall(fetchMock, "/api/v1/activity-logs/histogram").searchParams.get("from")).toBe("2026-11-28T14:00:00.000Z");
 
-    // Refresh: table and histogram again, the window moved with the clock.
+    // Refresh: table, histogram and facets again, the window moved with the clock.
     const before = fetchMock.mock.calls.length;
     now += 5 * 60_000;
     await user.click(screen.getByRole("button", { name: "Refresh" }));
     await waitFor(() => expect(lastCall(fetchMock, "/api/v1/activity-logs").searchParams.get("from")).toBe("2026-11-28T14:05:00.000Z"));
     expect(lastCall(fetchMock, "/api/v1/activity-logs/histogram").searchParams.get("from")).toBe("2026-11-28T14:05:00.000Z");
-    expect(fetchMock.mock.calls.length).toBe(before + 2);
+    await waitFor(() => expect(lastCall(fetchMock, "/api/v1/activity-logs/facets").searchParams.get("from")).toBe("2026-11-28T14:05:00.000Z"));
+    expect(fetchMock.mock.calls.length).toBe(before + 3);
     expect(currentLocation()).toBe("/tools/activity-console?from=now-1h");
 
     await user.click(within(presets).getByRole("button", { name: "Last 15m" }));

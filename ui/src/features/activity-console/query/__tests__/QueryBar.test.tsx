@@ -54,3 +54,50 @@ describe("history query bar", () => {
     expect(screen.queryByRole("listbox")).toBeNull();
   });
 });
+
+describe("facets panel", () => {
+  beforeEach(() => {
+    resetStores();
+    localStorage.clear();
+  });
+
+  it("shows counts for the current q and range; a value filters for, its second action filters out", async () => {
+    const asked: URLSearchParams[] = [];
+    mockFetch((url) => {
+      if (url.pathname.endsWith("/activity-logs/facets")) {
+        asked.push(url.searchParams);
+        return {
+          body: {
+            data: [
+              { facet: "level", values: [{ value: "error", count: 7 }] },
+              { facet: "source", values: [] },
+              { facet: "service", values: [{ value: "render worker", count: 3 }] },
+            ],
+            meta: { from: "2026-01-01T00:00:00Z", to: "2026-01-02T00:00:00Z", rows: 10, sampled: false },
+          },
+        };
+      }
+      if (url.pathname.endsWith("/activity-logs/histogram")) return { body: { data: [], meta: {} } };
+      return { body: { data: [], meta: { total: 0, total_exact: true, page: 1, per_page: 25 } } };
+    });
+    renderWithProviders(<HistoryPane />, { route: "/?q=gpu%3A1&from=now-1h" });
+    fireEvent.click(await screen.findByRole("button", { name: "Filter for service render worker" }));
+    await waitFor(() => expect(currentLocation()).toContain(`q=${encodeURIComponent('gpu:1 service:"render worker"').replace(/%20/g, "+")}`));
+    expect(asked[0]!.get("q")).toBe("gpu:1");
+    expect(asked[0]!.getAll("facet")).toEqual(["level", "source", "service"]);
+    expect(asked[0]!.get("from")).toBeTruthy();
+    expect(await screen.findByRole("region", { name: "Facet source" })).toHaveTextContent("No values in this range.");
+    fireEvent.click(await screen.findByRole("button", { name: "Filter out level error" }));
+    await waitFor(() => expect(decodeURIComponent(currentLocation()).replace(/\+/g, " ")).toContain('gpu:1 service:"render worker" -level:error'));
+  });
+
+  it("tells a failure apart from no values", async () => {
+    mockFetch((url) => {
+      if (url.pathname.endsWith("/activity-logs/facets")) return { status: 503, body: { error: { code: "unavailable", message: "Database busy" } } };
+      if (url.pathname.endsWith("/activity-logs/histogram")) return { body: { data: [], meta: {} } };
+      return { body: { data: [], meta: { total: 0, total_exact: true, page: 1, per_page: 25 } } };
+    });
+    renderWithProviders(<HistoryPane />);
+    expect(await screen.findByText("Facets could not be counted: Database busy")).toBeInTheDocument();
+  });
+});
