@@ -49,3 +49,9 @@ export const ROW_HEIGHT = 22;
 
 /** How close to the bottom (px) still counts as "at the tail". */
 export const TAIL_THRESHOLD_PX = 8;
+
+/**
+ * The live tail places entries by timestamp: an entry up to this much older than the newest one shown
+ * is simply inserted in time order; an older one is still inserted in place, but marked late.
+ */
+export const REORDER_WINDOW_MS = 2000;

@@ -46,6 +46,18 @@ export class RowList<T> implements Iterable<T> {
     return new RowList(buf, start, this.length + items.length);
   }
 
+  /**
+   * Keeps the first `k` items and appends `items` after them. Keeping k === length is `push`; otherwise
+   * the kept items are copied once (O(k) pointer copies, no row is rebuilt), so that older views of
+   * the same storage never see the replaced tail.
+   */
+  replaceTail(k: number, items: readonly T[]): RowList<T> {
+    if (k >= this.length) return this.push(items);
+    const buf = this.buf.slice(this.start, this.start + Math.max(0, k));
+    for (const item of items) buf.push(item);
+    return buf.length ? new RowList(buf, 0, buf.length) : RowList.empty();
+  }
+
   /** Drops the first `n` items: O(1) amortized per dropped item. */
   dropFront(n: number): RowList<T> {
     if (n <= 0) return this;
@@ -100,4 +112,41 @@ export function indexOfSeq<T extends { seq: number }>(list: RowList<T>, seq: num
     else hi = mid - 1;
   }
   return -1;
+}
+
+/** Index of the first row whose `seq` is >= `seq` (the list is ordered by `seq`): O(log n). */
+export function lowerBoundSeq<T extends { seq: number }>(list: RowList<T>, seq: number): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list.at(mid)!.seq < seq) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Where `item` goes in a list sorted by `after`: the index of the first element after it. Searched from
+ * the end (galloping, then binary search), so an entry that belongs near the tail costs O(log distance).
+ */
+export function insertionIndexFromEnd<T, U>(list: RowList<T>, item: U, after: (row: T, item: U) => boolean): number {
+  let hi = list.length;
+  let lo = 0;
+  let step = 1;
+  while (hi > 0) {
+    const i = Math.max(0, hi - step);
+    if (!after(list.at(i)!, item)) {
+      lo = i + 1;
+      break;
+    }
+    hi = i;
+    step *= 2;
+  }
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (after(list.at(mid)!, item)) hi = mid;
+    else lo = mid + 1;
+  }
+  return hi;
 }

@@ -17,6 +17,10 @@ export interface EntryRow {
   entry: ActivityLogEntry;
   /** Lower-cased message, so search does not lower-case 100,000 strings per keystroke. */
   haystack: string;
+  /** The timestamp in ms since the epoch: the tail's sort key (then `id`). */
+  ts: number;
+  /** Arrived more than the reorder window after a newer entry was shown: placed in time order anyway. */
+  late?: boolean;
 }
 
 /** Where the server told us (via `lagged`) that entries were dropped for this client. */
@@ -31,11 +35,16 @@ export interface GapRow {
   beforeId: number | null;
   status: "idle" | "loading" | "error";
   error?: string;
+  /** Newest timestamp shown when the gap was reported: where the marker sorts among entries. */
+  ts: number;
 }
 
 export type ConsoleRow = EntryRow | GapRow;
 
 let clientSeq = 0;
+
+/** The next sequence number: rows re-placed by the reorder window take fresh, increasing ones. */
+export const nextSeq = () => ++clientSeq;
 
 /** Kept for code written before lib/time.ts: the full timestamp in the chosen zone. */
 export { formatTimestamp as formatDateTime } from "../../lib/time";
@@ -49,13 +58,23 @@ export function toEntryRow(entry: ActivityLogEntry): EntryRow {
     id: entry.id,
     entry,
     haystack: entry.message.toLowerCase(),
+    ts: Date.parse(entry.timestamp) || 0,
   };
 }
 
-export function makeGapRow(skipped: number, afterId: number | null): GapRow {
+export function makeGapRow(skipped: number, afterId: number | null, ts = 0): GapRow {
   const seq = ++clientSeq;
-  return { kind: "gap", key: `gap${seq}`, seq, skipped, afterId, beforeId: null, status: "idle" };
+  return { kind: "gap", key: `gap${seq}`, seq, skipped, afterId, beforeId: null, status: "idle", ts };
 }
+
+/** Whether `row` sorts after the entry `e` in the tail: by timestamp, then id; a gap marker before ties. */
+export function sortsAfter(row: ConsoleRow, e: EntryRow): boolean {
+  if (row.ts !== e.ts) return row.ts > e.ts;
+  return row.kind === "entry" && row.id > e.id;
+}
+
+export const compareEntries = (a: EntryRow, b: EntryRow) => a.ts - b.ts || a.id - b.id;
+
 
 interface RowFilter {
   levels: ReadonlySet<ActivityLogLevel>;

@@ -38,6 +38,14 @@ export const LogRow = memo(function LogRow({ row, expanded, search, onToggle, on
         </time>
         <span className={`log-level lvl-${entry.level}`}>{LEVEL_LABELS[entry.level]}</span>
         <span className={`log-source src-${entry.source}`}>{SOURCE_LABELS[entry.source]}</span>
+        {row.late && (
+          <span
+            className="late-badge"
+            title="Arrived late: more than 2 s after a newer entry was already shown; placed at its own time"
+          >
+            LATE
+          </span>
+        )}
         <span className="log-message">
           <Highlight text={entry.message} needle={search} />
         </span>

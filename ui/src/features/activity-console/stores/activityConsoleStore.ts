@@ -4,10 +4,11 @@ import {
   DEFAULT_MAX_ENTRIES,
   MAX_MAX_ENTRIES,
   MIN_MAX_ENTRIES,
+  REORDER_WINDOW_MS,
 } from "../constants";
-import { makeGapRow, makeRowPredicate, toEntryRow } from "../rows";
+import { compareEntries, makeGapRow, makeRowPredicate, nextSeq, sortsAfter, toEntryRow } from "../rows";
 import type { ConsoleRow, EntryRow, GapRow } from "../rows";
-import { RowList } from "../rowList";
+import { insertionIndexFromEnd, lowerBoundSeq, RowList } from "../rowList";
 import { ACTIVITY_LOG_LEVELS, ACTIVITY_LOG_SOURCES } from "../types";
 import type {
   ActivityLogEntry,
@@ -170,6 +171,48 @@ export function evict(rows: RowList<ConsoleRow>, visible: RowList<ConsoleRow>, m
   };
 }
 
+/**
+ * Puts a batch (in arrival order) into the tail by timestamp, then id. The common case, every entry
+ * newer than the last row, is a plain append. Otherwise the rows from the first insertion point (found
+ * by searching from the end) to the end are merged with the batch and take fresh `seq`s, so both lists
+ * stay ordered by `seq`; only that tail is rebuilt. An entry older than the newest shown by more than
+ * REORDER_WINDOW_MS is marked late, never dropped.
+ */
+export function placeByTime(
+  rows: RowList<ConsoleRow>,
+  visible: RowList<ConsoleRow>,
+  incoming: EntryRow[],
+  pred: (row: ConsoleRow) => boolean,
+) {
+  let newest = rows.at(-1)?.ts ?? -Infinity;
+  for (const row of incoming) {
+    if (row.ts < newest - REORDER_WINDOW_MS) row.late = true;
+    if (row.ts > newest) newest = row.ts;
+  }
+  const sorted = incoming.slice().sort(compareEntries);
+  const newVisible = sorted.filter(pred);
+  const k = insertionIndexFromEnd(rows, sorted[0]!, sortsAfter);
+  if (k >= rows.length) return { rows: rows.push(sorted), visible: visible.push(newVisible), newVisible };
+
+  const kv = lowerBoundSeq(visible, rows.at(k)!.seq);
+  const merged: ConsoleRow[] = [];
+  let j = 0;
+  for (let i = k; i < rows.length; i++) {
+    const row = rows.at(i)!;
+    while (j < sorted.length && sortsAfter(row, sorted[j]!)) {
+      merged.push(sorted[j++]!);
+    }
+    merged.push({ ...row, seq: 0 });
+  }
+  while (j < sorted.length) merged.push(sorted[j++]!);
+  for (const row of merged) row.seq = nextSeq();
+  return {
+    rows: rows.replaceTail(k, merged),
+    visible: visible.replaceTail(kv, merged.filter(pred)),
+    newVisible,
+  };
+}
+
 const clampMax = (n: number) =>
   Math.min(MAX_MAX_ENTRIES, Math.max(MIN_MAX_ENTRIES, Math.round(Number.isFinite(n) ? n : DEFAULT_MAX_ENTRIES)));
 
@@ -243,8 +286,9 @@ export const useActivityConsoleStore = create<ActivityConsoleState>()(
             visible = visible.at(-1) === last ? visible.withLast(closed) : visible;
           }
           const pred = predicateOf(s);
-          const newVisible = incoming.filter(pred);
-          const out = evict(rows.push(incoming), visible.push(newVisible), s.maxEntries);
+          const placed = placeByTime(rows, visible, incoming, pred);
+          const newVisible = placed.newVisible;
+          const out = evict(placed.rows, placed.visible, s.maxEntries);
           return {
             rows: out.rows,
             visibleRows: out.visible,
@@ -298,7 +342,7 @@ export const useActivityConsoleStore = create<ActivityConsoleState>()(
               skippedTotal: s.skippedTotal + skipped,
             };
           }
-          const gap = makeGapRow(skipped, lastEntryId(s.rows));
+          const gap = makeGapRow(skipped, lastEntryId(s.rows), s.rows.at(-1)?.ts ?? 0);
           const out = evict(s.rows.push([gap]), s.visibleRows.push([gap]), s.maxEntries);
           return {
             rows: out.rows,
@@ -331,7 +375,7 @@ export const useActivityConsoleStore = create<ActivityConsoleState>()(
             .map(toEntryRow);
           if (!complete) {
             const lastId = fill.reduce<number | null>((m, r) => (r.kind === "entry" && (m == null || r.id > m) ? r.id : m), gap.afterId);
-            fill.push({ ...makeGapRow(Math.max(1, gap.skipped - fill.length), lastId), beforeId: gap.beforeId });
+            fill.push({ ...makeGapRow(Math.max(1, gap.skipped - fill.length), lastId, gap.ts), beforeId: gap.beforeId });
           }
           // Rows stay ordered by `seq`: the inserted rows take the gap's place, between it and the next row.
           const nextSeq = s.rows.at(index + 1)?.seq ?? gap.seq + 1;
