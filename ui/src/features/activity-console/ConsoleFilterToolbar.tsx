@@ -1,9 +1,10 @@
 import { Search, X } from "lucide-react";
 import { forwardRef, useEffect, useState } from "react";
 import { LevelPills, SourcePills } from "./components/FilterPills";
+import { ModeSwitch } from "./components/ModeSwitch";
 import { useActivityConsoleStore } from "./stores/activityConsoleStore";
 
-/** Level and source pills, Activity/Debug mode, search and entity scope, in one row, all reading the store. */
+/** Level and source pills, Curated | All mode, search and entity scope, in one row, all reading the store. */
 export const ConsoleFilterToolbar = forwardRef<HTMLInputElement>(function ConsoleFilterToolbar(_props, searchRef) {
   const levels = useActivityConsoleStore((s) => s.levels);
   const sources = useActivityConsoleStore((s) => s.sources);
@@ -35,24 +36,7 @@ export const ConsoleFilterToolbar = forwardRef<HTMLInputElement>(function Consol
     <div className="console-toolbar" role="toolbar" aria-label="Console filters">
       <LevelPills label="Levels" isOn={(level) => levels.has(level)} onToggle={toggleLevel} />
       <SourcePills label="Sources" isOn={(source) => sources.has(source)} onToggle={toggleSource} />
-      <div className="segmented" role="group" aria-label="Mode">
-        <button
-          type="button"
-          aria-pressed={mode === "curated"}
-          onClick={() => setMode("curated")}
-          title="Curated activity entries only"
-        >
-          Activity
-        </button>
-        <button
-          type="button"
-          aria-pressed={mode === "verbose"}
-          onClick={() => setMode("verbose")}
-          title="Everything, including verbose debug entries"
-        >
-          Debug
-        </button>
-      </div>
+      <ModeSwitch label="Mode" mode={mode} onChange={setMode} />
       <label className="search-field">
         <Search size={14} aria-hidden />
         <input

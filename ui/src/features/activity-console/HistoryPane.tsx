@@ -1,3 +1,4 @@
+import { ModeSwitch } from "./components/ModeSwitch";
 import { ChevronLeft, ChevronRight, Loader2, RefreshCw, RotateCcw, X, ZoomOut } from "lucide-react";
 import { FacetsPanel } from "./query/FacetsPanel";
 import { QueryBar, querySyntaxError } from "./query/QueryBar";
@@ -243,14 +244,7 @@ export function HistoryPane() {
           />
         </div>
         <div className="filter-row">
-          <div className="segmented" role="group" aria-label="History mode">
-            <button type="button" aria-pressed={filters.mode === "curated"} onClick={() => update({ mode: "curated" })}>
-              Activity
-            </button>
-            <button type="button" aria-pressed={filters.mode === "verbose"} onClick={() => update({ mode: "verbose" })}>
-              Debug
-            </button>
-          </div>
+          <ModeSwitch label="History mode" mode={filters.mode} onChange={(mode) => update({ mode })} />
           <input
             type="search"
             aria-label="Search history"

@@ -258,14 +258,15 @@ describe("ActivityConsolePanel", () => {
     expect(screen.getByText("boom")).toBeInTheDocument();
   });
 
-  it("switches between Activity (curated) and Debug (everything)", async () => {
+  it("switches between Curated and All entries", async () => {
     const user = userEvent.setup();
     renderPanel();
     push(makeEntry({ category: "curated", message: "curated one" }), makeEntry({ category: "verbose", level: "debug", message: "verbose one" }));
-    const mode = screen.getByRole("group", { name: "Mode" });
-    expect(within(mode).getByRole("button", { name: "Activity" })).toHaveAttribute("aria-pressed", "true");
+    const mode = screen.getByRole("radiogroup", { name: "Mode" });
+    expect(within(mode).getByRole("radio", { name: "Curated" })).toHaveAttribute("aria-checked", "true");
     expect(screen.queryByText("verbose one")).not.toBeInTheDocument();
-    await user.click(within(mode).getByRole("button", { name: "Debug" }));
+    await user.click(within(mode).getByRole("radio", { name: "All" }));
+    expect(within(mode).getByRole("radio", { name: "All" })).toHaveAttribute("aria-checked", "true");
     expect(store.getState().mode).toBe("verbose");
     expect(screen.getByText("verbose one")).toBeInTheDocument();
     expect(screen.getByText("curated one")).toBeInTheDocument();

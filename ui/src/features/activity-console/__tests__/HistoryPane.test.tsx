@@ -84,7 +84,7 @@ describe("HistoryPane", () => {
     await screen.findByText("stored page 2");
     await user.click(within(screen.getByRole("group", { name: "History levels" })).getByRole("button", { name: "Debug" }));
     expect(currentLocation()).toBe("/tools/activity-console?level=info%2Cwarn%2Cerror");
-    await user.click(within(screen.getByRole("group", { name: "History mode" })).getByRole("button", { name: "Debug" }));
+    await user.click(within(screen.getByRole("radiogroup", { name: "History mode" })).getByRole("radio", { name: "All" }));
     expect(currentLocation()).toContain("mode=verbose");
     await user.type(screen.getByRole("searchbox", { name: "Search history" }), "oom");
     await waitFor(() => expect(currentLocation()).toContain("search=oom"));
