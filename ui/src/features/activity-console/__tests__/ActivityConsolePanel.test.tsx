@@ -199,6 +199,18 @@ describe("ActivityConsolePanel", () => {
     expect(store.getState().isPaused).toBe(false);
   });
 
+  it("shows a late entry in time order with a LATE badge explaining it", () => {
+    renderPanel();
+    push(makeEntry({ id: 1, timestamp: "2026-11-26T05:30:40Z", message: "first" }), makeEntry({ id: 2, timestamp: "2026-11-26T05:30:50Z", message: "newest" }));
+    push(makeEntry({ id: 3, timestamp: "2026-11-26T05:30:45Z", message: "straggler" }));
+    const messages = [...document.querySelectorAll(".log-message")].map((el) => el.textContent);
+    expect(messages).toEqual(["first", "straggler", "newest"]);
+    const badges = screen.getAllByText("LATE");
+    expect(badges).toHaveLength(1);
+    expect(badges[0]).toHaveAttribute("title", expect.stringMatching(/Arrived late/));
+    expect(badges[0]!.closest(".log-row")).toHaveTextContent("straggler");
+  });
+
   it("typing a search while paused keeps the tail paused", async () => {
     const user = userEvent.setup();
     const { scroller } = renderPanel();

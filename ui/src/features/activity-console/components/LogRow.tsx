@@ -1,7 +1,7 @@
 import { AlertTriangle, ChevronDown, ChevronRight, Download, Loader2 } from "lucide-react";
 import { memo } from "react";
 import { Timestamp } from "../../../lib/time";
-import { LEVEL_LABELS, SOURCE_LABELS } from "../constants";
+import { LEVEL_LABELS, REORDER_WINDOW_MS, SOURCE_LABELS } from "../constants";
 import type { EntryRow, GapRow } from "../rows";
 import type { ActivityLogEntry } from "../types";
 import type { EntryFilterTarget } from "../entryDetail/fieldFilters";
@@ -41,7 +41,7 @@ export const LogRow = memo(function LogRow({ row, expanded, search, onToggle, on
         {row.late && (
           <span
             className="late-badge"
-            title="Arrived late: more than 2 s after a newer entry was already shown; placed at its own time"
+            title={`Arrived late: more than ${REORDER_WINDOW_MS / 1000} s older than an entry already shown; placed at its own time`}
           >
             LATE
           </span>
