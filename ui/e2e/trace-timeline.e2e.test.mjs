@@ -6,12 +6,13 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
-import { ADMIN, RUN, apiLogin, endRun, failureShotsNamed, fastFlush, launchBrowser, newContext, screenshotPath, sendLogs, startServer, uiLogin } from "./harness.mjs";
+import { ADMIN, RUN, api, apiLogin, endRun, failureShotsNamed, fastFlush, launchBrowser, newContext, screenshotPath, sendLogs, startServer, uiLogin } from "./harness.mjs";
 
 let server;
 let browser;
 let admin;
 let page;
+let adminToken;
 
 const TAG = `${RUN} trace`;
 const TRACE = randomBytes(16).toString("hex");
@@ -22,7 +23,8 @@ const marks = () => timeline().locator(".trace-mark");
 describe("trace timeline end to end", { concurrency: 1 }, () => {
   before(async () => {
     [server, browser] = await Promise.all([startServer(), launchBrowser()]);
-    await fastFlush(server, await apiLogin(server, ADMIN));
+    adminToken = await apiLogin(server, ADMIN);
+    await fastFlush(server, adminToken);
     admin = await newContext(browser, server);
     page = await admin.context.newPage();
     await page.setViewportSize({ width: 1440, height: 900 });
@@ -87,6 +89,32 @@ describe("trace timeline end to end", { concurrency: 1 }, () => {
       assert.ok(overflow <= 0, `page scrolls sideways by ${overflow}px`);
       await marks().first().hover();
       await page.screenshot({ path: screenshotPath("trace-timeline-light-1024.png") });
+    });
+  });
+
+  test("the context dialog loads earlier and later entries and keeps the anchor highlighted", async () => {
+    await withFailureShot("context", page, async () => {
+      await page.setViewportSize({ width: 1440, height: 900 });
+      await sendLogs(server, { message: `${RUN} ctx`, count: 60 });
+      const list = await api(server, `/activity-logs?search=${encodeURIComponent(`${RUN} ctx`)}&per_page=100`, { token: adminToken });
+      const anchor = list.data.find((e) => e.message === `${RUN} ctx #30`);
+      assert.ok(anchor, "the anchor entry is stored");
+      await page.goto(`/tools/activity-console/entries/${anchor.id}`);
+      await page.getByRole("button", { name: "Show surrounding entries" }).first().click();
+      const dialog = page.getByRole("dialog", { name: `Entries around #${anchor.id}` });
+      const items = dialog.locator(".context-item");
+      await items.first().waitFor();
+      const before = await items.count();
+      await dialog.getByRole("button", { name: "Load earlier" }).click();
+      await dialog.getByText(`${RUN} ctx #1`, { exact: true }).waitFor();
+      await dialog.getByRole("button", { name: "Load later" }).click();
+      await dialog.getByText(`${RUN} ctx #60`, { exact: true }).waitFor();
+      assert.ok((await items.count()) > before, "more entries after loading");
+      const current = dialog.locator('.context-item[aria-current="true"]');
+      assert.equal(await current.count(), 1);
+      assert.match(await current.innerText(), new RegExp(`${RUN} ctx #30`));
+      await current.scrollIntoViewIfNeeded();
+      await page.screenshot({ path: screenshotPath("context-more.png") });
     });
   });
 });
