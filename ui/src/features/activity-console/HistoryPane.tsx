@@ -2,6 +2,7 @@ import { ModeSwitch } from "./components/ModeSwitch";
 import { ChevronLeft, ChevronRight, Loader2, RefreshCw, RotateCcw, X, ZoomOut } from "lucide-react";
 import { FacetsPanel } from "./query/FacetsPanel";
 import { QueryBar, querySyntaxError } from "./query/QueryBar";
+import { ViewsMenu } from "./query/ViewsMenu";
 import { useEffect, useMemo, useRef, useState } from "react";
 import { Link, useSearchParams } from "react-router-dom";
 import { EntryDetail, tracePath } from "./components/EntryDetail";
@@ -37,6 +38,7 @@ import {
   parseHistoryFilters,
   serializeHistoryFilters,
   toQueryParams,
+  DEFAULT_HISTORY_FILTERS,
 } from "./urlFilters";
 import type { HistoryFilters } from "./urlFilters";
 
@@ -132,6 +134,7 @@ function RangeInput({
 export function HistoryPane() {
   const [searchParams, setSearchParams] = useSearchParams();
   const filters = useMemo(() => parseHistoryFilters(searchParams), [searchParams]);
+  const viewParam = Number(searchParams.get("view")) > 0 ? Number(searchParams.get("view")) : null;
   // Bumped by the refresh button and auto-refresh: a relative range is resolved again at each
   // bump (the window moves), and the bump is in the query keys so an absolute range refetches too.
   const [refreshCount, setRefreshCount] = useState(0);
@@ -283,6 +286,21 @@ export function HistoryPane() {
             <RotateCcw size={14} aria-hidden /> Reset
           </button>
           <span className="spacer" />
+          <ViewsMenu
+            current={{ q: filters.q, range_from: filters.from ?? null, range_to: filters.to ?? null, mode: filters.mode }}
+            viewId={viewParam}
+            onOpen={(v) =>
+              setSearchParams(
+                serializeHistoryFilters({
+                  ...DEFAULT_HISTORY_FILTERS,
+                  q: v.q,
+                  from: v.range_from ?? undefined,
+                  to: v.range_to ?? undefined,
+                  mode: v.mode ?? DEFAULT_HISTORY_FILTERS.mode,
+                }),
+              )
+            }
+          />
           <ExportControl from={filters.from} to={filters.to} query={query} disabled={selectsNothing || !!invalidRange} />
         </div>
       </form>
