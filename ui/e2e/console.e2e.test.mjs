@@ -190,6 +190,11 @@ describe("activity console end to end", { concurrency: 1 }, () => {
       await link.click();
       await page.waitForURL(`**/tools/activity-console/traces/${traceId}`);
       await page.getByRole("heading", { name: new RegExp(`Trace ${traceId}`) }).waitFor();
+      // The timeline opens first: one lane, one mark for the one entry.
+      const timeline = page.getByRole("region", { name: "Trace timeline" });
+      await timeline.locator(".trace-mark").first().waitFor();
+      assert.equal(await timeline.locator(".trace-mark").count(), 1, "one mark for the one entry");
+      await page.getByRole("group", { name: "Trace view" }).getByRole("button", { name: "Table" }).click();
       const table = page.getByRole("table", { name: "Trace entries" });
       await table.locator("tbody tr", { hasText: TRACED }).waitFor();
       assert.equal(await table.locator("tbody tr").count(), 1, "only this trace's entry");

@@ -5,7 +5,7 @@
 // Run: `npm run e2e` in ui/ (needs the Python venv at ../.venv and a built ui/dist).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { ADMIN, RUN, apiLogin, endRun, failureShotsNamed, fastFlush, launchBrowser, newContext, screenshotPath, sendLogs, startServer, uiLogin } from "./harness.mjs";
+import { ADMIN, RUN, api, apiLogin, endRun, failureShotsNamed, fastFlush, launchBrowser, newContext, screenshotPath, sendLogs, startServer, uiLogin } from "./harness.mjs";
 
 let server;
 let browser;
@@ -40,7 +40,8 @@ async function waitRows(expected) {
 describe("query language in the console end to end", { concurrency: 1 }, () => {
   before(async () => {
     [server, browser] = await Promise.all([startServer(), launchBrowser()]);
-    await fastFlush(server, await apiLogin(server, ADMIN));
+    const token = await apiLogin(server, ADMIN);
+    await fastFlush(server, token);
     admin = await newContext(browser, server);
     page = await admin.context.newPage();
     await page.setViewportSize({ width: 1440, height: 900 });
@@ -52,6 +53,14 @@ describe("query language in the console end to end", { concurrency: 1 }, () => {
         { message: `${TAG} delta`, level: "warn", fields: { gpu: 1, node: "node b" } },
       ],
     });
+    // The writer adds keys to the catalogue every few seconds; the page reads it once a minute.
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const keys = await api(server, "/activity-logs/keys", { token });
+      if (keys.data.some((k) => k.key === "node")) break;
+      assert.ok(Date.now() < deadline, `the key catalogue never listed node: ${JSON.stringify(keys)}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
   });
 
   after(() => endRun({ browser, server, admin }, "the history page"));
