@@ -10,6 +10,7 @@ condition is two-valued (never NULL), so that ``NOT`` selects exactly the comple
 
 from __future__ import annotations
 
+import json
 from typing import Any, Callable
 
 from collector.contract import LEVEL_IDS, SOURCE_IDS
@@ -92,11 +93,20 @@ def _term(term: Term, bind: Bind) -> str:
     # {key: candidate}, which for a scalar candidate is the same test as equality of the key's
     # value (an array or a map never contains a scalar below the top level), and which the closed
     # days' GIN indexes on fields and resource answer (collector/partitions.py).
-    key_param = bind(key.name)
-    candidates = [f"to_jsonb({bind(value.text)}::text)"]
-    if value.number is not None:
-        candidates.append(f"to_jsonb({bind(value.number)}::numeric)")
-    if value.boolean is not None:
-        candidates.append(f"to_jsonb({bind(value.boolean)}::boolean)")
-    tests = [f"{document} @> jsonb_build_object({key_param}::text, {candidate})" for candidate in candidates]
+    # The documents are built here and bound as text: built in SQL (jsonb_build_object, to_jsonb)
+    # they are only stable, so a sequential scan of today's unindexed partitions would build them
+    # again for every row. Bound as text and cast, because the connection's jsonb codec would
+    # encode a Python str as a JSON string.
+    tests = [f"{document} @> {bind(candidate)}::text::jsonb" for candidate in containment_documents(key.name, value)]
     return f"({' OR '.join(tests)})"
+
+
+def containment_documents(key: str, value: AttributeValue) -> list[str]:
+    """``{key: candidate}`` as JSON text for each spelling of ``value``: the string as typed, and
+    the number or the boolean it spells."""
+    candidates = [json.dumps(value.text)]
+    if value.number is not None:
+        candidates.append(str(value.number))  # finite (the parser's bounds); JSON accepts 1E+3
+    if value.boolean is not None:
+        candidates.append("true" if value.boolean else "false")
+    return [f"{{{json.dumps(key)}: {candidate}}}" for candidate in candidates]

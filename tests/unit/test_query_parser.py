@@ -164,3 +164,15 @@ def test_builtins_and_negation():
 def test_reads_attributes():
     assert not reads_attributes(parse_query('level:warn "x" project:1 scope.name:a'))
     assert reads_attributes(parse_query("a OR -(b gpu:1)")) and reads_attributes(parse_query("resource.x:*"))
+
+
+def test_containment_documents_are_json_for_every_spelling():
+    import json
+
+    from collector.db.query_sql import containment_documents
+
+    docs = containment_documents('a"b.c', AttributeValue("1E+3", Decimal("1E+3"), None))
+    assert [json.loads(d) for d in docs] == [{'a"b.c': "1E+3"}, {'a"b.c': 1000}]
+    docs = containment_documents("ok", AttributeValue("true", None, True))
+    assert [json.loads(d) for d in docs] == [{"ok": "true"}, {"ok": True}]
+    assert [json.loads(d) for d in containment_documents("k", AttributeValue("é\n\\", None, None))] == [{"k": "é\n\\"}]
