@@ -17,6 +17,7 @@ export const streamFilter: StreamFilter = {
   entity_type: null,
   entity_id: null,
   search: null,
+  q: null,
 };
 
 /** An entry in the exact JSON shape of collector/model.py `ActivityRow.to_dict()`. */

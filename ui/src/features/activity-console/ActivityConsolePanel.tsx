@@ -36,6 +36,8 @@ interface ActivityConsolePanelProps {
   className?: string;
   /** Wrap long messages onto more lines instead of cutting them (a narrow dock). */
   wrapMessages?: boolean;
+  /** Controls beside the live query bar (the console page's Sync toggle). */
+  queryActions?: React.ReactNode;
 }
 
 const isEntryRow = (row: ConsoleRow) => row.kind === "entry";
@@ -62,7 +64,13 @@ async function backfillGap(row: GapRow): Promise<void> {
 }
 
 /** The terminal-style live tail: filter toolbar, virtualized rows, follow-the-tail with an obvious paused state. */
-export function ActivityConsolePanel({ actions, keyboardShortcuts = true, className, wrapMessages = false }: ActivityConsolePanelProps) {
+export function ActivityConsolePanel({
+  actions,
+  keyboardShortcuts = true,
+  className,
+  wrapMessages = false,
+  queryActions,
+}: ActivityConsolePanelProps) {
   const visibleRows = useActivityConsoleStore((s) => s.visibleRows);
   const visibleEntryCount = useActivityConsoleStore((s) => s.visibleEntryCount);
   const entryCount = useActivityConsoleStore((s) => s.entryCount);
@@ -396,7 +404,7 @@ export function ActivityConsolePanel({ actions, keyboardShortcuts = true, classN
         </label>
         {actions}
       </header>
-      <ConsoleFilterToolbar ref={searchRef} />
+      <ConsoleFilterToolbar ref={searchRef} queryActions={queryActions} />
       <div className="console-body">
         <div
           ref={scrollRef}

@@ -2,10 +2,22 @@ import { Search, X } from "lucide-react";
 import { forwardRef, useEffect, useState } from "react";
 import { LevelPills, SourcePills } from "./components/FilterPills";
 import { ModeSwitch } from "./components/ModeSwitch";
+import { QueryBar } from "./query/QueryBar";
 import { useActivityConsoleStore } from "./stores/activityConsoleStore";
 
-/** Level and source pills, Curated | All mode, search and entity scope, in one row, all reading the store. */
-export const ConsoleFilterToolbar = forwardRef<HTMLInputElement>(function ConsoleFilterToolbar(_props, searchRef) {
+interface ConsoleFilterToolbarProps {
+  /** Controls shown beside the query bar (the console page's Sync toggle). */
+  queryActions?: React.ReactNode;
+}
+
+/**
+ * The live query bar (with `queryActions` beside it), then level and source pills, Curated | All
+ * mode, search and entity scope in one row, all reading the store.
+ */
+export const ConsoleFilterToolbar = forwardRef<HTMLInputElement, ConsoleFilterToolbarProps>(function ConsoleFilterToolbar(
+  { queryActions },
+  searchRef,
+) {
   const levels = useActivityConsoleStore((s) => s.levels);
   const sources = useActivityConsoleStore((s) => s.sources);
   const mode = useActivityConsoleStore((s) => s.mode);
@@ -16,6 +28,10 @@ export const ConsoleFilterToolbar = forwardRef<HTMLInputElement>(function Consol
   const setMode = useActivityConsoleStore((s) => s.setMode);
   const setSearchText = useActivityConsoleStore((s) => s.setSearchText);
   const setEntityFilter = useActivityConsoleStore((s) => s.setEntityFilter);
+  const queryText = useActivityConsoleStore((s) => s.queryText);
+  const queryInForce = useActivityConsoleStore((s) => s.queryInForce);
+  const queryError = useActivityConsoleStore((s) => s.queryError);
+  const setQueryText = useActivityConsoleStore((s) => s.setQueryText);
 
   // Entity scope is applied on Enter/blur, so a half-typed id does not filter the buffer.
   const [entityType, setEntityType] = useState(entityFilter?.type ?? "");
@@ -34,6 +50,29 @@ export const ConsoleFilterToolbar = forwardRef<HTMLInputElement>(function Consol
 
   return (
     <div className="console-toolbar" role="toolbar" aria-label="Console filters">
+      <div className="console-query-row">
+        <div className="console-query">
+          <QueryBar
+            label="Live query"
+            value={queryText}
+            onApply={setQueryText}
+            error={queryError?.query === queryText.trim() ? queryError : null}
+          />
+          {queryError && (
+            // The server refused the whole message: the tail goes on exactly as before.
+            <p className="muted console-query-kept" role="status">
+              {queryInForce ? (
+                <>
+                  The live tail keeps its previous query: <code>{queryInForce}</code>
+                </>
+              ) : (
+                "The live tail keeps running without a query."
+              )}
+            </p>
+          )}
+        </div>
+        {queryActions}
+      </div>
       <LevelPills label="Levels" isOn={(level) => levels.has(level)} onToggle={toggleLevel} />
       <SourcePills label="Sources" isOn={(source) => sources.has(source)} onToggle={toggleSource} />
       <ModeSwitch label="Mode" mode={mode} onChange={setMode} />

@@ -36,11 +36,11 @@ import type { ActivityLogEntry } from "./types";
 import {
   PAGE_SIZES,
   parseHistoryFilters,
-  serializeHistoryFilters,
   toQueryParams,
   DEFAULT_HISTORY_FILTERS,
 } from "./urlFilters";
 import type { HistoryFilters } from "./urlFilters";
+import { withHistoryFilters } from "./paneFilters";
 
 /** Filters set from an entry's "filter for" (no inputs of their own): shown as chips that clear them. */
 const ID_FILTERS = [
@@ -145,7 +145,7 @@ export function HistoryPane() {
 
   const update = (patch: Partial<HistoryFilters>, keepPage = false) => {
     const next = { ...filters, ...patch, ...(keepPage ? {} : { page: 1 }) };
-    setSearchParams(serializeHistoryFilters(next), { replace: false });
+    setSearchParams(withHistoryFilters(searchParams, next), { replace: false });
   };
 
   const [search, setSearch] = useDebouncedUrlText(filters.search, (v) => update({ search: v }));
@@ -157,8 +157,8 @@ export function HistoryPane() {
   );
 
   const filterTarget = useMemo(
-    () => historyFilterTarget(filters, (next) => setSearchParams(serializeHistoryFilters(next))),
-    [filters, setSearchParams],
+    () => historyFilterTarget(filters, (next) => setSearchParams(withHistoryFilters(searchParams, next))),
+    [filters, searchParams, setSearchParams],
   );
 
   const history = useActivityLogHistory(query, { enabled: !selectsNothing && !invalidRange, refresh: refreshCount });
@@ -282,7 +282,7 @@ export function HistoryPane() {
               </span>
             ) : null,
           )}
-          <button type="button" className="btn btn-small" onClick={() => setSearchParams(new URLSearchParams())}>
+          <button type="button" className="btn btn-small" onClick={() => setSearchParams(withHistoryFilters(searchParams, DEFAULT_HISTORY_FILTERS))}>
             <RotateCcw size={14} aria-hidden /> Reset
           </button>
           <span className="spacer" />
@@ -291,7 +291,7 @@ export function HistoryPane() {
             viewId={viewParam}
             onOpen={(v) =>
               setSearchParams(
-                serializeHistoryFilters({
+                withHistoryFilters(searchParams, {
                   ...DEFAULT_HISTORY_FILTERS,
                   q: v.q,
                   from: v.range_from ?? undefined,

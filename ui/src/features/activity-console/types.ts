@@ -90,9 +90,9 @@ export type IngestState = IngestStatus["state"];
  * `update_filter` is a partial change on the server (absent fields stay, `null` clears one), so
  * every one of these fields is always sent, which is why they are required here. `mode: null`
  * means every category, which is what the console's Debug mode shows (the API's "verbose" means
- * verbose entries only); an empty `levels`/`sources` list means "any".
+ * verbose entries only); an empty `levels`/`sources` list means "any"; `q: null` is no query.
  */
-export type StreamFilter = Required<Pick<Schemas["LogFilterFields"], "entity_type" | "entity_id" | "search">> & {
+export type StreamFilter = Required<Pick<Schemas["LogFilterFields"], "entity_type" | "entity_id" | "search" | "q">> & {
   levels: ActivityLogLevel[];
   sources: ActivityLogSource[];
   mode: Extract<ActivityLogMode, "curated"> | null;
@@ -104,5 +104,6 @@ export type ClientMessage = Schemas["LiveClientMessage"];
 export type ServerMessage = Schemas["LiveServerMessage"];
 export type EntriesMessage = Schemas["LiveEntriesMessage"];
 export type LaggedMessage = Schemas["LiveLaggedMessage"];
+export type SubscribedMessage = Schemas["LiveSubscribedMessage"];
 
 export type ConnectionStatus = "idle" | "connecting" | "connected" | "disconnected";

@@ -55,6 +55,27 @@ const rowTopOf = (key: string) => {
 describe("ActivityConsolePanel", () => {
   beforeEach(resetStores);
 
+  it("applies the live query on Enter and shows a refused one with a caret, and the query kept in force", async () => {
+    mockFetch(() => ({ body: { data: [] } }));
+    renderPanel();
+    const bar = screen.getByRole("combobox", { name: "Live query" });
+    await userEvent.type(bar, "gpu:1 (level:warn{Enter}");
+    expect(store.getState().queryText).toBe("gpu:1 (level:warn");
+    act(() => {
+      store.getState().setQueryInForce("gpu:1");
+      store.getState().setQueryError({ query: "gpu:1 (level:warn", message: "expected ')'", position: 17 });
+    });
+    const alert = screen.getByRole("alert");
+    expect(alert).toHaveTextContent("Query error at character 18: expected ')'");
+    expect(alert.querySelector("pre")!.textContent).toBe(`gpu:1 (level:warn\n${" ".repeat(17)}^`);
+    expect(bar).toHaveAttribute("aria-invalid", "true");
+    expect(screen.getByText(/keeps its previous query/)).toHaveTextContent("The live tail keeps its previous query: gpu:1");
+    // A new query clears the refusal until the server answers it.
+    await userEvent.clear(bar);
+    await userEvent.type(bar, "gpu:2{Enter}");
+    expect(screen.queryByRole("alert")).toBeNull();
+  });
+
   it("renders terminal rows HH:MM:SS.mmm LEVEL SOURCE message", () => {
     renderPanel();
     push(makeEntry({ id: 1, timestamp: "2026-11-26T05:30:46.123456Z", level: "warn", source: "worker", message: "GPU hot" }));

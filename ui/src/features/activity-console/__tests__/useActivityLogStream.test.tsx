@@ -28,6 +28,7 @@ describe("useActivityLogStream", () => {
       entity_type: null,
       entity_id: null,
       search: null,
+      q: null,
     });
     act(() => {
       store.getState().toggleLevel("debug");

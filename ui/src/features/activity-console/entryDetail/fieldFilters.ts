@@ -74,6 +74,7 @@ export interface LiveFilters {
   mode: ActivityLogMode;
   searchText: string;
   entityFilter: EntityFilter | null;
+  queryText: string;
 }
 
 /**
@@ -93,6 +94,8 @@ export function applyToLiveFilters(f: LiveFilters, filter: FieldFilter, directio
       return direction === "for" ? { entityFilter: { type: filter.type, id: filter.id ?? undefined } } : null;
     case "search":
       return direction === "for" ? { searchText: filter.value } : null;
+    case "query":
+      return { queryText: withQueryTerm(f.queryText, filter, direction) };
     default:
       // The live tail has no trace, job, user or project filter yet.
       return null;

@@ -18,6 +18,7 @@ export function applyStreamEvents(events: StreamEvent[]): void {
   for (const event of events) {
     if (event.kind === "entries") store.appendEntries(event.entries);
     else if (event.kind === "recent") store.prependEntries(event.entries);
+    else if (event.kind === "reset") store.clearEntries();
     else store.markLagged(event.skipped);
   }
 }
@@ -58,6 +59,10 @@ export function useActivityLogStream(options: UseActivityLogStreamOptions = {}):
       onConnectionLost: () => useConnectivityStore.getState().markUnreachable(),
       loadRecent: (filter, signal) => fetchRecentEntries(streamFilterToQuery(filter), RECENT_ENTRIES_ON_OPEN, signal),
       onServerError: (m) => onServerErrorRef.current?.(m),
+      onQueryRefused: (refusal) => store.getState().setQueryError(refusal),
+      onQueryInForce: (q) => {
+        if (store.getState().queryInForce !== q) store.getState().setQueryInForce(q);
+      },
       maxPending: store.getState().maxEntries,
       ...(WebSocketImpl ? { WebSocketImpl } : {}),
     });
@@ -68,7 +73,8 @@ export function useActivityLogStream(options: UseActivityLogStreamOptions = {}):
         next.sources !== prev.sources ||
         next.mode !== prev.mode ||
         next.searchText !== prev.searchText ||
-        next.entityFilter !== prev.entityFilter
+        next.entityFilter !== prev.entityFilter ||
+        next.queryText !== prev.queryText
       ) {
         client.filterChanged();
       }

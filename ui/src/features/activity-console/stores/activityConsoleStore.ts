@@ -25,6 +25,13 @@ type PanelPosition = "bottom" | "right";
 /** user: the Pause button or `p`; scroll: scrolled up; inspect: a row was expanded to be read. */
 type PauseReason = "user" | "scroll" | "inspect";
 
+/** The server's refusal of a live query: the query, its message and the 0-based position in it. */
+export interface LiveQueryError {
+  query: string;
+  message: string;
+  position: number;
+}
+
 interface ActivityConsoleState {
   // Panel (docked console) state, remembered across visits.
   isOpen: boolean;
@@ -38,6 +45,15 @@ interface ActivityConsoleState {
   mode: ActivityLogMode;
   entityFilter: EntityFilter | null;
   searchText: string;
+  /**
+   * The query (docs/query.md) as applied in the live bar. Only the server applies it (there is no
+   * query matcher here): a new query restarts the subscription and the buffer is filled again.
+   */
+  queryText: string;
+  /** The query the server's subscription runs, from its `subscribed` answer (null: none, or none yet). */
+  queryInForce: string | null;
+  /** The server refused `queryText`: its message and position; the tail runs `queryInForce` meanwhile. */
+  queryError: LiveQueryError | null;
 
   // Ring buffer: every row received, oldest first, at most maxEntries rows.
   rows: RowList<ConsoleRow>;
@@ -73,6 +89,9 @@ interface ActivityConsoleState {
   toggleSource: (source: ActivityLogSource) => void;
   setSearchText: (text: string) => void;
   setEntityFilter: (filter: EntityFilter | null) => void;
+  setQueryText: (q: string) => void;
+  setQueryInForce: (q: string | null) => void;
+  setQueryError: (error: LiveQueryError | null) => void;
   /** Sets several filters at once, re-filtering the buffer once (an entry's "filter for"/"filter out"). */
   setFilters: (patch: Partial<FilterSlice>) => void;
   /** Appends a batch (one store update per animation frame, not per message). */
@@ -100,7 +119,7 @@ interface ActivityConsoleState {
 
 const DEFAULT_PANEL_SIZE: Record<PanelPosition, number> = { bottom: 320, right: 560 };
 
-export type FilterSlice = Pick<ActivityConsoleState, "levels" | "sources" | "mode" | "searchText" | "entityFilter">;
+export type FilterSlice = Pick<ActivityConsoleState, "levels" | "sources" | "mode" | "searchText" | "entityFilter" | "queryText">;
 
 function predicateOf(state: FilterSlice) {
   return makeRowPredicate({
@@ -126,7 +145,9 @@ function filterRows(rows: RowList<ConsoleRow>, pred: (row: ConsoleRow) => boolea
 
 function withFilter(state: ActivityConsoleState, patch: Partial<FilterSlice>): Partial<ActivityConsoleState> {
   const next = { ...state, ...patch };
-  return { ...patch, ...filterRows(state.rows, predicateOf(next)) };
+  // A new query is refused or accepted afresh: the previous refusal no longer describes it.
+  const query = patch.queryText != null && patch.queryText !== state.queryText ? { queryError: null } : {};
+  return { ...patch, ...query, ...filterRows(state.rows, predicateOf(next)) };
 }
 
 function lastEntryId(rows: RowList<ConsoleRow>): number | null {
@@ -228,6 +249,9 @@ export const useActivityConsoleStore = create<ActivityConsoleState>()(
       mode: "curated",
       entityFilter: null,
       searchText: "",
+      queryText: "",
+      queryInForce: null,
+      queryError: null,
 
       rows: RowList.empty(),
       visibleRows: RowList.empty(),
@@ -271,6 +295,10 @@ export const useActivityConsoleStore = create<ActivityConsoleState>()(
         set((s) => withFilter(s, { entityFilter: normalized }));
       },
       setFilters: (patch) => set((s) => withFilter(s, patch)),
+      // The buffer is not filtered here by a query: the subscription restarts with it.
+      setQueryText: (q) => set((s) => (q === s.queryText ? {} : { queryText: q, queryError: null })),
+      setQueryInForce: (q) => set({ queryInForce: q }),
+      setQueryError: (error) => set({ queryError: error }),
 
       appendEntries: (entries) => {
         if (entries.length === 0) return;
@@ -473,9 +501,14 @@ export const useActivityConsoleStore = create<ActivityConsoleState>()(
   ),
 );
 
-/** The subscription filter the server should apply, derived from the store. */
-export function selectStreamFilter(s: FilterSlice): StreamFilter {
+/**
+ * The subscription filter the server should apply, derived from the store. A query the server
+ * refused is not sent again: the one in force stays, so that other filter changes still apply.
+ */
+export function selectStreamFilter(s: FilterSlice & Partial<Pick<ActivityConsoleState, "queryError" | "queryInForce">>): StreamFilter {
   const search = s.searchText.trim();
+  const q = s.queryText.trim();
+  const refused = !!q && s.queryError?.query === q;
   return {
     levels: ACTIVITY_LOG_LEVELS.filter((l) => s.levels.has(l)),
     sources: ACTIVITY_LOG_SOURCES.filter((x) => s.sources.has(x)),
@@ -484,6 +517,7 @@ export function selectStreamFilter(s: FilterSlice): StreamFilter {
     entity_type: s.entityFilter?.type ?? null,
     entity_id: s.entityFilter?.id ?? null,
     search: search || null,
+    q: refused ? (s.queryInForce ?? null) : q || null,
   };
 }
 
@@ -496,5 +530,6 @@ export function streamFilterToQuery(f: StreamFilter): ActivityLogQueryParams {
     ...(f.entity_type ? { entity_type: f.entity_type } : {}),
     ...(f.entity_id != null ? { entity_id: f.entity_id } : {}),
     ...(f.search ? { search: f.search } : {}),
+    ...(f.q ? { q: f.q } : {}),
   };
 }

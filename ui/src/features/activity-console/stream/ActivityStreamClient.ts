@@ -20,7 +20,16 @@ export type StreamEvent =
   | { kind: "entries"; entries: EntriesMessage["entries"] }
   | { kind: "lagged"; skipped: LaggedMessage["skipped"] }
   /** The recent entries read from history on open, oldest first: they go before every live row. */
-  | { kind: "recent"; entries: ActivityLogEntry[] };
+  | { kind: "recent"; entries: ActivityLogEntry[] }
+  /** The subscription restarted with a new query: the rows so far are the old query's, drop them. */
+  | { kind: "reset" };
+
+/** The server could not parse a query: the query, its message and the 0-based position in it. */
+export interface QueryRefusal {
+  query: string;
+  message: string;
+  position: number;
+}
 
 interface StreamClientOptions {
   url: string;
@@ -29,6 +38,13 @@ interface StreamClientOptions {
   onEvents: (events: StreamEvent[]) => void;
   onStatus: (status: ConnectionStatus) => void;
   onServerError?: (message: string) => void;
+  /**
+   * The server refused a query (`q`): the subscription goes on with the query it ran before, and
+   * the client sends that one from now on until the filter's query changes.
+   */
+  onQueryRefused?: (refusal: QueryRefusal) => void;
+  /** A subscription (or its new filter) is in force, running this query (null: none). */
+  onQueryInForce?: (q: string | null) => void;
   /**
    * Reads the most recent entries matching the filter from history, newest first. Asked once the
    * first subscription is in force (and again after a failure, on the next one): see `loadRecent`.
@@ -101,6 +117,17 @@ export class ActivityStreamClient {
   recentLoad: Promise<void> | null = null;
   /** The first entry the live tail delivered this session: the seam with the recent page. */
   private firstLiveId: number | null = null;
+  /**
+   * The query of the subscription in force, which the buffer's rows match (undefined: no
+   * subscription yet). A subscribe with another query starts the buffer afresh.
+   */
+  private queryInForce: string | null | undefined = undefined;
+  /** The query of the last subscribe or update_filter sent: the one a query error is about. */
+  private requestedQuery: string | null = null;
+  /** The last query the server refused: not sent again while the filter still asks for it. */
+  private refusedQuery: string | null = null;
+  /** Subscribes for a new query not answered yet: entries before the answer are the old query's. */
+  private reseeds = 0;
   private readonly wake = () => {
     if (typeof document !== "undefined" && document.visibilityState === "hidden") return;
     this.retryNow();
@@ -154,8 +181,63 @@ export class ActivityStreamClient {
     if (this.filterTimer) clearTimeout(this.filterTimer);
     this.filterTimer = setTimeout(() => {
       this.filterTimer = null;
-      if (this.subscribed) this.send({ action: "update_filter", ...this.opts.getFilter() });
+      if (!this.subscribed) return;
+      const filter = this.filter();
+      // Only the server applies a query, so a new one restarts the subscription (and the buffer).
+      if (filter.q !== this.requestedQuery) this.sendSubscribe();
+      else this.send({ action: "update_filter", ...filter });
     }, FILTER_DEBOUNCE_MS);
+  }
+
+  /** The store's filter, except a query the server refused: the one in force is sent instead. */
+  private filter(): StreamFilter {
+    const filter = this.opts.getFilter();
+    return filter.q != null && filter.q === this.refusedQuery ? { ...filter, q: this.queryInForce ?? null } : filter;
+  }
+
+  /**
+   * Subscribes with the current filter. With the query the buffer was filled with, it resumes after
+   * the last entry seen (`after_id`); with another query it starts afresh, and the answer empties
+   * the buffer and loads the recent page again (see `restart`).
+   */
+  private sendSubscribe(): void {
+    const filter = this.filter();
+    const reseed = this.queryInForce !== undefined && filter.q !== this.queryInForce;
+    if (reseed) this.reseeds += 1;
+    else if (!this.subscribed) this.resumeFloor = this.lastSeenId;
+    this.awaitingSubscribed = true;
+    this.requestedQuery = filter.q;
+    this.send({
+      action: "subscribe",
+      ...filter,
+      ...(!reseed && this.lastSeenId != null ? { after_id: this.lastSeenId } : {}),
+    });
+  }
+
+  /** A subscription with a new query is in force: what the tail showed so far goes, the recent page comes again. */
+  private restart(): void {
+    this.recentAbort?.abort();
+    this.recentAbort = null;
+    this.recent = "none";
+    this.firstLiveId = this.lastSeenId = this.resumeFloor = null;
+    this.pending = [{ kind: "reset" }];
+    this.pendingCount = 0;
+    if (!this.cancelFlush) this.cancelFlush = (this.opts.scheduleFlush ?? scheduleOnFrame)(() => this.flush());
+  }
+
+  /**
+   * The server could not parse the query just sent and changed nothing, the other filters of the
+   * same message included: it still runs the previous query. Send the filter again with that one.
+   */
+  private queryRefused(message: string, position: number): void {
+    const query = this.requestedQuery ?? "";
+    if (this.reseeds > 0) this.reseeds -= 1;
+    this.refusedQuery = query;
+    this.requestedQuery = this.queryInForce ?? null;
+    this.opts.onQueryRefused?.({ query, message: message.replace(/^q: /, ""), position });
+    // A connection whose first subscribe was refused has no subscription at all yet.
+    if (!this.subscribed) this.sendSubscribe();
+    else this.send({ action: "update_filter", ...this.filter() });
   }
 
   private connect(): void {
@@ -177,13 +259,7 @@ export class ActivityStreamClient {
       const token = this.opts.getToken();
       // The token goes in the first message, never in the URL (URLs end up in access logs).
       this.send({ action: "auth", token: token ?? "" });
-      this.resumeFloor = this.lastSeenId;
-      this.awaitingSubscribed = true;
-      this.send({
-        action: "subscribe",
-        ...this.opts.getFilter(),
-        ...(this.lastSeenId != null ? { after_id: this.lastSeenId } : {}),
-      });
+      this.sendSubscribe();
     };
     socket.onmessage = (event: MessageEvent) => this.handleMessage(event.data);
     socket.onclose = (event: CloseEvent) => {
@@ -191,6 +267,7 @@ export class ActivityStreamClient {
       this.socket = null;
       this.subscribed = false;
       this.awaitingSubscribed = false;
+      this.reseeds = 0;
       this.refused = event.code === CLOSE_POLICY_VIOLATION;
       // A socket that never opened found no server; one that opened and closed found it.
       if (!opened) this.opts.onConnectionLost?.();
@@ -223,6 +300,12 @@ export class ActivityStreamClient {
     switch (message.type) {
       case "subscribed":
         this.subscribed = true;
+        this.queryInForce = message.filter ? (message.filter.q ?? null) : this.requestedQuery;
+        this.opts.onQueryInForce?.(this.queryInForce);
+        if (this.reseeds > 0) {
+          this.reseeds -= 1;
+          this.restart();
+        }
         // Only a subscription in force proves the server is healthy; reset the backoff then.
         this.attempt = 0;
         this.refused = false;
@@ -239,7 +322,8 @@ export class ActivityStreamClient {
         this.enqueue({ kind: "lagged", skipped: message.skipped }, 0);
         return;
       case "error":
-        this.opts.onServerError?.(message.message);
+        if (message.position != null) this.queryRefused(message.message, message.position);
+        else this.opts.onServerError?.(message.message);
         return;
     }
   }
@@ -259,7 +343,8 @@ export class ActivityStreamClient {
     this.recent = "loading";
     const controller = new AbortController();
     this.recentAbort = controller;
-    this.recentLoad = load(this.opts.getFilter(), controller.signal).then(
+    // With the query the subscription runs (a refused one is not), so that page and tail agree.
+    this.recentLoad = load({ ...this.filter(), q: this.queryInForce ?? null }, controller.signal).then(
       (newestFirst) => {
         if (controller.signal.aborted || this.stopped) return;
         this.recent = "done";
@@ -295,7 +380,8 @@ export class ActivityStreamClient {
     if (event.kind === "entries" && last?.kind === "entries") last.entries.push(...event.entries);
     // The recent page goes first, before live entries queued in the same frame (the store puts it
     // in front of the buffer anyway; first in the queue, it is also the first trimmed).
-    else if (event.kind === "recent") this.pending.unshift(event);
+    // (After a reset, which drops what came before it.)
+    else if (event.kind === "recent") this.pending.splice(this.pending[0]?.kind === "reset" ? 1 : 0, 0, event);
     else this.pending.push(event);
     this.pendingCount += count;
     this.trimPending();
@@ -309,13 +395,13 @@ export class ActivityStreamClient {
     let excess = this.pendingCount - max;
     for (const event of this.pending) {
       if (excess <= 0) break;
-      if (event.kind === "lagged") continue;
+      if (event.kind === "lagged" || event.kind === "reset") continue;
       const drop = Math.min(excess, event.entries.length);
       event.entries.splice(0, drop);
       excess -= drop;
       this.pendingCount -= drop;
     }
-    this.pending = this.pending.filter((e) => e.kind === "lagged" || e.entries.length > 0);
+    this.pending = this.pending.filter((e) => e.kind === "lagged" || e.kind === "reset" || e.entries.length > 0);
   }
 
   private flush(): void {

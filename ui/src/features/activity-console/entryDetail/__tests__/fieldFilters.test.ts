@@ -10,6 +10,7 @@ const live: LiveFilters = {
   mode: "verbose",
   searchText: "",
   entityFilter: null,
+  queryText: "gpu:1",
 };
 
 describe("filter for / filter out", () => {
@@ -34,6 +35,10 @@ describe("filter for / filter out", () => {
     expect(applyToLiveFilters(live, { field: "entity", type: "job", id: 4 }, "out")).toBeNull();
     expect(applyToLiveFilters(live, { field: "trace_id", value: "a".repeat(32) }, "for")).toBeNull();
     expect(applyToLiveFilters(live, { field: "project_id", value: 7 }, "for")).toBeNull();
+  });
+
+  it("add an attribute term to the live query, as to history's", () => {
+    expect(applyToLiveFilters(live, { field: "query", key: "node", value: "node b" }, "out")).toEqual({ queryText: 'gpu:1 -node:"node b"' });
   });
 
   it("set history's trace, job, user and project filters, back on page 1", () => {

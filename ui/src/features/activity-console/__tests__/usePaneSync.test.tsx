@@ -1,0 +1,77 @@
+import { act, screen, waitFor } from "@testing-library/react";
+import { beforeEach, describe, expect, it } from "vitest";
+import { currentLocation, renderWithProviders, resetStores } from "../../../test/utils";
+import { useSearchParams } from "react-router-dom";
+import { usePaneSync } from "../hooks/usePaneSync";
+import { useActivityConsoleStore as store } from "../stores/activityConsoleStore";
+
+function Probe() {
+  const { sync, setSync } = usePaneSync();
+  const [params, setParams] = useSearchParams();
+  // As history writes its query: its own parameter, the others kept.
+  const historyQuery = (q: string) => {
+    const next = new URLSearchParams(params);
+    next.set("q", q);
+    setParams(next);
+  };
+  return (
+    <>
+      <button type="button" aria-pressed={sync} onClick={() => setSync(!sync)}>
+        Sync
+      </button>
+      <button type="button" onClick={() => historyQuery("from:history")}>
+        History query
+      </button>
+    </>
+  );
+}
+
+const params = () => new URLSearchParams(currentLocation().split("?")[1] ?? "");
+
+describe("usePaneSync", () => {
+  beforeEach(() => resetStores());
+
+  it("opens the live pane on the URL's live_ filters, and history follows under Sync", async () => {
+    renderWithProviders(<Probe />, { route: "/?live_q=gpu%3A1&live_level=warn,error&q=old" });
+    expect(store.getState().queryText).toBe("gpu:1");
+    expect([...store.getState().levels]).toEqual(["warn", "error"]);
+    await waitFor(() => expect(params().get("q")).toBe("gpu:1"));
+    expect(params().get("level")).toBe("warn,error");
+  });
+
+  it("under Sync, a live change reaches history and a history change reaches the live pane", async () => {
+    renderWithProviders(<Probe />, { route: "/?q=service%3Aapi" });
+    // No live_ parameter: the live pane takes history's query.
+    expect(store.getState().queryText).toBe("service:api");
+    act(() => store.getState().setQueryText("gpu:2"));
+    await waitFor(() => expect(params().get("live_q")).toBe("gpu:2"));
+    expect(params().get("q")).toBe("gpu:2");
+    act(() => screen.getByRole("button", { name: "History query" }).click());
+    await waitFor(() => expect(store.getState().queryText).toBe("from:history"));
+    await waitFor(() => expect(params().get("live_q")).toBe("from:history"));
+  });
+
+  it("with Sync off, the panes keep their own filters, and sync=off is in the URL", async () => {
+    renderWithProviders(<Probe />, { route: "/?q=service%3Aapi" });
+    act(() => screen.getByRole("button", { name: "Sync" }).click());
+    await waitFor(() => expect(params().get("sync")).toBe("off"));
+    expect(screen.getByRole("button", { name: "Sync" })).toHaveAttribute("aria-pressed", "false");
+    act(() => store.getState().setQueryText("gpu:3"));
+    await waitFor(() => expect(params().get("live_q")).toBe("gpu:3"));
+    expect(params().get("q")).toBe("service:api");
+    act(() => screen.getByRole("button", { name: "History query" }).click());
+    await waitFor(() => expect(params().get("q")).toBe("from:history"));
+    expect(store.getState().queryText).toBe("gpu:3");
+    // On again: history takes the live pane's query.
+    act(() => screen.getByRole("button", { name: "Sync" }).click());
+    await waitFor(() => expect(params().get("q")).toBe("gpu:3"));
+    expect(params().has("sync")).toBe(false);
+  });
+
+  it("reopens with sync=off as two independent panes", async () => {
+    renderWithProviders(<Probe />, { route: "/?q=a&live_q=b&sync=off" });
+    expect(store.getState().queryText).toBe("b");
+    await waitFor(() => expect(params().get("live_q")).toBe("b"));
+    expect(params().get("q")).toBe("a");
+  });
+});

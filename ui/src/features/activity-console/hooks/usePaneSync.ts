@@ -1,0 +1,126 @@
+import { useCallback, useEffect, useRef } from "react";
+import { useSearchParams } from "react-router-dom";
+import {
+  changedFields,
+  hasLiveParams,
+  historyWithPatch,
+  isEmptyPatch,
+  isSyncOn,
+  paneFiltersOfHistory,
+  paneFiltersOfStore,
+  parseLiveFilters,
+  storePatchOf,
+  applyPatch,
+  syncPatch,
+  withHistoryFilters,
+  withLiveFilters,
+  withSync,
+} from "../paneFilters";
+import type { PaneFilters } from "../paneFilters";
+import { useActivityConsoleStore } from "../stores/activityConsoleStore";
+import type { FilterSlice } from "../stores/activityConsoleStore";
+import { parseHistoryFilters } from "../urlFilters";
+
+/** Live filter changes reach the URL after this pause, so typing a search rewrites it once. */
+const URL_WRITE_DEBOUNCE_MS = 300;
+
+const FILTER_KEYS = ["levels", "sources", "mode", "searchText", "entityFilter", "queryText"] as const satisfies readonly (keyof FilterSlice)[];
+
+/** `params` with history's query and filters set to the live pane's where they differ. */
+function historyFollowingLive(params: URLSearchParams, live: PaneFilters): URLSearchParams {
+  const history = parseHistoryFilters(params);
+  const patch = changedFields(paneFiltersOfHistory(history), live);
+  return isEmptyPatch(patch) ? params : withHistoryFilters(params, historyWithPatch(history, patch));
+}
+
+/**
+ * The console page's URL for the live pane, and the Sync between the panes.
+ *
+ * The live filters (a global store, shared with the docked panel) are read from the `live_`
+ * parameters on load and written back with `replace`, so a reload or a shared link reopens the same
+ * live view without a history entry per change. While Sync is on (no `sync=off`), a change of the
+ * query or filters in one pane is applied to the other: only the fields that changed, so the echo
+ * of a change written back finds nothing to do. History keeps its own time range, trace and ids.
+ * On load with Sync on, the live pane takes the `live_` parameters when there are any (and history
+ * follows), else history's filters.
+ */
+export function usePaneSync(): { sync: boolean; setSync: (on: boolean) => void } {
+  const [searchParams, setSearchParams] = useSearchParams();
+  const paramsRef = useRef(searchParams);
+  paramsRef.current = searchParams;
+  /** The live filters as last written to the URL; history's as last seen in it. */
+  const liveSeen = useRef<PaneFilters | null>(null);
+  const historySeen = useRef<PaneFilters | null>(null);
+
+  const write = useCallback(
+    (next: URLSearchParams) => {
+      if (next.toString() !== paramsRef.current.toString()) setSearchParams(next, { replace: true });
+    },
+    [setSearchParams],
+  );
+
+  const writeLive = useCallback(() => {
+    const params = paramsRef.current;
+    const live = paneFiltersOfStore(useActivityConsoleStore.getState());
+    const before = liveSeen.current ?? live;
+    liveSeen.current = live;
+    let next = withLiveFilters(params, live);
+    if (isSyncOn(params)) {
+      const history = parseHistoryFilters(params);
+      const patch = syncPatch(before, live, paneFiltersOfHistory(history));
+      if (!isEmptyPatch(patch)) next = withHistoryFilters(next, historyWithPatch(history, patch));
+    }
+    write(next);
+  }, [write]);
+
+  // On load: the URL's live filters into the store (see above), then the store's back into the URL.
+  useEffect(() => {
+    const params = paramsRef.current;
+    const store = useActivityConsoleStore.getState();
+    const sync = isSyncOn(params);
+    const fromUrl = hasLiveParams(params) ? parseLiveFilters(params) : sync ? paneFiltersOfHistory(parseHistoryFilters(params)) : null;
+    if (fromUrl) store.setFilters(storePatchOf(fromUrl));
+    const live = paneFiltersOfStore(useActivityConsoleStore.getState());
+    liveSeen.current = live;
+    const next = withLiveFilters(params, live);
+    write(sync ? historyFollowingLive(next, live) : next);
+    // Once per page: later changes go through the subscription and the effect below.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, []);
+
+  useEffect(() => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const unsubscribe = useActivityConsoleStore.subscribe((next, prev) => {
+      if (FILTER_KEYS.every((key) => next[key] === prev[key])) return;
+      clearTimeout(timer);
+      timer = setTimeout(writeLive, URL_WRITE_DEBOUNCE_MS);
+    });
+    return () => {
+      unsubscribe();
+      clearTimeout(timer);
+    };
+  }, [writeLive]);
+
+  // History's filters changed in the URL: under Sync, what changed goes to the live pane.
+  useEffect(() => {
+    const history = paneFiltersOfHistory(parseHistoryFilters(searchParams));
+    const before = historySeen.current;
+    historySeen.current = history;
+    if (!before || !isSyncOn(searchParams)) return;
+    const store = useActivityConsoleStore.getState();
+    const live = paneFiltersOfStore(store);
+    const patch = syncPatch(before, history, live);
+    if (!isEmptyPatch(patch)) store.setFilters(storePatchOf(applyPatch(live, patch), patch));
+  }, [searchParams]);
+
+  const setSync = useCallback(
+    (on: boolean) => {
+      const params = withSync(paramsRef.current, on);
+      // Turned on, history takes the live pane's query and filters: both then show the same.
+      write(on ? historyFollowingLive(params, paneFiltersOfStore(useActivityConsoleStore.getState())) : params);
+    },
+    [write],
+  );
+
+  return { sync: isSyncOn(searchParams), setSync };
+}
