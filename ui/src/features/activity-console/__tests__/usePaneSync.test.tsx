@@ -1,5 +1,5 @@
 import { act, screen, waitFor } from "@testing-library/react";
-import { beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import { currentLocation, renderWithProviders, resetStores } from "../../../test/utils";
 import { useSearchParams } from "react-router-dom";
 import { usePaneSync } from "../hooks/usePaneSync";
@@ -66,6 +66,33 @@ describe("usePaneSync", () => {
     act(() => screen.getByRole("button", { name: "Sync" }).click());
     await waitFor(() => expect(params().get("q")).toBe("gpu:3"));
     expect(params().has("sync")).toBe(false);
+  });
+
+  it("turned off right after a live change, still carries that change to history first", async () => {
+    renderWithProviders(<Probe />, { route: "/?q=service%3Aapi" });
+    act(() => store.getState().setQueryText("gpu:4"));
+    act(() => screen.getByRole("button", { name: "Sync" }).click());
+    await waitFor(() => expect(params().get("sync")).toBe("off"));
+    expect(params().get("q")).toBe("gpu:4");
+    expect(params().get("live_q")).toBe("gpu:4");
+  });
+
+  it("does not take back its own write: a live change made before the router renders it stays", () => {
+    vi.useFakeTimers();
+    try {
+      renderWithProviders(<Probe />, { route: "/" });
+      act(() => store.getState().setSearchText("abc"));
+      act(() => {
+        vi.advanceTimersByTime(300); // search=abc written to the URL for both panes…
+        store.getState().setSearchText(""); // …and cleared in the live pane before the router renders it
+      });
+      expect(store.getState().searchText).toBe("");
+      act(() => vi.advanceTimersByTime(300));
+      expect(params().has("search")).toBe(false);
+      expect(params().has("live_search")).toBe(false);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("reopens with sync=off as two independent panes", async () => {

@@ -170,7 +170,7 @@ function EntryDetailContent({ entry, filterTarget, onShowContext, variant = "row
     };
   }, [entry]);
   const shortened = entry.truncated ? " (shortened)" : "";
-  // A query term where the host takes one (history), else the message search the live tail has.
+  // A query term where the host takes one (history, the live tail), else a message search.
   const preferQuery = (filter: FieldFilter | null, row: FieldRow) =>
     filter && filterTarget?.supports(filter, "for") ? filter : searchFilterFor(entry, row.value);
   const fieldFilter = (prefix: string) => (row: FieldRow) => preferQuery(queryFilterFor(prefix, row), row);

@@ -48,19 +48,36 @@ export function usePaneSync(): { sync: boolean; setSync: (on: boolean) => void }
   const [searchParams, setSearchParams] = useSearchParams();
   const paramsRef = useRef(searchParams);
   paramsRef.current = searchParams;
+  // The router's setter changes with the URL; the store subscription below must outlive that (its
+  // cleanup would drop a pending write), so it calls the latest one through a ref.
+  const setParamsRef = useRef(setSearchParams);
+  setParamsRef.current = setSearchParams;
   /** The live filters as last written to the URL; history's as last seen in it. */
   const liveSeen = useRef<PaneFilters | null>(null);
   const historySeen = useRef<PaneFilters | null>(null);
+  /**
+   * The URL as this hook last wrote it. History's filters in it are not a change for the live pane
+   * to follow: by the time the router renders them, the live pane may have moved on (a search typed
+   * further, or cleared), and following them would undo that.
+   */
+  const ownWrite = useRef<string | null>(null);
 
   const write = useCallback(
     (next: URLSearchParams) => {
-      if (next.toString() !== paramsRef.current.toString()) setSearchParams(next, { replace: true });
+      if (next.toString() === paramsRef.current.toString()) return;
+      ownWrite.current = next.toString();
+      setParamsRef.current(next, { replace: true });
     },
-    [setSearchParams],
+    [],
   );
 
-  const writeLive = useCallback(() => {
-    const params = paramsRef.current;
+  /** The debounced write of the live filters, if one is waiting. */
+  const pendingWrite = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+
+  /** `params` with the live filters written in, and under Sync what changed in them in history's. */
+  const withLive = useCallback((params: URLSearchParams) => {
+    clearTimeout(pendingWrite.current);
+    pendingWrite.current = undefined;
     const live = paneFiltersOfStore(useActivityConsoleStore.getState());
     const before = liveSeen.current ?? live;
     liveSeen.current = live;
@@ -70,8 +87,8 @@ export function usePaneSync(): { sync: boolean; setSync: (on: boolean) => void }
       const patch = syncPatch(before, live, paneFiltersOfHistory(history));
       if (!isEmptyPatch(patch)) next = withHistoryFilters(next, historyWithPatch(history, patch));
     }
-    write(next);
-  }, [write]);
+    return next;
+  }, []);
 
   // On load: the URL's live filters into the store (see above), then the store's back into the URL.
   useEffect(() => {
@@ -89,37 +106,45 @@ export function usePaneSync(): { sync: boolean; setSync: (on: boolean) => void }
   }, []);
 
   useEffect(() => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
     const unsubscribe = useActivityConsoleStore.subscribe((next, prev) => {
       if (FILTER_KEYS.every((key) => next[key] === prev[key])) return;
-      clearTimeout(timer);
-      timer = setTimeout(writeLive, URL_WRITE_DEBOUNCE_MS);
+      clearTimeout(pendingWrite.current);
+      pendingWrite.current = setTimeout(() => write(withLive(paramsRef.current)), URL_WRITE_DEBOUNCE_MS);
     });
     return () => {
       unsubscribe();
-      clearTimeout(timer);
+      clearTimeout(pendingWrite.current);
     };
-  }, [writeLive]);
+  }, [write, withLive]);
 
   // History's filters changed in the URL: under Sync, what changed goes to the live pane.
   useEffect(() => {
     const history = paneFiltersOfHistory(parseHistoryFilters(searchParams));
     const before = historySeen.current;
     historySeen.current = history;
+    if (searchParams.toString() === ownWrite.current) {
+      ownWrite.current = null;
+      return;
+    }
     if (!before || !isSyncOn(searchParams)) return;
     const store = useActivityConsoleStore.getState();
     const live = paneFiltersOfStore(store);
     const patch = syncPatch(before, history, live);
-    if (!isEmptyPatch(patch)) store.setFilters(storePatchOf(applyPatch(live, patch), patch));
+    if (isEmptyPatch(patch)) return;
+    // Written back to the URL as the live pane's, not carried to history again as a live change.
+    if (liveSeen.current) liveSeen.current = applyPatch(liveSeen.current, patch);
+    store.setFilters(storePatchOf(applyPatch(live, patch), patch));
   }, [searchParams]);
 
   const setSync = useCallback(
     (on: boolean) => {
-      const params = withSync(paramsRef.current, on);
+      // A live change still waiting to be written was made under the previous setting: write it as such.
+      const current = pendingWrite.current !== undefined ? withLive(paramsRef.current) : paramsRef.current;
+      const params = withSync(current, on);
       // Turned on, history takes the live pane's query and filters: both then show the same.
       write(on ? historyFollowingLive(params, paneFiltersOfStore(useActivityConsoleStore.getState())) : params);
     },
-    [write],
+    [write, withLive],
   );
 
   return { sync: isSyncOn(searchParams), setSync };

@@ -189,7 +189,7 @@ describe("filter for / filter out in the live panel", () => {
     expect(screen.queryByRole("button", { name: /Prompt 7f3a failed/ })).not.toBeInTheDocument();
   });
 
-  it("sets the entity scope and a message search, and offers only what the live filters can do", async () => {
+  it("sets the entity scope and query terms, and offers only what the live filters can do", async () => {
     const user = await expandCrash();
     expect(screen.queryByRole("button", { name: /Filter out entity/ })).not.toBeInTheDocument();
     // The live tail has no trace or project filter: not offered, rather than faked.
@@ -197,10 +197,11 @@ describe("filter for / filter out in the live panel", () => {
     expect(screen.queryByRole("button", { name: /Filter for project_id/ })).not.toBeInTheDocument();
     // The category "verbose": Debug mode is every category, so only "filter out" (Activity) exists.
     expect(screen.queryByRole("button", { name: "Filter for category verbose" })).not.toBeInTheDocument();
-    // `node` appears in the message: a message search finds it; `attempt` (2) does not: no action.
-    expect(screen.queryByRole("button", { name: /Filter for .*attempt/ })).not.toBeInTheDocument();
-    await user.click(screen.getByRole("button", { name: 'Filter for messages containing "KSampler"' }));
-    expect(store.getState().searchText).toBe("KSampler");
+    // An attribute value is a term of the live query, as in history.
+    await user.click(screen.getByRole("button", { name: "Filter for attempt 2" }));
+    expect(store.getState().queryText).toBe("attempt:2");
+    await user.click(screen.getByRole("button", { name: "Filter for node KSampler" }));
+    expect(store.getState().queryText).toBe("attempt:2 node:KSampler");
     await user.click(screen.getByRole("button", { name: "Filter for entity job #42" }));
     expect(store.getState().entityFilter).toEqual({ type: "job", id: 42 });
     await user.click(screen.getByRole("button", { name: "Filter out category verbose" }));
