@@ -17,7 +17,8 @@ export interface QuerySyntaxError {
 /** A `bad_query` error from the API as a syntax error of `q`; null for any other error. */
 export function querySyntaxError(error: unknown): QuerySyntaxError | null {
   if (error instanceof ApiError && error.code === "bad_query") {
-    return { message: error.message, position: error.position ?? 0 };
+    // The server names the parameter ("q: expected …"); under the bar that is plain.
+    return { message: error.message.replace(/^q: /, ""), position: error.position ?? 0 };
   }
   return null;
 }

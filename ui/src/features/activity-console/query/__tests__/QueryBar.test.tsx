@@ -15,7 +15,7 @@ describe("history query bar", () => {
       if (url.pathname.endsWith("/activity-logs/keys")) return { body: { data: [{ key: "gpu", scope: "field", types: ["int"], last_seen: "2026-01-01T00:00:00Z" }] } };
       const q = url.searchParams.get("q");
       if (q) fetched.push(`${url.pathname}?q=${q}`);
-      if (q === "gpu:1 (level") return { status: 400, body: { error: { code: "bad_query", message: "expected ')'", position: 12 } } };
+      if (q === "gpu:1 (level") return { status: 400, body: { error: { code: "bad_query", message: "q: expected ')'", position: 12 } } };
       if (url.pathname.endsWith("/activity-logs/histogram")) return { body: { data: [], meta: {} } };
       return { body: { data: [], meta: { total: 0, total_exact: true, page: 1, per_page: 25 } } };
     });
