@@ -147,7 +147,8 @@ def shutdown() -> None:
 class CuratedEntry:
     """The curated-entry builder: ``curated(level, message).with_…(…).emit()``."""
 
-    __slots__ = ("level", "message", "source", "fields", "entity_type", "entity_id", "user_id", "job_id", "project_id")
+    __slots__ = ("level", "message", "source", "fields", "entity_type", "entity_id", "user_id", "job_id", "project_id",
+                 "time_unix_nano")  # fmt: skip
 
     def __init__(self, level: str, message: str):
         if level not in LEVEL_SEVERITY:
@@ -161,6 +162,7 @@ class CuratedEntry:
         self.user_id: int | None = None
         self.job_id: int | None = None
         self.project_id: int | None = None
+        self.time_unix_nano: int | None = None
 
     def with_entity(self, entity_type: str, entity_id: int) -> "CuratedEntry":
         self.entity_type, self.entity_id = entity_type, entity_id
@@ -182,6 +184,14 @@ class CuratedEntry:
         if source not in SOURCES:
             raise ValueError(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
         self.source = source
+        return self
+
+    def with_timestamp(self, time_unix_nano: int) -> "CuratedEntry":
+        """When the event happened (nanoseconds since the Unix epoch), for an entry emitted later
+        than it occurred; by default the SDK stamps the moment of ``emit()``."""
+        if isinstance(time_unix_nano, bool) or not isinstance(time_unix_nano, int) or time_unix_nano <= 0:
+            raise ValueError(f"time_unix_nano must be a positive int, not {time_unix_nano!r}")
+        self.time_unix_nano = time_unix_nano
         return self
 
     def with_fields(self, fields: Mapping[str, Any]) -> "CuratedEntry":
@@ -208,7 +218,13 @@ class CuratedEntry:
         """Send through the configured provider, inside the current trace context if any."""
         severity, text = LEVEL_SEVERITY[self.level]
         logger = get_provider().get_logger(_SCOPE)
-        logger.emit(severity_number=severity, severity_text=text, body=self.message, attributes=self.attributes())
+        logger.emit(
+            timestamp=self.time_unix_nano,
+            severity_number=severity,
+            severity_text=text,
+            body=self.message,
+            attributes=self.attributes(),
+        )
 
 
 def curated(level: str, message: str) -> CuratedEntry:

@@ -68,6 +68,23 @@ def test_emit_sends_the_severity_and_attributes_through_the_sdk():
     assert record.resource.attributes[attr.SOURCE] == "worker"
 
 
+def test_with_timestamp_sets_the_record_time_and_rejects_a_non_positive_one():
+    exporter = InMemoryLogRecordExporter()
+    sdk_shim.configure(service_name="t", source="worker", exporter=exporter, bridge_logging=False)
+    try:
+        sdk_shim.curated("info", "earlier").with_timestamp(1_700_000_000_123_456_789).emit()
+        sdk_shim.curated("info", "now").emit()
+        assert sdk_shim.force_flush()
+    finally:
+        sdk_shim.shutdown()
+    earlier, now = (r.log_record for r in exporter.get_finished_logs())
+    assert earlier.timestamp == 1_700_000_000_123_456_789
+    assert now.timestamp is None or now.timestamp > 1_700_000_000_123_456_789
+    for bad in (0, -1, 1.5, True, "1"):
+        with pytest.raises(ValueError, match="time_unix_nano"):
+            sdk_shim.curated("info", "x").with_timestamp(bad)
+
+
 def test_configure_rejects_an_unknown_source():
     with pytest.raises(ValueError):
         sdk_shim.configure(source="billing", exporter=InMemoryLogRecordExporter())

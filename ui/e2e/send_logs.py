@@ -6,9 +6,12 @@ OTLP/gRPC exporter), for the end-to-end tests.
     python ui/e2e/send_logs.py --endpoint … --token … --records '[{"message": "…", "project_id": 7}, …]'
 
 Each record may carry message, level, source, project_id, user_id, trace (bool), trace_id (hex),
-fields (a map of extra attributes) and python_exception (bool: a real exception is raised and
+fields (a map of extra attributes), python_exception (bool: a real exception is raised and
 caught a few calls deep, and its type, message and ``traceback.format_exc()`` are sent as the
-OpenTelemetry attributes exception.type, exception.message and exception.stacktrace).
+OpenTelemetry attributes exception.type, exception.message and exception.stacktrace), and the
+record's own time, time_unix_nano (nanoseconds since the epoch, an int or a string of digits since
+JavaScript's numbers cannot hold today's nanoseconds exactly; without it the SDK stamps the moment
+of emission).
 With --count N the single --message is sent N times as "<message> #i". With --wait-for-go the
 helper prints {"ready": true} once configured and emits when it reads "go" on stdin, so that the
 caller can time emission rather than Python's start-up. The exporter is flushed
@@ -79,6 +82,8 @@ def _emit(record: dict) -> str | None:
         entry.with_project(int(record["project_id"]))
     if record.get("user_id") is not None:
         entry.with_user(int(record["user_id"]))
+    if record.get("time_unix_nano") is not None:
+        entry.with_timestamp(int(record["time_unix_nano"]))
     trace_hex = record.get("trace_id") or (secrets.token_hex(16) if record.get("trace") else None)
     if trace_hex is None:
         entry.emit()
