@@ -23,10 +23,12 @@ export function useUsers() {
   });
 }
 
-export function useProjects() {
+/** `enabled: false` until the list is needed (the views menu asks only when an admin opens it). */
+export function useProjects({ enabled = true }: { enabled?: boolean } = {}) {
   return useQuery({
     queryKey: PROJECTS_KEY,
     queryFn: async ({ signal }) => (await apiJson<ProjectList>("/admin/projects", { signal })).data,
+    enabled,
   });
 }
 
