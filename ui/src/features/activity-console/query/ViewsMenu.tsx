@@ -1,6 +1,6 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Bookmark, Pencil, Trash2 } from "lucide-react";
-import { useEffect, useRef, useState } from "react";
+import { type KeyboardEvent, useEffect, useRef, useState } from "react";
 import { ApiError, apiJson } from "../../../lib/api";
 import { isAdmin, useAuthStore } from "../../../lib/authStore";
 import type { components } from "../../../api/schema";
@@ -23,6 +23,13 @@ export function viewErrorText(error: unknown, name?: string): string {
   }
   return error instanceof Error ? error.message : String(error);
 }
+
+/** A key handler that runs `action` on Enter (and keeps the Enter from submitting history's filter form). */
+const onEnter = (action: () => void) => (e: KeyboardEvent<HTMLInputElement>) => {
+  if (e.key !== "Enter") return;
+  e.preventDefault();
+  action();
+};
 
 /**
  * How the list says who a view is shared with: the owner reads the project it is shared in; anyone
@@ -83,6 +90,9 @@ export function ViewsMenu({
     mutationFn: (id: number) => apiJson<void>(`/views/${id}`, { method: "DELETE" }),
     onSuccess: () => void client.invalidateQueries({ queryKey: ["views"] }),
   });
+  const saveCurrent = () => {
+    if (name.trim() && !save.isPending) save.mutate({ ...current, name: name.trim() });
+  };
 
   return (
     <div className="views-menu">
@@ -106,18 +116,21 @@ export function ViewsMenu({
             toggleRef.current?.focus();
           }}
         >
-          <form
-            className="views-save"
-            onSubmit={(e) => {
-              e.preventDefault();
-              if (name.trim()) save.mutate({ ...current, name: name.trim() });
-            }}
-          >
-            <input aria-label="View name" placeholder="Name this view" value={name} maxLength={NAME_MAX} onChange={(e) => setName(e.target.value)} />
-            <button type="submit" className="btn btn-small" disabled={!name.trim() || save.isPending}>
+          {/* Not a <form>: the menu sits inside history's filter form, a form in a form is invalid
+              HTML, and Chromium submitted the outer one natively (a page load). Enter saves. */}
+          <div className="views-save">
+            <input
+              aria-label="View name"
+              placeholder="Name this view"
+              value={name}
+              maxLength={NAME_MAX}
+              onChange={(e) => setName(e.target.value)}
+              onKeyDown={onEnter(saveCurrent)}
+            />
+            <button type="button" className="btn btn-small" disabled={!name.trim() || save.isPending} onClick={saveCurrent}>
               Save current
             </button>
-          </form>
+          </div>
           {save.error && (
             <p className="form-error" role="alert">
               {viewErrorText(save.error, name.trim())}
@@ -203,7 +216,7 @@ function ViewItem({
 
   function submitRename() {
     const name = draft?.trim() ?? "";
-    if (!name) return;
+    if (!name || change.isPending) return;
     if (name === view.name) closeRename();
     else change.mutate({ name });
   }
@@ -213,13 +226,7 @@ function ViewItem({
     <li className="view-item">
       <div className="view-item-head">
         {renaming ? (
-          <form
-            className="view-rename"
-            onSubmit={(e) => {
-              e.preventDefault();
-              submitRename();
-            }}
-          >
+          <div className="view-rename">
             <input
               aria-label={`New name for view ${view.name}`}
               value={draft}
@@ -229,6 +236,7 @@ function ViewItem({
               aria-describedby={renameError ? `view-rename-error-${view.id}` : undefined}
               onChange={(e) => setDraft(e.target.value)}
               onKeyDown={(e) => {
+                if (e.key === "Enter") onEnter(submitRename)(e);
                 if (e.key !== "Escape") return;
                 // Esc cancels the rename only; the menu stays open.
                 e.preventDefault();
@@ -236,13 +244,13 @@ function ViewItem({
                 closeRename();
               }}
             />
-            <button type="submit" className="btn btn-small" disabled={!draft.trim() || change.isPending}>
+            <button type="button" className="btn btn-small" disabled={!draft.trim() || change.isPending} onClick={submitRename}>
               Save
             </button>
             <button type="button" className="btn btn-small" onClick={closeRename}>
               Cancel
             </button>
-          </form>
+          </div>
         ) : (
           <button type="button" className="link-button view-name" onClick={onOpen}>
             {view.name}

@@ -106,7 +106,7 @@ describe("renaming and sharing saved views", () => {
     expect(field).toHaveFocus();
 
     fireEvent.change(field, { target: { value: "team" } });
-    fireEvent.submit(field);
+    fireEvent.keyDown(field, { key: "Enter" });
     const error = await screen.findByText('A view named "team" exists already: choose another name.');
     expect(error).toHaveAttribute("role", "alert");
     expect(field).toHaveAttribute("aria-invalid", "true");
@@ -121,7 +121,7 @@ describe("renaming and sharing saved views", () => {
 
     fireEvent.click(screen.getByRole("button", { name: "Rename view gpu errors" }));
     fireEvent.change(screen.getByRole("textbox", { name: "New name for view gpu errors" }), { target: { value: "  gpu warnings " } });
-    fireEvent.submit(screen.getByRole("textbox", { name: "New name for view gpu errors" }));
+    fireEvent.keyDown(screen.getByRole("textbox", { name: "New name for view gpu errors" }), { key: "Enter" });
     expect(await screen.findByRole("button", { name: "gpu warnings" })).toBeInTheDocument();
     expect(screen.queryByRole("textbox", { name: /New name/ })).toBeNull();
     expect(patches).toEqual([{ name: "team" }, { name: "gpu warnings" }]);
@@ -131,7 +131,7 @@ describe("renaming and sharing saved views", () => {
     const { patches } = serveViews([view({}) as SavedView]);
     openMenu();
     fireEvent.click(await screen.findByRole("button", { name: "Rename view gpu errors" }));
-    fireEvent.submit(screen.getByRole("textbox", { name: "New name for view gpu errors" }));
+    fireEvent.keyDown(screen.getByRole("textbox", { name: "New name for view gpu errors" }), { key: "Enter" });
     await waitFor(() => expect(screen.queryByRole("textbox", { name: /New name/ })).toBeNull());
     expect(patches).toEqual([]);
   });
