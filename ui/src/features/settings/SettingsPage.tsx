@@ -1,7 +1,8 @@
 import { useQuery } from "@tanstack/react-query";
-import { Copy, KeyRound, Loader2, Save, Trash2 } from "lucide-react";
+import { Copy, KeyRound, Save, Trash2 } from "lucide-react";
 import { useEffect, useState } from "react";
 import { ConfirmDialog } from "../../components/ConfirmDialog";
+import { EntryCount } from "../../components/EntryCount";
 import { ApiError, apiJson } from "../../lib/api";
 import { Timestamp, useTimeZone, zoneLabel } from "../../lib/time";
 import {
@@ -228,17 +229,9 @@ function PurgeSection() {
             will be deleted permanently.
           </p>
           <p className="purge-count" data-testid="purge-count">
-            {estimate.isPending ? (
-              <span className="muted">
-                <Loader2 size={12} className="spin" aria-hidden /> Counting the entries…
-              </span>
-            ) : estimate.isError ? (
-              <span className="form-error" role="alert">
-                Could not count the entries: {(estimate.error as Error).message}
-              </span>
-            ) : estimate.data ? (
-              <strong>{purgeCountText(estimate.data)}</strong>
-            ) : null}
+            <EntryCount count={estimate} counting="Counting the entries…">
+              {(data) => <strong>{purgeCountText(data)}</strong>}
+            </EntryCount>
           </p>
           {purge.error && <p className="form-error" role="alert">{(purge.error as Error).message}</p>}
         </ConfirmDialog>

@@ -2,6 +2,7 @@ import { useQuery } from "@tanstack/react-query";
 import { Download, Loader2 } from "lucide-react";
 import { useRef, useState } from "react";
 import { Dialog } from "../../../components/Dialog";
+import { EntryCount } from "../../../components/EntryCount";
 import { apiJson } from "../../../lib/api";
 import { useTimeZone } from "../../../lib/time";
 import type { ActivityLogQueryParams, ExportFormat, RowEstimate } from "../types";
@@ -130,17 +131,9 @@ export function ExportControl({ from, to, query, disabled }: ExportControlProps)
             <dd data-testid="export-range">{rangeWords}</dd>
             <dt>Entries</dt>
             <dd data-testid="export-estimate">
-              {estimate.isPending ? (
-                <span className="muted">
-                  <Loader2 size={12} className="spin" aria-hidden /> Counting…
-                </span>
-              ) : estimate.isError ? (
-                <span className="form-error" role="alert">
-                  Could not count the entries: {(estimate.error as Error).message}
-                </span>
-              ) : estimate.data ? (
-                `${describeEstimate(estimate.data)} with the current filters`
-              ) : null}
+              <EntryCount count={estimate} counting="Counting…">
+                {(data) => `${describeEstimate(data)} with the current filters`}
+              </EntryCount>
             </dd>
           </dl>
           <fieldset className="export-format">
