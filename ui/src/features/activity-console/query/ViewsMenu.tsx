@@ -198,8 +198,12 @@ function ViewItem({
   const renameRef = useRef<HTMLButtonElement>(null);
   const change = useMutation({
     mutationFn: (body: ViewChange) => apiJson<SavedView>(`/views/${view.id}`, { method: "PATCH", body }),
-    onSuccess: (_, body) => {
+    onSuccess: (changed, body) => {
       if (body.name !== undefined) closeRename();
+      // The answer is the view as changed: shown at once, not after the list is fetched again.
+      client.setQueryData<components["schemas"]["ViewList"]>(["views"], (list) =>
+        list ? { ...list, data: list.data.map((v) => (v.id === changed.id ? changed : v)) } : list,
+      );
       void client.invalidateQueries({ queryKey: ["views"] });
     },
   });
@@ -291,7 +295,7 @@ function ViewItem({
             <span className="muted">Shared with</span>
             <select
               aria-label={`Share view ${view.name} with`}
-              value={view.project_id ?? ""}
+              value={change.isPending && change.variables?.project_id !== undefined ? (change.variables.project_id ?? "") : (view.project_id ?? "")}
               disabled={change.isPending}
               onChange={(e) => change.mutate({ project_id: e.target.value ? Number(e.target.value) : null })}
             >
