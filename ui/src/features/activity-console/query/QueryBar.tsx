@@ -115,7 +115,7 @@ export function QueryBar({
           aria-invalid={!!error}
           aria-describedby={error ? errorId : undefined}
           aria-activedescendant={showList && active >= 0 ? `${listId}-${active}` : undefined}
-          placeholder='level>=warn service:api gpu:1 "out of memory"'
+          placeholder='Query, e.g. level>=warn service:api gpu:1 "out of memory"'
           spellCheck={false}
           autoComplete="off"
           value={draft}
