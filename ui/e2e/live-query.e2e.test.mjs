@@ -146,7 +146,9 @@ describe("the live pane's query, its URL and Sync end to end", { concurrency: 1 
   test("Sync off: each pane has its own query, and the URL says sync=off", async () => {
     await withFailureShot("sync", page, async () => {
       await syncToggle().click();
-      assert.equal(await syncToggle().getAttribute("aria-pressed"), "false");
+      // The toggle reads the URL, which the router updates in a transition: not always by the
+      // time the click returns on a loaded machine.
+      await until(() => syncToggle().getAttribute("aria-pressed"), "false", "the toggle shows off");
       await until(() => urlParams().get("sync"), "off", "sync=off in the URL");
 
       await applyLive("gpu:2");
