@@ -254,6 +254,36 @@ export function clearFailureShots() {
 /** A unique tag per run, so that searches find this run's records only. */
 export const RUN = `e2e${Date.now().toString(36)}`;
 
+/**
+ * Polls `read` every 100 ms until it returns `expected` (compared as JSON); returns that value,
+ * else fails after `timeout` ms with the last value read (`what` says what was awaited).
+ */
+export async function until(read, expected, what, timeout = 10_000) {
+  const deadline = Date.now() + timeout;
+  let value;
+  while (Date.now() < deadline) {
+    value = await read();
+    if (JSON.stringify(value) === JSON.stringify(expected)) return value;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.deepEqual(value, expected, what);
+  return value;
+}
+
+/**
+ * A query bar's syntax error (`.query-error` in `pane`): checks that its caret stands under the
+ * character the message names and returns `{ text, position }` (0-based).
+ */
+export async function readQueryError(pane) {
+  const error = pane.locator(".query-error");
+  await error.waitFor();
+  const caretLine = (await error.locator("pre").innerText()).split("\n")[1];
+  const text = await error.innerText();
+  const position = Number(/at character (\d+)/.exec(text)[1]) - 1;
+  assert.equal(caretLine, `${" ".repeat(position)}^`);
+  return { text, position };
+}
+
 /** The live panel's list of entries. */
 export const liveLog = (p) => p.getByRole("region", { name: "Live activity console" }).getByRole("log", { name: "Log entries" });
 

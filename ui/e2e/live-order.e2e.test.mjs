@@ -5,7 +5,7 @@
 // Run: `npm run e2e` in ui/ (needs the Python venv at ../.venv and a built ui/dist).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { ADMIN, RUN, apiLogin, endRun, failureShotsNamed, fastFlush, launchBrowser, liveLog, newContext, screenshotPath, sendLogs, startServer, uiLogin, waitLive } from "./harness.mjs";
+import { ADMIN, RUN, apiLogin, endRun, failureShotsNamed, fastFlush, launchBrowser, liveLog, newContext, screenshotPath, sendLogs, startServer, uiLogin, until, waitLive } from "./harness.mjs";
 
 let server;
 let browser;
@@ -36,15 +36,8 @@ async function liveRows() {
 
 /** Waits until the run's live rows are exactly `names`, in that order; returns them. */
 async function waitOrder(names) {
-  const deadline = Date.now() + 10_000;
-  let rows = [];
-  while (Date.now() < deadline) {
-    rows = await liveRows();
-    if (JSON.stringify(rows.map((r) => r.name)) === JSON.stringify(names)) return rows;
-    await page.waitForTimeout(100);
-  }
-  assert.deepEqual(rows.map((r) => r.name), names);
-  return rows;
+  await until(async () => (await liveRows()).map((r) => r.name), names, "live rows in order");
+  return liveRows();
 }
 
 describe("live tail time order end to end", { concurrency: 1 }, () => {

@@ -8,7 +8,7 @@
 // Run: `npm run e2e` in ui/ (needs the Python venv at ../.venv and a built ui/dist).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { ADMIN, RUN, api, apiLogin, endRun, failureShotsNamed, fastFlush, launchBrowser, liveLog, newContext, screenshotPath, sendLogs, startServer, uiLogin, waitLive } from "./harness.mjs";
+import { ADMIN, RUN, api, apiLogin, endRun, failureShotsNamed, fastFlush, launchBrowser, liveLog, newContext, screenshotPath, sendLogs, startServer, uiLogin, readQueryError, until, waitLive } from "./harness.mjs";
 
 let server;
 let browser;
@@ -27,18 +27,6 @@ const history = () => page.getByRole("region", { name: "History" });
 const historyBar = () => history().getByRole("combobox", { name: "History query" });
 const syncToggle = () => live().getByRole("button", { name: "Sync" });
 const urlParams = () => new URL(page.url()).searchParams;
-
-/** Polls `read` until it returns `expected` (compared as JSON), else fails with the last value. */
-async function until(read, expected, what, timeout = 10_000) {
-  const deadline = Date.now() + timeout;
-  let value;
-  while (Date.now() < deadline) {
-    value = await read();
-    if (JSON.stringify(value) === JSON.stringify(expected)) return;
-    await page.waitForTimeout(100);
-  }
-  assert.deepEqual(value, expected, what);
-}
 
 const names = (texts) => texts.map((t) => NAMES.exec(t)?.[1]).filter(Boolean).sort();
 const liveNames = async () => names(await liveLog(page).locator(".log-row", { hasText: TAG }).allInnerTexts());
@@ -121,11 +109,7 @@ describe("the live pane's query, its URL and Sync end to end", { concurrency: 1 
     await withFailureShot("error", page, async () => {
       await applyLive("gpu:1 (level:warn");
       const error = live().locator(".query-error");
-      await error.waitFor();
-      const caretLine = (await error.locator("pre").innerText()).split("\n")[1];
-      const text = await error.innerText();
-      const position = Number(/at character (\d+)/.exec(text)[1]) - 1;
-      assert.equal(caretLine, `${" ".repeat(position)}^`);
+      const { text, position } = await readQueryError(live());
       assert.ok(position >= 6, `the error points into the group, not at its start (${position})`);
       assert.match(text, /expected/i);
       assert.equal(await liveBar().getAttribute("aria-invalid"), "true");

@@ -5,7 +5,7 @@
 // Run: `npm run e2e` in ui/ (needs the Python venv at ../.venv and a built ui/dist).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { ADMIN, RUN, api, apiLogin, endRun, failureShotsNamed, fastFlush, launchBrowser, newContext, screenshotPath, sendLogs, startServer, uiLogin } from "./harness.mjs";
+import { ADMIN, RUN, api, apiLogin, endRun, failureShotsNamed, fastFlush, launchBrowser, newContext, screenshotPath, sendLogs, startServer, uiLogin, readQueryError, until } from "./harness.mjs";
 
 let server;
 let browser;
@@ -26,16 +26,8 @@ async function runQuery(q) {
   await bar().press("Enter");
 }
 
-async function waitRows(expected) {
-  const deadline = Date.now() + 10_000;
-  let shown = [];
-  while (Date.now() < deadline) {
-    shown = (await rowsOf(TAG).allInnerTexts()).map((t) => /\b(alpha|beta|gamma|delta)\b/.exec(t)?.[1]).sort();
-    if (JSON.stringify(shown) === JSON.stringify([...expected].sort())) return;
-    await page.waitForTimeout(100);
-  }
-  assert.deepEqual(shown, [...expected].sort());
-}
+const shownRows = async () => (await rowsOf(TAG).allInnerTexts()).map((t) => /\b(alpha|beta|gamma|delta)\b/.exec(t)?.[1]).sort();
+const waitRows = (expected) => until(shownRows, [...expected].sort(), "history rows");
 
 describe("query language in the console end to end", { concurrency: 1 }, () => {
   before(async () => {
@@ -54,13 +46,8 @@ describe("query language in the console end to end", { concurrency: 1 }, () => {
       ],
     });
     // The writer adds keys to the catalogue every few seconds; the page reads it once a minute.
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      const keys = await api(server, "/activity-logs/keys", { token });
-      if (keys.data.some((k) => k.key === "node")) break;
-      assert.ok(Date.now() < deadline, `the key catalogue never listed node: ${JSON.stringify(keys)}`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    const catalogueHasNode = async () => (await api(server, "/activity-logs/keys", { token })).data.some((k) => k.key === "node");
+    await until(catalogueHasNode, true, "the key catalogue lists node", 15_000);
   });
 
   after(() => endRun({ browser, server, admin }, "the history page"));
@@ -85,12 +72,7 @@ describe("query language in the console end to end", { concurrency: 1 }, () => {
   test("a bad query shows the server's message with a caret at its position", async () => {
     await withFailureShot("error", page, async () => {
       await runQuery("gpu:1 (level:warn");
-      const error = history().locator(".query-error");
-      await error.waitFor();
-      const caretLine = (await error.locator("pre").innerText()).split("\n")[1];
-      const text = await error.innerText();
-      const position = Number(/at character (\d+)/.exec(text)[1]) - 1;
-      assert.equal(caretLine, `${" ".repeat(position)}^`);
+      const { text, position } = await readQueryError(history());
       assert.ok(position >= 6, `the error points into the group, not at its start (${position})`);
       assert.match(text, /expected/i);
       await page.screenshot({ path: screenshotPath("query-error.png") });

@@ -5,7 +5,7 @@
 // Run: `npm run e2e` in ui/ (needs the Python venv at ../.venv and a built ui/dist).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { ADMIN, RUN, api, apiLogin, endRun, failureShotsNamed, fastFlush, launchBrowser, newContext, screenshotPath, sendLogs, startServer, uiLogin } from "./harness.mjs";
+import { ADMIN, RUN, api, apiLogin, endRun, failureShotsNamed, fastFlush, launchBrowser, newContext, screenshotPath, sendLogs, startServer, uiLogin, until } from "./harness.mjs";
 
 let server;
 let browser;
@@ -39,14 +39,8 @@ async function openMenu(p) {
 /** Waits until history's rows of this run are exactly `expected` (own, other, system, quiet). */
 async function waitRows(p, expected) {
   const rows = history(p).getByRole("table", { name: "History results" }).locator("tbody tr", { hasText: TAG });
-  const deadline = Date.now() + 10_000;
-  let shown = [];
-  while (Date.now() < deadline) {
-    shown = (await rows.allInnerTexts()).map((t) => /\b(own|other|system|quiet)\b/.exec(t)?.[1]).sort();
-    if (JSON.stringify(shown) === JSON.stringify([...expected].sort())) return;
-    await p.waitForTimeout(100);
-  }
-  assert.deepEqual(shown, [...expected].sort());
+  const shown = async () => (await rows.allInnerTexts()).map((t) => /\b(own|other|system|quiet)\b/.exec(t)?.[1]).sort();
+  await until(shown, [...expected].sort(), "history rows");
 }
 
 /** The admin's view named `name`, as the API has it. */
@@ -142,17 +136,9 @@ describe("saved views: rename and share end to end", { concurrency: 1 }, () => {
       const share = menu(page).getByRole("combobox", { name: `Share view ${RENAMED} with` });
       assert.equal(await share.inputValue(), "", "not shared yet");
       await share.selectOption({ label: PROJECT });
-      const deadline = Date.now() + 10_000;
-      while ((await storedView(RENAMED)).project_id !== project.id) {
-        assert.ok(Date.now() < deadline, "the view was never shared");
-        await page.waitForTimeout(100);
-      }
+      await until(async () => (await storedView(RENAMED)).project_id, project.id, "the server has the view shared");
       assert.equal((await storedView(RENAMED)).project_name, PROJECT);
-      // The menu shows it once its list is fetched again after the change.
-      while ((await share.inputValue()) !== String(project.id)) {
-        assert.ok(Date.now() < deadline, `the menu never showed the share: ${await share.inputValue()}`);
-        await page.waitForTimeout(100);
-      }
+      await until(() => share.inputValue(), String(project.id), "the menu shows the share");
       await page.screenshot({ path: screenshotPath("views-menu.png") });
 
       await page.getByRole("button", { name: "Switch to light theme" }).click();
