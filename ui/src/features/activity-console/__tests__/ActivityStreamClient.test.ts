@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { streamClientForTest } from "../../../test/streamClient";
 import { MockWebSocket, asWebSocket, makeEntry, resetStores, streamFilter as filter } from "../../../test/utils";
 import { applyStreamEvents } from "../hooks/useActivityLogStream";
 import { ActivityStreamClient, reconnectDelay } from "../stream/ActivityStreamClient";
@@ -14,26 +15,13 @@ function setup(
     onConnectionLost?: () => void;
   } = {},
 ) {
-  const frames: (() => void)[] = [];
   const events: StreamEvent[][] = [];
   const statuses: string[] = [];
-  const client = new ActivityStreamClient({
-    url: "ws://localhost/ws/activity-logs",
-    getToken: () => "jwt-1",
-    getFilter: overrides.getFilter ?? (() => filter),
+  const { client, frames, runFrame } = streamClientForTest({
+    ...overrides,
     onEvents: (e) => events.push(e),
     onStatus: (s) => statuses.push(s),
-    WebSocketImpl: asWebSocket(MockWebSocket),
-    random: () => 0,
-    ...(overrides.loadRecent ? { loadRecent: overrides.loadRecent } : {}),
-    ...(overrides.onConnectionLost ? { onConnectionLost: overrides.onConnectionLost } : {}),
-    scheduleFlush: (flush) => {
-      frames.push(flush);
-      return () => undefined;
-    },
-    ...(overrides.maxPending ? { maxPending: overrides.maxPending } : {}),
   });
-  const runFrame = () => frames.splice(0).forEach((f) => f());
   return { client, events, statuses, frames, runFrame };
 }
 

@@ -1,15 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { MockWebSocket, asWebSocket, makeEntry, resetStores } from "../../../test/utils";
+import { recentPagesForTest, streamClientForTest } from "../../../test/streamClient";
+import { MockWebSocket, makeEntry, resetStores } from "../../../test/utils";
 import { applyStreamEvents } from "../hooks/useActivityLogStream";
-import { ActivityStreamClient } from "../stream/ActivityStreamClient";
 import { selectStreamFilter, useActivityConsoleStore as store } from "../stores/activityConsoleStore";
-import type { ActivityLogEntry, StreamFilter } from "../types";
-
-function deferred<T>() {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((res) => (resolve = res));
-  return { promise, resolve };
-}
 
 const entries = (...ids: number[]) => ids.map((id) => makeEntry({ id }));
 const bufferIds = () => store.getState().rows.map((r) => (r.kind === "entry" ? r.id : "gap"));
@@ -17,30 +10,15 @@ type Sent = Record<string, unknown> & { action: string };
 
 /** A client wired to the real store as the app wires it, with frames run and pages answered by the test. */
 function setup() {
-  const frames: (() => void)[] = [];
-  const pages: ReturnType<typeof deferred<ActivityLogEntry[]>>[] = [];
-  const loadRecent = vi.fn((_filter: StreamFilter, _signal: AbortSignal) => {
-    const page = deferred<ActivityLogEntry[]>();
-    pages.push(page);
-    return page.promise;
-  });
-  const client = new ActivityStreamClient({
-    url: "ws://localhost/ws/activity-logs",
-    getToken: () => "jwt-1",
+  const { pages, loadRecent } = recentPagesForTest();
+  const { client, runFrame } = streamClientForTest({
     getFilter: () => selectStreamFilter(store.getState()),
     onEvents: applyStreamEvents,
     onStatus: (s) => store.getState().setConnectionStatus(s),
     onQueryRefused: (refusal) => store.getState().setQueryError(refusal),
     onQueryInForce: (q) => store.getState().setQueryInForce(q),
     loadRecent,
-    WebSocketImpl: asWebSocket(MockWebSocket),
-    random: () => 0,
-    scheduleFlush: (flush) => {
-      frames.push(flush);
-      return () => undefined;
-    },
   });
-  const runFrame = () => frames.splice(0).forEach((f) => f());
   const sent = () => MockWebSocket.last.sent as Sent[];
   const lastSent = () => sent().at(-1)!;
   /** The server's answer to the last message: the filter it now runs. */

@@ -1,20 +1,8 @@
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import { MockWebSocket, asWebSocket, makeEntry, resetStores, streamFilter as filter } from "../../../test/utils";
+import { recentPagesForTest, streamClientForTest } from "../../../test/streamClient";
+import { MockWebSocket, makeEntry, resetStores, streamFilter as filter } from "../../../test/utils";
 import { applyStreamEvents } from "../hooks/useActivityLogStream";
-import { ActivityStreamClient } from "../stream/ActivityStreamClient";
 import { useActivityConsoleStore } from "../stores/activityConsoleStore";
-import type { ActivityLogEntry, StreamFilter } from "../types";
-
-/** A promise the test resolves or rejects when it chooses: the page request "in flight". */
-function deferred<T>() {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 
 const entries = (...ids: number[]) => ids.map((id) => makeEntry({ id }));
 const bufferIds = () =>
@@ -24,28 +12,8 @@ const bufferIds = () =>
 
 /** A client wired to the real store, with frames run by the test and page requests it answers. */
 function setup() {
-  const frames: (() => void)[] = [];
-  const pages: ReturnType<typeof deferred<ActivityLogEntry[]>>[] = [];
-  const loadRecent = vi.fn((_filter: StreamFilter, _signal: AbortSignal) => {
-    const page = deferred<ActivityLogEntry[]>();
-    pages.push(page);
-    return page.promise;
-  });
-  const client = new ActivityStreamClient({
-    url: "ws://localhost/ws/activity-logs",
-    getToken: () => "jwt-1",
-    getFilter: () => filter,
-    onEvents: applyStreamEvents,
-    onStatus: () => undefined,
-    loadRecent,
-    WebSocketImpl: asWebSocket(MockWebSocket),
-    random: () => 0,
-    scheduleFlush: (flush) => {
-      frames.push(flush);
-      return () => undefined;
-    },
-  });
-  const runFrame = () => frames.splice(0).forEach((f) => f());
+  const { pages, loadRecent } = recentPagesForTest();
+  const { client, frames, runFrame } = streamClientForTest({ getFilter: () => filter, onEvents: applyStreamEvents, loadRecent });
   const connect = () => {
     MockWebSocket.last.open();
     MockWebSocket.last.receive({ type: "subscribed", filter });

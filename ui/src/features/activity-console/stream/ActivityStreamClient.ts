@@ -31,7 +31,7 @@ export interface QueryRefusal {
   position: number;
 }
 
-interface StreamClientOptions {
+export interface StreamClientOptions {
   url: string;
   getToken: () => string | null;
   getFilter: () => StreamFilter;
