@@ -107,6 +107,8 @@ class ServerCollector(Collector):
                                   "entries", value=runtime.retention.days_created)  # fmt: skip
         yield CounterMetricFamily("activity_closed_day_indexes_built", "query indexes built on closed days' "
                                   "partitions", value=runtime.retention.indexes_built)  # fmt: skip
+        yield CounterMetricFamily("activity_today_partial_indexes_built", "partial query indexes built on today's "
+                                  "partitions", value=runtime.retention.today_indexes_built)  # fmt: skip
         catalogue = runtime.key_catalogue.stats
         yield CounterMetricFamily("activity_key_catalogue_written_keys", "attribute keys written to the key catalogue",
                                   value=catalogue.written)  # fmt: skip

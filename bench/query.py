@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import os
 import random
+import re
 import statistics
 import sys
 import tempfile
@@ -40,8 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from collector import partitions  # noqa: E402
 from collector.contract import LEVEL_IDS, SOURCE_IDS  # noqa: E402
-from collector.db import migrate, repository  # noqa: E402
-from collector.db.connect import connect, running_postgres, with_database  # noqa: E402
+from collector.db import migrate, query_indexes, repository  # noqa: E402
+from collector.db.connect import POOL_SERVER_SETTINGS, connect, running_postgres, with_database  # noqa: E402
 from collector.db.queries import q  # noqa: E402
 from collector.contract import FACET_MAX_ROWS  # noqa: E402
 from collector.db.repository import Facet, LogFilter, Scope  # noqa: E402
@@ -146,22 +147,67 @@ async def fill(conn: asyncpg.Connection, rows: int, seed: int) -> float:
     return elapsed
 
 
-async def timed(action: Callable[[], Awaitable[Any]], repeat: int) -> float:
-    """Median milliseconds of ``repeat`` runs after one warm-up."""
+async def copy_yesterday_into_today(conn: asyncpg.Connection) -> None:
+    """A copy of yesterday's rows, restamped into today from midnight to five minutes ago in their
+    order, so that today holds a day's rows on top of its own, as it does late in the day."""
+    started = time.perf_counter()
+    columns = ", ".join(column for column in COPY_COLUMNS if column not in ("id", "timestamp"))
+    added = await conn.fetchval(f"""
+        WITH day AS (SELECT date_trunc('day', now()) AS today),
+        added AS (
+            INSERT INTO activity_logs (timestamp, {columns})
+            SELECT day.today + (l.timestamp - (day.today - interval '1 day'))
+                       * (extract(epoch FROM now() - day.today - interval '5 minutes') / 86400), {columns}
+            FROM activity_logs l, day
+            WHERE l.timestamp >= day.today - interval '1 day' AND l.timestamp < day.today
+            ORDER BY l.timestamp
+            RETURNING 1)
+        SELECT count(*) FROM added""")  # fmt: skip
+    await conn.execute("VACUUM ANALYZE activity_logs")
+    today = await conn.fetchval("SELECT count(*) FROM activity_logs WHERE timestamp >= date_trunc('day', now())")
+    print(f"  late day: {added:,} rows of yesterday copied into today ({today:,} rows today) in "
+          f"{time.perf_counter() - started:.0f} s", flush=True)
+
+
+async def today_indexes(conn: asyncpg.Connection, mode: str) -> None:
+    """Today's partial query indexes as a retention cycle builds them now (timed), or none."""
+    for record in await conn.fetch(q("partial_query_indexes"), None):
+        await conn.execute(f'DROP INDEX "{record["index_name"]}"')
+    if mode == "drop":
+        print("  today's partial query indexes: none")
+        return
+    today_rows = await conn.fetchval("SELECT count(*) FROM activity_logs WHERE timestamp >= date_trunc('day', now())")
+    started = time.perf_counter()
+    built = await partitions.index_today(conn, datetime.now(timezone.utc))
+    elapsed = time.perf_counter() - started
+    await conn.execute("ANALYZE activity_logs")
+    bound = await query_indexes.today_indexed_before(conn, datetime.now(timezone.utc))
+    print(f"  today's partial query indexes: {built} over {today_rows:,} rows built in {elapsed:.1f} s, "
+          + (f"rows before {bound:%H:%M} UTC covered" if bound else "none complete"), flush=True)
+
+
+async def samples_ms(action: Callable[[], Awaitable[Any]], repeat: int) -> list[float]:
+    """Milliseconds of ``repeat`` runs after one warm-up."""
     await action()
     samples = []
     for _ in range(repeat):
         started = time.perf_counter()
         await action()
         samples.append((time.perf_counter() - started) * 1000)
-    return statistics.median(samples)
+    return samples
 
 
-async def measure(conn: asyncpg.Connection, rows: int, repeat: int, export_rows: int) -> None:
+async def timed(action: Callable[[], Awaitable[Any]], repeat: int) -> float:
+    """Median milliseconds of ``repeat`` runs after one warm-up."""
+    return statistics.median(await samples_ms(action, repeat))
+
+
+async def measure(conn: asyncpg.Connection, rows: int, repeat: int, export_rows: int, *, only: str | None = None,
+                  pages_only: bool = False) -> None:
     now = datetime.now(timezone.utc)
     admin, creator = Scope.admin(), Scope(is_admin=False, user_id=1, project_ids=[1, 2])
     some_trace = f"{(rows // 2) // 10:032x}"
-    cases: list[tuple[str, LogFilter, Scope]] = [
+    all_cases: list[tuple[str, LogFilter, Scope]] = [
         ("no filter", LogFilter(), admin),
         ("level=error", LogFilter(levels=["error"]), admin),
         ("level=warn,error", LogFilter(levels=["warn", "error"]), admin),
@@ -192,6 +238,13 @@ async def measure(conn: asyncpg.Connection, rows: int, repeat: int, export_rows:
         (f"creator: q {RARE_WORD}", LogFilter(q=RARE_WORD), creator),
         (f"creator: q node_id:{RARE_NODE_ID}", LogFilter(q=f"node_id:{RARE_NODE_ID}"), creator),
     ]
+    cases = [case for case in all_cases if only is None or re.search(only, case[0])]
+    if pages_only:
+        print(f"\nfirst page (25 rows), min / median / max of {repeat} ms after a warm-up, {rows:,} rows")
+        for name, log_filter, scope in cases:
+            samples = await samples_ms(lambda: repository.query_logs(conn, log_filter, scope, limit=25), repeat)
+            print(f"{name:<44} {min(samples):>8.1f} {statistics.median(samples):>8.1f} {max(samples):>8.1f}", flush=True)
+        return
     print(f"\nfirst page (25 rows) and its total, median of {repeat} ms, {rows:,} rows")
     header = f"{'filter':<44} {'page':>9} {'count':>10} {'count≤10k':>10} {'cursor':>9} {'total':>11}"
     print(header)
@@ -268,6 +321,16 @@ async def main() -> None:
     parser.add_argument("--reuse", metavar="DATABASE", help="measure an existing bench database (from --keep); no fill")
     parser.add_argument("--jit", choices=["on", "off"], default="on",
                         help="PostgreSQL JIT for the measuring connection (the server's default is on)")
+    parser.add_argument("--cases", metavar="REGEX", help="only the filters whose name matches")
+    parser.add_argument("--pages-only", action="store_true",
+                        help="time first pages only, min/median/max (no counts, histograms, facets, export)")
+    parser.add_argument("--late-day", action="store_true",
+                        help="first copy yesterday's rows into the part of today that has passed, so that today "
+                             "holds a day's rows more, as late in the day (changes the database: use with --keep "
+                             "or --reuse, once)")
+    parser.add_argument("--today-indexes", choices=["build", "drop"], default="build",
+                        help="build today's partial query indexes as a retention cycle does (the default), or "
+                             "drop them to measure without")
     parser.add_argument("--search-index", action="store_true",
                         help="build the optional trigram search index (activity-console search-index enable) first")
     args = parser.parse_args()
@@ -283,7 +346,7 @@ async def bench(admin_url: str, args: argparse.Namespace) -> None:
     try:
         if not args.reuse:
             await admin.execute(f"CREATE DATABASE {name}")
-        conn = await connect(with_database(admin_url, name), server_settings={"jit": args.jit})
+        conn = await connect(with_database(admin_url, name), server_settings={**POOL_SERVER_SETTINGS, "jit": args.jit})
         try:
             if args.reuse:
                 args.rows = await conn.fetchval("SELECT count(*) FROM activity_logs")
@@ -297,11 +360,16 @@ async def bench(admin_url: str, args: argparse.Namespace) -> None:
                 await conn.execute(q("create_search_extension"))
                 await partitions.build_search_index(conn)
                 print(f"  search index built in {time.perf_counter() - started:.0f} s")
+            if args.late_day:
+                await copy_yesterday_into_today(conn)
+                args.rows = await conn.fetchval("SELECT count(*) FROM activity_logs")
+            await today_indexes(conn, args.today_indexes)
             print(f"  JIT {args.jit}; search index {'on' if await conn.fetchval(q('search_index_exists')) else 'off'}")
             size = await conn.fetchval("SELECT pg_size_pretty(sum(pg_total_relation_size(relid))) "
                                        "FROM pg_partition_tree('activity_logs')")  # fmt: skip
             print(f"  table with indexes: {size}")
-            await measure(conn, args.rows, args.repeat, min(args.export_rows, args.rows))
+            await measure(conn, args.rows, args.repeat, min(args.export_rows, args.rows), only=args.cases,
+                          pages_only=args.pages_only)  # fmt: skip
         finally:
             await conn.close()
     finally:

@@ -13,6 +13,9 @@ ratios measured within a run):
   the previous one commits (commits in order), without the commit-order lock: the most that
   taking COMMIT off the critical path could give (not something to ship: the lock keeps ids
   committed in order across processes).
+- ``<mode>+today`` / ``<mode>+whole``: the mode with today's partitions carrying the four query
+  indexes, partial as a retention cycle builds them (over rows stamped before the run: what
+  ingest pays for them), or whole (what ingest would pay without the bound).
 - ``writer`` / ``writer-nocat``: ``BatchWriter`` itself (with / without the key catalogue), fed
   the same pre-encoded requests by ``--submitters`` coroutines that each resubmit as soon as
   their request is committed; no receivers, no live subscribers.
@@ -36,6 +39,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import psutil
@@ -45,12 +49,15 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from collector.copy_rows import RequestRecords, assign_ids, split_tuples  # noqa: E402
+from collector import partitions  # noqa: E402
 from collector.db import migrate  # noqa: E402
+from collector.db.query_indexes import QUERY_INDEXES, day_table  # noqa: E402
 from collector.db.connect import connect, create_pool  # noqa: E402
 from collector.db.queries import q  # noqa: E402
 from collector.hub import LiveHub  # noqa: E402
 from collector.id_blocks import IdBlocks, block_size, blocks_for  # noqa: E402
 from collector.key_catalogue import KeyCatalogue  # noqa: E402
+from collector.model import LEVELS  # noqa: E402
 from collector.writer import BatchWriter, copy_tuples  # noqa: E402
 from databases import create_database, drop_database  # noqa: E402
 from ingest import LIMIT_REQUESTS_PER_COPY, encode_limit_rows  # noqa: E402
@@ -83,10 +90,20 @@ def backend_cpu(pid: int) -> float:
     return times.user + times.system
 
 
-async def fresh(admin_url: str, name: str) -> str:
+async def fresh(admin_url: str, name: str, indexes: str | None, rows_from: datetime) -> str:
+    """A new database with the schema; today's partitions with the query indexes ``indexes``
+    (``today``: partial, bounded before ``rows_from``; ``whole``) or none."""
     url = await create_database(admin_url, name)
     conn = await connect(url)
     await migrate.apply(conn)
+    if indexes == "today":
+        built = await partitions.index_today(conn, rows_from - timedelta(minutes=1))
+        assert built == len(QUERY_INDEXES) * len(LEVELS), built
+    elif indexes == "whole":
+        for level in LEVELS:
+            table = day_table(level, rows_from.astimezone(timezone.utc).date())
+            for suffix, template in QUERY_INDEXES:
+                await conn.execute(partitions._statement(template, index=f"{table}_{suffix}", table=table))
     await conn.close()
     return url
 
@@ -212,6 +229,7 @@ async def main() -> None:
     args = parser.parse_args()
     modes = args.modes.split(",")
     rng = random.Random(42)
+    rows_from = datetime.now(timezone.utc)
     otlp = [build_request(rng) for _ in range(LIMIT_REQUESTS_PER_COPY)]
     with tempfile.TemporaryDirectory() as scratch:
         limit = await encode_limit_rows(args.database_url, otlp, Path(scratch) / "rows.pgcopy")
@@ -223,14 +241,15 @@ async def main() -> None:
         for run in range(1, args.runs + 1):
             order = modes if run % 2 else list(reversed(modes))
             for mode in order:
-                url = await fresh(args.database_url, name)
-                per_flush = int(mode.split(":")[1]) // RECORDS_PER_REQUEST if ":" in mode else 0
+                kind, _, indexes = mode.partition("+")
+                url = await fresh(args.database_url, name, indexes or None, rows_from)
+                per_flush = int(kind.split(":")[1]) // RECORDS_PER_REQUEST if ":" in kind else 0
                 if mode.startswith("overlap:"):
                     result = await run_overlapped(url, requests, per_flush, args.seconds)
                 elif mode.startswith("flush:"):
                     result = await run_flush(url, requests, per_flush, args.seconds)
                 else:
-                    result = await run_writer(url, requests, args.submitters, args.seconds, mode == "writer")
+                    result = await run_writer(url, requests, args.submitters, args.seconds, kind == "writer")
                 await drop_database(args.database_url, name)
                 table[mode].append(result)
                 print(f"run {run} {mode:<12} {result.rate:>9,.0f} rows/s  "

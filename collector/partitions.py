@@ -28,6 +28,8 @@ import asyncpg
 from collector.contract import LEVEL_IDS, LEVELS
 from collector.db import repository
 from collector.db.queries import q
+from collector.db.query_indexes import (QUERY_INDEXES, day_table, indexed_before, partial_index_bound,
+                                        partial_index_name, timestamp_literal)
 
 log = logging.getLogger(__name__)
 
@@ -148,13 +150,17 @@ async def purge_older_than(conn: asyncpg.Connection, level: str, cutoff: datetim
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
-def _statement(name: str, **identifiers: str) -> str:
+def _statement(name: str, *, before: datetime | None = None, **identifiers: str) -> str:
     """A named DDL template with its table and index names filled in, quoted; only names of the
-    shape this schema gives its tables are accepted."""
+    shape this schema gives its tables are accepted. ``before`` fills a ``{where}`` with a
+    partial index's bound, written as a constant (the planner proves a query's use of the index
+    from it), else leaves it empty."""
     for value in identifiers.values():
         if not _IDENTIFIER.match(value):
             raise ValueError(f"not a name of this schema: {value!r}")
-    return q(name).format(**{key: f'"{value}"' for key, value in identifiers.items()})
+    fill = {key: f'"{value}"' for key, value in identifiers.items()}
+    fill["where"] = "" if before is None else f'WHERE "timestamp" < {timestamp_literal(before)}'
+    return q(name).format(**fill)
 
 
 async def build_search_index(conn: asyncpg.Connection) -> int:
@@ -173,7 +179,7 @@ async def build_search_index(conn: asyncpg.Connection) -> int:
             if table["partitioned"]:
                 await conn.execute(_statement("create_partitioned_search_index", **names))
             elif not table["index_valid"]:
-                await conn.execute(_statement("drop_invalid_search_index", index=names["index"]))
+                await conn.execute(_statement("drop_index_concurrently", index=names["index"]))
                 await conn.execute(_statement("create_partition_search_index", **names))
                 built += 1
             if table["parent_index_name"]:
@@ -182,42 +188,88 @@ async def build_search_index(conn: asyncpg.Connection) -> int:
     raise RuntimeError("the search index is still incomplete after five rounds over the partitions")
 
 
-# The query indexes a closed day gets (index name suffix, template in queries.sql). Today's and
-# later days have none of them, so that ingest pays no upkeep for them: measured per row of
-# backend CPU, a GIN on the fields costs ingest about a quarter more, one on the message's words
-# half as much again (docs/schema.md). Queries over today read its rows without these indexes.
-CLOSED_DAY_INDEXES = (
-    ("fields_idx", "create_day_fields_index"),
-    ("resource_idx", "create_day_resource_index"),
-    ("words_idx", "create_day_words_index"),
-    ("service_idx", "create_day_service_index"),
-)
 # A build waits for transactions older than it to end (CONCURRENTLY); one that waits longer
 # than this is given up and tried again next cycle (its invalid leftover dropped first).
 INDEX_BUILD_LOCK_TIMEOUT = "30s"
+# Today's partial indexes are built again (with a later bound) once their bound is this old.
+TODAY_INDEX_MIN_AGE = timedelta(minutes=30)
 
 
 async def index_closed_days(conn: asyncpg.Connection, now: datetime, *, budget_s: float = 600.0) -> int:
-    """Builds the query indexes closed days lack (``CLOSED_DAY_INDEXES``), newest day first, each
+    """Builds the query indexes closed days lack (``QUERY_INDEXES``), newest day first, each
     ``CONCURRENTLY``, starting no build after ``budget_s``; returns how many were built. A build
     that fails (a lock wait timed out, the server restarted) leaves an invalid index, which the
     next call drops and builds again."""
     started = time_now()
     rows = await conn.fetch(q("closed_days_missing_query_indexes"), utc_day(now),
                             [f"activity_logs_{level}" for level in LEVELS],
-                            [suffix for suffix, _ in CLOSED_DAY_INDEXES])  # fmt: skip
+                            [suffix for suffix, _ in QUERY_INDEXES])  # fmt: skip
     built = 0
     await conn.execute(q("set_session_lock_timeout"), INDEX_BUILD_LOCK_TIMEOUT)
     try:
         for row in rows:
-            for (_, template), index, valid in zip(CLOSED_DAY_INDEXES, row["index_names"], row["index_valid"]):
+            for (_, template), index, valid in zip(QUERY_INDEXES, row["index_names"], row["index_valid"]):
                 if valid:
                     continue
                 if time_now() - started > budget_s:
                     return built
-                await conn.execute(_statement("drop_invalid_search_index", index=index))
+                await conn.execute(_statement("drop_index_concurrently", index=index))
                 await conn.execute(_statement(template, index=index, table=row["table_name"]))
                 built += 1
     finally:
         await conn.execute(q("reset_lock_timeout"))
     return built
+
+
+async def index_today(conn: asyncpg.Connection, now: datetime) -> int:
+    """Gives today's partitions the query indexes over the rows stamped before ``now`` (to the
+    minute), each ``CONCURRENTLY``, then drops the partial indexes this set replaces: those of
+    today with an earlier bound, and those of closed days, whose whole indexes
+    (``index_closed_days``) serve instead once valid. Returns how many were built.
+
+    Each set reads the day so far, so hourly cycles build about 11.5 days' worth of indexes a day
+    (bench/query.py: the set over a day of 400,000 rows took 7 s, so 80 s a day at that volume).
+    A set left incomplete (a lock wait timed out) is not used, and the next cycle builds it
+    again; the earlier set serves meanwhile."""
+    today = utc_day(now)
+    bound = now.astimezone(timezone.utc).replace(second=0, microsecond=0)
+    tables = [day_table(level, today) for level in LEVELS]
+    current = indexed_before(await conn.fetch(q("partial_query_indexes"), tables), today)
+    built = 0
+    await conn.execute(q("set_session_lock_timeout"), INDEX_BUILD_LOCK_TIMEOUT)
+    try:
+        if bound > day_start(today) and (current is None or bound - current >= TODAY_INDEX_MIN_AGE):
+            for table in tables:
+                for suffix, template in QUERY_INDEXES:
+                    index = partial_index_name(table, suffix, bound)
+                    await conn.execute(_statement("drop_index_concurrently", index=index))
+                    await conn.execute(_statement(template, index=index, table=table, before=bound))
+                    built += 1
+            current = bound
+        # A drop waits for the reads that may use the index to end.
+        for index in await _replaced_partial_indexes(conn, today, current):
+            await conn.execute(_statement("drop_index_concurrently", index=index))
+    except asyncpg.LockNotAvailableError:
+        log.info("today's query indexes: a build or drop waited too long for older transactions; trying again "
+                 "next cycle")
+    finally:
+        await conn.execute(q("reset_lock_timeout"))
+    return built
+
+
+async def _replaced_partial_indexes(conn: asyncpg.Connection, today: date, current: datetime | None) -> list[str]:
+    """Partial query indexes no longer needed: today's other than the set bounded at
+    ``current``, and a closed day's once its whole indexes are valid."""
+    tables = {day_table(level, today) for level in LEVELS}
+    closed_days_lacking = {r["table_name"] for r in await conn.fetch(
+        q("closed_days_missing_query_indexes"), today, [f"activity_logs_{level}" for level in LEVELS],
+        [suffix for suffix, _ in QUERY_INDEXES])}  # fmt: skip
+    replaced = []
+    for record in await conn.fetch(q("partial_query_indexes"), None):
+        parsed = partial_index_bound(record["index_name"])
+        if parsed is None:
+            continue
+        table, _, index_bound = parsed
+        if table in tables and index_bound != current or table not in tables and table not in closed_days_lacking:
+            replaced.append(record["index_name"])
+    return replaced

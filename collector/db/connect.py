@@ -38,11 +38,19 @@ async def init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
+# What every pooled connection sets.
+# - JIT off: the console's queries are short index walks, and PostgreSQL's cost estimate for a
+#   scoped filter can trigger JIT compilation that costs ten times the query (measured with
+#   bench/query.py: 268 ms of JIT for 18 ms of work).
+# - A plan made for each run's values: asyncpg prepares every statement, and after five runs
+#   PostgreSQL may reuse one plan made without them. Such a plan cannot leave out the partitions
+#   outside a page's time range, see today's partial indexes, or tell a rare query value from a
+#   common one; a rare word's page took 110 ms instead of 8 once it was used (bench/query.py).
+POOL_SERVER_SETTINGS = {"jit": "off", "plan_cache_mode": "force_custom_plan"}
+
+
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10, **kwargs: Any) -> asyncpg.Pool:
-    # JIT off: the console's queries are short index walks, and PostgreSQL's cost estimate for a
-    # scoped filter can trigger JIT compilation that costs ten times the query (measured with
-    # bench/query.py: 268 ms of JIT for 18 ms of work).
-    server_settings = {"jit": "off", **kwargs.pop("server_settings", {})}
+    server_settings = {**POOL_SERVER_SETTINGS, **kwargs.pop("server_settings", {})}
     return await asyncpg.create_pool(
         dsn, min_size=min_size, max_size=max_size, init=init_connection, server_settings=server_settings, **kwargs
     )

@@ -282,8 +282,8 @@ CREATE INDEX IF NOT EXISTS {index} ON ONLY {table} USING gin (message gin_trgm_o
 -- CONCURRENTLY: ingest into the partition goes on while its part is built.
 CREATE INDEX CONCURRENTLY IF NOT EXISTS {index} ON {table} USING gin (message gin_trgm_ops);
 
--- name: drop_invalid_search_index
--- What an interrupted CONCURRENTLY build leaves.
+-- name: drop_index_concurrently
+-- What an interrupted CONCURRENTLY build leaves, or an index another replaced.
 DROP INDEX CONCURRENTLY IF EXISTS {index};
 
 -- name: attach_search_index
@@ -370,20 +370,33 @@ HAVING NOT bool_and(coalesce(x.indisvalid, false))
 ORDER BY d.day DESC, d.table_name;
 
 -- name: create_day_fields_index
--- The query indexes of a closed day (collector/partitions.py index_closed_days). Templates
--- ({index}, {table}), CONCURRENTLY: late entries for that day go on being written meanwhile.
+-- The query indexes of a day (collector/partitions.py): templates ({index}, {table}, {where}),
+-- CONCURRENTLY: entries for that day go on being written meanwhile. {where} is empty for a
+-- closed day, and bounds today's partial indexes (WHERE "timestamp" < <a constant>).
 -- Keep the expressions identical to the query compiler's (collector/db/query_sql.py).
-CREATE INDEX CONCURRENTLY IF NOT EXISTS {index} ON {table} USING gin (fields jsonb_path_ops);
+CREATE INDEX CONCURRENTLY IF NOT EXISTS {index} ON {table} USING gin (fields jsonb_path_ops) {where};
 
 -- name: create_day_resource_index
-CREATE INDEX CONCURRENTLY IF NOT EXISTS {index} ON {table} USING gin (resource jsonb_path_ops);
+CREATE INDEX CONCURRENTLY IF NOT EXISTS {index} ON {table} USING gin (resource jsonb_path_ops) {where};
 
 -- name: create_day_words_index
 -- The message's words as free-text search reads them (migration 0010).
-CREATE INDEX CONCURRENTLY IF NOT EXISTS {index} ON {table} USING gin (activity_message_words(message));
+CREATE INDEX CONCURRENTLY IF NOT EXISTS {index} ON {table} USING gin (activity_message_words(message)) {where};
 
 -- name: create_day_service_index
-CREATE INDEX CONCURRENTLY IF NOT EXISTS {index} ON {table} (service_name, timestamp);
+CREATE INDEX CONCURRENTLY IF NOT EXISTS {index} ON {table} (service_name, timestamp) {where};
+
+-- name: partial_query_indexes
+-- Today's partial query indexes (names ending in _to<HHMM>) on the tables $1, or on every day
+-- table when $1 is NULL, with whether each is valid.
+SELECT t.relname AS table_name, c.relname AS index_name, x.indisvalid AS valid
+FROM pg_index x
+JOIN pg_class c ON c.oid = x.indexrelid
+JOIN pg_class t ON t.oid = x.indrelid
+WHERE t.relnamespace = current_schema()::regnamespace
+  AND t.relname ~ '^activity_logs_[a-z]+_[0-9]{8}$' AND ($1::text[] IS NULL OR t.relname = ANY($1::text[]))
+  AND c.relname ~ '_to[0-9]{4}$'
+ORDER BY 1, 2;
 
 -- name: list_saved_views
 -- The views a user may open ($1 the user, $2 an admin?): their own, those shared with a project

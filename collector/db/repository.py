@@ -18,6 +18,7 @@ import asyncpg
 from collector import preview
 from collector.contract import LEVEL_IDS, SOURCE_IDS, LogFilterFields, LogQuery
 from collector.db.queries import q
+from collector.db.query_indexes import timestamp_literal, today_indexed_before
 from collector.db.query_sql import query_condition
 from collector.errors import ConfigurationError
 from collector.mapping import NAME_CHARS
@@ -203,17 +204,40 @@ QUERY_WALK_TIMEOUT_MS = 100
 # of time: PostgreSQL then plans and opens only the partitions of the last day or two (a page
 # over every partition took 8 ms to plan and start on ten million rows, 1.9 ms sliced).
 RECENT_WINDOW = timedelta(days=1)
+# Where a query's page cuts the time before the recent window: 2, then 4, then 8 more days, then
+# the rest (bench/query.py: a value in one row in 100,000 fills its page within about a week).
+QUERY_OLDER_STRETCHES = (timedelta(days=2), timedelta(days=6), timedelta(days=14))
 
 
-def _recent_window_start(log_filter: LogFilter, oldest_first: bool) -> datetime | None:
+def _recent_window_start(log_filter: LogFilter, oldest_first: bool, now: datetime) -> datetime | None:
     if oldest_first or log_filter.after_id is not None or log_filter.newer_than_id is not None:
         return None
-    start = datetime.now(timezone.utc) - RECENT_WINDOW
+    start = now - RECENT_WINDOW
     if log_filter.since is not None and log_filter.since >= start:
         return None  # already narrow
     if log_filter.until is not None and log_filter.until <= start:
         return None  # nothing in the window
     return start
+
+
+@dataclass(frozen=True)
+class _Stretch:
+    """A stretch of a page's time range, read on its own: [since, until); ``indexed_before`` when
+    its rows of today are all covered by today's partial query indexes."""
+
+    since: datetime | None
+    until: datetime | None
+    indexed_before: datetime | None = None
+
+
+def _stretches(log_filter: LogFilter, cuts: list[datetime], indexed: datetime | None) -> list[_Stretch]:
+    """The time range of a newest-first page cut at ``cuts`` (those inside it), newest stretch
+    first; the stretch that ends at ``indexed``, the bound of today's query indexes, is marked."""
+    inside = {cut for cut in cuts if (log_filter.since is None or cut > log_filter.since)
+              and (log_filter.until is None or cut < log_filter.until)}  # fmt: skip
+    edges = [log_filter.until, *sorted(inside, reverse=True), log_filter.since]
+    return [_Stretch(since, until, indexed if indexed is not None and until == indexed else None)
+            for until, since in zip(edges, edges[1:])]  # fmt: skip
 
 
 async def query_logs(
@@ -224,31 +248,53 @@ async def query_logs(
     ``after_id``, oldest first in id (commit) order. Large entries come ``shortened`` for display
     (``VIEW_COLUMNS``) unless told otherwise.
 
-    A newest-first page is first read from the ``RECENT_WINDOW``: every entry outside it is older
-    than every entry in it, so when the window fills the page (``offset + limit`` entries), that
-    page is exactly the page of the whole range; otherwise the whole range is read."""
-    start = _recent_window_start(log_filter, oldest_first)
-    if start is not None and limit > 0:
-        recent = dataclasses.replace(log_filter, since=start)
-        rows = await _query_page(conn, recent, scope, limit=limit, offset=offset, oldest_first=False, shortened=shortened)
-        if len(rows) == limit:
-            return rows
+    A newest-first page is read in stretches of its time range, newest first:
+    every entry of a stretch is older than every entry of the ones before it, so the page is the
+    first ``offset + limit`` entries of the stretches in turn. A page with an offset that the
+    first stretch does not fill is read over the whole range instead."""
+    now = datetime.now(timezone.utc)
+    cuts: list[datetime] = []
+    recent_start = _recent_window_start(log_filter, oldest_first, now)
+    if recent_start is not None:
+        cuts.append(recent_start)
+    indexed = None
+    if log_filter.q and not oldest_first and log_filter.after_id is None and log_filter.newer_than_id is None:
+        # A query's rare terms are looked for through indexes: today's up to their bound (the
+        # rows since are read without), and the older days' in growing stretches, as planning
+        # a query over every day's indexes costs about a quarter of a millisecond per partition.
+        indexed = await today_indexed_before(conn, now)
+        if indexed is not None:
+            cuts.append(indexed)
+        if recent_start is not None:
+            cuts += [recent_start - older for older in QUERY_OLDER_STRETCHES]
+    stretches = _stretches(log_filter, cuts, indexed)
+    if len(stretches) > 1 and limit > 0:
+        rows: list[ActivityRow] = []
+        for number, stretch in enumerate(stretches):
+            if number > 0 and offset > 0:
+                break
+            part = dataclasses.replace(log_filter, since=stretch.since, until=stretch.until)
+            rows += await _query_page(conn, part, scope, limit=limit - len(rows), offset=offset, oldest_first=False,
+                                      shortened=shortened, indexed_before=stretch.indexed_before)  # fmt: skip
+            if len(rows) == limit:
+                return rows
         if offset == 0:
-            # The window holds all its matches (fewer than a page): the rest of the page is the
-            # newest before it, read without going over the window's rows again.
-            older = dataclasses.replace(log_filter, until=start)
-            return rows + await _query_page(conn, older, scope, limit=limit - len(rows), offset=0, oldest_first=False,
-                                            shortened=shortened)  # fmt: skip
+            return rows
     return await _query_page(conn, log_filter, scope, limit=limit, offset=offset, oldest_first=oldest_first,
                              shortened=shortened)  # fmt: skip
 
 
 async def _query_page(
     conn: asyncpg.Connection, log_filter: LogFilter, scope: Scope, *, limit: int, offset: int, oldest_first: bool,
-    shortened: bool,
+    shortened: bool, indexed_before: datetime | None = None,
 ) -> list[ActivityRow]:
     params: list[Any] = []
     where = where_clause(log_filter, scope, params)
+    if indexed_before is not None:
+        # The planner uses today's partial indexes once it proves the page's rows lie under
+        # their bound: from a constant in any plan, from a parameter only in a plan made for its
+        # value, which PostgreSQL may stop making for a prepared statement after its fifth run.
+        where += f" AND l.timestamp < {timestamp_literal(indexed_before)}"
     order = _order(log_filter, oldest_first)
     columns = VIEW_COLUMNS if shortened else SELECT_COLUMNS
     tail = f"ORDER BY {order} LIMIT ${len(params) + 1} OFFSET ${len(params) + 2}"

@@ -14,8 +14,9 @@ import pytest
 
 from api.retention import RetentionJob
 from collector import partitions
-from collector.db import migrate, repository
+from collector.db import migrate, query_indexes, repository
 from collector.db.connect import connect, create_pool
+from collector.db.queries import q
 from collector.db.query_sql import query_condition
 from collector.db.repository import LogFilter, Scope, count_logs, histogram, query_logs, update_settings
 from collector.hub import LiveHub
@@ -327,3 +328,92 @@ async def test_closed_days_get_the_query_indexes_and_today_none(db):
             assert f"{table}_{index}_idx" in plan, (text, plan)
     finally:
         await db.execute("RESET enable_seqscan")
+
+
+async def partial_indexes(db) -> dict[str, bool]:
+    return {r["index_name"]: r["valid"] for r in await db.fetch(q("partial_query_indexes"), None)}
+
+
+async def test_today_gets_partial_query_indexes_up_to_each_cycle(db):
+    """Today's partitions get the four query indexes over the rows stamped before the cycle (to
+    the minute), which ingest's now-stamped rows fall outside; a cycle within
+    TODAY_INDEX_MIN_AGE builds nothing, a later one builds a new set and drops the old one; an
+    incomplete set is not used and is built again; a closed day's set goes once the day's whole
+    indexes are valid."""
+    today = NOW.date()
+    await partitions.create_days(db, [today - timedelta(days=1), today])
+    await db.execute(POPULATE.split(";", 2)[2], NOW + timedelta(hours=3), 300)
+    now = max(NOW, partitions.day_start(today) + timedelta(minutes=5))
+    bound = now.replace(second=0)
+    tables = [f"activity_logs_{level}_{today:%Y%m%d}" for level in LEVELS]
+    expected = {f"{table}_{kind}_to{bound:%H%M}" for table in tables for kind in ("fields", "resource", "words", "service")}
+
+    assert await query_indexes.today_indexed_before(db, now) is None
+    assert await partitions.index_today(db, now) == 16
+    assert await partial_indexes(db) == dict.fromkeys(expected, True)
+    assert await query_indexes.today_indexed_before(db, now) == bound
+    # Partial: the predicate is the bound, as a constant.
+    definition = await db.fetchval("SELECT pg_get_indexdef($1::regclass)", sorted(expected)[0])
+    assert "WHERE" in definition and "timestamp" in definition, definition
+    covered = await db.fetchval(f"SELECT count(*) FROM {tables[1]} WHERE timestamp < $1", bound)
+    later = await db.fetchval(f"SELECT count(*) FROM {tables[1]} WHERE timestamp >= $1", bound)
+    assert covered and later  # rows on both sides of the bound
+
+    assert await partitions.index_today(db, now + partitions.TODAY_INDEX_MIN_AGE - timedelta(minutes=1)) == 0
+    # A set one index short is not used, and the next cycle builds a whole one again.
+    victim = sorted(expected)[3]
+    await db.execute(f"UPDATE pg_index SET indisvalid = false WHERE indexrelid = '{victim}'::regclass")
+    assert await query_indexes.today_indexed_before(db, now) is None
+    later_now = now + partitions.TODAY_INDEX_MIN_AGE
+    if later_now.date() == today:
+        assert await partitions.index_today(db, later_now) == 16
+        later_bound = later_now.replace(second=0)
+        assert set(await partial_indexes(db)) == {name.replace(f"_to{bound:%H%M}", f"_to{later_bound:%H%M}")
+                                                  for name in expected}  # fmt: skip
+        assert await query_indexes.today_indexed_before(db, later_now) == later_bound
+
+    # The day closes: its partial indexes stay until its whole ones are valid, then go.
+    tomorrow = partitions.day_start(today + timedelta(days=1)) + timedelta(hours=1)
+    await partitions.create_days(db, [today + timedelta(days=1)])
+    await partitions.index_today(db, tomorrow)
+    assert {name for name in await partial_indexes(db) if name.startswith(tuple(tables))}
+    assert await partitions.index_closed_days(db, tomorrow) > 0
+    await partitions.index_today(db, tomorrow)
+    assert not {name for name in await partial_indexes(db) if name.startswith(tuple(tables))}
+
+
+async def test_a_query_page_reads_today_through_its_partial_indexes_and_agrees(db):
+    """With today's partial indexes, a query's page is read in stretches cut at their bound; the
+    stretch before it is planned on today's partitions through those indexes (the bound is a
+    constant in the SQL), and every page, at every offset, is the one the whole range gives."""
+    *setup, populate = POPULATE.split(";")
+    await db.execute(";".join(setup))
+    await partitions.create_days(db, [(NOW - timedelta(days=n)).date() for n in range(-1, 11)])
+    await db.execute(populate, NOW + timedelta(hours=3), ROWS - 1)
+    now = datetime.now(timezone.utc)
+    assert await partitions.index_today(db, now) == 16
+    await partitions.index_closed_days(db, now)
+    await db.execute("ANALYZE activity_logs")
+    bound = await query_indexes.today_indexed_before(db, now)
+    checked = 0
+    for scope in SCOPES:
+        for text in ("n:7", "n>=300", "OutOfMemory", "-n:1 level>=warn", "frame OR n:3", "service:*", "n:*"):
+            log_filter = LogFilter(q=text)
+            for offset in (0, 10, 40, 200):
+                page = await query_logs(db, log_filter, scope, limit=25, offset=offset)
+                whole = await repository._query_page(db, log_filter, scope, limit=25, offset=offset,
+                                                     oldest_first=False, shortened=True)  # fmt: skip
+                assert [r.id for r in page] == [r.id for r in whole], (text, scope, offset)
+                checked += len(page)
+    assert checked > 500
+    # The stretch before the bound: today's partitions are read through their partial indexes.
+    stretch = LogFilter(q="n:7", since=partitions.day_start(now.date()), until=bound)
+    params: list = []
+    where = repository.where_clause(stretch, Scope.admin(), params)
+    where += f" AND l.timestamp < {query_indexes.timestamp_literal(bound)}"
+    await db.execute("SET enable_seqscan = off")
+    try:
+        plan = await db.fetchval(f"EXPLAIN (FORMAT JSON) SELECT l.id {repository.FROM} WHERE {where}", *params)
+    finally:
+        await db.execute("RESET enable_seqscan")
+    assert re.search(rf'"Index Name": "activity_logs_[a-z]+_{now:%Y%m%d}_[a-z]+_to{bound:%H%M}"', plan), plan
