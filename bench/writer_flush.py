@@ -97,7 +97,7 @@ async def fresh(admin_url: str, name: str, indexes: str | None, rows_from: datet
     conn = await connect(url)
     await migrate.apply(conn)
     if indexes == "today":
-        built = await partitions.index_today(conn, rows_from - timedelta(minutes=1))
+        built = await partitions.index_today(conn, rows_from - timedelta(minutes=1), min_rows=0)
         assert built == len(QUERY_INDEXES) * len(LEVELS), built
     elif indexes == "whole":
         for level in LEVELS:

@@ -386,6 +386,10 @@ CREATE INDEX CONCURRENTLY IF NOT EXISTS {index} ON {table} USING gin (activity_m
 -- name: create_day_service_index
 CREATE INDEX CONCURRENTLY IF NOT EXISTS {index} ON {table} (service_name, timestamp) {where};
 
+-- name: count_rows_between
+-- Entries stamped in [$1, $2), counted up to $3.
+SELECT count(*) FROM (SELECT 1 FROM activity_logs WHERE timestamp >= $1 AND timestamp < $2 LIMIT $3) AS counted;
+
 -- name: partial_query_indexes
 -- Today's partial query indexes (names ending in _to<HHMM>) on the tables $1, or on every day
 -- table when $1 is NULL, with whether each is valid.

@@ -349,7 +349,9 @@ async def test_today_gets_partial_query_indexes_up_to_each_cycle(db):
     expected = {f"{table}_{kind}_to{bound:%H%M}" for table in tables for kind in ("fields", "resource", "words", "service")}
 
     assert await query_indexes.today_indexed_before(db, now) is None
-    assert await partitions.index_today(db, now) == 16
+    # Not for a day of few rows: those are read in a few milliseconds without.
+    assert await partitions.index_today(db, now) == 0 and not await partial_indexes(db)
+    assert await partitions.index_today(db, now, min_rows=1) == 16
     assert await partial_indexes(db) == dict.fromkeys(expected, True)
     assert await query_indexes.today_indexed_before(db, now) == bound
     # Partial: the predicate is the bound, as a constant.
@@ -359,14 +361,14 @@ async def test_today_gets_partial_query_indexes_up_to_each_cycle(db):
     later = await db.fetchval(f"SELECT count(*) FROM {tables[1]} WHERE timestamp >= $1", bound)
     assert covered and later  # rows on both sides of the bound
 
-    assert await partitions.index_today(db, now + partitions.TODAY_INDEX_MIN_AGE - timedelta(minutes=1)) == 0
+    assert await partitions.index_today(db, now + partitions.TODAY_INDEX_MIN_AGE - timedelta(minutes=1), min_rows=1) == 0
     # A set one index short is not used, and the next cycle builds a whole one again.
     victim = sorted(expected)[3]
     await db.execute(f"UPDATE pg_index SET indisvalid = false WHERE indexrelid = '{victim}'::regclass")
     assert await query_indexes.today_indexed_before(db, now) is None
     later_now = now + partitions.TODAY_INDEX_MIN_AGE
     if later_now.date() == today:
-        assert await partitions.index_today(db, later_now) == 16
+        assert await partitions.index_today(db, later_now, min_rows=1) == 16
         later_bound = later_now.replace(second=0)
         assert set(await partial_indexes(db)) == {name.replace(f"_to{bound:%H%M}", f"_to{later_bound:%H%M}")
                                                   for name in expected}  # fmt: skip
@@ -375,10 +377,10 @@ async def test_today_gets_partial_query_indexes_up_to_each_cycle(db):
     # The day closes: its partial indexes stay until its whole ones are valid, then go.
     tomorrow = partitions.day_start(today + timedelta(days=1)) + timedelta(hours=1)
     await partitions.create_days(db, [today + timedelta(days=1)])
-    await partitions.index_today(db, tomorrow)
+    await partitions.index_today(db, tomorrow, min_rows=1)
     assert {name for name in await partial_indexes(db) if name.startswith(tuple(tables))}
     assert await partitions.index_closed_days(db, tomorrow) > 0
-    await partitions.index_today(db, tomorrow)
+    await partitions.index_today(db, tomorrow, min_rows=1)
     assert not {name for name in await partial_indexes(db) if name.startswith(tuple(tables))}
 
 
@@ -391,7 +393,7 @@ async def test_a_query_page_reads_today_through_its_partial_indexes_and_agrees(d
     await partitions.create_days(db, [(NOW - timedelta(days=n)).date() for n in range(-1, 11)])
     await db.execute(populate, NOW + timedelta(hours=3), ROWS - 1)
     now = datetime.now(timezone.utc)
-    assert await partitions.index_today(db, now) == 16
+    assert await partitions.index_today(db, now, min_rows=1) == 16
     await partitions.index_closed_days(db, now)
     await db.execute("ANALYZE activity_logs")
     bound = await query_indexes.today_indexed_before(db, now)
