@@ -72,11 +72,11 @@ async def list_facets(request: web.Request) -> web.Response:
     ranged = LogFilter(**{**vars(log_filter), "since": since, "until": until})
     async with request.app[RUNTIME].pool.acquire() as conn:
         scope = await load_scope(conn, principal_of(request))
-        counts, rows = await repository.facets(conn, ranged, scope, wanted, top=top, max_rows=FACET_MAX_ROWS)
-    data = [{"facet": name, "values": [{"value": orjson.loads(value), "count": n} for value, n in counts[name]]}
-            for name in names]  # fmt: skip
-    meta = {"from": format_timestamp(since), "to": format_timestamp(until), "rows": rows,
-            "sampled": rows >= FACET_MAX_ROWS}  # fmt: skip
+        tally = await repository.facets(conn, ranged, scope, wanted, top=top, max_rows=FACET_MAX_ROWS)
+    data = [{"facet": name, "values": [{"value": orjson.loads(value), "count": n} for value, n in tally.counts[name]],
+             "distinct": tally.distinct[name]} for name in names]  # fmt: skip
+    meta = {"from": format_timestamp(since), "to": format_timestamp(until), "rows": tally.rows,
+            "sampled": tally.rows >= FACET_MAX_ROWS}  # fmt: skip
     return web.json_response({"data": data, "meta": meta})
 
 

@@ -643,6 +643,8 @@ class FacetValue(_Wire):
 class FacetCounts(_Wire):
     facet: str = Field(description="as asked: a built-in name, a record attribute's key, or resource.<key>")
     values: list[FacetValue]
+    distinct: int = Field(description="how many distinct values were counted: more than len(values) when the "
+                                      "list holds only the top ones")
 
 
 class FacetsMeta(_Wire):

@@ -531,13 +531,20 @@ class Facet:
     key: str = ""
 
 
+@dataclass
+class FacetTally:
+    counts: dict[str, list[tuple[str, int]]]  # by facet: its top values (JSON text) with their counts
+    distinct: dict[str, int]  # by facet: how many distinct values were counted
+    rows: int  # entries counted
+
+
 async def facets(
     conn: asyncpg.Connection, log_filter: LogFilter, scope: Scope, wanted: Sequence[Facet], *, top: int, max_rows: int
-) -> tuple[dict[str, list[tuple[str, int]]], int]:
-    """The ``top`` values of each facet with their counts (most frequent first, then by value;
-    values as JSON text) over the newest ``max_rows`` entries that match, and how many entries
-    were counted (``max_rows`` when the match holds more: the counts are then those of the
-    newest). One pass over the matched rows, whatever the number of facets."""
+) -> FacetTally:
+    """The ``top`` values of each facet with their counts (most frequent first, then by value)
+    and the number of its distinct values, over the newest ``max_rows`` entries that match, and
+    how many entries were counted (``max_rows`` when the match holds more: the counts are then
+    those of the newest). One pass over the matched rows, whatever the number of facets."""
     params: list[Any] = []
     where = where_clause(log_filter, scope, params)
 
@@ -566,16 +573,19 @@ async def facets(
                OR (jsonb_typeof(x.value) = 'string' AND char_length(x.value #>> '{{}}') <= {FACET_VALUE_CHARS})
             GROUP BY 1, 2
         ), ranked AS (
-            SELECT facet, value, n, row_number() OVER (PARTITION BY facet ORDER BY n DESC, value) AS rank FROM counted
+            SELECT facet, value, n, row_number() OVER (PARTITION BY facet ORDER BY n DESC, value) AS rank,
+                   count(*) OVER (PARTITION BY facet) AS distinct_values
+            FROM counted
         )
-        SELECT facet, value::text AS value, n FROM ranked WHERE rank <= {top_}
-        UNION ALL SELECT -1, NULL, (SELECT count(*) FROM matched)
+        SELECT facet, value::text AS value, n, distinct_values FROM ranked WHERE rank <= {top_}
+        UNION ALL SELECT -1, NULL, (SELECT count(*) FROM matched), NULL
         ORDER BY 1, 3 DESC, 2"""
-    result: dict[str, list[tuple[str, int]]] = {facet.name: [] for facet in wanted}
-    counted = 0
+    tally = FacetTally({facet.name: [] for facet in wanted}, dict.fromkeys((facet.name for facet in wanted), 0), 0)
     for record in await conn.fetch(sql, *params):
         if record["facet"] < 0:
-            counted = record["n"]
+            tally.rows = record["n"]
         else:
-            result[wanted[record["facet"]].name].append((record["value"], record["n"]))
-    return result, counted
+            name = wanted[record["facet"]].name
+            tally.counts[name].append((record["value"], record["n"]))
+            tally.distinct[name] = record["distinct_values"]
+    return tally

@@ -51,10 +51,13 @@ async def test_counts_per_facet_typed_and_scoped(server, db, session):
     assert counts["gpu"] == [(0, 3), (1, 2), ("1", 1)]
     assert counts["resource.host.name"] == [("h1", 5)]
     assert counts["node"] == [] and counts["map"] == []  # long strings and maps are not facet values
+    distinct = {f["facet"]: f["distinct"] for f in body["data"]}
+    assert distinct == {"level": 2, "service": 2, "gpu": 3, "resource.host.name": 1, "node": 0, "map": 0}
     assert body["meta"]["rows"] == 6 and body["meta"]["sampled"] is False
 
     status, body, _ = await call(session, server, "GET", PATH, admin, params=[("facet", "gpu"), ("top", "2")])
     assert by_facet(body)["gpu"] == [(7, 9), (0, 3)]
+    assert body["data"][0]["distinct"] == 4  # 7, 0, 1 and "1": more than the top two listed
     # The range and the filters apply.
     since = format_timestamp(NOW - timedelta(hours=2))
     status, body, _ = await call(session, server, "GET", PATH, creator,

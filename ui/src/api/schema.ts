@@ -678,6 +678,8 @@ export interface components {
         };
         /** FacetCounts */
         FacetCounts: {
+            /** @description how many distinct values were counted: more than len(values) when the list holds only the top ones */
+            distinct: number;
             /** @description as asked: a built-in name, a record attribute's key, or resource.<key> */
             facet: string;
             values: components["schemas"]["FacetValue"][];

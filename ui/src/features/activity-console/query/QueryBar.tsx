@@ -23,6 +23,9 @@ export function querySyntaxError(error: unknown): QuerySyntaxError | null {
   return null;
 }
 
+/** The most values a key may have in the range for the bar to offer them (docs/query.md). */
+const VALUE_COMPLETION_TOP = 20;
+
 interface Item {
   label: string;
   kind: "recent" | "key" | "value";
@@ -30,9 +33,9 @@ interface Item {
 
 /**
  * One line of query language (docs/query.md): completes keys (built-ins, then the key catalogue)
- * and values (built-in, then the facets' top values for the range in `facetScope`), offers the
- * user's recent queries, applies on Enter; a syntax error the server found is shown under the line
- * with a caret at its position.
+ * and values (built-in, then those the facets counted in the range in `facetScope`, for a key of
+ * at most VALUE_COMPLETION_TOP values there), offers the user's recent queries, applies on Enter;
+ * a syntax error the server found is shown under the line with a caret at its position.
  */
 export function QueryBar({
   value,
@@ -63,7 +66,7 @@ export function QueryBar({
   const ctx: CompletionContext | null = useMemo(() => (draft.trim() ? completionContext(draft, cursor) : null), [draft, cursor]);
   const keys = useKeyCatalogue(open);
   const valueKey = ctx?.kind === "value" ? ctx.key : null;
-  const facets = useFacets({ ...facetScope, facet: valueKey ? [valueKey] : [], top: 10 }, open && !!valueKey && !["level", "mode", "category"].includes(valueKey));
+  const facets = useFacets({ ...facetScope, facet: valueKey ? [valueKey] : [], top: VALUE_COMPLETION_TOP }, open && !!valueKey && !["level", "mode", "category"].includes(valueKey));
 
   const items: Item[] = useMemo(() => {
     if (!draft.trim()) return recent.map((label) => ({ label, kind: "recent" as const }));
@@ -72,7 +75,10 @@ export function QueryBar({
       if (!ctx.prefix) return [];
       return keySuggestions(ctx.prefix, keys.data ?? []).map((label) => ({ label, kind: "key" as const }));
     }
-    const known = (facets.data?.data.find((f) => f.facet === ctx.key)?.values ?? []).map((v) => String(v.value));
+    const counted = facets.data?.data.find((f) => f.facet === ctx.key);
+    // Values only for a key of few values: all those seen in the range fit the list. A key of
+    // many (an id, a duration) would offer an arbitrary few of them.
+    const known = counted && counted.distinct <= VALUE_COMPLETION_TOP ? counted.values.map((v) => String(v.value)) : [];
     return valueSuggestions(ctx.key, ctx.prefix, known).map((label) => ({ label, kind: "value" as const }));
   }, [draft, ctx, recent, keys.data, facets.data]);
 

@@ -1,4 +1,4 @@
-import { fireEvent, screen, waitFor } from "@testing-library/react";
+import { act, fireEvent, screen, waitFor } from "@testing-library/react";
 import { beforeEach, describe, expect, it } from "vitest";
 import { HistoryPane } from "../../HistoryPane";
 import { currentLocation, mockFetch, renderWithProviders, resetStores } from "../../../../test/utils";
@@ -51,6 +51,32 @@ describe("history query bar", () => {
     fireEvent.change(input, { target: { value: "" } });
     expect(await screen.findByRole("option", { name: /level:warn/ })).toBeInTheDocument();
     fireEvent.keyDown(input, { key: "Escape" });
+    expect(screen.queryByRole("listbox")).toBeNull();
+  });
+
+  it("offers the values of a key of few values in the range, and none for a key of many", async () => {
+    const asked: URLSearchParams[] = [];
+    mockFetch((url) => {
+      if (url.pathname.endsWith("/activity-logs/keys")) return { body: { data: [] } };
+      if (url.pathname.endsWith("/activity-logs/facets")) {
+        asked.push(url.searchParams);
+        const facet = url.searchParams.get("facet");
+        const values = facet === "gpu" ? [{ value: 1, count: 9 }, { value: 0, count: 4 }] : [{ value: 17, count: 3 }, { value: 18, count: 2 }];
+        return { body: { data: [{ facet, values, distinct: facet === "gpu" ? 2 : 900 }], meta: { from: "", to: "", rows: 1000, sampled: false } } };
+      }
+      if (url.pathname.endsWith("/activity-logs/histogram")) return { body: { data: [], meta: {} } };
+      return { body: { data: [], meta: { total: 0, total_exact: true, page: 1, per_page: 25 } } };
+    });
+    renderWithProviders(<HistoryPane />);
+    const input = screen.getByRole("combobox", { name: "History query" });
+    fireEvent.focus(input);
+    fireEvent.change(input, { target: { value: "gpu:", selectionStart: 4 } });
+    expect(await screen.findByRole("option", { name: "1" })).toBeInTheDocument();
+    expect(screen.getByRole("option", { name: "0" })).toBeInTheDocument();
+    fireEvent.change(input, { target: { value: "node_id:", selectionStart: 8 } });
+    await waitFor(() => expect(asked.some((p) => p.get("facet") === "node_id")).toBe(true));
+    await act(() => new Promise((resolve) => setTimeout(resolve, 50))); // the answer rendered
+    expect(screen.queryByRole("option", { name: "17" })).toBeNull();
     expect(screen.queryByRole("listbox")).toBeNull();
   });
 });
