@@ -220,6 +220,19 @@ def _recent_window_start(log_filter: LogFilter, oldest_first: bool, now: datetim
     return start
 
 
+async def _query_indexed_before(conn: asyncpg.Connection, log_filter: LogFilter) -> datetime | None:
+    """For a read with a query (in id order: none), the bound of today's partial query indexes
+    when it falls inside the read's time range."""
+    if not log_filter.q or log_filter.after_id is not None:
+        return None
+    indexed = await today_indexed_before(conn, datetime.now(timezone.utc))
+    if indexed is None or (log_filter.since is not None and indexed <= log_filter.since):
+        return None
+    if log_filter.until is not None and indexed >= log_filter.until:
+        return None
+    return indexed
+
+
 @dataclass(frozen=True)
 class _Stretch:
     """A stretch of a page's time range, read on its own: [since, until); ``indexed_before`` when
@@ -258,14 +271,14 @@ async def query_logs(
     if recent_start is not None:
         cuts.append(recent_start)
     indexed = None
-    if log_filter.q and not oldest_first and log_filter.after_id is None and log_filter.newer_than_id is None:
+    if not oldest_first and log_filter.newer_than_id is None:
         # A query's rare terms are looked for through indexes: today's up to their bound (the
         # rows since are read without), and the older days' in growing stretches, as planning
         # a query over every day's indexes costs about a quarter of a millisecond per partition.
-        indexed = await today_indexed_before(conn, now)
+        indexed = await _query_indexed_before(conn, log_filter)
         if indexed is not None:
             cuts.append(indexed)
-        if recent_start is not None:
+        if log_filter.q and recent_start is not None:
             cuts += [recent_start - older for older in QUERY_OLDER_STRETCHES]
     stretches = _stretches(log_filter, cuts, indexed)
     if len(stretches) > 1 and limit > 0:
@@ -349,11 +362,21 @@ async def count_logs(
     returns None rather than holding the page back."""
     params: list[Any] = []
     where = where_clause(log_filter, scope, params)
+    parts = [where]
+    indexed = await _query_indexed_before(conn, log_filter)
+    if indexed is not None:
+        # Apart, either side of today's partial indexes' bound, so that those serve the rows
+        # before it (see _query_page).
+        bound = timestamp_literal(indexed)
+        parts = [f"{where} AND l.timestamp >= {bound}", f"{where} AND l.timestamp < {bound}"]
     if cap is None:
-        sql = f"SELECT count(*) {FROM} WHERE {where}"
+        sql = "SELECT " + " + ".join(f"(SELECT count(*) {FROM} WHERE {part})" for part in parts)
     else:
         params.append(cap)
-        sql = f"SELECT count(*) FROM (SELECT 1 {FROM} WHERE {where} LIMIT ${len(params)}) capped"
+        limit = f"${len(params)}"
+        counts = " + ".join(f"(SELECT count(*) FROM (SELECT 1 {FROM} WHERE {part} LIMIT {limit}) capped)"
+                            for part in parts)  # fmt: skip
+        sql = f"SELECT least({counts}, {limit})"
     if timeout_ms is None:
         return await conn.fetchval(sql, *params)
     try:

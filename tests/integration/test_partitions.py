@@ -387,7 +387,8 @@ async def test_today_gets_partial_query_indexes_up_to_each_cycle(db):
 async def test_a_query_page_reads_today_through_its_partial_indexes_and_agrees(db):
     """With today's partial indexes, a query's page is read in stretches cut at their bound; the
     stretch before it is planned on today's partitions through those indexes (the bound is a
-    constant in the SQL), and every page, at every offset, is the one the whole range gives."""
+    constant in the SQL), and every page, at every offset, is the one the whole range gives, as
+    is every count."""
     *setup, populate = POPULATE.split(";")
     await db.execute(";".join(setup))
     await partitions.create_days(db, [(NOW - timedelta(days=n)).date() for n in range(-1, 11)])
@@ -407,6 +408,12 @@ async def test_a_query_page_reads_today_through_its_partial_indexes_and_agrees(d
                                                      oldest_first=False, shortened=True)  # fmt: skip
                 assert [r.id for r in page] == [r.id for r in whole], (text, scope, offset)
                 checked += len(page)
+            # Counts too are read either side of the bound, and agree with one count over all.
+            params: list = []
+            total = await db.fetchval(f"SELECT count(*) {repository.FROM} "
+                                      f"WHERE {repository.where_clause(log_filter, scope, params)}", *params)  # fmt: skip
+            assert await count_logs(db, log_filter, scope) == total, (text, scope)
+            assert await count_logs(db, log_filter, scope, cap=5) == min(total, 5), (text, scope)
     assert checked > 500
     # The stretch before the bound: today's partitions are read through their partial indexes.
     stretch = LogFilter(q="n:7", since=partitions.day_start(now.date()), until=bound)
