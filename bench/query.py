@@ -148,16 +148,17 @@ async def fill(conn: asyncpg.Connection, rows: int, seed: int) -> float:
 
 
 async def copy_yesterday_into_today(conn: asyncpg.Connection) -> None:
-    """A copy of yesterday's rows, restamped into today from midnight to five minutes ago in their
-    order, so that today holds a day's rows on top of its own, as it does late in the day."""
+    """Today's rows replaced by a copy of yesterday's, restamped from midnight to a minute ago in
+    their order: today then holds a whole day's rows up to now, as it does late in the day."""
     started = time.perf_counter()
     columns = ", ".join(column for column in COPY_COLUMNS if column not in ("id", "timestamp"))
+    await conn.execute("DELETE FROM activity_logs WHERE timestamp >= date_trunc('day', now())")
     added = await conn.fetchval(f"""
         WITH day AS (SELECT date_trunc('day', now()) AS today),
         added AS (
             INSERT INTO activity_logs (timestamp, {columns})
             SELECT day.today + (l.timestamp - (day.today - interval '1 day'))
-                       * (extract(epoch FROM now() - day.today - interval '5 minutes') / 86400), {columns}
+                       * (extract(epoch FROM now() - day.today - interval '1 minute') / 86400), {columns}
             FROM activity_logs l, day
             WHERE l.timestamp >= day.today - interval '1 day' AND l.timestamp < day.today
             ORDER BY l.timestamp
@@ -325,9 +326,9 @@ async def main() -> None:
     parser.add_argument("--pages-only", action="store_true",
                         help="time first pages only, min/median/max (no counts, histograms, facets, export)")
     parser.add_argument("--late-day", action="store_true",
-                        help="first copy yesterday's rows into the part of today that has passed, so that today "
-                             "holds a day's rows more, as late in the day (changes the database: use with --keep "
-                             "or --reuse, once)")
+                        help="first replace today's rows by yesterday's, spread over the part of today that has "
+                             "passed, so that today holds a whole day's rows, as late in the day (changes the "
+                             "database: use with --keep or --reuse)")
     parser.add_argument("--today-indexes", choices=["build", "drop"], default="build",
                         help="build today's partial query indexes as a retention cycle does (the default), or "
                              "drop them to measure without")

@@ -198,6 +198,9 @@ SEARCH_WALK_TIMEOUT_MS = 40
 # How long a page with a query walks the timestamp index before the closed days' indexes are
 # asked instead (bench/query.py: a value in one row in a thousand fills its page in about 70 ms).
 QUERY_WALK_TIMEOUT_MS = 100
+# How long a query's matches are looked for through the indexes, when nothing yet says whether
+# they are few, before the walk (bench/query.py: a day's rare matches take 3–10 ms).
+QUERY_GUESS_TIMEOUT_MS = 25
 
 
 # A newest-first page without a recent lower time bound is first looked for in this last stretch
@@ -207,6 +210,10 @@ RECENT_WINDOW = timedelta(days=1)
 # Where a query's page cuts the time before the recent window: 2, then 4, then 8 more days, then
 # the rest (bench/query.py: a value in one row in 100,000 fills its page within about a week).
 QUERY_OLDER_STRETCHES = (timedelta(days=2), timedelta(days=6), timedelta(days=14))
+# A query's first stretch, read without today's query indexes, reaches at least this far back:
+# what it finds tells how common the query's matches are, and so how to look for them in the
+# stretches after it (``_expected``).
+QUERY_TAIL = timedelta(minutes=5)
 
 
 def _recent_window_start(log_filter: LogFilter, oldest_first: bool, now: datetime) -> datetime | None:
@@ -233,6 +240,18 @@ async def _query_indexed_before(conn: asyncpg.Connection, log_filter: LogFilter)
     return indexed
 
 
+def _expected(found: int, read: timedelta, stretch: _Stretch, now: datetime) -> float:
+    """How many of a query's matches a stretch should hold, going by the ``found`` in the
+    stretches read before it (over ``read``). Many (four times what the page still needs): it is
+    walked newest first, which finds them soonest. Fewer: they are found through the indexes and
+    sorted. PostgreSQL's own guess of a value's rarity comes from a sample of the rows and flips
+    from one ANALYZE to the next for a value in one row in 100,000 (bench/query.py)."""
+    if read <= timedelta(0):
+        return 0.0
+    length = read if stretch.since is None else (stretch.until or now) - stretch.since
+    return found * (length / read)
+
+
 @dataclass(frozen=True)
 class _Stretch:
     """A stretch of a page's time range, read on its own: [since, until); ``indexed_before`` when
@@ -245,11 +264,11 @@ class _Stretch:
 
 def _stretches(log_filter: LogFilter, cuts: list[datetime], indexed: datetime | None) -> list[_Stretch]:
     """The time range of a newest-first page cut at ``cuts`` (those inside it), newest stretch
-    first; the stretch that ends at ``indexed``, the bound of today's query indexes, is marked."""
+    first; those that end by ``indexed``, the bound of today's query indexes, are marked."""
     inside = {cut for cut in cuts if (log_filter.since is None or cut > log_filter.since)
               and (log_filter.until is None or cut < log_filter.until)}  # fmt: skip
     edges = [log_filter.until, *sorted(inside, reverse=True), log_filter.since]
-    return [_Stretch(since, until, indexed if indexed is not None and until == indexed else None)
+    return [_Stretch(since, until, indexed if indexed is not None and until is not None and until <= indexed else None)
             for until, since in zip(edges, edges[1:])]  # fmt: skip
 
 
@@ -277,20 +296,38 @@ async def query_logs(
         # a query over every day's indexes costs about a quarter of a millisecond per partition.
         indexed = await _query_indexed_before(conn, log_filter)
         if indexed is not None:
-            cuts.append(indexed)
+            cuts.append(min(indexed, now - QUERY_TAIL))
         if log_filter.q and recent_start is not None:
             cuts += [recent_start - older for older in QUERY_OLDER_STRETCHES]
     stretches = _stretches(log_filter, cuts, indexed)
     if len(stretches) > 1 and limit > 0:
         rows: list[ActivityRow] = []
-        for number, stretch in enumerate(stretches):
+        read = timedelta(0)
+        number = 0
+        while number < len(stretches):
             if number > 0 and offset > 0:
                 break
+            stretch, number = stretches[number], number + 1
+            walk, first_ms = True, QUERY_WALK_TIMEOUT_MS
+            if number > 1 and log_filter.q and log_filter.before_id is None:
+                needed = limit - len(rows)
+                # Matches too few to fill the page there, as a day's reading tells: read it with
+                # the stretches after it, in one query rather than one for each.
+                while (number < len(stretches) and read >= RECENT_WINDOW
+                       and _expected(len(rows), read, stretch, now) < needed):
+                    stretch, number = dataclasses.replace(stretch, since=stretches[number].since), number + 1
+                walk = _expected(len(rows), read, stretch, now) >= 4 * needed
+                # Few matches in the last minutes may be a lull in ingest rather than a rare
+                # value: then the indexes get a short try before the walk.
+                first_ms = QUERY_WALK_TIMEOUT_MS if walk or read >= RECENT_WINDOW else QUERY_GUESS_TIMEOUT_MS
             part = dataclasses.replace(log_filter, since=stretch.since, until=stretch.until)
             rows += await _query_page(conn, part, scope, limit=limit - len(rows), offset=offset, oldest_first=False,
-                                      shortened=shortened, indexed_before=stretch.indexed_before)  # fmt: skip
+                                      shortened=shortened, indexed_before=stretch.indexed_before, walk=walk,
+                                      first_ms=first_ms)  # fmt: skip
             if len(rows) == limit:
                 return rows
+            if stretch.since is not None:
+                read += (stretch.until or now) - stretch.since
         if offset == 0:
             return rows
     return await _query_page(conn, log_filter, scope, limit=limit, offset=offset, oldest_first=oldest_first,
@@ -299,7 +336,7 @@ async def query_logs(
 
 async def _query_page(
     conn: asyncpg.Connection, log_filter: LogFilter, scope: Scope, *, limit: int, offset: int, oldest_first: bool,
-    shortened: bool, indexed_before: datetime | None = None,
+    shortened: bool, indexed_before: datetime | None = None, walk: bool = True, first_ms: int = QUERY_WALK_TIMEOUT_MS,
 ) -> list[ActivityRow]:
     params: list[Any] = []
     where = where_clause(log_filter, scope, params)
@@ -310,23 +347,26 @@ async def _query_page(
         where += f" AND l.timestamp < {timestamp_literal(indexed_before)}"
     order = _order(log_filter, oldest_first)
     columns = VIEW_COLUMNS if shortened else SELECT_COLUMNS
-    tail = f"ORDER BY {order} LIMIT ${len(params) + 1} OFFSET ${len(params) + 2}"
+    limits = f"LIMIT ${len(params) + 1} OFFSET ${len(params) + 2}"
+    tail = f"ORDER BY {order} {limits}"
     sql = f"SELECT {columns} {FROM} WHERE {where} {tail}"
     if log_filter.q and log_filter.after_id is None:
-        # A query's terms may be rare. PostgreSQL cannot know how rare (it guesses one row in a
-        # thousand for an attribute term), so it walks the timestamp index, expecting a page
-        # soon: quick for common values, a walk over every row for a rare one (17 s on ten
-        # million rows). So walk briefly, then let the closed days' indexes find the matches and
-        # sort those: an order by an expression no index holds makes the planner start from them.
+        # A query's terms may be rare. PostgreSQL cannot know how rare, and when it guesses
+        # common it walks the timestamp index, expecting a page soon: quick for common values, a
+        # walk over every row for a rare one (17 s on ten million rows). So the matches are
+        # either walked for briefly (``walk``), or found through the indexes and sorted (an
+        # order by an expression no index holds makes the planner start from them), the one
+        # route taken at once and the other if the first runs past ``first_ms``.
+        unindexed = order.replace("l.timestamp", "(l.timestamp + interval '0 s')")
+        sorted_matches = f"SELECT {columns} {FROM} WHERE {where} ORDER BY {unindexed} {limits}"
+        first, then = (sql, sorted_matches) if walk else (sorted_matches, sql)
         try:
             async with conn.transaction(readonly=True):
-                await conn.execute(f"SET LOCAL statement_timeout = {QUERY_WALK_TIMEOUT_MS}")
-                return [row_from_record(r) for r in await conn.fetch(sql, *params, limit, offset)]
+                await conn.execute(f"SET LOCAL statement_timeout = {int(first_ms)}")
+                return [row_from_record(r) for r in await conn.fetch(first, *params, limit, offset)]
         except asyncpg.QueryCanceledError:
             pass
-        unindexed = order.replace("l.timestamp", "(l.timestamp + interval '0 s')")
-        sorted_matches = f"SELECT {columns} {FROM} WHERE {where} ORDER BY {unindexed} LIMIT ${len(params) + 1} OFFSET ${len(params) + 2}"
-        return [row_from_record(r) for r in await conn.fetch(sorted_matches, *params, limit, offset)]
+        return [row_from_record(r) for r in await conn.fetch(then, *params, limit, offset)]
     if not (log_filter.search and len(log_filter.search) >= 3 and await search_index_exists(conn)):
         return [row_from_record(r) for r in await conn.fetch(sql, *params, limit, offset)]
     try:

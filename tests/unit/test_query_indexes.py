@@ -9,7 +9,7 @@ import pytest
 
 from collector.db.query_indexes import (QUERY_INDEXES, day_table, indexed_before, partial_index_bound,
                                         partial_index_name, timestamp_literal)
-from collector.db.repository import LogFilter, _Stretch, _stretches
+from collector.db.repository import LogFilter, _expected, _Stretch, _stretches
 from collector.model import LEVELS
 
 DAY = date(2026, 11, 29)
@@ -61,13 +61,23 @@ def test_stretches_cover_the_range_newest_first_without_gaps_and_mark_the_indexe
     assert stretches == [
         _Stretch(indexed, None),
         _Stretch(T - timedelta(days=1), indexed, indexed),
-        _Stretch(T - timedelta(days=3), T - timedelta(days=1)),
-        _Stretch(None, T - timedelta(days=3)),
+        _Stretch(T - timedelta(days=3), T - timedelta(days=1), indexed),
+        _Stretch(None, T - timedelta(days=3), indexed),
     ]
     # Cuts outside the filter's range are left out; its bounds are the outer edges.
     since, until = T - timedelta(days=2), T - timedelta(minutes=10)
     stretches = _stretches(LogFilter(since=since, until=until), cuts + [since, T], indexed)
-    assert [(s.since, s.until) for s in stretches] == [(indexed, until), (T - timedelta(days=1), indexed),
-                                                        (since, T - timedelta(days=1))]  # fmt: skip
+    assert stretches == [_Stretch(indexed, until), _Stretch(T - timedelta(days=1), indexed, indexed),
+                         _Stretch(since, T - timedelta(days=1), indexed)]  # fmt: skip
     # No cuts: the whole range in one.
     assert _stretches(LogFilter(since=since), [], None) == [_Stretch(since, None)]
+
+
+def test_a_stretch_is_expected_to_hold_matches_as_the_stretches_before_it_did():
+    hour = timedelta(hours=1)
+    day = _Stretch(T - 24 * hour, T - hour)
+    assert _expected(10, hour, day, T) == 230  # 10 an hour over 23 hours
+    assert _expected(0, hour, day, T) == 0
+    assert _expected(2, 24 * hour, day, T) == pytest.approx(2 * 23 / 24)
+    assert _expected(80, 24 * hour, _Stretch(None, T - 24 * hour), T) == 80  # the rest: as long as read so far
+    assert _expected(5, timedelta(0), day, T) == 0  # nothing read yet: no evidence
