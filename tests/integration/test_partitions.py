@@ -224,6 +224,16 @@ async def test_a_day_that_a_reader_holds_is_deleted_row_by_row(database_url, db)
     assert await db.fetchval("SELECT count(*) FROM activity_logs WHERE level_id = 2 AND timestamp < $1", cutoff) == 0
 
 
+async def page_of_the_whole_range(db, log_filter: LogFilter, scope: Scope, offset: int) -> list[ActivityRow]:
+    """A newest-first page as query_logs reads it (in stretches), checked against the page one
+    read over the whole range gives."""
+    page = await query_logs(db, log_filter, scope, limit=25, offset=offset)
+    whole = await repository._query_page(db, log_filter, scope, limit=25, offset=offset, oldest_first=False,
+                                         shortened=True)  # fmt: skip
+    assert [r.id for r in page] == [r.id for r in whole], (log_filter, scope, offset)
+    return page
+
+
 async def test_a_page_read_from_the_recent_window_is_the_page_of_the_whole_range(db):
     """query_logs reads newest-first pages from the last day first (fewer partitions to plan);
     whether the window fills the page or not, the page is the one the whole range gives."""
@@ -235,11 +245,7 @@ async def test_a_page_read_from_the_recent_window_is_the_page_of_the_whole_range
     for scope in SCOPES:
         for log_filter in filters(anchor_id):
             for offset in (0, 40, 70, 200):
-                page = await query_logs(db, log_filter, scope, limit=25, offset=offset)
-                whole = await repository._query_page(db, log_filter, scope, limit=25, offset=offset,
-                                                     oldest_first=False, shortened=True)  # fmt: skip
-                assert [r.id for r in page] == [r.id for r in whole], (log_filter, scope, offset)
-                checked += bool(page)
+                checked += bool(await page_of_the_whole_range(db, log_filter, scope, offset))
     assert checked > 100
 
 
@@ -403,11 +409,7 @@ async def test_a_query_page_reads_today_through_its_partial_indexes_and_agrees(d
         for text in ("n:7", "n>=300", "OutOfMemory", "-n:1 level>=warn", "frame OR n:3", "service:*", "n:*"):
             log_filter = LogFilter(q=text)
             for offset in (0, 10, 40, 200):
-                page = await query_logs(db, log_filter, scope, limit=25, offset=offset)
-                whole = await repository._query_page(db, log_filter, scope, limit=25, offset=offset,
-                                                     oldest_first=False, shortened=True)  # fmt: skip
-                assert [r.id for r in page] == [r.id for r in whole], (text, scope, offset)
-                checked += len(page)
+                checked += len(await page_of_the_whole_range(db, log_filter, scope, offset))
             # Counts too are read either side of the bound, and agree with one count over all.
             params: list = []
             total = await db.fetchval(f"SELECT count(*) {repository.FROM} "
