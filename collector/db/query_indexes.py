@@ -72,7 +72,10 @@ def timestamp_literal(moment: datetime) -> str:
 
 
 async def today_indexed_before(conn: asyncpg.Connection, now: datetime) -> datetime | None:
-    """Up to when today's rows are covered by query indexes, if they are."""
+    """Up to when the rows of the last days are covered by query indexes: the bound of today's
+    partial indexes, or, before today has them, of yesterday's while its whole indexes are still
+    to be built (they replace the partial ones, collector/partitions.py); None when neither is."""
     today = now.astimezone(timezone.utc).date()
-    records = await conn.fetch(q("partial_query_indexes"), [day_table(level, today) for level in LEVELS])
-    return indexed_before(records, today)
+    days = (today, today - timedelta(days=1))
+    records = await conn.fetch(q("partial_query_indexes"), [day_table(level, day) for day in days for level in LEVELS])
+    return indexed_before(records, days[0]) or indexed_before(records, days[1])

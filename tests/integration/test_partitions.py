@@ -373,9 +373,9 @@ async def test_today_gets_partial_query_indexes_up_to_each_cycle(db):
     await db.execute(f"UPDATE pg_index SET indisvalid = false WHERE indexrelid = '{victim}'::regclass")
     assert await query_indexes.today_indexed_before(db, now) is None
     later_now = now + partitions.TODAY_INDEX_MIN_AGE
+    later_bound = later_now.replace(second=0)
     if later_now.date() == today:
         assert await partitions.index_today(db, later_now, min_rows=1) == 16
-        later_bound = later_now.replace(second=0)
         assert set(await partial_indexes(db)) == {name.replace(f"_to{bound:%H%M}", f"_to{later_bound:%H%M}")
                                                   for name in expected}  # fmt: skip
         assert await query_indexes.today_indexed_before(db, later_now) == later_bound
@@ -383,8 +383,10 @@ async def test_today_gets_partial_query_indexes_up_to_each_cycle(db):
     # The day closes: its partial indexes stay until its whole ones are valid, then go.
     tomorrow = partitions.day_start(today + timedelta(days=1)) + timedelta(hours=1)
     await partitions.create_days(db, [today + timedelta(days=1)])
-    await partitions.index_today(db, tomorrow, min_rows=1)
+    await partitions.index_today(db, tomorrow, min_rows=10**9)  # the new day: too few rows for its own
     assert {name for name in await partial_indexes(db) if name.startswith(tuple(tables))}
+    # Meanwhile reads use them, as the new day has none.
+    assert await query_indexes.today_indexed_before(db, tomorrow) == (later_bound if later_now.date() == today else None)
     assert await partitions.index_closed_days(db, tomorrow) > 0
     await partitions.index_today(db, tomorrow, min_rows=1)
     assert not {name for name in await partial_indexes(db) if name.startswith(tuple(tables))}
