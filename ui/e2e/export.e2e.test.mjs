@@ -109,17 +109,24 @@ describe("export end to end", { concurrency: 1 }, () => {
 
   after(() => endRun({ browser, server, admin }, "the history page"));
 
+  // The tests after this one read the bulk entries: without them (no TEST_DATABASE_URL, as on a
+  // machine whose tests run on the embedded PostgreSQL) they are skipped too, not failed.
+  let bulkStored = false;
+  const NO_BULK = "needs TEST_DATABASE_URL (the embedded PostgreSQL's address is not known here)";
+
   test(`${ROWS.toLocaleString("en-US")} entries stored directly`, async (t) => {
     if (!server.env.DATABASE_URL) {
-      t.skip("needs TEST_DATABASE_URL (the embedded PostgreSQL's address is not known here)");
+      t.skip(NO_BULK);
       return;
     }
     const { stdout } = await promisify(execFile)(join(REPO, ".venv", "bin", "python"),
       [join(REPO, "ui", "e2e", "seed_bulk.py"), server.env.DATABASE_URL, String(ROWS), TAG], { timeout: 90_000 });
     assert.deepEqual(JSON.parse(stdout), { stored: ROWS });
+    bulkStored = true;
   });
 
-  test("the confirmation states the range with its time zone and the estimate", async () => {
+  test("the confirmation states the range with its time zone and the estimate", async (t) => {
+    if (!bulkStored) return t.skip(NO_BULK);
     await withFailureShot("confirm", page, async () => {
       await uiLogin(page, ADMIN);
       await page.goto(`/tools/activity-console?from=now-24h&search=${encodeURIComponent(TAG)}`);
@@ -152,7 +159,8 @@ describe("export end to end", { concurrency: 1 }, () => {
     });
   });
 
-  test(`exporting ${ROWS.toLocaleString("en-US")} entries streams them to the file; the JS heap stays flat`, async () => {
+  test(`exporting ${ROWS.toLocaleString("en-US")} entries streams them to the file; the JS heap stays flat`, async (t) => {
+    if (!bulkStored) return t.skip(NO_BULK);
     await withFailureShot("stream", page, async () => {
       const dialog = page.getByRole("dialog", { name: "Export entries" });
       const baseline = await heapUsed();
@@ -187,7 +195,8 @@ describe("export end to end", { concurrency: 1 }, () => {
     });
   });
 
-  test("the purge confirmation says how many entries would go, and nothing goes on Cancel", async () => {
+  test("the purge confirmation says how many entries would go, and nothing goes on Cancel", async (t) => {
+    if (!bulkStored) return t.skip(NO_BULK);
     await withFailureShot("purge", page, async () => {
       await page.goto("/settings");
       const purge = page.getByRole("region", { name: "Manual purge" });
