@@ -198,15 +198,21 @@ TODAY_INDEX_MIN_AGE = timedelta(minutes=30)
 TODAY_INDEX_MIN_ROWS = 20_000
 
 
+async def _closed_days_lacking_indexes(conn: asyncpg.Connection, today: date) -> list[asyncpg.Record]:
+    """The tables of days before ``today`` that lack a valid query index, with their indexes'
+    names and validity (``QUERY_INDEXES``' order), newest day first."""
+    return await conn.fetch(q("closed_days_missing_query_indexes"), today,
+                            [f"activity_logs_{level}" for level in LEVELS],
+                            [suffix for suffix, _ in QUERY_INDEXES])  # fmt: skip
+
+
 async def index_closed_days(conn: asyncpg.Connection, now: datetime, *, budget_s: float = 600.0) -> int:
     """Builds the query indexes closed days lack (``QUERY_INDEXES``), newest day first, each
     ``CONCURRENTLY``, starting no build after ``budget_s``; returns how many were built. A build
     that fails (a lock wait timed out, the server restarted) leaves an invalid index, which the
     next call drops and builds again."""
     started = time_now()
-    rows = await conn.fetch(q("closed_days_missing_query_indexes"), utc_day(now),
-                            [f"activity_logs_{level}" for level in LEVELS],
-                            [suffix for suffix, _ in QUERY_INDEXES])  # fmt: skip
+    rows = await _closed_days_lacking_indexes(conn, utc_day(now))
     built = 0
     await conn.execute(q("set_session_lock_timeout"), INDEX_BUILD_LOCK_TIMEOUT)
     try:
@@ -226,9 +232,9 @@ async def index_closed_days(conn: asyncpg.Connection, now: datetime, *, budget_s
 
 async def index_today(conn: asyncpg.Connection, now: datetime, *, min_rows: int = TODAY_INDEX_MIN_ROWS) -> int:
     """Gives today's partitions the query indexes over the rows stamped before ``now`` (to the
-    minute), each ``CONCURRENTLY``, once they hold ``min_rows``, then drops the partial indexes this set replaces: those of
-    today with an earlier bound, and those of closed days, whose whole indexes
-    (``index_closed_days``) serve instead once valid. Returns how many were built.
+    minute), each ``CONCURRENTLY``, once they hold ``min_rows``, then drops the partial indexes
+    this set replaces: those of today with another bound, and those of closed days, whose whole
+    indexes (``index_closed_days``) serve instead once valid. Returns how many were built.
 
     Each set reads the day so far, so hourly cycles build about 11.5 days' worth of indexes a day
     (bench/query.py: the set over a day of 400,000 rows took 7 s, so 80 s a day at that volume).
@@ -265,9 +271,7 @@ async def _replaced_partial_indexes(conn: asyncpg.Connection, today: date, curre
     """Partial query indexes no longer needed: today's other than the set bounded at
     ``current``, and a closed day's once its whole indexes are valid."""
     tables = {day_table(level, today) for level in LEVELS}
-    closed_days_lacking = {r["table_name"] for r in await conn.fetch(
-        q("closed_days_missing_query_indexes"), today, [f"activity_logs_{level}" for level in LEVELS],
-        [suffix for suffix, _ in QUERY_INDEXES])}  # fmt: skip
+    closed_days_lacking = {r["table_name"] for r in await _closed_days_lacking_indexes(conn, today)}
     replaced = []
     for record in await conn.fetch(q("partial_query_indexes"), None):
         parsed = partial_index_bound(record["index_name"])

@@ -14,10 +14,11 @@ from collector.db.queries import q
 
 # The query indexes of a day (index name suffix, template in queries.sql). A closed day gets them
 # whole. Today's partitions get them partial, over the rows stamped before the last retention
-# cycle (collector/partitions.py ``index_today``): ingest writes now-stamped rows, which fall outside, so it pays only the
-# test of each index's predicate, not the upkeep that a whole index costs (measured per row of
-# backend CPU, a GIN on the fields costs ingest about a quarter more, one on the message's words
-# half as much again: docs/schema.md). Only the rows since that cycle are read without them.
+# cycle (collector/partitions.py ``index_today``): ingest writes now-stamped rows, which fall
+# outside, so it pays only the test of each index's predicate, not the upkeep that a whole index
+# costs (measured per row of backend CPU, a GIN on the fields costs ingest about a quarter more,
+# one on the message's words half as much again: docs/schema.md). Only the rows since that cycle
+# are read without them.
 QUERY_INDEXES = (
     ("fields_idx", "create_day_fields_index"),
     ("resource_idx", "create_day_resource_index"),
