@@ -248,8 +248,8 @@ def _expected(found: int, read: timedelta, stretch: _Stretch, now: datetime) -> 
     from one ANALYZE to the next for a value in one row in 100,000 (bench/query.py)."""
     if read <= timedelta(0):
         return 0.0
-    length = read if stretch.since is None else (stretch.until or now) - stretch.since
-    return found * (length / read)
+    length = stretch.length(now)
+    return found * ((read if length is None else length) / read)
 
 
 @dataclass(frozen=True)
@@ -260,6 +260,10 @@ class _Stretch:
     since: datetime | None
     until: datetime | None
     indexed_before: datetime | None = None
+
+    def length(self, now: datetime) -> timedelta | None:
+        """Its length, an open end counted to ``now``; None when it has no start."""
+        return None if self.since is None else (self.until or now) - self.since
 
 
 def _stretches(log_filter: LogFilter, cuts: list[datetime], indexed: datetime | None) -> list[_Stretch]:
@@ -326,8 +330,7 @@ async def query_logs(
                                       first_ms=first_ms)  # fmt: skip
             if len(rows) == limit:
                 return rows
-            if stretch.since is not None:
-                read += (stretch.until or now) - stretch.since
+            read += stretch.length(now) or timedelta(0)
         if offset == 0:
             return rows
     return await _query_page(conn, log_filter, scope, limit=limit, offset=offset, oldest_first=oldest_first,
