@@ -35,9 +35,9 @@ from collector.writer import BatchWriter
 
 log = logging.getLogger(__name__)
 
-# The writer uses one connection at a time; the others serve ingest-token checks, settings reads
-# and the writer's probe while the database is away.
-INGEST_POOL_SIZE = 3
+# Beside the writer's flushes (ACTIVITY_WRITER_FLUSHES_IN_FLIGHT connections at most), the ingest
+# pool serves ingest-token checks, settings reads and the writer's probe while the database is away.
+INGEST_POOL_SPARE = 2
 # Longer than the export write timeout (api/settings.py), so that it is only a backstop.
 IDLE_IN_TRANSACTION_TIMEOUT_MS = 120_000
 API_STATEMENT_TIMEOUT_MS = 30_000
@@ -65,8 +65,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
                                   server_settings=api_settings)
             )  # fmt: skip
             runtime.ingest_pool = await pools.enter_async_context(
-                await create_pool(dsn, min_size=1, max_size=INGEST_POOL_SIZE, timeout=5, command_timeout=60,
-                                  server_settings=guarded)
+                await create_pool(dsn, min_size=1, max_size=settings.writer_flushes_in_flight + INGEST_POOL_SPARE,
+                                  timeout=5, command_timeout=60, server_settings=guarded)
             )  # fmt: skip
             runtime.export_pool = await pools.enter_async_context(
                 await create_pool(dsn, min_size=0, max_size=settings.export_concurrency, timeout=5,
@@ -85,7 +85,8 @@ async def _writer(app: web.Application) -> AsyncIterator[None]:
     await feed.start()
     catalogue = runtime.key_catalogue = KeyCatalogue()
     writer = BatchWriter(runtime.ingest_pool, runtime.hub, feed=feed, max_pending_rows=settings.max_pending_rows,
-                         settings_refresh=settings.settings_refresh_s, catalogue=catalogue)  # fmt: skip
+                         settings_refresh=settings.settings_refresh_s, catalogue=catalogue,
+                         flushes_in_flight=settings.writer_flushes_in_flight)  # fmt: skip
     try:
         await writer.start()
     except BaseException:

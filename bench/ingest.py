@@ -24,7 +24,9 @@ activity attributes (category, job, project, user) and eight structured fields.
 2. ours:  the server as ``activity-console serve`` runs it, in its own process, receiving
           pre-encoded requests of 512 records (the SDK's batch size) from separate client
           processes, over OTLP/HTTP and, measured separately, over OTLP/gRPC; counting records
-          acknowledged (an acknowledgement means committed).
+          acknowledged (an acknowledgement means committed). Also over OTLP/gRPC with the writer
+          running one flush at a time (ACTIVITY_WRITER_FLUSHES_IN_FLIGHT=1), the design before
+          flushes ran side by side, and with the Python path, and as two worker processes.
 3. naive: the straightforward design, a multi-row INSERT of 100 per transaction into a schema
           with foreign keys and ten indexes.
 4. asyncpg (for information): the limit's rows and batch size, copied by asyncpg from Python
@@ -39,7 +41,8 @@ counted). Every measurement gets a fresh database.
 
 Goals: ours ≥ 0.85 × limit over each transport, with ≤ 4 µs of receiver CPU per record.
 
-    .venv/bin/python bench/ingest.py [--runs 3] [--seconds 8] [--clients 6] [--database-url URL]
+    .venv/bin/python bench/ingest.py [--runs 3] [--seconds 8] [--clients 6] [--paths http,grpc,...]
+                                     [--database-url URL]
 """
 
 from __future__ import annotations
@@ -132,11 +135,13 @@ PATHS = (
     MeasuredPath("sequence", "limit   the same, ids by nextval per row"),
     MeasuredPath("http", "ours    OTLP/HTTP → writer → COPY → ack"),
     MeasuredPath("grpc", "ours    OTLP/gRPC → writer → COPY → ack"),
+    MeasuredPath("serial", "ours    OTLP/gRPC, one flush at a time"),
     MeasuredPath("python", "ours    the same, Python path (NATIVE=off)"),
     MeasuredPath("workers", "ours    OTLP/gRPC, serve --workers 2"),
     MeasuredPath("naive", "naive   multi-row INSERT of 100, indexed"),
     MeasuredPath("asyncpg", "info    asyncpg COPY of Python tuples"),
 )
+PATHS_BY_KEY = {path.key: path for path in PATHS}
 
 
 @dataclass(frozen=True)
@@ -145,15 +150,41 @@ class Measurement:
     committed: int  # rows stored by the measurement, the denominator of the CPU costs
     receiver_cpu_s: float
     backend_cpu_s: float | None  # None when the backends' processes are not on this machine
+    machine: MachineShare
+    clients_cpu_s: float | None = None  # the OTLP client processes' (ours only)
 
     def receiver_us_per_row(self) -> float:
         return self.receiver_cpu_s * 1e6 / self.committed
+
+    def clients_us_per_row(self) -> float | None:
+        return None if self.clients_cpu_s is None else self.clients_cpu_s * 1e6 / self.committed
 
     def backend_us_per_row(self) -> float | None:
         return None if self.backend_cpu_s is None else self.backend_cpu_s * 1e6 / self.committed
 
 
 # --- CPU accounting ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MachineShare:
+    """How the whole machine's CPUs were spent over one measurement, as fractions of all of them:
+    busy (any process, PostgreSQL's shared ones and other work on the machine included) and
+    stolen by the hypervisor. Tells a path held back by its own work (busy near 1) from one
+    waiting on something else (idle CPU), and a noisy run (steal)."""
+
+    busy: float
+    steal: float
+
+    @staticmethod
+    def between(start: Any, end: Any) -> MachineShare:
+        deltas = {field: getattr(end, field) - getattr(start, field) for field in end._fields}
+        total = sum(deltas.values()) or 1.0
+        idle = deltas.get("idle", 0.0) + deltas.get("iowait", 0.0)
+        # guest time is already counted in user on Linux
+        total -= deltas.get("guest", 0.0) + deltas.get("guest_nice", 0.0)
+        steal = deltas.get("steal", 0.0)
+        return MachineShare(busy=(total - idle - steal) / total, steal=steal / total)
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -193,6 +224,8 @@ class CpuMeter:
         self._measuring = False
         self.receiver_cpu_s = 0.0
         self.backend_cpu_s: float | None = None
+        self._machine_start: Any = None
+        self.machine = MachineShare(0.0, 0.0)
 
     @contextlib.asynccontextmanager
     async def watching(self) -> AsyncIterator[CpuMeter]:
@@ -229,9 +262,11 @@ class CpuMeter:
         self._receiver_start = tree_cpu_seconds(self._receiver_pid) or 0.0
         self._backend_start = {pid: s for pid in list(self._backend_pids) if (s := cpu_seconds(pid)) is not None}
         self._backend_last = dict(self._backend_start)
+        self._machine_start = psutil.cpu_times()
         self._measuring = True
 
     def stop(self) -> None:
+        self.machine = MachineShare.between(self._machine_start, psutil.cpu_times())
         self._sample_backends()
         self._measuring = False
         self.receiver_cpu_s = (tree_cpu_seconds(self._receiver_pid) or 0.0) - self._receiver_start
@@ -252,7 +287,8 @@ async def backends_visible(monitor: asyncpg.Connection) -> bool:
 
 
 @contextlib.contextmanager
-def server_process(database_url: str, data_dir: str, native: bool = True, workers: int = 1):
+def server_process(database_url: str, data_dir: str, native: bool = True, workers: int = 1,
+                   flushes_in_flight: int | None = None):  # fmt: skip
     """``activity-console serve`` in a fresh interpreter, as an operator runs it; yields the
     process and its OTLP ports ({"http": port, "grpc": port}). Stopped with SIGTERM, which lets
     the writer commit what was acknowledged."""
@@ -261,6 +297,8 @@ def server_process(database_url: str, data_dir: str, native: bool = True, worker
     env = {**os.environ, "ACTIVITY_LOG_LEVEL": "WARNING", "ACTIVITY_BOOTSTRAP": "false",
            "ACTIVITY_MAX_PENDING_ROWS": "200000", "ACTIVITY_NATIVE": "on" if native else "off",
            "ACTIVITY_WORKERS": str(workers)}  # fmt: skip
+    if flushes_in_flight is not None:
+        env["ACTIVITY_WRITER_FLUSHES_IN_FLIGHT"] = str(flushes_in_flight)
     server = subprocess.Popen(
         [sys.executable, "-c", "import sys; from api.cli import main; sys.exit(main())", "serve",
          "--database-url", database_url, "--data-dir", data_dir, "--http-port", str(http_port),
@@ -276,14 +314,15 @@ def server_process(database_url: str, data_dir: str, native: bool = True, worker
 
 
 async def bench_ours(admin_url: str, monitor: asyncpg.Connection, visible: bool, transport: str,
-                     seconds: float, clients: int, native: bool = True, workers: int = 1) -> Measurement:  # fmt: skip
+                     seconds: float, clients: int, native: bool = True, workers: int = 1,
+                     flushes_in_flight: int | None = None) -> Measurement:  # fmt: skip
     url, database = await fresh_database(admin_url, f"bench_{transport}")
     conn = await connect(url)
     await migrate.apply(conn)
     token, _ = await create_token(conn, "bench")
     await conn.close()
     with tempfile.TemporaryDirectory(prefix="bench-server-") as data_dir:
-        with server_process(url, data_dir, native, workers) as (server, ports):
+        with server_process(url, data_dir, native, workers, flushes_in_flight) as (server, ports):
             meter = CpuMeter(monitor, database, server.pid, visible)
             async with meter.watching():
                 clients_running = spawn_clients(clients, ports[transport], token, seconds, transport)
@@ -297,7 +336,8 @@ async def bench_ours(admin_url: str, monitor: asyncpg.Connection, visible: bool,
     assert stored >= acked, f"acknowledged {acked} but only {stored} stored"
     if refused:
         print(f"  ({transport}: {refused} requests refused with a retryable status)")
-    return Measurement(acked / elapsed, stored, meter.receiver_cpu_s, meter.backend_cpu_s)
+    clients_cpu = sum(o[3] for o in outcomes)
+    return Measurement(acked / elapsed, stored, meter.receiver_cpu_s, meter.backend_cpu_s, meter.machine, clients_cpu)
 
 
 # --- the limit: PostgreSQL loading a pre-encoded binary COPY file ------------------------------
@@ -361,7 +401,7 @@ async def _copies_back_to_back(admin_url: str, monitor: asyncpg.Connection, visi
     stored = await count_rows(url)
     await drop_database(admin_url, database)
     assert stored == copied, f"{copied} rows copied but {stored} are stored"
-    return Measurement(copied / elapsed, stored, meter.receiver_cpu_s, meter.backend_cpu_s)
+    return Measurement(copied / elapsed, stored, meter.receiver_cpu_s, meter.backend_cpu_s, meter.machine)
 
 
 async def bench_limit(admin_url: str, monitor: asyncpg.Connection, visible: bool, seconds: float,
@@ -453,7 +493,7 @@ async def bench_naive_insert(admin_url: str, monitor: asyncpg.Connection, visibl
     await conn.close()
     stored = await count_rows(url)
     await drop_database(admin_url, database)
-    return Measurement(inserted / elapsed, stored, meter.receiver_cpu_s, meter.backend_cpu_s)
+    return Measurement(inserted / elapsed, stored, meter.receiver_cpu_s, meter.backend_cpu_s, meter.machine)
 
 
 # --- plumbing ---------------------------------------------------------------------------------
@@ -491,6 +531,9 @@ async def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="runs of every measurement (ratios: min/median/max)")
     parser.add_argument("--seconds", type=float, default=8.0, help="duration of each measurement")
     parser.add_argument("--clients", type=int, default=6, help="client processes per transport")
+    parser.add_argument("--paths", default=",".join(p.key for p in PATHS),
+                        help="comma-separated paths to measure (limit is always measured): "
+                             + ", ".join(p.key for p in PATHS) + "; default: all")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
     args = parser.parse_args()
 
@@ -520,53 +563,77 @@ async def bench(admin_url: str, args: argparse.Namespace, requests: list[ExportL
         print("(PostgreSQL's backends are not processes of this machine: their CPU is not measured)")
     # One untimed load first: the first measurement of a fresh process otherwise starts cold.
     await bench_limit(admin_url, monitor, visible, 1.0, limit_rows)
+    wanted = {"limit", *args.paths.split(",")}
+    unknown = wanted - {p.key for p in PATHS}
+    if unknown:
+        raise SystemExit(f"unknown --paths: {', '.join(sorted(unknown))} (known: {', '.join(p.key for p in PATHS)})")
+    paths = [p for p in PATHS if p.key in wanted]
     runs: list[dict[str, Measurement]] = []
     try:
         for run in range(1, args.runs + 1):
-            results = {
-                "limit": await bench_limit(admin_url, monitor, visible, args.seconds, limit_rows),
-                "sequence": await bench_limit_sequence(admin_url, monitor, visible, args.seconds, limit_rows),
-                "http": await bench_ours(admin_url, monitor, visible, "http", args.seconds, args.clients),
-                "grpc": await bench_ours(admin_url, monitor, visible, "grpc", args.seconds, args.clients),
-                "python": await bench_ours(admin_url, monitor, visible, "grpc", args.seconds, args.clients, native=False),
-                "workers": await bench_ours(admin_url, monitor, visible, "grpc", args.seconds, args.clients, workers=2),
-                "naive": await bench_naive_insert(admin_url, monitor, visible, args.seconds, requests),
-                "asyncpg": await bench_asyncpg_copy(admin_url, monitor, visible, args.seconds, limit_rows),
+            measure: dict[str, Callable[[], Awaitable[Measurement]]] = {
+                "limit": lambda: bench_limit(admin_url, monitor, visible, args.seconds, limit_rows),
+                "sequence": lambda: bench_limit_sequence(admin_url, monitor, visible, args.seconds, limit_rows),
+                "http": lambda: bench_ours(admin_url, monitor, visible, "http", args.seconds, args.clients),
+                "grpc": lambda: bench_ours(admin_url, monitor, visible, "grpc", args.seconds, args.clients),
+                "serial": lambda: bench_ours(admin_url, monitor, visible, "grpc", args.seconds, args.clients,
+                                             flushes_in_flight=1),
+                "python": lambda: bench_ours(admin_url, monitor, visible, "grpc", args.seconds, args.clients, native=False),
+                "workers": lambda: bench_ours(admin_url, monitor, visible, "grpc", args.seconds, args.clients, workers=2),
+                "naive": lambda: bench_naive_insert(admin_url, monitor, visible, args.seconds, requests),
+                "asyncpg": lambda: bench_asyncpg_copy(admin_url, monitor, visible, args.seconds, limit_rows),
             }
+            results = {path.key: await measure[path.key]() for path in paths}
             runs.append(results)
             limit = results["limit"].rows_per_s
             print(f"run {run}/{args.runs}")
-            print(f"  {'path':<42} {'rows/s':>9} {'÷ limit':>8} {'receiver µs/rec':>16} {'backend µs/rec':>15}")
-            for path in PATHS:
+            print(f"  {'path':<42} {'rows/s':>9} {'÷ limit':>8} {'receiver µs/rec':>16} {'backend µs/rec':>15} "
+                  f"{'clients µs/rec':>15} {'CPUs busy':>10} {'steal':>6}")  # fmt: skip
+            for path in paths:
                 result = results[path.key]
                 print(f"  {path.label:<42} {result.rows_per_s:>9,.0f} {result.rows_per_s / limit:>8.2f} "
-                      f"{fmt_us(result.receiver_us_per_row()):>16} {fmt_us(result.backend_us_per_row()):>15}")  # fmt: skip
+                      f"{fmt_us(result.receiver_us_per_row()):>16} {fmt_us(result.backend_us_per_row()):>15} "
+                      f"{fmt_us(result.clients_us_per_row()):>15} {result.machine.busy:>10.0%} "
+                      f"{result.machine.steal:>6.0%}")  # fmt: skip
             sys.stdout.flush()
     finally:
         await monitor.close()
     print("receiver µs/rec: the server process for ours; for the others this process, which streams the file "
           "(limit) or encodes the rows (naive, asyncpg); backend µs/rec: the PostgreSQL backends of the path's "
-          "database")
+          "database; clients µs/rec: the OTLP client processes'; CPUs busy: the whole machine's CPUs, any "
+          "process (PostgreSQL's WAL writer and other work on the machine included); steal: taken by the hypervisor")
     print(f"over {args.runs} runs: ratios min / median / max, the rest medians")
-    print(f"  {'path':<42} {'÷ limit':>18} {'rows/s':>9} {'receiver µs/rec':>16} {'backend µs/rec':>15}")
-    for path in PATHS[1:]:
+    print(f"  {'path':<42} {'÷ limit':>18} {'rows/s':>9} {'receiver µs/rec':>16} {'backend µs/rec':>15} "
+          f"{'clients µs/rec':>15} {'CPUs busy':>10}")  # fmt: skip
+
+    def median_of(values: list[float | None]) -> float | None:
+        return None if None in values else statistics.median(values)
+
+    for path in paths[1:]:
+        measured = [results[path.key] for results in runs]
         ratios = [results[path.key].rows_per_s / results["limit"].rows_per_s for results in runs]
-        rate = statistics.median(results[path.key].rows_per_s for results in runs)
-        receiver = statistics.median(results[path.key].receiver_us_per_row() for results in runs)
-        backend = [results[path.key].backend_us_per_row() for results in runs]
-        backend_median = None if None in backend else statistics.median(backend)
+        rate = statistics.median(m.rows_per_s for m in measured)
+        receiver = statistics.median(m.receiver_us_per_row() for m in measured)
+        backend = median_of([m.backend_us_per_row() for m in measured])
+        clients = median_of([m.clients_us_per_row() for m in measured])
+        busy = statistics.median(m.machine.busy for m in measured)
         print(f"  {path.label:<42} {spread(ratios, '.2f'):>18} {rate:>9,.0f} {fmt_us(receiver):>16} "
-              f"{fmt_us(backend_median):>15}")  # fmt: skip
+              f"{fmt_us(backend):>15} {fmt_us(clients):>15} {busy:>10.0%}")  # fmt: skip
     limit_rate = statistics.median(results["limit"].rows_per_s for results in runs)
-    print(f"  {PATHS[0].label:<42} {'':>18} {limit_rate:>9,.0f}")
-    for path in PATHS[2:4]:
-        over_sequence = [results[path.key].rows_per_s / results["sequence"].rows_per_s for results in runs]
-        print(f"  {path.label:<42} {spread(over_sequence, '.2f'):>18} ÷ limit with ids by nextval (psql \\copy)")
-    for path in PATHS[2:4]:
-        over_naive = [results[path.key].rows_per_s / results["naive"].rows_per_s for results in runs]
-        print(f"  {path.label:<42} {spread(over_naive, '.1f'):>18} × naive")
-    over_one = [results["workers"].rows_per_s / results["grpc"].rows_per_s for results in runs]
-    print(f"  {PATHS[5].label:<42} {spread(over_one, '.2f'):>18} × --workers 1 (gRPC)")
+    limit_busy = statistics.median(results["limit"].machine.busy for results in runs)
+    print(f"  {PATHS[0].label:<42} {'':>18} {limit_rate:>9,.0f} {'':>16} {'':>15} {'':>15} {limit_busy:>10.0%}")
+
+    def compare(key: str, over: str, spec: str, text: str) -> None:
+        if key in wanted and over in wanted:
+            ratios = [results[key].rows_per_s / results[over].rows_per_s for results in runs]
+            print(f"  {PATHS_BY_KEY[key].label:<42} {spread(ratios, spec):>18} {text}")
+
+    for key in ("http", "grpc"):
+        compare(key, "sequence", ".2f", "÷ limit with ids by nextval (psql \\copy)")
+    for key in ("http", "grpc"):
+        compare(key, "naive", ".1f", "× naive")
+    compare("workers", "grpc", ".2f", "× --workers 1 (gRPC)")
+    compare("grpc", "serial", ".2f", "× one flush at a time (gRPC)")
     print("goals: ours ≥ 0.85 × limit over each transport, receiver ≤ 4 µs/record")
 
 

@@ -77,7 +77,7 @@ def build_request(rng: random.Random, records: int = RECORDS_PER_REQUEST, time_n
 
 def http_client(index: int, port: int, token: str, seconds: float) -> tuple[int, int, float]:
     """Post requests back to back over one keep-alive connection for ``seconds``; returns
-    (records acknowledged, requests refused, elapsed seconds)."""
+    (records acknowledged, requests refused, elapsed seconds, this process's CPU seconds meanwhile)."""
     rng = random.Random(index)
     bodies = [build_request(rng).SerializeToString() for _ in range(8)]
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -85,7 +85,7 @@ def http_client(index: int, port: int, token: str, seconds: float) -> tuple[int,
     connection.connect()  # connected before "ready", as the gRPC client's channel is
     print("ready", flush=True)
     sys.stdin.readline()  # "go": every client starts at once
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()
     acked = refused = i = 0
     while time.monotonic() - started < seconds:
         connection.request("POST", "/v1/logs", body=bodies[i % len(bodies)], headers=headers)
@@ -96,13 +96,13 @@ def http_client(index: int, port: int, token: str, seconds: float) -> tuple[int,
         else:
             refused += 1
         i += 1
-    return acked, refused, time.monotonic() - started
+    return acked, refused, time.monotonic() - started, time.process_time() - cpu_started
 
 
 def grpc_client(index: int, port: int, token: str, seconds: float) -> tuple[int, int, float]:
     """Call ``Export`` back to back over one channel for ``seconds``, the token in the
     ``authorization`` metadata as the OTel exporters send it; returns (records acknowledged,
-    calls refused, elapsed seconds)."""
+    calls refused, elapsed seconds, this process's CPU seconds meanwhile)."""
     import grpc
 
     rng = random.Random(index)
@@ -114,7 +114,7 @@ def grpc_client(index: int, port: int, token: str, seconds: float) -> tuple[int,
     grpc.channel_ready_future(channel).result(timeout=30)
     print("ready", flush=True)
     sys.stdin.readline()  # "go": every client starts at once
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()
     acked = refused = i = 0
     while time.monotonic() - started < seconds:
         try:
@@ -125,9 +125,9 @@ def grpc_client(index: int, port: int, token: str, seconds: float) -> tuple[int,
                 raise
             refused += 1
         i += 1
-    elapsed = time.monotonic() - started
+    elapsed, cpu = time.monotonic() - started, time.process_time() - cpu_started
     channel.close()
-    return acked, refused, elapsed
+    return acked, refused, elapsed, cpu
 
 
 CLIENTS = {"http": http_client, "grpc": grpc_client}
@@ -144,7 +144,7 @@ def spawn_clients(count: int, port: int, token: str, seconds: float, transport: 
     ]
 
 
-def run_clients(clients: list[subprocess.Popen], on_start: Callable[[], None] | None = None) -> list[tuple[int, int, float]]:
+def run_clients(clients: list[subprocess.Popen], on_start: Callable[[], None] | None = None) -> list[tuple[int, int, float, float]]:
     """Wait until every client is ready, start them together, collect their results (blocking).
     ``on_start`` runs just before the start, once every client is connected (to begin a measurement)."""
     for client in clients:

@@ -13,6 +13,8 @@ ratios measured within a run):
   the previous one commits (commits in order), without the commit-order lock: the most that
   taking COMMIT off the critical path could give (not something to ship: the lock keeps ids
   committed in order across processes).
+- ``parallel:<rows>``: two sessions loading at once, each its flushes back to back, in no order
+  between them: the most that COPYs side by side could give (the commit-order lock forbids it).
 - ``<mode>+today`` / ``<mode>+whole``: the mode with today's partitions carrying the four query
   indexes, partial as a retention cycle builds them (over rows stamped before the run: what
   ingest pays for them), or whole (what ingest would pay without the bound).
@@ -177,6 +179,40 @@ async def run_overlapped(url: str, requests: list[bytes], per_flush: int, second
     return Result(copied, elapsed, cpu, 0.0, flushes)
 
 
+async def run_parallel(url: str, requests: list[bytes], per_flush: int, seconds: float) -> Result:
+    """Two sessions loading at once, each its own flushes back to back (ids, request ids, COPY,
+    COMMIT), with no order between them at all: the most that COPYs running side by side could
+    give on this machine. Commits in id order would need a different commit-order scheme than one
+    lock held from a flush's ids to its commit (docs/replicas.md)."""
+    conns = [await connect(url), await connect(url)]
+    size = await block_size(conns[0])
+    rows = RECORDS_PER_REQUEST * per_flush
+    pids = [conn.get_server_pid() for conn in conns]
+    cpu0 = sum(backend_cpu(pid) for pid in pids)
+    started = time.perf_counter()
+    counts = [0, 0]
+
+    async def load(k: int) -> None:
+        conn, turn = conns[k], k * per_flush
+        while time.perf_counter() - started < seconds:
+            batch = [requests[(turn + i) % len(requests)] for i in range(per_flush)]
+            turn += 2 * per_flush
+            async with conn.transaction():
+                first_ids = await conn.fetchval(NO_LOCK_IDS, blocks_for(rows, size))
+                await conn.execute(RECORD_IDS, [uuid.uuid4() for _ in batch])
+                blocks = IdBlocks(size, first_ids)
+                parts = [assign_ids(part, blocks.take(RECORDS_PER_REQUEST)) for part in batch]
+                counts[k] += await copy_tuples(conn, parts)
+
+    await asyncio.gather(load(0), load(1))
+    elapsed = time.perf_counter() - started
+    cpu = sum(backend_cpu(pid) for pid in pids) - cpu0
+    for conn in conns:
+        await conn.close()
+    copied = sum(counts)
+    return Result(copied, elapsed, cpu, 0.0, copied // rows)
+
+
 async def run_writer(url: str, requests: list[bytes], submitters: int, seconds: float, catalogue: bool) -> Result:
     pool = await create_pool(url, min_size=1, max_size=2)
     writer = BatchWriter(pool, LiveHub(), catalogue=KeyCatalogue() if catalogue else None,
@@ -244,7 +280,9 @@ async def main() -> None:
                 kind, _, indexes = mode.partition("+")
                 url = await fresh(args.database_url, name, indexes or None, rows_from)
                 per_flush = int(kind.split(":")[1]) // RECORDS_PER_REQUEST if ":" in kind else 0
-                if mode.startswith("overlap:"):
+                if mode.startswith("parallel:"):
+                    result = await run_parallel(url, requests, per_flush, args.seconds)
+                elif mode.startswith("overlap:"):
                     result = await run_overlapped(url, requests, per_flush, args.seconds)
                 elif mode.startswith("flush:"):
                     result = await run_flush(url, requests, per_flush, args.seconds)

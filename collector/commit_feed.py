@@ -1,9 +1,10 @@
 """Committed entries to the live hub in commit order, from every server process on the database.
 
-Each flush takes a transaction-level advisory lock before it reserves its ids and holds it until
-its commit (``activity_begin_flush``, migration 0005), so flushes commit one at a time across
-every process, each with ids above all committed before it: commit order is id order. The same
-call sends ``NOTIFY activity_logs '<origin> <first id> <last id>'``, which PostgreSQL delivers at
+Each flush reserves its ids and a turn under the commit-order lock and waits for every earlier
+turn before its commit (``activity_reserve_flush`` and ``activity_await_turn``, migration 0012), so
+flushes commit in the order they reserved, across every process, each with ids above all
+committed before it: commit order is id order. The first
+call also sends ``NOTIFY activity_logs '<origin> <first id> <last id>'``, which PostgreSQL delivers at
 commit, in commit order, to every listening session (docs/replicas.md).
 
 The feed listens on a connection of its own and handles the notifications one at a time, in

@@ -1,5 +1,5 @@
 """Ids for ``activity_logs``, reserved from its sequence a block at a time (migration 0003): each
-flush reserves the blocks it needs under the commit-order lock (migration 0005) and gives them to
+flush reserves the blocks it needs under the commit-order lock (migrations 0005, 0012) and gives them to
 its records in queue order, one sequence call per block instead of one per row."""
 
 from __future__ import annotations

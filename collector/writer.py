@@ -10,9 +10,18 @@ exactly once.
 
 Adaptive flushing: an idle writer flushes at once, so a lone record is stored (and acknowledged,
 and on the live tail) in milliseconds instead of waiting for a batch to fill. Batches form only
-while a flush is in flight: the next flush takes everything queued meanwhile (group commit, up to
+while flushes are under way: the next flush takes what was queued meanwhile (group commit, up to
 ``max_batch_rows`` and ``max_batch_bytes``), so under load each COPY grows with the load instead of
-each record paying for a commit. ``batch_size`` and ``flush_interval`` (from
+each record paying for a commit.
+
+Flushes side by side: up to ``flushes_in_flight`` (2) flushes run at once, each in a transaction on
+its own connection, so that their COPYs keep that many PostgreSQL backends busy: one COPY stream
+is what one backend, one core, can load. Each takes its ids and a turn when it begins and waits for
+its turn just before its COMMIT (migration 0012), so commits still follow id order, across every
+process on the database (docs/replicas.md). A second flush begins only with a full batch holding
+at least half the rows of the one under way, and an idle writer with two full batches queued
+shares them out: flushes of like sizes run side by side for as long as each other, instead of a
+small one finishing first and only waiting for its turn. ``batch_size`` and ``flush_interval`` (from
 ``activity_log_settings``, re-read every few seconds) stay as upper bounds: no record waits longer
 than the interval, nor behind more than ``batch_size`` queued rows, before its flush starts; with
 adaptive flushing it normally waits much less. Right after a flush the writer lingers for
@@ -62,6 +71,7 @@ log = logging.getLogger(__name__)
 # are queued: long enough that a steady stream is committed in batches, short enough that a
 # record is never held for long (a record arriving at an idle writer is not held at all).
 DEFAULT_LINGER_S = 0.02
+DEFAULT_FLUSHES_IN_FLIGHT = 2
 
 
 @dataclass(slots=True)
@@ -167,6 +177,7 @@ class BatchWriter:
         retry_after: float = 1.0,
         linger: float = DEFAULT_LINGER_S,
         catalogue: KeyCatalogue | None = None,
+        flushes_in_flight: int = DEFAULT_FLUSHES_IN_FLIGHT,
     ):
         self._pool = pool
         # Told the attribute keys of what commits (the query bar's completions).
@@ -185,7 +196,11 @@ class BatchWriter:
         self.max_batch_bytes = max_batch_bytes
         self.settings_refresh = settings_refresh
         self.linger = linger
+        # Flushes run side by side, each on its own connection: their COPYs keep as many
+        # PostgreSQL backends (and cores) busy, their commits follow id order (``_end``).
+        self.flushes_in_flight = max(1, flushes_in_flight)
         self._last_flush_end = float("-inf")
+        self._last_reserved: asyncio.Future[None] | None = None  # the last flush begun has its ids
         self.retry_after = retry_after  # how often the database is probed while it is away
         # The delays advertised to senders grow while the database is away or the queue full.
         self.unavailable_advice = RetryAdvice(retry_after)
@@ -320,36 +335,78 @@ class BatchWriter:
     # --- the loop --------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        while True:
-            if not self._available:
-                await self._probe()
-                continue
-            if time.monotonic() >= self._next_settings_read and not self._closing:
-                await self._read_settings()
-            if not self._queue:
-                if self._closing:
-                    return
-                await self._sleep(self.settings_refresh)
-                continue
-            # Something is queued and no flush is in flight (this loop runs one at a time). Right
-            # after a flush, linger briefly unless a batch is already full: under a steady stream
-            # each request would otherwise pay a commit of its own. An idle writer flushes now.
-            linger = self._last_flush_end + self.linger - time.monotonic()
-            if linger > 0 and self._queued_rows < self.batch_size and not self._closing:
-                await self._sleep(linger)
-                continue
-            batch = self._take()
-            try:
-                await self._flush(batch)
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                self._on_store_failure(batch, exc)
-            except Exception as exc:  # noqa: BLE001 - a bug must fail its batch, not the writer
-                log.exception("writer failed on a batch of %d requests", len(batch))
-                self._settle(batch, exc)
-            finally:
-                self._last_flush_end = time.monotonic()
-            if self._closing and not self._available:
-                return  # the database is gone while shutting down: the senders were told to retry
+        # The flushes under way, oldest first, with the rows each took.
+        flights: deque[tuple[asyncio.Task[None], int]] = deque()
+        try:
+            while True:
+                while flights and flights[0][0].done():
+                    flights.popleft()
+                if not self._available:
+                    if flights:
+                        await self._sleep(self.settings_refresh)  # woken when a flush ends
+                    elif self._closing:
+                        return  # the database is gone while shutting down: the senders were told to retry
+                    else:
+                        await self._probe()
+                    continue
+                if time.monotonic() >= self._next_settings_read and not self._closing:
+                    await self._read_settings()
+                if not self._queue:
+                    if self._closing and not flights:
+                        return
+                    await self._sleep(self.settings_refresh)
+                    continue
+                free = self.flushes_in_flight - len(flights)
+                if flights:
+                    # A flush is under way. Another runs beside it (its COPY on a second
+                    # connection, its COMMIT after the first's) once a batch is full and holds at
+                    # least half the rows of the last one begun: a small one would finish first
+                    # and only wait for its turn, and the two would start together from then on.
+                    if free <= 0 or self._queued_rows < max(self.batch_size, flights[-1][1] // 2):
+                        await self._sleep(self.settings_refresh)  # woken when a flush ends
+                        continue
+                else:
+                    # Something is queued and no flush is under way. Right after a flush, linger
+                    # briefly unless a batch is already full: under a steady stream each request
+                    # would otherwise pay a commit of its own. An idle writer flushes now.
+                    linger = self._last_flush_end + self.linger - time.monotonic()
+                    if linger > 0 and self._queued_rows < self.batch_size and not self._closing:
+                        await self._sleep(linger)
+                        continue
+                # With every connection free and two full batches queued, the queue is shared out
+                # so that the flushes run side by side for as long as each other.
+                share = self._queued_rows if free < 2 or self._queued_rows < 2 * self.batch_size else -(-self._queued_rows // free)
+                batch = self._take(min(share, self.max_batch_rows))
+                # Ids are reserved in the order flushes begin (so in queue order): each flush
+                # reserves once the one begun before it has (its connection may come sooner).
+                reserved = asyncio.get_running_loop().create_future()
+                flush = asyncio.create_task(self._flush_handled(batch, self._last_reserved, reserved),
+                                            name="batch-writer-flush")  # fmt: skip
+                self._last_reserved = reserved
+                flights.append((flush, sum(request.count for request in batch)))
+        finally:
+            # Never leave a flush behind: its senders wait for its outcome.
+            for flush, _ in flights:
+                with contextlib.suppress(Exception):
+                    await flush
+
+    async def _flush_handled(self, batch: list[_Request], after: asyncio.Future[None] | None,
+                             reserved: asyncio.Future[None]) -> None:  # fmt: skip
+        """One flush, its failures handled: a broken connection fails the queue and refuses ingest
+        until the database is back; a bug fails only its batch. Its ids are reserved once
+        ``after`` is done; ``reserved`` is done once they are (or the flush has failed)."""
+        try:
+            await self._flush(batch, after, reserved)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            self._on_store_failure(batch, exc)
+        except Exception as exc:  # noqa: BLE001 - a bug must fail its batch, not the writer
+            log.exception("writer failed on a batch of %d requests", len(batch))
+            self._settle(batch, exc)
+        finally:
+            if not reserved.done():
+                reserved.set_result(None)
+            self._last_flush_end = time.monotonic()
+            self._wake.set()
 
     async def _sleep(self, seconds: float) -> None:
         self._wake.clear()
@@ -358,10 +415,11 @@ class BatchWriter:
         except TimeoutError:
             pass
 
-    def _take(self) -> list[_Request]:
+    def _take(self, max_rows: int) -> list[_Request]:
+        """The oldest queued requests, at least one, up to ``max_rows`` (and ``max_batch_bytes``)."""
         batch = [self._queue.popleft()]
         rows, size = batch[0].count, batch[0].payload_bytes
-        while (self._queue and rows + self._queue[0].count <= self.max_batch_rows
+        while (self._queue and rows + self._queue[0].count <= max_rows
                and size + self._queue[0].payload_bytes <= self.max_batch_bytes):  # fmt: skip
             request = self._queue.popleft()
             rows += request.count
@@ -371,7 +429,8 @@ class BatchWriter:
         self._queued_bytes -= size
         return batch
 
-    async def _flush(self, batch: list[_Request]) -> None:
+    async def _flush(self, batch: list[_Request], after: asyncio.Future[None] | None = None,
+                     reserved: asyncio.Future[None] | None = None) -> None:  # fmt: skip
         started = time.perf_counter()
         results: list[WriteResult]
         for request in batch:
@@ -379,9 +438,16 @@ class BatchWriter:
         async with self._pool.acquire() as conn:
             try:
                 async with conn.transaction():
-                    fresh, first_id, last_id = await self._begin(conn, batch)
+                    if after is not None:
+                        await asyncio.shield(after)
+                    try:
+                        fresh, first_id, last_id, turn = await self._begin(conn, batch)
+                    finally:
+                        if reserved is not None and not reserved.done():
+                            reserved.set_result(None)
                     if fresh:
                         await self._copy(conn, [request.encoded for request in fresh])
+                    await self._end(conn, turn)
                 for request in fresh:
                     request.add_committed(request.encoded, request.count)
                 self._committed(batch, first_id, last_id)
@@ -396,16 +462,16 @@ class BatchWriter:
                 request.future.set_result(result)
         log.debug("flushed %d requests in %.1f ms", len(batch), (time.perf_counter() - started) * 1000)
 
-    async def _begin(self, conn: asyncpg.Connection, batch: list[_Request]) -> tuple[list[_Request], int, int]:
-        """The start of a flush's transaction (``activity_begin_flush``, migration 0005): take
-        the commit-order lock, reserve ids, record the request ids, notify every process of the
-        id range. Returns the requests to write, with their ids given in queue order (those
-        whose id was recorded before are duplicates, not written again), and the range's first
-        and last ids.
-        Another transaction recording the same request id waits for the lock, then skips it."""
+    async def _begin(self, conn: asyncpg.Connection, batch: list[_Request]) -> tuple[list[_Request], int, int, int]:
+        """The start of a flush's transaction (``activity_reserve_flush``, migration 0012): under
+        the commit-order lock for a moment, reserve ids and draw a turn, and record the request
+        ids; notify every process of the id range. Returns the requests to write, with their ids
+        given in queue order (those whose id was recorded before are duplicates, not written
+        again), the range's first and last ids, and the turn to await before COMMIT (``_end``).
+        Another transaction recording the same request id waits for this one's end, then skips it."""
         count = sum(request.count for request in batch)
         request_ids = [request.request_id for request in batch if request.request_id is not None]
-        row = await conn.fetchrow(q("begin_flush"), blocks_for(count, self._block_size), request_ids, self.origin)
+        row = await conn.fetchrow(q("reserve_flush"), blocks_for(count, self._block_size), request_ids, self.origin)
         claimed = set(row["claimed"])
         ids = IdBlocks(self._block_size, row["first_ids"])
         last_id = row["first_ids"][-1] + self._block_size - 1
@@ -419,7 +485,13 @@ class BatchWriter:
         if duplicates:
             self.stats.duplicate_requests += duplicates
             log.info("%d request(s) were already committed (a replay or a retry): not written again", duplicates)
-        return fresh, row["first_ids"][0], last_id
+        return fresh, row["first_ids"][0], last_id, row["turn"]
+
+    @staticmethod
+    async def _end(conn: asyncpg.Connection, turn: int) -> None:
+        """The end of a flush's transaction, just before its COMMIT: wait until every flush that
+        drew an earlier turn has ended, so that commits follow id order (docs/replicas.md)."""
+        await conn.fetchval(q("await_turn"), turn)
 
     def _committed(self, requests: list[_Request], first_id: int, last_id: int) -> None:
         """Hand what one transaction committed to the live tail, read back from what was stored
@@ -462,10 +534,12 @@ class BatchWriter:
         result = WriteResult(accepted=0)
         committed: list[tuple[bytes, int]] = []
         async with conn.transaction():
-            fresh, first_id, last_id = await self._begin(conn, [request])
-            if not fresh:
-                return WriteResult(accepted=request.count, duplicate=True)
-            await self._copy_halving(conn, [request.encoded], request.count, committed, result)
+            fresh, first_id, last_id, turn = await self._begin(conn, [request])
+            if fresh:
+                await self._copy_halving(conn, [request.encoded], request.count, committed, result)
+            await self._end(conn, turn)
+        if not fresh:
+            return WriteResult(accepted=request.count, duplicate=True)
         for part, records in committed:
             request.add_committed(part, records)
         self._committed([request], first_id, last_id)

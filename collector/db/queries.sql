@@ -38,6 +38,17 @@ WHERE schemaname = current_schema() AND sequencename = 'activity_logs_id_seq';
 -- come back as claimed) and notify every listening process, as $3, of the flush's id range.
 SELECT first_ids, claimed FROM activity_begin_flush($1, $2::uuid[], $3);
 
+-- name: reserve_flush
+-- The first thing a flush does in its transaction (migration 0012): under the commit-order lock,
+-- for a moment, reserve $1 blocks of ids (their first ids, ascending) and draw a turn, held until
+-- the transaction ends; then record the request ids $2 (the new ones come back as claimed) and
+-- notify every listening process, as $3, of the flush's id range.
+SELECT first_ids, claimed, turn FROM activity_reserve_flush($1, $2::uuid[], $3);
+
+-- name: await_turn
+-- The last thing before a flush's COMMIT: wait until every flush with an earlier turn has ended.
+SELECT activity_await_turn($1);
+
 -- name: activity_logs_committed_id_floor
 -- Every id up to this one belongs to a flush that has ended; every later flush gets higher ones.
 SELECT activity_committed_id_floor();

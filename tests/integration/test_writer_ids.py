@@ -15,11 +15,13 @@ import pytest
 from collector import copy_rows
 from collector import ingest as ingest_module
 from collector.db.connect import create_pool
+from collector.db.query_indexes import day_table
 from collector.hub import LiveHub
 from collector.model import ActivityRow
 from collector.writer import BatchWriter
 from tests.support.api import call, make_user
 from tests.support.otlp import request_with
+from tests.support.server import wait_for
 from tests.unit.test_fastpath_equivalence import EDGE_RECORDS
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
@@ -34,8 +36,8 @@ async def sequence_position(db) -> tuple[int, int]:
     return row["last_value"] or 0, row["increment_by"]
 
 
-async def started_writer(database_url: str, hub: LiveHub | None = None) -> tuple[BatchWriter, object]:
-    pool = await create_pool(database_url)
+async def started_writer(database_url: str, hub: LiveHub | None = None, connections: int = 1) -> tuple[BatchWriter, object]:
+    pool = await create_pool(database_url, min_size=connections)
     writer = BatchWriter(pool, hub or LiveHub(), linger=0)
     await writer.start()
     return writer, pool
@@ -85,6 +87,56 @@ async def test_two_writers_on_one_database_never_share_an_id(database_url, db):
         stored = await db.fetch("SELECT id, message FROM activity_logs WHERE message LIKE $1 ORDER BY id", f"{prefix}%")
         numbers = [int(r["message"].split()[0][1:]) for r in stored]
         assert numbers == sorted(numbers)
+
+
+class RecordingHub(LiveHub):
+    """A hub with a subscriber that records the ids it is handed, in order."""
+
+    def __init__(self):
+        super().__init__()
+        self.published: list[int] = []
+
+    @property
+    def subscriber_count(self) -> int:
+        return 1
+
+    def publish(self, rows: list[ActivityRow]) -> None:
+        self.published += [row.id for row in rows]
+
+
+async def lock_waits(db, locktype: str, relation: str | None = None) -> int:
+    """How many sessions wait for a lock of this type (on this relation)."""
+    return await db.fetchval(
+        "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = $1"
+        " AND ($2::text IS NULL OR relation = $2::regclass)", locktype, relation)  # fmt: skip
+
+
+async def test_two_flushes_copy_side_by_side_and_commit_in_id_order(database_url, db):
+    """While a flush's COPY waits (for a partition another session holds), the next flush runs
+    its COPY beside it on a second connection, then waits for its turn: it commits after the
+    first, with higher ids, and the live tail is handed both in id order."""
+    now = datetime.now(timezone.utc)
+    hub = RecordingHub()
+    # Both connections made at once (a connection's set-up would wait for the held partition).
+    writer, pool = await started_writer(database_url, hub, connections=2)
+    held = day_table("info", now.date())
+    try:
+        async with db.transaction():
+            await db.execute(f"LOCK TABLE {held} IN SHARE MODE")
+            first = asyncio.create_task(writer.submit([ActivityRow(now, "info", "worker", "first")]))
+            assert await wait_for(lambda: lock_waits(db, "relation", held)), "the first COPY never waited"
+            second = asyncio.create_task(writer.submit([ActivityRow(now, "warn", "worker", f"second {i}") for i in range(300)]))
+            # Its COPY (into another partition) done, the second flush waits for the first's turn.
+            assert await wait_for(lambda: lock_waits(db, "advisory")), "the second flush did not run beside the first"
+            assert await db.fetchval("SELECT count(*) FROM activity_logs") == 0
+            assert not first.done() and not second.done()
+        assert (await first).accepted == 1 and (await second).accepted == 300
+    finally:
+        await writer.close()
+        await pool.close()
+    stored = await db.fetch("SELECT id, message FROM activity_logs ORDER BY id")
+    assert [r["message"] for r in stored] == ["first"] + [f"second {i}" for i in range(300)]
+    assert hub.published == [r["id"] for r in stored]
 
 
 RESOURCE = {"service.name": "render-worker", "n": [1.5, {"y": None}]}

@@ -1,0 +1,129 @@
+-- Activity Console schema, version 12: flushes COPY side by side, and still commit in id order.
+--
+-- Until now a flush held the commit-order lock from its ids to its commit (migration 0005), so
+-- every flush of every process ran its COPY alone: one PostgreSQL backend did all the work, and on
+-- a machine with a second core that core idled (two sessions loading at once measured 1.6-1.8x
+-- one, bench/writer_flush.py parallel:1536). Now a flush holds the lock only while it takes its
+-- ids and a turn, and waits for its turn just before COMMIT (docs/replicas.md has the argument):
+--
+-- 1. activity_reserve_flush: under the lock (a session lock taken and given back within the call,
+--    also when the call fails or is cancelled),
+--    the flush draws its ids and a turn, a number from activity_flush_turn_seq, and takes a
+--    transaction-level advisory lock on (7317003, turn), which it holds until it ends, and records
+--    its request ids; then, outside the lock, it sends its notification, as before.
+-- 2. its COPY, side by side with other flushes';
+-- 3. activity_await_turn: it waits until every flush that drew an earlier turn and is still under
+--    way has ended (by taking each one's turn lock), so that it commits after all of them;
+-- 4. COMMIT.
+--
+-- activity_begin_flush keeps its signature and its one-at-a-time meaning, for a process of an
+-- earlier version still running beside this one: it holds the lock until its commit and, before
+-- taking ids, waits for every turn under way, so it commits after them and before any later one.
+
+CREATE SEQUENCE activity_flush_turn_seq;
+
+-- The turns of the flushes under way (not this session's): the keys of the turn locks held
+-- exclusively. A flush waits for another's turn by taking its key shared, which never blocks a
+-- third waiting for the same turn (an exclusive hold by a waiter would, and could deadlock).
+CREATE FUNCTION activity_turns_under_way() RETURNS integer[]
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(array_agg(objid::bigint::integer ORDER BY objid), '{}')
+    FROM pg_locks
+    WHERE locktype = 'advisory' AND classid = 7317003 AND objsubid = 2 AND mode = 'ExclusiveLock' AND granted
+      AND pid <> pg_backend_pid() AND database = (SELECT oid FROM pg_database WHERE datname = current_database());
+$$;
+
+CREATE FUNCTION activity_reserve_flush(blocks integer, request_ids uuid[], origin text,
+                                       OUT first_ids bigint[], OUT claimed uuid[], OUT turn integer)
+LANGUAGE plpgsql AS $$
+DECLARE
+    block_size bigint;
+BEGIN
+    PERFORM pg_advisory_lock(7317002);
+    BEGIN
+        SELECT array_agg(nextval('activity_logs_id_seq') ORDER BY g) INTO first_ids FROM generate_series(1, blocks) g;
+        -- Kept within int4 (the lock key); turns wrap after 2^31 flushes, compared modulo that.
+        turn := (nextval('activity_flush_turn_seq') % 2147483648)::integer;
+        PERFORM pg_advisory_xact_lock(7317003, turn);
+        -- Under the lock too: a request id being recorded by a flush under way makes this one
+        -- wait for that flush's end, and that flush, with an earlier turn, never waits for this one.
+        WITH recorded AS (
+            INSERT INTO ingest_requests (id) SELECT unnest(request_ids) ON CONFLICT DO NOTHING RETURNING id
+        )
+        SELECT coalesce(array_agg(id), '{}') INTO claimed FROM recorded;
+    EXCEPTION WHEN OTHERS OR query_canceled THEN
+        PERFORM pg_advisory_unlock(7317002);
+        RAISE;
+    END;
+    PERFORM pg_advisory_unlock(7317002);
+    SELECT increment_by INTO block_size FROM pg_sequences
+    WHERE schemaname = current_schema() AND sequencename = 'activity_logs_id_seq';
+    PERFORM pg_notify('activity_logs', concat_ws(' ', origin, first_ids[1], first_ids[blocks] + block_size - 1));
+END
+$$;
+
+-- Waits until every flush with an earlier turn than `turn` has ended (committed or rolled back).
+CREATE FUNCTION activity_await_turn(turn integer) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    earlier integer;
+BEGIN
+    FOREACH earlier IN ARRAY activity_turns_under_way() LOOP
+        IF earlier <> turn AND ((turn::bigint - earlier::bigint + 2147483648) % 2147483648) < 1073741824 THEN
+            PERFORM pg_advisory_xact_lock_shared(7317003, earlier);
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- One flush at a time, as before (for processes of an earlier version): the lock until commit,
+-- and no ids before every turn under way has ended.
+CREATE OR REPLACE FUNCTION activity_begin_flush(blocks integer, request_ids uuid[], origin text,
+                                                OUT first_ids bigint[], OUT claimed uuid[])
+LANGUAGE plpgsql AS $$
+DECLARE
+    block_size bigint;
+    earlier integer;
+BEGIN
+    PERFORM pg_advisory_xact_lock(7317002);
+    FOREACH earlier IN ARRAY activity_turns_under_way() LOOP
+        PERFORM pg_advisory_xact_lock_shared(7317003, earlier);
+    END LOOP;
+    SELECT array_agg(nextval('activity_logs_id_seq') ORDER BY g) INTO first_ids FROM generate_series(1, blocks) g;
+    WITH recorded AS (
+        INSERT INTO ingest_requests (id) SELECT unnest(request_ids) ON CONFLICT DO NOTHING RETURNING id
+    )
+    SELECT coalesce(array_agg(id), '{}') INTO claimed FROM recorded;
+    SELECT increment_by INTO block_size FROM pg_sequences
+    WHERE schemaname = current_schema() AND sequencename = 'activity_logs_id_seq';
+    PERFORM pg_notify('activity_logs', concat_ws(' ', origin, first_ids[1], first_ids[blocks] + block_size - 1));
+END
+$$;
+
+-- Every id up to the returned one belongs to a flush that has ended: taken under the lock (no
+-- flush draws ids meanwhile), then each turn under way at that moment is waited for.
+CREATE OR REPLACE FUNCTION activity_committed_id_floor() RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    floor_id bigint;
+    under_way integer[];
+    earlier integer;
+BEGIN
+    PERFORM pg_advisory_lock(7317002);
+    BEGIN
+        SELECT CASE WHEN s.is_called THEN s.last_value + q.increment_by - 1 ELSE s.last_value - 1 END
+        INTO floor_id
+        FROM activity_logs_id_seq s, pg_sequences q
+        WHERE q.schemaname = current_schema() AND q.sequencename = 'activity_logs_id_seq';
+        under_way := activity_turns_under_way();
+    EXCEPTION WHEN OTHERS OR query_canceled THEN
+        PERFORM pg_advisory_unlock(7317002);
+        RAISE;
+    END;
+    PERFORM pg_advisory_unlock(7317002);
+    FOREACH earlier IN ARRAY under_way LOOP
+        PERFORM pg_advisory_xact_lock_shared(7317003, earlier);
+    END LOOP;
+    RETURN floor_id;
+END
+$$;
