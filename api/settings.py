@@ -51,7 +51,7 @@ class Settings(BaseModel):
                                      "decompression", ge=1024)
     max_pending_rows: int = setting(50_000, "ACTIVITY_MAX_PENDING_ROWS", "bound of the batch writer's queue; "
                                     "beyond it ingest answers retry-later", ge=100)
-    writer_flushes_in_flight: int = setting(2, "ACTIVITY_WRITER_FLUSHES_IN_FLIGHT", "flushes the batch writer runs "
+    writer_flushes_in_flight: int = setting(4, "ACTIVITY_WRITER_FLUSHES_IN_FLIGHT", "flushes the batch writer runs "
                                             "side by side, each on its own connection: their COPYs at once (a "
                                             "PostgreSQL backend each), their commits in id order; 1: one at a time",
                                             ge=1, le=8)

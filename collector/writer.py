@@ -14,14 +14,15 @@ while flushes are under way: the next flush takes what was queued meanwhile (gro
 ``max_batch_rows`` and ``max_batch_bytes``), so under load each COPY grows with the load instead of
 each record paying for a commit.
 
-Flushes side by side: up to ``flushes_in_flight`` (2) flushes run at once, each in a transaction on
-its own connection, so that their COPYs keep that many PostgreSQL backends busy: one COPY stream
-is what one backend, one core, can load. Each takes its ids and a turn when it begins and waits for
-its turn just before its COMMIT (migration 0012), so commits still follow id order, across every
-process on the database (docs/replicas.md). A second flush begins only with a full batch holding
-at least half the rows of the one under way, and an idle writer with two full batches queued
-shares them out: flushes of like sizes run side by side for as long as each other, instead of a
-small one finishing first and only waiting for its turn. ``batch_size`` and ``flush_interval`` (from
+Flushes side by side: up to ``flushes_in_flight`` (4) flushes run at once, each in a transaction on
+its own connection, so that their COPYs keep several PostgreSQL backends busy (one COPY stream is
+what one backend, one core, can load) and one flush's round trips and commit overlap the others'
+COPYs. Each takes its ids and a turn when it begins and waits for its turn just before its COMMIT
+(migration 0012), so commits still follow id order, across every process on the database
+(docs/replicas.md). Another flush begins beside those under way only with a full batch holding at
+least half the rows of the last one begun, and a writer with several free connections and two
+full batches queued shares the queue out among them: flushes of like sizes run side by side for
+about as long as each other, instead of a small one finishing first and only waiting for its turn. ``batch_size`` and ``flush_interval`` (from
 ``activity_log_settings``, re-read every few seconds) stay as upper bounds: no record waits longer
 than the interval, nor behind more than ``batch_size`` queued rows, before its flush starts; with
 adaptive flushing it normally waits much less. Right after a flush the writer lingers for
@@ -71,7 +72,7 @@ log = logging.getLogger(__name__)
 # are queued: long enough that a steady stream is committed in batches, short enough that a
 # record is never held for long (a record arriving at an idle writer is not held at all).
 DEFAULT_LINGER_S = 0.02
-DEFAULT_FLUSHES_IN_FLIGHT = 2
+DEFAULT_FLUSHES_IN_FLIGHT = 4
 
 
 @dataclass(slots=True)
@@ -358,10 +359,10 @@ class BatchWriter:
                     continue
                 free = self.flushes_in_flight - len(flights)
                 if flights:
-                    # A flush is under way. Another runs beside it (its COPY on a second
-                    # connection, its COMMIT after the first's) once a batch is full and holds at
-                    # least half the rows of the last one begun: a small one would finish first
-                    # and only wait for its turn, and the two would start together from then on.
+                    # Flushes are under way. Another runs beside them (its COPY on a connection of
+                    # its own, its COMMIT after theirs) once a batch is full and holds at least half
+                    # the rows of the last one begun: a small one would finish first and only wait
+                    # for its turn, and the flushes would start together from then on.
                     if free <= 0 or self._queued_rows < max(self.batch_size, flights[-1][1] // 2):
                         await self._sleep(self.settings_refresh)  # woken when a flush ends
                         continue
@@ -373,9 +374,11 @@ class BatchWriter:
                     if linger > 0 and self._queued_rows < self.batch_size and not self._closing:
                         await self._sleep(linger)
                         continue
-                # With every connection free and two full batches queued, the queue is shared out
-                # so that the flushes run side by side for as long as each other.
-                share = self._queued_rows if free < 2 or self._queued_rows < 2 * self.batch_size else -(-self._queued_rows // free)
+                # With several connections free and two full batches queued, the queue is shared
+                # out among them, so that the flushes run side by side for about as long as each other.
+                share = self._queued_rows
+                if free >= 2 and self._queued_rows >= 2 * self.batch_size:
+                    share = -(-self._queued_rows // min(free, self._queued_rows // self.batch_size))
                 batch = self._take(min(share, self.max_batch_rows))
                 # Ids are reserved in the order flushes begin (so in queue order): each flush
                 # reserves once the one begun before it has (its connection may come sooner).
