@@ -1,0 +1,96 @@
+"""The SQL that orders commits of flushes running side by side (migration 0012, docs/replicas.md),
+session by session: the floor a reconnecting process reads waits for the flushes under way; a
+process of an earlier version, flushing one at a time, commits after every flush under way and
+before any later one; and the commit-order lock is given back when a reservation fails."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import asyncpg
+import pytest
+
+from collector.db.connect import connect
+from collector.db.queries import q
+from tests.support.server import wait_for
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def lock_waits(db, locktype: str = "advisory") -> int:
+    return await db.fetchval("SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = $1", locktype)
+
+
+async def sessions(database_url: str, count: int) -> list[asyncpg.Connection]:
+    return [await connect(database_url) for _ in range(count)]
+
+
+async def reserve(conn: asyncpg.Connection, request_ids: list[uuid.UUID] = ()) -> asyncpg.Record:
+    """BEGIN and activity_reserve_flush for one block of ids, as a flush starts."""
+    await conn.execute("BEGIN")
+    return await conn.fetchrow(q("reserve_flush"), 1, list(request_ids), "test")
+
+
+async def test_the_floor_waits_for_the_flushes_under_way(database_url, db):
+    flushing, reading = await sessions(database_url, 2)
+    try:
+        reserved = await reserve(flushing)
+        floor = asyncio.create_task(reading.fetchval(q("activity_logs_committed_id_floor")))
+        assert await wait_for(lambda: lock_waits(db)), "the floor did not wait for the flush under way"
+        assert not floor.done()
+        await flushing.execute("COMMIT")
+        # Every id up to the floor belongs to a flush that has ended: the flush's block included.
+        assert await asyncio.wait_for(floor, 10) >= reserved["first_ids"][0]
+    finally:
+        for conn in (flushing, reading):
+            await conn.close()
+
+
+async def test_a_flush_of_an_earlier_version_commits_between_the_turns(database_url, db):
+    """``activity_begin_flush`` (processes before migration 0012) waits for the turns under way
+    before taking ids, and holds the lock until its commit, so no turn is drawn meanwhile."""
+    earlier, old, later = await sessions(database_url, 3)
+    try:
+        first = await reserve(earlier)
+        await old.execute("BEGIN")
+        old_begin = asyncio.create_task(old.fetchrow("SELECT first_ids, claimed FROM activity_begin_flush(1, '{}', 'old')"))
+        assert await wait_for(lambda: lock_waits(db)), "the old flush did not wait for the turn under way"
+        assert not old_begin.done()
+        await earlier.execute("COMMIT")
+        old_ids = (await asyncio.wait_for(old_begin, 10))["first_ids"]
+        assert old_ids[0] > first["first_ids"][0]
+        # The old flush holds the lock until it ends: a new flush cannot draw ids before then.
+        late = asyncio.create_task(reserve(later))
+        assert await wait_for(lambda: lock_waits(db)), "a new flush drew ids while the old one held the lock"
+        assert not late.done()
+        await old.execute("COMMIT")
+        assert (await asyncio.wait_for(late, 10))["first_ids"][0] > old_ids[0]
+        await later.execute("COMMIT")
+    finally:
+        for conn in (earlier, old, later):
+            await conn.close()
+
+
+async def test_a_cancelled_reservation_gives_the_lock_back(database_url, db):
+    """A reservation that waits under the lock (for a request id another flush is recording) and
+    is cancelled by its statement timeout must give the lock back, or every flush after it would
+    wait forever."""
+    holder, cancelled, after = await sessions(database_url, 3)
+    request_id = uuid.uuid4()
+    try:
+        await reserve(holder, [request_id])
+        await cancelled.execute("SET statement_timeout = 300")
+        with pytest.raises(asyncpg.QueryCanceledError):
+            await reserve(cancelled, [request_id])
+        await cancelled.execute("ROLLBACK")
+        assert not await db.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 7317002 AND pid = $1",
+            cancelled.get_server_pid())  # fmt: skip
+        reserved = await asyncio.wait_for(reserve(after), 5)
+        assert reserved["claimed"] == [] and reserved["turn"] > 0
+        await after.execute("COMMIT")
+        await holder.execute("COMMIT")
+    finally:
+        for conn in (holder, cancelled, after):
+            await conn.close()
