@@ -60,6 +60,8 @@ class ServerCollector(Collector):
         yield GaugeMetricFamily("activity_writer_queue_records", "records waiting for a flush", value=writer.queued_rows)
         yield GaugeMetricFamily("activity_writer_queue_bytes", "bytes of requests waiting for a flush",
                                 value=writer.queued_bytes)  # fmt: skip
+        yield GaugeMetricFamily("activity_writer_flushes_under_way", "flushes running side by side (at most "
+                                "ACTIVITY_WRITER_FLUSHES_IN_FLIGHT)", value=writer.flushes_under_way)  # fmt: skip
         cumulative, buckets = 0, []
         for bound, count in zip((*map(str, FLUSH_SECONDS_BUCKETS), "+Inf"), stats.flush_buckets):
             cumulative += count

@@ -202,6 +202,8 @@ class BatchWriter:
         self.flushes_in_flight = max(1, flushes_in_flight)
         self._last_flush_end = float("-inf")
         self._last_reserved: asyncio.Future[None] | None = None  # the last flush begun has its ids
+        # The flushes under way, oldest first, with the rows each took (the loop's own; read by metrics).
+        self._flights: deque[tuple[asyncio.Task[None], int]] = deque()
         self.retry_after = retry_after  # how often the database is probed while it is away
         # The delays advertised to senders grow while the database is away or the queue full.
         self.unavailable_advice = RetryAdvice(retry_after)
@@ -294,6 +296,10 @@ class BatchWriter:
         return self._available and not self._closing
 
     @property
+    def flushes_under_way(self) -> int:
+        return sum(not flush.done() for flush, _ in self._flights)
+
+    @property
     def queued_rows(self) -> int:
         return self._queued_rows
 
@@ -336,8 +342,7 @@ class BatchWriter:
     # --- the loop --------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        # The flushes under way, oldest first, with the rows each took.
-        flights: deque[tuple[asyncio.Task[None], int]] = deque()
+        flights = self._flights
         try:
             while True:
                 while flights and flights[0][0].done():

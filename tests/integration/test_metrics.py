@@ -44,6 +44,7 @@ async def test_metrics_count_what_was_sent_stored_and_subscribed(server):
     assert flushes == writer.stats.flushes >= 1
     assert samples[("activity_writer_flush_seconds_bucket", (("le", "+Inf"),))] == flushes
     assert samples[("activity_writer_flush_seconds_sum", ())] > 0
+    assert samples[("activity_writer_flushes_under_way", ())] == writer.flushes_under_way
     assert samples[("activity_live_subscriptions", ())] == 1
     assert samples[("activity_database_available", ())] == 1
     assert samples[("activity_ingest_memory_reserved_bytes", ())] == server.runtime.ingest.budget.reserved

@@ -130,6 +130,7 @@ async def test_two_flushes_copy_side_by_side_and_commit_in_id_order(database_url
             assert await wait_for(lambda: lock_waits(db, "advisory")), "the second flush did not run beside the first"
             assert await db.fetchval("SELECT count(*) FROM activity_logs") == 0
             assert not first.done() and not second.done()
+            assert writer.flushes_under_way == 2
         assert (await first).accepted == 1 and (await second).accepted == 300
     finally:
         await writer.close()
