@@ -619,9 +619,13 @@ async def bench(admin_url: str, args: argparse.Namespace, requests: list[ExportL
         busy = statistics.median(m.machine.busy for m in measured)
         print(f"  {path.label:<42} {spread(ratios, '.2f'):>18} {rate:>9,.0f} {fmt_us(receiver):>16} "
               f"{fmt_us(backend):>15} {fmt_us(clients):>15} {busy:>10.0%}")  # fmt: skip
-    limit_rate = statistics.median(results["limit"].rows_per_s for results in runs)
-    limit_busy = statistics.median(results["limit"].machine.busy for results in runs)
-    print(f"  {PATHS[0].label:<42} {'':>18} {limit_rate:>9,.0f} {'':>16} {'':>15} {'':>15} {limit_busy:>10.0%}")
+    limits = [results["limit"] for results in runs]
+    limit_rate = statistics.median(m.rows_per_s for m in limits)
+    limit_receiver = statistics.median(m.receiver_us_per_row() for m in limits)
+    limit_backend = median_of([m.backend_us_per_row() for m in limits])
+    limit_busy = statistics.median(m.machine.busy for m in limits)
+    print(f"  {PATHS[0].label:<42} {'':>18} {limit_rate:>9,.0f} {fmt_us(limit_receiver):>16} "
+          f"{fmt_us(limit_backend):>15} {'':>15} {limit_busy:>10.0%}")  # fmt: skip
 
     def compare(key: str, over: str, spec: str, text: str) -> None:
         if key in wanted and over in wanted:
