@@ -22,12 +22,13 @@ COPYs. Each takes its ids and a turn when it begins and waits for its turn just 
 (docs/replicas.md). Another flush begins beside those under way only with a full batch holding at
 least half the rows of the last one begun, and a writer with several free connections and two
 full batches queued shares the queue out among them: flushes of like sizes run side by side for
-about as long as each other, instead of a small one finishing first and only waiting for its turn. ``batch_size`` and ``flush_interval`` (from
-``activity_log_settings``, re-read every few seconds) stay as upper bounds: no record waits longer
-than the interval, nor behind more than ``batch_size`` queued rows, before its flush starts; with
-adaptive flushing it normally waits much less. Right after a flush the writer lingers for
-``linger`` (20 ms) unless ``batch_size`` rows wait, so that a steady stream of small requests is
-committed in batches rather than a commit each.
+about as long as each other, instead of a small one finishing first and only waiting for its turn.
+
+``batch_size`` and ``flush_interval`` (from ``activity_log_settings``, re-read every few seconds)
+stay as upper bounds: no record waits longer than the interval, nor behind more than
+``batch_size`` queued rows, before its flush starts; with adaptive flushing it normally waits much
+less. Right after a flush the writer lingers for ``linger`` (20 ms) unless ``batch_size`` rows
+wait, so that a steady stream of small requests is committed in batches rather than a commit each.
 
 Failure handling:
 - A row PostgreSQL refuses (data or constraint errors, SQLSTATE classes 22 and 23) does not fail
@@ -345,8 +346,8 @@ class BatchWriter:
         flights = self._flights
         try:
             while True:
-                while flights and flights[0][0].done():
-                    flights.popleft()
+                for ended in [flight for flight in flights if flight[0].done()]:
+                    flights.remove(ended)
                 if not self._available:
                     if flights:
                         await self._sleep(self.settings_refresh)  # woken when a flush ends
