@@ -346,6 +346,9 @@ class BatchWriter:
         flights = self._flights
         try:
             while True:
+                # Cleared before the state is read, never while sleeping: a flush that ends, or a
+                # request queued, during any await below (a settings read) wakes the next sleep.
+                self._wake.clear()
                 for ended in [flight for flight in flights if flight[0].done()]:
                     flights.remove(ended)
                 if not self._available:
@@ -418,7 +421,7 @@ class BatchWriter:
             self._wake.set()
 
     async def _sleep(self, seconds: float) -> None:
-        self._wake.clear()
+        """Until woken (``_wake``, cleared at the top of each turn of the loop) or ``seconds``."""
         try:
             await asyncio.wait_for(self._wake.wait(), timeout=max(seconds, 0.001))
         except TimeoutError:
@@ -548,6 +551,8 @@ class BatchWriter:
                 await self._copy_halving(conn, [request.encoded], request.count, committed, result)
             await self._end(conn, turn)
         if not fresh:
+            # Its range was notified: the commit feed waits for the writer's word on it.
+            self._committed([request], first_id, last_id)
             return WriteResult(accepted=request.count, duplicate=True)
         for part, records in committed:
             request.add_committed(part, records)

@@ -33,14 +33,26 @@ LANGUAGE sql STABLE AS $$
       AND pid <> pg_backend_pid() AND database = (SELECT oid FROM pg_database WHERE datname = current_database());
 $$;
 
+-- Gives the commit-order lock back if this session holds it: after an error or a cancel inside a
+-- reservation (a cancel can land just as the lock is granted, and PostgreSQL keeps the lock then).
+CREATE FUNCTION activity_release_commit_order_lock() RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND classid = 0
+               AND objid = 7317002 AND objsubid = 1 AND granted) THEN
+        PERFORM pg_advisory_unlock(7317002);
+    END IF;
+END
+$$;
+
 CREATE FUNCTION activity_reserve_flush(blocks integer, request_ids uuid[], origin text,
                                        OUT first_ids bigint[], OUT claimed uuid[], OUT turn integer)
 LANGUAGE plpgsql AS $$
 DECLARE
     block_size bigint;
 BEGIN
-    PERFORM pg_advisory_lock(7317002);
     BEGIN
+        PERFORM pg_advisory_lock(7317002);
         SELECT array_agg(nextval('activity_logs_id_seq') ORDER BY g) INTO first_ids FROM generate_series(1, blocks) g;
         -- Kept within int4 (the lock key); turns wrap after 2^31 flushes, compared modulo that.
         turn := (nextval('activity_flush_turn_seq') % 2147483648)::integer;
@@ -52,7 +64,7 @@ BEGIN
         )
         SELECT coalesce(array_agg(id), '{}') INTO claimed FROM recorded;
     EXCEPTION WHEN OTHERS OR query_canceled THEN
-        PERFORM pg_advisory_unlock(7317002);
+        PERFORM activity_release_commit_order_lock();
         RAISE;
     END;
     PERFORM pg_advisory_unlock(7317002);
@@ -109,15 +121,15 @@ DECLARE
     under_way integer[];
     earlier integer;
 BEGIN
-    PERFORM pg_advisory_lock(7317002);
     BEGIN
+        PERFORM pg_advisory_lock(7317002);
         SELECT CASE WHEN s.is_called THEN s.last_value + q.increment_by - 1 ELSE s.last_value - 1 END
         INTO floor_id
         FROM activity_logs_id_seq s, pg_sequences q
         WHERE q.schemaname = current_schema() AND q.sequencename = 'activity_logs_id_seq';
         under_way := activity_turns_under_way();
     EXCEPTION WHEN OTHERS OR query_canceled THEN
-        PERFORM pg_advisory_unlock(7317002);
+        PERFORM activity_release_commit_order_lock();
         RAISE;
     END;
     PERFORM pg_advisory_unlock(7317002);

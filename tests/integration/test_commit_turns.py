@@ -6,6 +6,7 @@ before any later one; and the commit-order lock is given back when a reservation
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 
 import asyncpg
@@ -93,4 +94,26 @@ async def test_a_cancelled_reservation_gives_the_lock_back(database_url, db):
         await holder.execute("COMMIT")
     finally:
         for conn in (holder, cancelled, after):
+            await conn.close()
+
+
+async def test_a_reservation_cancelled_as_it_gets_the_lock_gives_it_back(database_url, db):
+    """The lock handed to a waiting reservation at the moment its statement is cancelled: PostgreSQL
+    keeps a lock granted before the cancel is handled, and a session lock outlives ROLLBACK, so the
+    reservation must give it back itself. Ten tries: the race was lost in most of them."""
+    holder, waiter = await sessions(database_url, 2)
+    try:
+        for _ in range(10):
+            await holder.execute("SELECT pg_advisory_lock(7317002)")  # as a reservation under way holds it
+            reservation = asyncio.create_task(reserve(waiter))
+            assert await wait_for(lambda: lock_waits(db)), "the reservation did not wait for the lock"
+            await holder.fetchval("SELECT pg_advisory_unlock(7317002) AND pg_cancel_backend($1)", waiter.get_server_pid())
+            with contextlib.suppress(asyncpg.QueryCanceledError):
+                await reservation
+            await waiter.execute("ROLLBACK")
+            assert not await db.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 7317002 AND pid = $1",
+                waiter.get_server_pid())  # fmt: skip
+    finally:
+        for conn in (holder, waiter):
             await conn.close()
