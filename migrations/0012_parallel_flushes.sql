@@ -45,47 +45,70 @@ BEGIN
 END
 $$;
 
+-- Waits until each of these turns' flushes has ended (taking its key shared).
+CREATE FUNCTION activity_wait_for_turns(turns integer[]) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    earlier integer;
+BEGIN
+    FOREACH earlier IN ARRAY turns LOOP
+        PERFORM pg_advisory_xact_lock_shared(7317003, earlier);
+    END LOOP;
+END
+$$;
+
+-- The parts of a flush's start that both kinds of flush share (call them under the lock): its
+-- blocks of ids (their first ids, ascending), and its request ids recorded (the new ones back).
+CREATE FUNCTION activity_take_ids(blocks integer) RETURNS bigint[]
+LANGUAGE sql AS $$
+    SELECT array_agg(nextval('activity_logs_id_seq') ORDER BY g) FROM generate_series(1, blocks) g;
+$$;
+
+CREATE FUNCTION activity_record_requests(request_ids uuid[]) RETURNS uuid[]
+LANGUAGE sql AS $$
+    WITH recorded AS (
+        INSERT INTO ingest_requests (id) SELECT unnest(request_ids) ON CONFLICT DO NOTHING RETURNING id
+    )
+    SELECT coalesce(array_agg(id), '{}') FROM recorded;
+$$;
+
+-- Tells every listening process, at commit, the id range of a flush that took these blocks.
+CREATE FUNCTION activity_notify_flush(origin text, first_ids bigint[]) RETURNS void
+LANGUAGE sql AS $$
+    SELECT pg_notify('activity_logs', concat_ws(' ', origin, first_ids[1],
+                                                first_ids[array_upper(first_ids, 1)] + q.increment_by - 1))
+    FROM pg_sequences q
+    WHERE q.schemaname = current_schema() AND q.sequencename = 'activity_logs_id_seq';
+$$;
+
 CREATE FUNCTION activity_reserve_flush(blocks integer, request_ids uuid[], origin text,
                                        OUT first_ids bigint[], OUT claimed uuid[], OUT turn integer)
 LANGUAGE plpgsql AS $$
-DECLARE
-    block_size bigint;
 BEGIN
     BEGIN
         PERFORM pg_advisory_lock(7317002);
-        SELECT array_agg(nextval('activity_logs_id_seq') ORDER BY g) INTO first_ids FROM generate_series(1, blocks) g;
+        first_ids := activity_take_ids(blocks);
         -- Kept within int4 (the lock key); turns wrap after 2^31 flushes, compared modulo that.
         turn := (nextval('activity_flush_turn_seq') % 2147483648)::integer;
         PERFORM pg_advisory_xact_lock(7317003, turn);
         -- Under the lock too: a request id being recorded by a flush under way makes this one
         -- wait for that flush's end, and that flush, with an earlier turn, never waits for this one.
-        WITH recorded AS (
-            INSERT INTO ingest_requests (id) SELECT unnest(request_ids) ON CONFLICT DO NOTHING RETURNING id
-        )
-        SELECT coalesce(array_agg(id), '{}') INTO claimed FROM recorded;
+        claimed := activity_record_requests(request_ids);
     EXCEPTION WHEN OTHERS OR query_canceled THEN
         PERFORM activity_release_commit_order_lock();
         RAISE;
     END;
     PERFORM pg_advisory_unlock(7317002);
-    SELECT increment_by INTO block_size FROM pg_sequences
-    WHERE schemaname = current_schema() AND sequencename = 'activity_logs_id_seq';
-    PERFORM pg_notify('activity_logs', concat_ws(' ', origin, first_ids[1], first_ids[blocks] + block_size - 1));
+    PERFORM activity_notify_flush(origin, first_ids);
 END
 $$;
 
 -- Waits until every flush with an earlier turn than `turn` has ended (committed or rolled back).
 CREATE FUNCTION activity_await_turn(turn integer) RETURNS void
-LANGUAGE plpgsql AS $$
-DECLARE
-    earlier integer;
-BEGIN
-    FOREACH earlier IN ARRAY activity_turns_under_way() LOOP
-        IF earlier <> turn AND ((turn::bigint - earlier::bigint + 2147483648) % 2147483648) < 1073741824 THEN
-            PERFORM pg_advisory_xact_lock_shared(7317003, earlier);
-        END IF;
-    END LOOP;
-END
+LANGUAGE sql AS $$
+    SELECT activity_wait_for_turns(array(
+        SELECT earlier FROM unnest(activity_turns_under_way()) earlier
+        WHERE earlier <> turn AND ((turn::bigint - earlier::bigint + 2147483648) % 2147483648) < 1073741824));
 $$;
 
 -- One flush at a time, as before (for processes of an earlier version): the lock until commit,
@@ -93,22 +116,12 @@ $$;
 CREATE OR REPLACE FUNCTION activity_begin_flush(blocks integer, request_ids uuid[], origin text,
                                                 OUT first_ids bigint[], OUT claimed uuid[])
 LANGUAGE plpgsql AS $$
-DECLARE
-    block_size bigint;
-    earlier integer;
 BEGIN
     PERFORM pg_advisory_xact_lock(7317002);
-    FOREACH earlier IN ARRAY activity_turns_under_way() LOOP
-        PERFORM pg_advisory_xact_lock_shared(7317003, earlier);
-    END LOOP;
-    SELECT array_agg(nextval('activity_logs_id_seq') ORDER BY g) INTO first_ids FROM generate_series(1, blocks) g;
-    WITH recorded AS (
-        INSERT INTO ingest_requests (id) SELECT unnest(request_ids) ON CONFLICT DO NOTHING RETURNING id
-    )
-    SELECT coalesce(array_agg(id), '{}') INTO claimed FROM recorded;
-    SELECT increment_by INTO block_size FROM pg_sequences
-    WHERE schemaname = current_schema() AND sequencename = 'activity_logs_id_seq';
-    PERFORM pg_notify('activity_logs', concat_ws(' ', origin, first_ids[1], first_ids[blocks] + block_size - 1));
+    PERFORM activity_wait_for_turns(activity_turns_under_way());
+    first_ids := activity_take_ids(blocks);
+    claimed := activity_record_requests(request_ids);
+    PERFORM activity_notify_flush(origin, first_ids);
 END
 $$;
 
@@ -119,7 +132,6 @@ LANGUAGE plpgsql AS $$
 DECLARE
     floor_id bigint;
     under_way integer[];
-    earlier integer;
 BEGIN
     BEGIN
         PERFORM pg_advisory_lock(7317002);
@@ -133,9 +145,7 @@ BEGIN
         RAISE;
     END;
     PERFORM pg_advisory_unlock(7317002);
-    FOREACH earlier IN ARRAY under_way LOOP
-        PERFORM pg_advisory_xact_lock_shared(7317003, earlier);
-    END LOOP;
+    PERFORM activity_wait_for_turns(under_way);
     RETURN floor_id;
 END
 $$;
