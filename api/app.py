@@ -24,7 +24,7 @@ from collector.admission import IngestBudget
 from collector.commit_feed import CommitFeed
 from collector.auth import IngestAuthenticator
 from collector.db import migrate
-from collector.db.connect import connect, create_pool, running_postgres
+from collector.db.connect import connect, create_ingest_pool, create_pool, running_postgres
 from collector.delivery import Delivery
 from collector.grpc_server import start_grpc_server
 from collector.http_receiver import create_otlp_http_app
@@ -65,8 +65,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
                                   server_settings=api_settings)
             )  # fmt: skip
             runtime.ingest_pool = await pools.enter_async_context(
-                await create_pool(dsn, min_size=1, max_size=settings.writer_flushes_in_flight + INGEST_POOL_SPARE,
-                                  timeout=5, command_timeout=60, server_settings=guarded)
+                await create_ingest_pool(dsn, min_size=1, max_size=settings.writer_flushes_in_flight + INGEST_POOL_SPARE,
+                                         timeout=5, command_timeout=60, server_settings=guarded)
             )  # fmt: skip
             runtime.export_pool = await pools.enter_async_context(
                 await create_pool(dsn, min_size=0, max_size=settings.export_concurrency, timeout=5,

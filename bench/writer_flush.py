@@ -54,7 +54,7 @@ from collector.copy_rows import RequestRecords, assign_ids, split_tuples  # noqa
 from collector import partitions  # noqa: E402
 from collector.db import migrate  # noqa: E402
 from collector.db.query_indexes import QUERY_INDEXES, day_table  # noqa: E402
-from collector.db.connect import connect, create_pool  # noqa: E402
+from collector.db.connect import connect, create_ingest_pool  # noqa: E402
 from collector.db.queries import q  # noqa: E402
 from collector.hub import LiveHub  # noqa: E402
 from collector.id_blocks import IdBlocks, block_size, blocks_for  # noqa: E402
@@ -214,7 +214,7 @@ async def run_parallel(url: str, requests: list[bytes], per_flush: int, seconds:
 
 
 async def run_writer(url: str, requests: list[bytes], submitters: int, seconds: float, catalogue: bool) -> Result:
-    pool = await create_pool(url, min_size=1, max_size=2)
+    pool = await create_ingest_pool(url, min_size=1, max_size=2)
     writer = BatchWriter(pool, LiveHub(), catalogue=KeyCatalogue() if catalogue else None,
                          max_pending_rows=1_000_000)  # fmt: skip
     await writer.start()

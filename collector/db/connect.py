@@ -48,12 +48,34 @@ async def init_connection(conn: asyncpg.Connection) -> None:
 #   common one; a rare word's page took 110 ms instead of 8 once it was used (bench/query.py).
 POOL_SERVER_SETTINGS = {"jit": "off", "plan_cache_mode": "force_custom_plan"}
 
+# The ingest pool's connections run the writer's flushes and the ingest token lookups: statements
+# the same on every call that read no partition by time. There PostgreSQL may keep its plans, which
+# the flush's PL/pgSQL bookkeeping relies on (migration 0013: replanned on every call, it cost a
+# flush's backend 0.1 ms of CPU more, bench/writer_flush.py).
+INGEST_POOL_SERVER_SETTINGS = {"plan_cache_mode": "auto"}
+
+
+async def keep_ingest_session(conn: asyncpg.Connection) -> None:
+    """The ingest pool's reset of a released connection: nothing beyond what asyncpg always does
+    (roll back an open transaction, drop listeners). The statements run on these connections leave
+    no session state behind: no SET, LISTEN or cursor, and the one session-level lock, the
+    commit-order lock, is given back within ``activity_reserve_flush`` also when it fails or is
+    cancelled (tests/integration/test_commit_turns.py). asyncpg's default reset (advisory unlock,
+    CLOSE ALL, UNLISTEN, RESET ALL) would cost every flush one more round trip."""
+
 
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10, **kwargs: Any) -> asyncpg.Pool:
     server_settings = {**POOL_SERVER_SETTINGS, **kwargs.pop("server_settings", {})}
     return await asyncpg.create_pool(
         dsn, min_size=min_size, max_size=max_size, init=init_connection, server_settings=server_settings, **kwargs
     )
+
+
+async def create_ingest_pool(dsn: str, *, min_size: int = 1, max_size: int = 10, **kwargs: Any) -> asyncpg.Pool:
+    """A pool for the writer and the token lookups: plans kept, no reset query on release."""
+    server_settings = {**INGEST_POOL_SERVER_SETTINGS, **kwargs.pop("server_settings", {})}
+    return await create_pool(dsn, min_size=min_size, max_size=max_size, reset=keep_ingest_session,
+                             server_settings=server_settings, **kwargs)  # fmt: skip
 
 
 async def connect(dsn: str, **kwargs: Any) -> asyncpg.Connection:

@@ -12,7 +12,7 @@ import uuid
 import asyncpg
 import pytest
 
-from collector.db.connect import connect
+from collector.db.connect import connect, create_ingest_pool
 from collector.db.queries import q
 from tests.support.server import wait_for
 
@@ -117,3 +117,46 @@ async def test_a_reservation_cancelled_as_it_gets_the_lock_gives_it_back(databas
     finally:
         for conn in (holder, waiter):
             await conn.close()
+
+
+FLUSH_FUNCTIONS = ("activity_turns_under_way", "activity_take_ids", "activity_record_requests", "activity_notify_flush",
+                   "activity_await_turn", "activity_reserve_flush", "activity_wait_for_turns")  # fmt: skip
+
+
+async def test_the_flush_functions_keep_their_plans(db):
+    """Migration 0013: SQL functions are planned on every call; PL/pgSQL keeps its plans."""
+    languages = dict(await db.fetch(
+        "SELECT p.proname, l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang "
+        "WHERE p.proname = ANY($1::text[])", list(FLUSH_FUNCTIONS)))  # fmt: skip
+    assert languages == {name: "plpgsql" for name in FLUSH_FUNCTIONS}
+
+
+async def test_the_ingest_pool_keeps_plans_and_no_flush_leaves_a_lock_behind(database_url, db):
+    """The ingest pool lets PostgreSQL keep plans and skips asyncpg's reset query on release
+    (RESET ALL, advisory unlock…): a session setting survives a release, and flushes, one of them
+    failed in its reservation, leave no advisory lock on the session."""
+    pool = await create_ingest_pool(database_url, min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("SHOW plan_cache_mode") == "auto"
+            pid = await conn.fetchval("SELECT pg_backend_pid()")
+            await conn.execute("SET application_name = 'kept'")
+            for _ in range(3):
+                async with conn.transaction():
+                    row = await conn.fetchrow(q("reserve_flush"), 1, [uuid.uuid4()], "test")
+                    await conn.fetchval(q("await_turn"), row["turn"])
+            await db.execute("SELECT pg_advisory_lock(7317002)")  # the reservation below times out waiting
+            try:
+                with pytest.raises(asyncpg.QueryCanceledError):
+                    async with conn.transaction():
+                        await conn.execute("SET LOCAL statement_timeout = 200")
+                        await conn.fetchrow(q("reserve_flush"), 1, [uuid.uuid4()], "test")
+            finally:
+                await db.execute("SELECT pg_advisory_unlock(7317002)")
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("SELECT pg_backend_pid()") == pid
+            assert await conn.fetchval("SHOW application_name") == "kept", "the connection was reset on release"
+        held = await db.fetchval("SELECT count(*) FROM pg_locks WHERE pid = $1 AND locktype = 'advisory'", pid)
+        assert held == 0
+    finally:
+        await pool.close()

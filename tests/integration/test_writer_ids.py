@@ -14,7 +14,7 @@ import pytest
 
 from collector import copy_rows
 from collector import ingest as ingest_module
-from collector.db.connect import create_pool
+from collector.db.connect import create_ingest_pool
 from collector.db.query_indexes import day_table
 from collector.hub import LiveHub
 from collector.model import ActivityRow
@@ -37,7 +37,7 @@ async def sequence_position(db) -> tuple[int, int]:
 
 
 async def started_writer(database_url: str, hub: LiveHub | None = None, connections: int = 1) -> tuple[BatchWriter, object]:
-    pool = await create_pool(database_url, min_size=connections)
+    pool = await create_ingest_pool(database_url, min_size=connections)
     writer = BatchWriter(pool, hub or LiveHub(), linger=0)
     await writer.start()
     return writer, pool
