@@ -1773,9 +1773,33 @@ static const uint8_t *json_skip_value(const uint8_t *p, const uint8_t *end, int 
     return p;
 }
 
+/* The catalogue's keys are stored text (NULs already repaired), so unlike key_hash this one need
+   not treat NUL as U+FFFD: it mixes eight bytes at a time, a fifth of the multiplications of a
+   byte-wise hash for the usual 10-30 byte key. */
+static uint64_t catalogue_key_hash(Span key) {
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ (uint64_t)key.n;
+    size_t i = 0;
+    for (; i + 8 <= key.n; i += 8) {
+        uint64_t word;
+        memcpy(&word, key.p + i, 8);
+        h = (h ^ word) * 0xBF58476D1CE4E5B9ULL;
+        h ^= h >> 31;
+    }
+    uint64_t tail = 0;
+    if (i < key.n) {
+        if (key.n >= 8) {
+            memcpy(&tail, key.p + key.n - 8, 8); /* the last eight bytes, overlapping the words */
+        } else {
+            for (size_t j = 0; j < key.n; j++) tail |= (uint64_t)key.p[j] << (8 * j);
+        }
+    }
+    h = (h ^ tail) * 0x94D049BB133111EBULL;
+    return h ^ (h >> 29);
+}
+
 static int keyset_add(KeySet *set, int64_t bucket, int where, int type, Span key) {
     if (set->count >= set->max) return OK;
-    uint64_t h = key_hash(key) ^ ((uint64_t)bucket * 0x9E3779B97F4A7C15ULL) ^ (uint64_t)(where * 8 + type);
+    uint64_t h = catalogue_key_hash(key) ^ ((uint64_t)bucket * 0x9E3779B97F4A7C15ULL) ^ (uint64_t)(where * 8 + type);
     size_t mask = set->cap - 1, i = h & mask;
     while (set->slots[i]) {
         const CatalogueKey *k = &set->items[set->slots[i] - 1];

@@ -73,6 +73,20 @@ def test_distinct_in_first_order_and_capped():
     assert both(encoded(*rows), 0) == []
 
 
+def test_keys_that_differ_in_any_byte_are_told_apart():
+    """The C hash mixes keys eight bytes at a time, the last eight overlapping: keys of every
+    length up to 40 that differ in one byte, first, middle or last, stay distinct entries."""
+    keys = []
+    for n in range(1, 41):
+        base = "".join(chr(ord("a") + i % 26) for i in range(n))
+        for at in {0, n // 2, n - 1}:
+            keys.append(base[:at] + "Z" + base[at + 1:])
+        keys.append(base)
+    keys = list(dict.fromkeys(keys))
+    rows = [ActivityRow(AT, "info", "api", "m", fields={key: 1 for key in keys[i:i + 20]}) for i in range(0, len(keys), 20)]
+    assert both(encoded(*rows), 1000) == [(0, 0, key, "int") for key in keys]
+
+
 def test_keys_left_out():
     long_key = "k" * 129
     row = ActivityRow(AT, "info", "api", "m", fields={"": 1, long_key: 1, "k" * 128: 1, 'q"uote': 1, "nl\n": 1, "ok": 1})
