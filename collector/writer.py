@@ -18,8 +18,8 @@ Flushes side by side: up to ``flushes_in_flight`` (4) flushes run at once, each 
 its own connection, so that their COPYs keep several PostgreSQL backends busy (one COPY stream is
 what one backend, one core, can load) and one flush's round trips and commit overlap the others'
 COPYs. Each takes its ids and a turn when it begins and waits for its turn just before its COMMIT
-(migration 0012), so commits still follow id order, across every process on the database
-(docs/replicas.md). Another flush begins beside those under way only with a full batch holding at
+(migration 0012; at the end of its COPY, by a statement trigger, since 0013), so commits still
+follow id order, across every process on the database (docs/replicas.md). Another flush begins beside those under way only with a full batch holding at
 least half the rows of the last one begun, and a writer with several free connections and two
 full batches queued shares the queue out among them: flushes of like sizes run side by side for
 about as long as each other, instead of a small one finishing first and only waiting for its turn.
@@ -458,8 +458,10 @@ class BatchWriter:
                         if reserved is not None and not reserved.done():
                             reserved.set_result(None)
                     if fresh:
+                        # Its statement trigger waits for the turn at the COPY's end (migration 0013).
                         await self._copy(conn, [request.encoded for request in fresh])
-                    await self._end(conn, turn)
+                    else:
+                        await self._end(conn, turn)
                 for request in fresh:
                     request.add_committed(request.encoded, request.count)
                 self._committed(batch, first_id, last_id)
@@ -502,7 +504,9 @@ class BatchWriter:
     @staticmethod
     async def _end(conn: asyncpg.Connection, turn: int) -> None:
         """The end of a flush's transaction, just before its COMMIT: wait until every flush that
-        drew an earlier turn has ended, so that commits follow id order (docs/replicas.md)."""
+        drew an earlier turn has ended, so that commits follow id order (docs/replicas.md). A
+        flush's COPY does this itself as it ends (a statement trigger on ``activity_logs``): only a
+        flush that copies nothing, or whose COPYs the isolation path may have undone, calls it."""
         await conn.fetchval(q("await_turn"), turn)
 
     def _committed(self, requests: list[_Request], first_id: int, last_id: int) -> None:

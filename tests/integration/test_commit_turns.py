@@ -119,8 +119,35 @@ async def test_a_reservation_cancelled_as_it_gets_the_lock_gives_it_back(databas
             await conn.close()
 
 
+INSERT_ROW = ("INSERT INTO activity_logs (timestamp, level_id, source_id, message) "
+              "VALUES (now(), 2, 1, 'turn test')")  # fmt: skip
+
+
+async def test_a_flush_insert_waits_at_its_end_for_earlier_turns_and_no_other_insert_does(database_url, db):
+    """Migration 0013: the wait for the turn runs in a statement trigger at the end of a flush's
+    COPY (or any insert in its transaction). An insert outside a flush's transaction never waits,
+    nor does one in a later transaction of a session that flushed before."""
+    earlier, flush, other = await sessions(database_url, 3)
+    try:
+        await reserve(earlier)
+        await reserve(flush)
+        insert = asyncio.create_task(flush.execute(INSERT_ROW))
+        assert await wait_for(lambda: lock_waits(db)), "the flush's insert did not wait for the earlier turn"
+        assert not insert.done()
+        await asyncio.wait_for(other.execute(INSERT_ROW), 5)  # not a flush: no wait
+        await earlier.execute("COMMIT")
+        await asyncio.wait_for(insert, 10)
+        await flush.execute("COMMIT")
+        await reserve(earlier)  # under way again, with a later turn than the flush's own (ended)
+        await asyncio.wait_for(flush.execute(INSERT_ROW), 5)  # a new transaction, not a flush
+        await earlier.execute("ROLLBACK")
+    finally:
+        for conn in (earlier, flush, other):
+            await conn.close()
+
+
 FLUSH_FUNCTIONS = ("activity_turns_under_way", "activity_take_ids", "activity_record_requests", "activity_notify_flush",
-                   "activity_await_turn", "activity_reserve_flush", "activity_wait_for_turns")  # fmt: skip
+                   "activity_await_turn", "activity_reserve_flush", "activity_wait_for_turns", "activity_logs_await_turn")  # fmt: skip
 
 
 async def test_the_flush_functions_keep_their_plans(db):
