@@ -52,7 +52,7 @@ import uuid
 from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import AsyncIterator, Sequence
 
 import asyncpg
 
@@ -146,6 +146,21 @@ def _is_data_error(exc: BaseException) -> bool:
 
 def _clamp(value: int, bounds: tuple[int, int]) -> int:
     return max(bounds[0], min(bounds[1], int(value)))
+
+
+@contextlib.asynccontextmanager
+async def _locks_given_back_on_failure(conn: asyncpg.Connection) -> AsyncIterator[None]:
+    """When a flush fails, its connection gives back any session-level advisory lock before it
+    goes back to the ingest pool, which skips asyncpg's reset query (collector/db/connect.py).
+    ``activity_reserve_flush`` gives the commit-order lock back itself, also when it fails or is
+    cancelled; this is the second line, for a failure at a moment no one has thought of. A
+    connection that is broken is closed by the pool instead."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await conn.execute(q("give_back_session_locks"), timeout=5)
+        raise
 
 
 async def copy_tuples(conn: asyncpg.Connection, parts: list[bytes], columns: Sequence[str] = COPY_COLUMNS) -> int:
@@ -447,7 +462,7 @@ class BatchWriter:
         results: list[WriteResult]
         for request in batch:
             request.records.prepare()  # Python-mapped rows encoded before the lock is taken
-        async with self._pool.acquire() as conn:
+        async with self._pool.acquire() as conn, _locks_given_back_on_failure(conn):
             try:
                 async with conn.transaction():
                     if after is not None:

@@ -18,6 +18,10 @@
 --    docs/replicas.md holds as it was. A flush with nothing to copy (only duplicates) still calls
 --    activity_await_turn itself, and a process of the previous version calls it after its COPY,
 --    which then finds its turn come at once.
+-- 3. The commit-order lock, a session lock, is given back inside the protected block of
+--    activity_reserve_flush and activity_committed_id_floor, as the block's last statement: given
+--    back just after it, a cancel landing in between left the lock held by the session for good
+--    (the ingest pool no longer runs asyncpg's reset query, which used to give it back).
 
 -- The turns of the flushes under way (not this session's): the keys of the turn locks held
 -- exclusively.
@@ -103,11 +107,13 @@ BEGIN
         -- Under the lock too: a request id being recorded by a flush under way makes this one
         -- wait for that flush's end, and that flush, with an earlier turn, never waits for this one.
         claimed := activity_record_requests(request_ids);
+        -- Given back inside the block: a cancel that lands between the block's end and a statement
+        -- after it would abort the call with the session lock held, and nothing would give it back.
+        PERFORM pg_advisory_unlock(7317002);
     EXCEPTION WHEN OTHERS OR query_canceled THEN
         PERFORM activity_release_commit_order_lock();
         RAISE;
     END;
-    PERFORM pg_advisory_unlock(7317002);
     -- For activity_logs_await_turn, at the end of this transaction's COPY.
     PERFORM set_config('activity.flush_turn', turn::text, true);
     PERFORM activity_notify_flush(origin, first_ids);
@@ -131,3 +137,30 @@ $$;
 
 CREATE TRIGGER activity_logs_await_turn AFTER INSERT ON activity_logs
     FOR EACH STATEMENT EXECUTE FUNCTION activity_logs_await_turn();
+-- Also under session_replication_role = replica or after DISABLE TRIGGER ALL (a restore left
+-- half-done): commit order depends on it, and outside a flush it does nothing.
+ALTER TABLE activity_logs ENABLE ALWAYS TRIGGER activity_logs_await_turn;
+
+-- The floor, with the lock given back inside its block, as in activity_reserve_flush above.
+CREATE OR REPLACE FUNCTION activity_committed_id_floor() RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    floor_id bigint;
+    under_way integer[];
+BEGIN
+    BEGIN
+        PERFORM pg_advisory_lock(7317002);
+        SELECT CASE WHEN s.is_called THEN s.last_value + q.seqincrement - 1 ELSE s.last_value - 1 END
+        INTO floor_id
+        FROM activity_logs_id_seq s, pg_sequence q
+        WHERE q.seqrelid = 'activity_logs_id_seq'::regclass;
+        under_way := activity_turns_under_way();
+        PERFORM pg_advisory_unlock(7317002);
+    EXCEPTION WHEN OTHERS OR query_canceled THEN
+        PERFORM activity_release_commit_order_lock();
+        RAISE;
+    END;
+    PERFORM activity_wait_for_turns(under_way);
+    RETURN floor_id;
+END
+$$;

@@ -59,9 +59,11 @@ async def keep_ingest_session(conn: asyncpg.Connection) -> None:
     """The ingest pool's reset of a released connection: nothing beyond what asyncpg always does
     (roll back an open transaction, drop listeners). The statements run on these connections leave
     no session state behind: no SET, LISTEN or cursor, and the one session-level lock, the
-    commit-order lock, is given back within ``activity_reserve_flush`` also when it fails or is
-    cancelled (tests/integration/test_commit_turns.py). asyncpg's default reset (advisory unlock,
-    CLOSE ALL, UNLISTEN, RESET ALL) would cost every flush one more round trip."""
+    commit-order lock, is given back inside the protected block of ``activity_reserve_flush``,
+    also when it fails or is cancelled (migration 0013, tests/integration/test_commit_turns.py);
+    a flush that fails gives back every session lock before its connection goes back
+    (collector/writer.py). asyncpg's default reset (advisory unlock, CLOSE ALL, UNLISTEN,
+    RESET ALL) would cost every flush one more round trip."""
 
 
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10, **kwargs: Any) -> asyncpg.Pool:

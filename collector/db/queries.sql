@@ -45,6 +45,11 @@ SELECT first_ids, claimed FROM activity_begin_flush($1, $2::uuid[], $3);
 -- notify every listening process, as $3, of the flush's id range.
 SELECT first_ids, claimed, turn FROM activity_reserve_flush($1, $2::uuid[], $3);
 
+-- name: give_back_session_locks
+-- After a failed flush, before its connection goes back to the ingest pool (which skips asyncpg's
+-- reset query): any session-level advisory lock the connection still holds.
+SELECT pg_advisory_unlock_all();
+
 -- name: await_turn
 -- The last thing before a flush's COMMIT: wait until every flush with an earlier turn has ended.
 SELECT activity_await_turn($1);

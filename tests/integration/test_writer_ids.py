@@ -213,3 +213,30 @@ async def test_a_large_request_is_encoded_in_a_worker_thread(server, db, monkeyp
     stored = await db.fetch("SELECT message, fields FROM activity_logs ORDER BY id")
     assert [r["message"] for r in stored] == [record["body"] for record in records]
     assert stored[7]["fields"] == {"i": 7, "ms": 7.0}
+
+
+async def test_a_failed_flush_leaves_no_session_lock_on_its_connection(database_url, db, monkeypatch):
+    """The ingest pool skips asyncpg's reset query: a flush that fails with a session lock held (as
+    a reservation cut short at an unlucky moment could leave the commit-order lock) gives it back
+    before its connection goes back, and the next flush, on the same connection, is not stuck."""
+    writer, pool = await started_writer(database_url)
+    try:
+        begin = writer._begin
+        pids = []
+
+        async def failing_begin(conn, batch, _begin=begin):  # noqa: ANN001
+            pids.append(conn.get_server_pid())
+            await conn.execute("SELECT pg_advisory_lock(7317002)")
+            raise RuntimeError("a flush cut short with the commit-order lock held")
+
+        monkeypatch.setattr(writer, "_begin", failing_begin)
+        with pytest.raises(RuntimeError):
+            await writer.submit(rows(3, "failed"))
+        monkeypatch.setattr(writer, "_begin", begin)
+        held = await db.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = $1", pids[0])
+        assert held == 0
+        result = await asyncio.wait_for(writer.submit(rows(2, "after")), 10)
+        assert result.accepted == 2
+    finally:
+        await writer.close()
+        await pool.close()
