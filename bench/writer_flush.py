@@ -4,7 +4,8 @@ writer's flushes into the partitioned ``activity_logs``, and the writer alone.
 Modes, each run in a fresh database, alternated run by run (this machine is noisy: compare the
 ratios measured within a run):
 
-- ``flush:<rows>``: the writer's transaction as it runs it, back to back on one connection:
+- ``flush:<rows>``: a flush as a writer running one flush at a time ran it (before migration
+  0012; processes of that version still do), back to back on one connection:
   ``activity_begin_flush`` (commit-order lock, ids, request ids), one binary COPY of ``<rows>``
   pre-encoded worker-shaped rows (requests of 512), COMMIT; each phase timed (wall) so that the
   share of COMMIT (the WAL flush the next COPY waits for) shows. 1,536 rows is what the server's
