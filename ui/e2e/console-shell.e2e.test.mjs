@@ -125,6 +125,9 @@ describe("console shell end to end", { concurrency: 1 }, () => {
         return row?.querySelector(".log-line")?.getAttribute("aria-expanded") === "false";
       }, `${KB} 2`);
       await search.fill("");
+      // The live filters reach the URL 300 ms after they change (usePaneSync); the next test reloads
+      // the page, which restores them from the URL: wait until the cleared search is there too.
+      await page.waitForFunction(() => !new URL(location.href).searchParams.has("live_search"));
       await blur(page);
       await page.keyboard.press("G");
       assert.equal(await search.inputValue(), "", "G is a shortcut, not typed into the search box");
