@@ -1,11 +1,11 @@
 """Committed entries to the live hub in commit order, from every server process on the database.
 
 Each flush reserves its ids and a turn under the commit-order lock and waits for every earlier
-turn before its commit (``activity_reserve_flush`` and ``activity_await_turn``, migration 0012), so
-flushes commit in the order they reserved, across every process, each with ids above all
-committed before it: commit order is id order. The first
-call also sends ``NOTIFY activity_logs '<origin> <first id> <last id>'``, which PostgreSQL delivers at
-commit, in commit order, to every listening session (docs/replicas.md).
+turn before its commit (``activity_reserve_flush`` and ``activity_await_turn``, migration 0012; the
+wait runs at the end of its COPY since 0013), so flushes commit in the order they reserved, across
+every process, each with ids above all committed before it: commit order is id order. The
+reservation also sends ``NOTIFY activity_logs '<origin> <first id> <last id>'``, which PostgreSQL
+delivers at commit, in commit order, to every listening session (docs/replicas.md).
 
 The feed listens on a connection of its own and handles the notifications one at a time, in
 order: the rows of its own process's flushes are handed over by the writer (nothing is read);
