@@ -146,6 +146,24 @@ async def test_a_flush_insert_waits_at_its_end_for_earlier_turns_and_no_other_in
             await conn.close()
 
 
+async def test_a_flush_insert_waits_for_earlier_turns_also_with_replica_triggers_off(database_url, db):
+    """The turn trigger is ENABLE ALWAYS: a session with session_replication_role = replica (as a
+    logical-replication apply or a restore runs) still waits, or commit order would quietly break."""
+    earlier, flush = await sessions(database_url, 2)
+    try:
+        await flush.execute("SET session_replication_role = replica")
+        await reserve(earlier)
+        await reserve(flush)
+        insert = asyncio.create_task(flush.execute(INSERT_ROW))
+        assert await wait_for(lambda: lock_waits(db)), "the insert did not wait with replica triggers off"
+        await earlier.execute("COMMIT")
+        await asyncio.wait_for(insert, 10)
+        await flush.execute("COMMIT")
+    finally:
+        for conn in (earlier, flush):
+            await conn.close()
+
+
 FLUSH_FUNCTIONS = ("activity_turns_under_way", "activity_take_ids", "activity_record_requests", "activity_notify_flush",
                    "activity_await_turn", "activity_reserve_flush", "activity_wait_for_turns", "activity_logs_await_turn")  # fmt: skip
 
