@@ -141,13 +141,16 @@ static int next_field(Reader *r, Field *f) {
     if ((key >> 3) == 0 || (key >> 3) > MAX_FIELD_NUMBER) return -1;
     f->number = (uint32_t)(key >> 3);
     f->wire_type = key & 7;
+    /* Every member is set, whatever the wire type: callers copy the ones they do not use. */
+    f->varint = 0;
+    f->value = NULL;
+    f->length = 0;
     switch (f->wire_type) {
     case 0:
         if (read_varint(r, &f->varint) < 0) return -1;
         return 1;
     case 1:
         if (r->end - r->p < 8) return -1;
-        f->varint = 0;
         for (int i = 7; i >= 0; i--) f->varint = (f->varint << 8) | r->p[i];
         r->p += 8;
         return 1;
