@@ -235,6 +235,9 @@ class RequestRecords:
     rows: list[ActivityRow]
     tuples: bytes = b""
     tuple_count: int = 0
+    # The key catalogue's keys of ``tuples`` (collector/key_catalogue.py ``tuple_keys``), read
+    # right after they were encoded, while they are still in the CPU's cache; None: read at commit.
+    catalogue_keys: list[tuple[int, int, str, str]] | None = None
     _rows_tuples: bytes | None = None  # the rows' tuples with ordinals (``prepare``)
 
     @property

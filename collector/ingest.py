@@ -22,6 +22,7 @@ from collector import admission, copy_rows, otlp_codec, otlp_wire
 from collector.admission import IngestBudget, Reservation
 from collector.copy_rows import RequestRecords
 from collector.errors import PayloadTooLarge
+from collector.key_catalogue import MAX_KEYS_PER_REQUEST
 from collector.mapping import MappedRequest, iter_split
 from collector.otlp_codec import export_response
 from collector.delivery import Delivery
@@ -127,23 +128,28 @@ class IngestService:
         received_ns = copy_rows.unix_nano_of(received_at)
         limits = self.limits
 
-        def encode(release_gil: bool) -> tuple[bytes, int, list[int], tuple[int, int, int]]:
-            return native.encode_request(payload, received_ns, 0, limits.max_records_per_request,
-                                         limits.max_record_bytes, release_gil)  # fmt: skip
+        def encode(release_gil: bool) -> tuple[RequestRecords | None, tuple[int, int, int]]:
+            tuples, count, handed_back, counts = native.encode_request(
+                payload, received_ns, 0, limits.max_records_per_request, limits.max_record_bytes, release_gil)
+            if handed_back:
+                return None, counts
+            # The catalogue's keys are read now, while the tuples are in the CPU's cache: read at
+            # commit, after the COPY has streamed through, they cost several times as much.
+            return RequestRecords([], tuples, count, native.tuple_keys(tuples, MAX_KEYS_PER_REQUEST)), counts
 
         try:
             if len(payload) <= NATIVE_INLINE_BYTES:
-                tuples, count, handed_back, counts = encode(False)
+                records, counts = encode(False)
             else:
                 async with self._native_turns:
-                    tuples, count, handed_back, counts = await asyncio.to_thread(encode, True)
+                    records, counts = await asyncio.to_thread(encode, True)
         except native.Declined:
             return None
-        if handed_back:
+        if records is None:
             return None
-        reservation.resize(len(payload) + len(tuples))
+        reservation.resize(len(payload) + len(records.tuples))
         oversized, repaired, future_clamped = counts
-        return RequestRecords([], tuples, count), oversized, repaired, future_clamped
+        return records, oversized, repaired, future_clamped
 
     async def _json_to_protobuf(self, payload: bytes, reservation: Reservation) -> bytes:
         """OTLP/JSON as protobuf bytes. protobuf's JSON parser is pure Python (a few µs per JSON

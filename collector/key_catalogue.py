@@ -2,10 +2,13 @@
 values and when each was last seen, per visibility bucket. The query bar completes names from
 it without scanning ``activity_logs``.
 
-The writer hands it every committed request's COPY tuples (``observe``); the keys are read from
-the tuples' fields and resource JSON by ``tuple_keys`` (in C when the fast path is built: a
-byte walk of the top-level keys, about a tenth of a microsecond per row), merged into a bounded
-in-memory set and written to ``log_keys`` every few seconds (``run_forever``), one statement.
+The keys are read from COPY tuples' fields and resource JSON by ``tuple_keys`` (in C when the
+fast path is built: a byte walk of the top-level keys, about a tenth of a microsecond per row).
+The fast path reads a request's keys as soon as it has encoded it, while the tuples are in the
+CPU's cache, and the writer hands them over once the whole request has committed (``add``); it
+hands over the tuples themselves for every other committed request (``observe``). The keys are
+merged into a bounded in-memory set and written to ``log_keys`` every few seconds
+(``run_forever``), one statement.
 
 Bounds, so that a client sending random keys costs the server a fixed amount: at most
 ``MAX_KEYS_PER_REQUEST`` distinct keys are taken from one request, at most ``MAX_PENDING``
@@ -120,14 +123,20 @@ class KeyCatalogue:
     def observe(self, parts: Iterable[bytes]) -> None:
         """The keys of committed COPY tuples (one part per request). Never raises: the records
         are committed, the catalogue is a convenience."""
-        now = time.time()
         for part in parts:
-            self.stats.observed_requests += 1
             try:
                 keys = tuple_keys(part)
             except Exception:  # noqa: BLE001 - a bug here must not touch what was committed
                 log.exception("could not read attribute keys from committed tuples")
                 return
+            self.add([keys])
+
+    def add(self, requests_keys: Iterable[list[CatalogueKey]]) -> None:
+        """The keys of committed requests, one list per request, as ``tuple_keys`` read them
+        (the fast path reads them when it encodes a request)."""
+        now = time.time()
+        for keys in requests_keys:
+            self.stats.observed_requests += 1
             for key in keys:
                 if key in self._known:
                     continue

@@ -530,13 +530,23 @@ class BatchWriter:
         (in id order: the requests are in id order, and so are the tuples of each). Once per
         request."""
         parts = []
+        known_keys, unread_parts = [], []  # for the key catalogue
         for request in requests:
             if not request.published and request.committed_parts:
                 request.published = True
                 self.stats.committed += request.committed
                 parts += request.committed_parts
-        if parts and self._catalogue is not None:
-            self._catalogue.observe(parts)
+                # Keys read when the request was encoded hold for it only when all of it committed.
+                keys = request.records.catalogue_keys
+                if keys is not None and request.committed == request.count:
+                    known_keys.append(keys)
+                else:
+                    unread_parts += request.committed_parts
+        if self._catalogue is not None:
+            if known_keys:
+                self._catalogue.add(known_keys)
+            if unread_parts:
+                self._catalogue.observe(unread_parts)
         rows: list[ActivityRow] = []
         if parts and self._hub.subscriber_count:
             try:

@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 
 from collector import key_catalogue
+from collector.copy_rows import RequestRecords, encode_copy_rows
 from tests.support.api import call, make_project, make_user, row, store
 from tests.support.otlp import request_with
 
@@ -118,3 +119,37 @@ async def test_a_failed_write_keeps_the_keys_for_the_next(server, db):
     assert catalogue.pending >= 1
     await write_catalogue(server)
     assert await db.fetchval("SELECT count(*) FROM log_keys WHERE key = 'kept'") == 1
+
+
+async def test_keys_read_at_encoding_serve_a_request_committed_whole_only(server, db, monkeypatch):
+    """The fast path reads a request's keys as it encodes it (``RequestRecords.catalogue_keys``):
+    the writer hands those to the catalogue without reading the tuples again, but a request the
+    database refused a row of is read again from what committed, so that the refused row's keys
+    are not offered."""
+    reads = []
+    read_tuples = key_catalogue.tuple_keys
+    monkeypatch.setattr(key_catalogue, "tuple_keys", lambda part, *args: reads.append(part) or read_tuples(part, *args))
+
+    def request(prefix: str, refused_project: int | None = None) -> RequestRecords:
+        rows = [row(f"{prefix} {i}", fields={f"{prefix}.kept": i}) for i in range(5)]
+        if refused_project is not None:
+            rows[2].project_id = refused_project
+            rows[2].fields = {f"{prefix}.refused.only": 1}
+        tuples = encode_copy_rows(rows, range(len(rows)))
+        return RequestRecords([], tuples, len(rows), read_tuples(tuples, key_catalogue.MAX_KEYS_PER_REQUEST))
+
+    writer = server.runtime.writer
+    result = await writer.submit(request("whole"))
+    assert (result.accepted, result.rejected, reads) == (5, 0, [])
+
+    await db.execute("ALTER TABLE activity_logs ADD CONSTRAINT test_no_huge_projects CHECK (project_id < 2^61)")
+    try:
+        result = await writer.submit(request("partly", refused_project=2**62))
+    finally:
+        await db.execute("ALTER TABLE activity_logs DROP CONSTRAINT test_no_huge_projects")
+    assert (result.accepted, result.rejected) == (4, 1)
+    assert reads, "the keys of a request committed in part must be read from what committed"
+
+    await write_catalogue(server)
+    keys = {r["key"] for r in await db.fetch("SELECT key FROM log_keys")}
+    assert {"whole.kept", "partly.kept"} <= keys and "partly.refused.only" not in keys
