@@ -39,7 +39,11 @@ from pg_stat_activity during the run, so that backends that come and go, autovac
 count too; PostgreSQL's shared background processes, the WAL writer and checkpointer, are not
 counted). Every measurement gets a fresh database.
 
-Goals: ours ≥ 0.85 × limit over each transport, with ≤ 4 µs of receiver CPU per record.
+Goals: ours ≥ 0.85 × limit over each transport, with ≤ 4 µs of receiver CPU per record. That
+figure was set on a machine where PostgreSQL's backend spent 9.5 µs per row on its own COPY, and
+CPU per record differs between the machines this runs on by a factor of two or more: the summary
+also gives the receiver's CPU per record over the limit backend's per row in the same run, whose
+goal is 4 / 9.5 ≈ 0.42.
 
     .venv/bin/python bench/ingest.py [--runs 3] [--seconds 8] [--clients 6] [--paths http,grpc,...]
                                      [--database-url URL]
@@ -129,6 +133,12 @@ class MeasuredPath:
     key: str
     label: str
 
+
+# The receiver's CPU goal, 4 µs per record, was set on a machine where PostgreSQL's backend spent
+# 9.5 µs per row on its own COPY (psql's, ids by nextval: more than the limit's, which are given):
+# as a share of the backend's CPU in the same run, it holds on a slower or faster machine alike.
+GOAL_RECEIVER_US, GOAL_BACKEND_US = 4.0, 9.5
+RECEIVER_GOAL_SHARE = GOAL_RECEIVER_US / GOAL_BACKEND_US
 
 PATHS = (
     MeasuredPath("limit", "limit   COPY FROM STDIN, pre-encoded file"),
@@ -638,7 +648,17 @@ async def bench(admin_url: str, args: argparse.Namespace, requests: list[ExportL
         compare(key, "naive", ".1f", "× naive")
     compare("workers", "grpc", ".2f", "× --workers 1 (gRPC)")
     compare("grpc", "serial", ".2f", "× one flush at a time (gRPC)")
-    print("goals: ours ≥ 0.85 × limit over each transport, receiver ≤ 4 µs/record")
+    # CPU per record differs from machine to machine by a factor of two or more here: the
+    # receiver's is also given over PostgreSQL's own, the limit backend's, of the same run.
+    if None not in (m.backend_cpu_s for m in limits):
+        for path in paths[1:]:
+            if path.key in ("naive", "asyncpg", "sequence"):
+                continue
+            shares = [results[path.key].receiver_us_per_row() / results["limit"].backend_us_per_row() for results in runs]
+            print(f"  {path.label:<42} {spread(shares, '.2f'):>18} receiver µs/rec ÷ the limit's backend µs/row")
+    print(f"goals: ours ≥ 0.85 × limit over each transport; receiver ≤ 4 µs/record, set where PostgreSQL's "
+          f"backend took {GOAL_BACKEND_US} µs/row for its own COPY, so ≤ {RECEIVER_GOAL_SHARE:.2f} × the limit's "
+          f"backend µs/row")
 
 
 def spread(values: list[float], spec: str) -> str:
