@@ -237,6 +237,29 @@ def test_malformed_or_unusual_records(record):
     assert_equivalent(_request_with_raw_record(record))
 
 
+def _texts_with_one_odd_byte():
+    """ASCII text of the lengths around the UTF-8 check's eight-byte words, with one NUL,
+    non-ASCII character or invalid byte at each place, the last word's overlap included."""
+    for length in (7, 8, 9, 15, 16, 17):
+        for at in range(length):
+            for odd in (b"\x00", "é".encode(), b"\xff", b"\x80", b"\xed\xa0\x80"):
+                yield (b"a" * length)[:at] + odd + (b"b" * length)[at + 1:]
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def test_text_with_one_odd_byte_anywhere_in_its_words():
+    for text in _texts_with_one_odd_byte():
+        string = _field(1, text)  # AnyValue.string_value
+        for record in (_field(5, string),  # the body
+                       _field(6, _field(1, text) + _field(2, string)),  # an attribute's key and value
+                       _field(6, _field(1, b"activity.entity.type") + _field(2, string)),  # a contract value
+                       _field(3, text)):  # severity_text  # fmt: skip
+            assert_equivalent(_request_with_raw_record(record))
+
+
 @pytest.mark.parametrize("number", [3, 12])  # severity_text, event_name
 def test_a_string_field_sent_twice_is_handed_back(number):
     """The last value wins, but protobuf refuses the request when an earlier one is not UTF-8;
