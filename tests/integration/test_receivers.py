@@ -184,8 +184,10 @@ class CorruptingNative:
     a category the table's CHECK constraint refuses."""
 
     def __init__(self, native):
-        self.Declined = native.Declined
         self._native = native
+
+    def __getattr__(self, name):  # everything but encode_request is the real module's
+        return getattr(self._native, name)
 
     def encode_request(self, *args):
         tuples, count, handed_back, counts = self._native.encode_request(*args)
