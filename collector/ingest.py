@@ -11,6 +11,7 @@ and maps one record at a time, and waits for the commit. The reservation is held
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -27,6 +28,8 @@ from collector.mapping import MappedRequest, iter_split
 from collector.otlp_codec import export_response
 from collector.delivery import Delivery
 from collector.writer import BatchWriter
+
+log = logging.getLogger(__name__)
 
 # The event loop gets a turn after this many records or bytes of records have been mapped.
 # Mapping costs about 25 µs per usual record (65 ns per byte); unbroken, a large request would
@@ -133,9 +136,14 @@ class IngestService:
                 payload, received_ns, 0, limits.max_records_per_request, limits.max_record_bytes, release_gil)
             if handed_back:
                 return None, counts
-            # The catalogue's keys are read now, while the tuples are in the CPU's cache: read at
-            # commit, after the COPY has streamed through, they cost several times as much.
-            return RequestRecords([], tuples, count, native.tuple_keys(tuples, MAX_KEYS_PER_REQUEST)), counts
+            # The catalogue's keys are read now, while the tuples are in the CPU's cache, rather
+            # than at commit, after the COPY has streamed them through.
+            try:
+                keys = native.tuple_keys(tuples, MAX_KEYS_PER_REQUEST)
+            except Exception:  # noqa: BLE001 - the catalogue is a convenience: read at commit instead
+                log.exception("could not read attribute keys from encoded tuples")
+                keys = None
+            return RequestRecords([], tuples, count, keys), counts
 
         try:
             if len(payload) <= NATIVE_INLINE_BYTES:

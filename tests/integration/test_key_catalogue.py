@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import aiohttp
 import pytest
 
-from collector import key_catalogue
+from collector import copy_rows, key_catalogue
 from collector.copy_rows import RequestRecords, encode_copy_rows
 from tests.support.api import call, make_project, make_user, row, store
 from tests.support.otlp import request_with
@@ -153,3 +153,26 @@ async def test_keys_read_at_encoding_serve_a_request_committed_whole_only(server
     await write_catalogue(server)
     keys = {r["key"] for r in await db.fetch("SELECT key FROM log_keys")}
     assert {"whole.kept", "partly.kept"} <= keys and "partly.refused.only" not in keys
+
+
+async def test_keys_that_cannot_be_read_at_encoding_are_read_at_commit(server, db, session, monkeypatch):
+    """Reading the keys early is an optimisation: when it fails the request is still stored, and
+    its keys are read from what committed."""
+    native = copy_rows.native_module()
+    if native is None:
+        pytest.skip("the native fast path is not built (or ACTIVITY_NATIVE=off)")
+
+    class KeysFail:
+        def __getattr__(self, name):
+            return getattr(native, name)
+
+        def tuple_keys(self, *args):
+            raise ValueError("a bug reading keys")
+
+    monkeypatch.setattr(server.runtime.ingest, "_native", KeysFail())
+    request = request_with([{"body": "late keys", "attributes": {"read.at.commit": 1}}])
+    async with session.post(server.otlp_http_url, data=request.SerializeToString(),
+                            headers={**PROTOBUF, "Authorization": f"Bearer {server.token}"}) as response:  # fmt: skip
+        assert response.status == 200
+    await write_catalogue(server)
+    assert await db.fetchval("SELECT count(*) FROM log_keys WHERE key = 'read.at.commit'") == 1
