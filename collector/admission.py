@@ -11,10 +11,11 @@ The estimates are upper bounds measured on this code (tests/system/test_ingest_m
 whole): a protobuf request's mapped rows occupied at most about 17 times its size (arrays of empty
 arrays, the worst shape found) and 4.4 times for records of a usual shape, plus up to 400 bytes per
 record; ``PROTOBUF_FACTOR`` and ``RECORD_BYTES`` leave room above that. OTLP/JSON first becomes
-Python objects, up to about 30 times its size. On the native fast path a request holds its bytes
-and its COPY tuples, whose exact size is known once encoded; while at most two requests are being
-encoded (one on the event loop, one in a worker thread), their tuples grow beyond the estimate
-only within the per-request limits.
+Python objects, up to about 30 times its size. On the native fast path a request holds its
+bytes, its COPY tuples and the key catalogue's keys read from them (``KEY_MEMORY_BYTES`` each),
+whose sizes are known once encoded; while at most two requests are being encoded (one on the
+event loop, one in a worker thread), their tuples grow beyond the estimate only within the
+per-request limits.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from collector import admission, copy_rows, otlp_codec, otlp_wire
 from collector.admission import IngestBudget, Reservation
 from collector.copy_rows import RequestRecords
 from collector.errors import PayloadTooLarge
-from collector.key_catalogue import MAX_KEYS_PER_REQUEST
+from collector.key_catalogue import KEY_MEMORY_BYTES, MAX_KEYS_PER_REQUEST
 from collector.mapping import MappedRequest, iter_split
 from collector.otlp_codec import export_response
 from collector.delivery import Delivery
@@ -155,7 +155,11 @@ class IngestService:
             return None
         if records is None:
             return None
-        reservation.resize(len(payload) + len(records.tuples))
+        # Held until the commit: the request's bytes, its tuples and its catalogue keys (up to
+        # MAX_KEYS_PER_REQUEST, which for a request of a few records with long keys take more
+        # memory than the request itself).
+        keys = len(records.catalogue_keys) if records.catalogue_keys is not None else 0
+        reservation.resize(len(payload) + len(records.tuples) + keys * KEY_MEMORY_BYTES)
         oversized, repaired, future_clamped = counts
         return records, oversized, repaired, future_clamped
 

@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 
 MAX_KEY_BYTES = 128  # _fastpath.c MAX_CATALOGUE_KEY
 MAX_KEYS_PER_REQUEST = 256
+# What one key ``tuple_keys`` returns holds in memory at most: its tuple, its strings and its
+# bucket (338 bytes measured for a key of MAX_KEY_BYTES). Ingest reserves it for keys it holds
+# from a request's encoding until its commit (collector/ingest.py).
+KEY_MEMORY_BYTES = 400
 MAX_PENDING = 4096
 MAX_KEYS_PER_BUCKET = 2000
 WRITE_INTERVAL_S = 5.0

@@ -11,6 +11,7 @@ import pytest
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 
+from collector import admission, copy_rows, key_catalogue
 from collector.db.repository import LogFilter, Scope, query_logs
 from tests.support.otlp import request_with
 
@@ -166,6 +167,29 @@ async def test_ingest_at_its_memory_limit_answers_retry_later(server, db):
     status, _ = await post(server, request_with([{"body": "now"}]).SerializeToString(), PROTOBUF)
     assert status == 200 and list(await stored(db)) == ["now"]
     assert budget.reserved == 0 and budget.refused >= 2
+
+
+async def test_catalogue_keys_held_until_the_commit_are_reserved(server, db):
+    """On the fast path a request's catalogue keys are read when it is encoded and held until
+    its commit: a record with 256 keys of 128 bytes holds about 2.4 times its size in them, which
+    its reservation must include (room for the request and its tuples alone is not enough)."""
+    if copy_rows.native_module() is None:
+        pytest.skip("the native fast path is not built (or ACTIVITY_NATIVE=off)")
+    budget = server.runtime.ingest.budget
+    attributes = {f"{i:03d}" + "k" * 125: i for i in range(key_catalogue.MAX_KEYS_PER_REQUEST)}
+    body = request_with([{"body": "long keys", "attributes": attributes}]).SerializeToString()
+    tuples = copy_rows.native_module().encode_request(body, 0, 0, 10, 1 << 20)[0]
+    held = len(body) + len(tuples) + key_catalogue.MAX_KEYS_PER_REQUEST * key_catalogue.KEY_MEMORY_BYTES
+    assert held > admission.native_cost(len(body))
+    hog = budget.reserve(budget.capacity - admission.native_cost(len(body)))  # room to encode it only
+    try:
+        status, _ = await post(server, body, PROTOBUF)
+        assert status == 503
+    finally:
+        hog.release()
+    status, _ = await post(server, body, PROTOBUF)
+    assert status == 200 and list(await stored(db)) == ["long keys"]
+    assert budget.reserved == 0
 
 
 async def test_otlp_http_does_not_announce_versions(server):
