@@ -177,6 +177,12 @@ static int next_field(Reader *r, Field *f) {
 
 /* --- UTF-8 ------------------------------------------------------------------------------ */
 
+/* Eight bytes of ASCII text without a NUL: no high bit set, no zero byte. */
+static inline int ascii_word(uint64_t w) {
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    return !(w & highs) && !((w - ones) & ~w & highs);
+}
+
 /* Strict UTF-8 as Python decodes it (no overlongs, surrogates or code points past U+10FFFF).
  * Sets *chars to the number of code points, *ascii and *nul to what the text holds. */
 static int utf8_check(const uint8_t *p, size_t n, size_t *chars, int *ascii, int *nul) {
@@ -185,18 +191,18 @@ static int utf8_check(const uint8_t *p, size_t n, size_t *chars, int *ascii, int
     /* ASCII text without a NUL, eight bytes at a time, the last eight overlapping the others:
      * nearly every key and value services send, decided without a byte-wise tail. */
     if (n >= 8) {
-        const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
-        uint64_t w, bad = 0;
+        uint64_t w;
+        int good = 1;
         size_t at = 0;
-        for (; at + 8 <= n && !bad; at += 8) {
+        for (; at + 8 <= n && good; at += 8) {
             memcpy(&w, p + at, 8);
-            bad = (w & highs) | ((w - ones) & ~w & highs);
+            good = ascii_word(w);
         }
-        if (!bad && at < n) {
+        if (good && at < n) {
             memcpy(&w, p + n - 8, 8);
-            bad = (w & highs) | ((w - ones) & ~w & highs);
+            good = ascii_word(w);
         }
-        if (!bad) {
+        if (good) {
             if (chars) *chars = n;
             if (ascii) *ascii = 1;
             if (nul) *nul = 0;
@@ -208,7 +214,7 @@ static int utf8_check(const uint8_t *p, size_t n, size_t *chars, int *ascii, int
         if (i + 8 <= n) {
             uint64_t w;
             memcpy(&w, p + i, 8);
-            if (!(w & 0x8080808080808080ULL) && !((w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL)) {
+            if (ascii_word(w)) {
                 i += 8;
                 count += 8;
                 continue;

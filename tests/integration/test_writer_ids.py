@@ -227,7 +227,7 @@ async def test_a_failed_flush_leaves_no_session_lock_on_its_connection(database_
         begin = writer._begin
         pids = []
 
-        async def failing_begin(conn, batch, _begin=begin):  # noqa: ANN001
+        async def failing_begin(conn, batch):  # noqa: ANN001
             pids.append(conn.get_server_pid())
             await conn.execute("SELECT pg_advisory_lock(7317002)")
             raise RuntimeError("a flush cut short with the commit-order lock held")

@@ -205,13 +205,15 @@ def test_duplicate_keys_and_merges_are_handed_back():
     assert assert_equivalent(merged) == [0]
 
 
-def _request_with_raw_record(record: bytes) -> bytes:
-    def field(number: int, payload: bytes) -> bytes:
-        return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field."""
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
 
-    scope_logs = field(2, record)
-    resource_logs = field(2, scope_logs)
-    return field(1, resource_logs)
+
+def _request_with_raw_record(record: bytes) -> bytes:
+    scope_logs = _field(2, record)
+    resource_logs = _field(2, scope_logs)
+    return _field(1, resource_logs)
 
 
 def _varint(value: int) -> bytes:
@@ -244,10 +246,6 @@ def _texts_with_one_odd_byte():
         for at in range(length):
             for odd in (b"\x00", "é".encode(), b"\xff", b"\x80", b"\xed\xa0\x80"):
                 yield (b"a" * length)[:at] + odd + (b"b" * length)[at + 1:]
-
-
-def _field(number: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
 
 
 def test_text_with_one_odd_byte_anywhere_in_its_words():
