@@ -20,10 +20,11 @@ const table = () => history().getByRole("table", { name: "History results" });
 const rowsOf = (text) => table().locator("tbody tr", { hasText: text });
 const bar = () => history().getByRole("combobox", { name: "History query" });
 
-/** Types a query into the bar and applies it with Enter. */
+/** Types a query into the bar and applies it with Enter: it is in the URL when this returns. */
 async function runQuery(q) {
   await bar().fill(q);
   await bar().press("Enter");
+  await until(() => new URL(page.url()).searchParams.get("q"), q, "the applied query in the URL");
 }
 
 const shownRows = async () => (await rowsOf(TAG).allInnerTexts()).map((t) => /\b(alpha|beta|gamma|delta)\b/.exec(t)?.[1]).sort();

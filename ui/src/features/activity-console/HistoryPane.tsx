@@ -4,7 +4,8 @@ import { FacetsPanel } from "./query/FacetsPanel";
 import { QueryBar, querySyntaxError } from "./query/QueryBar";
 import { ViewsMenu } from "./query/ViewsMenu";
 import { useEffect, useMemo, useRef, useState } from "react";
-import { Link, useSearchParams } from "react-router-dom";
+import { Link } from "react-router-dom";
+import { useLatestSearchParams } from "../../lib/latestSearchParams";
 import { EntryDetail, tracePath } from "./components/EntryDetail";
 import { LevelPills, SourcePills } from "./components/FilterPills";
 import { Highlight } from "./components/Highlight";
@@ -132,7 +133,9 @@ function RangeInput({
 
 /** Stored entries: URL-synced filters and time range, histogram, paginated table, refresh, export with progress. */
 export function HistoryPane() {
-  const [searchParams, setSearchParams] = useSearchParams();
+  // Changes start from the URL as it is now: the router renders a navigation later (a transition),
+  // and a second change based on the last render would take back the first.
+  const [searchParams, latestParams, setSearchParams] = useLatestSearchParams();
   const filters = useMemo(() => parseHistoryFilters(searchParams), [searchParams]);
   const viewParam = Number(searchParams.get("view")) > 0 ? Number(searchParams.get("view")) : null;
   // Bumped by the refresh button and auto-refresh: a relative range is resolved again at each
@@ -144,8 +147,9 @@ export function HistoryPane() {
   const selectsNothing = filters.levels.length === 0 || filters.sources.length === 0;
 
   const update = (patch: Partial<HistoryFilters>, keepPage = false) => {
-    const next = { ...filters, ...patch, ...(keepPage ? {} : { page: 1 }) };
-    setSearchParams(withHistoryFilters(searchParams, next), { replace: false });
+    const current = latestParams();
+    const next = { ...parseHistoryFilters(current), ...patch, ...(keepPage ? {} : { page: 1 }) };
+    setSearchParams(withHistoryFilters(current, next), { replace: false });
   };
 
   const [search, setSearch] = useDebouncedUrlText(filters.search, (v) => update({ search: v }));
@@ -157,8 +161,8 @@ export function HistoryPane() {
   );
 
   const filterTarget = useMemo(
-    () => historyFilterTarget(filters, (next) => setSearchParams(withHistoryFilters(searchParams, next))),
-    [filters, searchParams, setSearchParams],
+    () => historyFilterTarget(filters, (next) => setSearchParams(withHistoryFilters(latestParams(), next))),
+    [filters, latestParams, setSearchParams],
   );
 
   const history = useActivityLogHistory(query, { enabled: !selectsNothing && !invalidRange, refresh: refreshCount });
@@ -282,7 +286,7 @@ export function HistoryPane() {
               </span>
             ) : null,
           )}
-          <button type="button" className="btn btn-small" onClick={() => setSearchParams(withHistoryFilters(searchParams, DEFAULT_HISTORY_FILTERS))}>
+          <button type="button" className="btn btn-small" onClick={() => setSearchParams(withHistoryFilters(latestParams(), DEFAULT_HISTORY_FILTERS))}>
             <RotateCcw size={14} aria-hidden /> Reset
           </button>
           <span className="spacer" />
@@ -291,7 +295,7 @@ export function HistoryPane() {
             viewId={viewParam}
             onOpen={(v) =>
               setSearchParams(
-                withHistoryFilters(searchParams, {
+                withHistoryFilters(latestParams(), {
                   ...DEFAULT_HISTORY_FILTERS,
                   q: v.q,
                   from: v.range_from ?? undefined,

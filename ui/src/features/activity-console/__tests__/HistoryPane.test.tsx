@@ -1,4 +1,4 @@
-import { screen, waitFor, within } from "@testing-library/react";
+import { act, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { currentLocation, makeEntry, mockFetch, renderWithProviders, resetStores } from "../../../test/utils";
@@ -88,6 +88,20 @@ describe("HistoryPane", () => {
     expect(currentLocation()).toContain("mode=verbose");
     await user.type(screen.getByRole("searchbox", { name: "Search history" }), "oom");
     await waitFor(() => expect(currentLocation()).toContain("search=oom"));
+  });
+
+  it("keeps a change the router has yet to render when another follows it", async () => {
+    apiMock();
+    renderWithProviders(<HistoryPane />, { route: "/tools/activity-console" });
+    await screen.findByText("stored page 1");
+    const levels = within(screen.getByRole("group", { name: "History levels" }));
+    const modes = within(screen.getByRole("radiogroup", { name: "History mode" }));
+    act(() => {
+      levels.getByRole("button", { name: "Debug" }).click(); // pushed, rendered later…
+      modes.getByRole("radio", { name: "All" }).click(); // …than this second change is made
+    });
+    expect(currentLocation()).toContain("level=info%2Cwarn%2Cerror");
+    expect(currentLocation()).toContain("mode=verbose");
   });
 
   it("paginates and changes the page size through the URL", async () => {

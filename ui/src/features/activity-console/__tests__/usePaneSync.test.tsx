@@ -22,6 +22,9 @@ function Probe() {
       <button type="button" onClick={() => historyQuery("from:history")}>
         History query
       </button>
+      <button type="button" onClick={() => historyQuery("second")}>
+        Second history query
+      </button>
     </>
   );
 }
@@ -90,6 +93,27 @@ describe("usePaneSync", () => {
       act(() => vi.advanceTimersByTime(300));
       expect(params().has("search")).toBe(false);
       expect(params().has("live_search")).toBe(false);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("a pending live write does not take back a history query the router has yet to render", () => {
+    vi.useFakeTimers();
+    try {
+      renderWithProviders(<Probe />, { route: "/?q=service%3Aapi" });
+      // History's query reaches the live pane, whose write to the URL waits for its pause.
+      act(() => screen.getByRole("button", { name: "History query" }).click());
+      expect(store.getState().queryText).toBe("from:history");
+      act(() => {
+        screen.getByRole("button", { name: "Second history query" }).click(); // pushed…
+        vi.advanceTimersByTime(300); // …and the live write comes before the router renders it
+      });
+      act(() => vi.advanceTimersByTime(300));
+      expect(params().get("q")).toBe("second");
+      expect(store.getState().queryText).toBe("second");
+      act(() => vi.advanceTimersByTime(300));
+      expect(params().get("live_q")).toBe("second");
     } finally {
       vi.useRealTimers();
     }

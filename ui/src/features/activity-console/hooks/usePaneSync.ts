@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef } from "react";
-import { useSearchParams } from "react-router-dom";
+import { useLatestSearchParams } from "../../../lib/latestSearchParams";
 import {
   changedFields,
   hasLiveParams,
@@ -45,9 +45,9 @@ function historyFollowingLive(params: URLSearchParams, live: PaneFilters): URLSe
  * follows), else history's filters.
  */
 export function usePaneSync(): { sync: boolean; setSync: (on: boolean) => void } {
-  const [searchParams, setSearchParams] = useSearchParams();
-  const paramsRef = useRef(searchParams);
-  paramsRef.current = searchParams;
+  // Writes start from the URL as it is now, not as last rendered: a navigation the router has yet
+  // to render (history's query just applied) must not be taken back by a write based on the last.
+  const [searchParams, latestParams, setSearchParams] = useLatestSearchParams();
   // The router's setter changes with the URL; the store subscription below must outlive that (its
   // cleanup would drop a pending write), so it calls the latest one through a ref.
   const setParamsRef = useRef(setSearchParams);
@@ -56,19 +56,25 @@ export function usePaneSync(): { sync: boolean; setSync: (on: boolean) => void }
   const liveSeen = useRef<PaneFilters | null>(null);
   const historySeen = useRef<PaneFilters | null>(null);
   /**
-   * The URL as this hook last wrote it. History's filters in it are not a change for the live pane
-   * to follow: by the time the router renders them, the live pane may have moved on (a search typed
-   * further, or cleared), and following them would undo that.
+   * The URL as this hook last wrote it, when that write changed history's filters. History's
+   * filters in it are not a change for the live pane to follow: by the time the router renders
+   * them, the live pane may have moved on (a search typed further, or cleared), and following them
+   * would undo that. A write that left history's filters as it found them is not remembered: they
+   * may be a change of history's own the router has yet to render, which the live pane follows.
    */
   const ownWrite = useRef<string | null>(null);
 
   const write = useCallback(
     (next: URLSearchParams) => {
-      if (next.toString() === paramsRef.current.toString()) return;
-      ownWrite.current = next.toString();
+      const current = latestParams();
+      if (next.toString() === current.toString()) return;
+      const historyChanged = !isEmptyPatch(
+        changedFields(paneFiltersOfHistory(parseHistoryFilters(current)), paneFiltersOfHistory(parseHistoryFilters(next))),
+      );
+      ownWrite.current = historyChanged ? next.toString() : null;
       setParamsRef.current(next, { replace: true });
     },
-    [],
+    [latestParams],
   );
 
   /** The debounced write of the live filters, if one is waiting. */
@@ -92,7 +98,7 @@ export function usePaneSync(): { sync: boolean; setSync: (on: boolean) => void }
 
   // On load: the URL's live filters into the store (see above), then the store's back into the URL.
   useEffect(() => {
-    const params = paramsRef.current;
+    const params = latestParams();
     const store = useActivityConsoleStore.getState();
     const sync = isSyncOn(params);
     const fromUrl = hasLiveParams(params) ? parseLiveFilters(params) : sync ? paneFiltersOfHistory(parseHistoryFilters(params)) : null;
@@ -109,13 +115,13 @@ export function usePaneSync(): { sync: boolean; setSync: (on: boolean) => void }
     const unsubscribe = useActivityConsoleStore.subscribe((next, prev) => {
       if (FILTER_KEYS.every((key) => next[key] === prev[key])) return;
       clearTimeout(pendingWrite.current);
-      pendingWrite.current = setTimeout(() => write(withLive(paramsRef.current)), URL_WRITE_DEBOUNCE_MS);
+      pendingWrite.current = setTimeout(() => write(withLive(latestParams())), URL_WRITE_DEBOUNCE_MS);
     });
     return () => {
       unsubscribe();
       clearTimeout(pendingWrite.current);
     };
-  }, [write, withLive]);
+  }, [write, withLive, latestParams]);
 
   // History's filters changed in the URL: under Sync, what changed goes to the live pane.
   useEffect(() => {
@@ -139,12 +145,12 @@ export function usePaneSync(): { sync: boolean; setSync: (on: boolean) => void }
   const setSync = useCallback(
     (on: boolean) => {
       // A live change still waiting to be written was made under the previous setting: write it as such.
-      const current = pendingWrite.current !== undefined ? withLive(paramsRef.current) : paramsRef.current;
+      const current = pendingWrite.current !== undefined ? withLive(latestParams()) : latestParams();
       const params = withSync(current, on);
       // Turned on, history takes the live pane's query and filters: both then show the same.
       write(on ? historyFollowingLive(params, paneFiltersOfStore(useActivityConsoleStore.getState())) : params);
     },
-    [write, withLive],
+    [write, withLive, latestParams],
   );
 
   return { sync: isSyncOn(searchParams), setSync };
