@@ -14,10 +14,13 @@ while flushes are under way: the next flush takes what was queued meanwhile (gro
 ``max_batch_rows`` and ``max_batch_bytes``), so under load each COPY grows with the load instead of
 each record paying for a commit.
 
-Flushes side by side: up to ``flushes_in_flight`` (4) flushes run at once, each in a transaction on
+Flushes side by side: up to ``flushes_in_flight`` (2) flushes run at once, each in a transaction on
 its own connection, so that their COPYs keep several PostgreSQL backends busy (one COPY stream is
 what one backend, one core, can load) and one flush's round trips and commit overlap the others'
-COPYs. Each takes its ids and a turn when it begins and waits for its turn just before its COMMIT
+COPYs. Each flush costs the receiver about a millisecond of CPU whatever its size, and the rows
+queued under load are what the senders have in flight, shared out among the flushes: on two cores
+four flushes loaded no more rows per second than two, each half the size, for more CPU per row
+(README, Performance). Each takes its ids and a turn when it begins and waits for its turn just before its COMMIT
 (migration 0012; at the end of its COPY, by a statement trigger, since 0013), so commits still
 follow id order, across every process on the database (docs/replicas.md). Another flush begins
 beside those under way only with a full batch holding at least half the rows of the last one
@@ -74,7 +77,7 @@ log = logging.getLogger(__name__)
 # are queued: long enough that a steady stream is committed in batches, short enough that a
 # record is never held for long (a record arriving at an idle writer is not held at all).
 DEFAULT_LINGER_S = 0.02
-DEFAULT_FLUSHES_IN_FLIGHT = 4
+DEFAULT_FLUSHES_IN_FLIGHT = 2
 
 
 @dataclass(slots=True)
