@@ -75,9 +75,12 @@ def assert_equivalent(data: bytes, received_ns: int = RECEIVED_NS, max_record_by
     assert sorted(actual) == [FIRST_ID + i for i in range(reference_count) if i not in set(handed_back)]
     for row_id, encoded in actual.items():
         assert encoded == expected[row_id], f"record {row_id - FIRST_ID} differs"
-    # The key catalogue reads the same keys from the tuples, whole and when capped.
+    # The key catalogue reads the same keys from the tuples, whole and when capped, in C and on
+    # the Python path.
     for max_keys in (key_catalogue.MAX_KEYS_PER_REQUEST, 3):
-        assert _fastpath.tuple_keys(reference_bytes, max_keys) == key_catalogue.tuple_keys_reference(reference_bytes, max_keys)
+        keys = key_catalogue.tuple_keys_reference(reference_bytes, max_keys)
+        assert _fastpath.tuple_keys(reference_bytes, max_keys) == keys
+        assert key_catalogue.tuple_keys_python(reference_bytes, max_keys) == keys
     if not handed_back:
         assert native_bytes == reference_bytes
         assert (repaired, clamped) == (ref_repaired, ref_clamped)

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collector import copy_rows, key_catalogue
-from collector.key_catalogue import ADMINS_ONLY, EVERYONE, KeyCatalogue, tuple_keys_reference
+from collector.key_catalogue import ADMINS_ONLY, EVERYONE, KeyCatalogue, tuple_keys_python, tuple_keys_reference
 from collector.model import ActivityRow
 
 try:
@@ -30,6 +30,7 @@ def encoded(*rows: ActivityRow) -> bytes:
 
 def both(tuples: bytes, max_keys: int = 256) -> list:
     reference = tuple_keys_reference(tuples, max_keys)
+    assert tuple_keys_python(tuples, max_keys) == reference
     if NATIVE:
         assert _fastpath.tuple_keys(tuples, max_keys) == reference
     return reference
@@ -108,6 +109,41 @@ def test_any_bytes_are_refused_or_read_within_them(data):
     for cut in range(len(data) + 1):
         broken = tuples[:fields_at] + data[:cut][:7].ljust(7, b"{") + tuples[fields_at + 7:]
         assert isinstance(_fastpath.tuple_keys(broken, 16), list)
+
+
+def test_rows_of_alternating_resources():
+    """The Python path's walk reads a resource once per run of rows repeating it: rows that
+    alternate between resources, and carry different buckets, still give every key."""
+    a, b = {"service.name": "a", "zone": "x"}, {"service.name": "b", "rack": 3}
+    rows = [ActivityRow(AT, "info", "api", "m", resource=r, project_id=p, fields={"f": p})
+            for r, p in ((a, 1), (b, 1), (a, 2), (a, 2), (b, None))]  # fmt: skip
+    assert both(encoded(*rows)) == [
+        (1, 0, "f", "int"), (1, 1, "service.name", "string"), (1, 1, "zone", "string"), (1, 1, "rack", "int"),
+        (2, 0, "f", "int"), (2, 1, "service.name", "string"), (2, 1, "zone", "string"),
+        (0, 0, "f", "null"), (0, 1, "service.name", "string"), (0, 1, "rack", "int"),
+    ]  # fmt: skip
+
+
+_VALUES = st.one_of(
+    st.none(), st.booleans(), st.text(max_size=5),
+    st.integers(min_value=-(2**80), max_value=2**80),  # beyond 64 bits: orjson would read a float
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)  # fmt: skip
+_KEYS = st.one_of(st.text(max_size=6), st.sampled_from(["", "k" * 128, "k" * 129, 'q"', "a\\b", "\x01", "é"]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.dictionaries(_KEYS, _VALUES, max_size=6), st.dictionaries(_KEYS, _VALUES, max_size=3),
+                          st.sampled_from([None, 0, 4, -2]), st.booleans()), min_size=1, max_size=8),
+       st.integers(min_value=0, max_value=12))  # fmt: skip
+def test_the_python_walk_is_the_reference(rows, max_keys):
+    """The Python path's walk (``tuple_keys_python``) gives the reference's keys, types, buckets
+    and order for rows of any keys and values, whole and capped."""
+    made = [ActivityRow(AT, "info", "api", "m", fields=f, resource=r, project_id=p, admin_only=admin)
+            for f, r, p, admin in rows]  # fmt: skip
+    tuples = encoded(*made)
+    assert tuple_keys_python(tuples, max_keys) == tuple_keys_reference(tuples, max_keys)
 
 
 def test_the_catalogue_is_bounded(monkeypatch):
