@@ -14,7 +14,7 @@
 #include <string.h>
 #include <math.h>
 
-enum { OK = 0, HAND_BACK = 1, NO_MEMORY = 2, DECLINE = 3 };
+enum { OK = 0, HAND_BACK = 1, NO_MEMORY = 2, DECLINE = 3, OVER_BUDGET = 4 };
 #define TRY(expr) do { int status_ = (expr); if (status_ != OK) return status_; } while (0)
 
 /* Deeper AnyValue nesting is handed back: far below protobuf's recursion limit (100 messages,
@@ -27,6 +27,7 @@ enum { OK = 0, HAND_BACK = 1, NO_MEMORY = 2, DECLINE = 3 };
 #define COPY_FIELDS 23 /* len(copy_rows.COPY_COLUMNS) */
 
 static PyObject *Declined;
+static PyObject *OverBudget;
 
 /* The seed of the hash tables' hashes, random per process (set at import), mixed in last through
  * a full 64-bit mix: keys crafted offline to share a table's slot, which would make each lookup
@@ -1355,6 +1356,7 @@ typedef struct {
     int64_t count, oversized, repaired, future_clamped;
     int64_t *handed_back;  /* the ordinals of the records left to the caller */
     size_t handed_back_len, handed_back_cap;
+    int64_t max_output;    /* the most the tuples may take (the caller's reservation); -1: no bound */
 } Walk;
 
 static int visit_record(void *arg, Span record) {
@@ -1383,6 +1385,10 @@ static int visit_record(void *arg, Span record) {
         w->future_clamped += w->s->clamped;
     }
     w->ordinal++;
+    /* A record's tuple holds its resource's JSON, and escapes can make that six bytes per byte
+       of the request: the tuples of a small request can take hundreds of times its size. They
+       never take much more than the caller has reserved (one record's tuple at most). */
+    if (w->max_output >= 0 && (int64_t)w->s->out.len > w->max_output) return OVER_BUDGET;
     return OK;
 }
 
@@ -1422,20 +1428,22 @@ static int visit_resource(void *arg, Span resource) {
 }
 
 /* encode_request(data, received_at_unix_nano, first_id, max_records, max_record_bytes,
- *                release_gil=False)
+ *                release_gil=False, max_output_bytes=-1)
  *   -> (copy_bytes, count, handed_back, (oversized, repaired, future_clamped))
  * The contract of copy_rows.encode_request_reference; raises Declined where the whole request
  * is left to it (malformed or over the limits at the outer levels, or an unusual resource or
  * scope). With release_gil the walk runs without the GIL (the bytes object it reads is
  * immutable), so that a large request can be encoded in a worker thread while the event loop
  * goes on; each float then takes the GIL back for its formatting, which costs more than it gains
- * for a request encoded on the event loop's own thread. */
+ * for a request encoded on the event loop's own thread. With max_output_bytes >= 0, OverBudget
+ * (bytes_so_far, records_so_far, records) is raised as soon as the tuples take more than that
+ * (by at most one record's tuple): the caller reserves more, or refuses the request. */
 static PyObject *encode_request(PyObject *module, PyObject *args) {
     Py_buffer data;
-    long long received_at_unix_nano, first_id, max_records, max_record_bytes;
+    long long received_at_unix_nano, first_id, max_records, max_record_bytes, max_output_bytes = -1;
     int release_gil = 0;
-    if (!PyArg_ParseTuple(args, "y*LLLL|p", &data, &received_at_unix_nano, &first_id, &max_records,
-                          &max_record_bytes, &release_gil))
+    if (!PyArg_ParseTuple(args, "y*LLLL|pL", &data, &received_at_unix_nano, &first_id, &max_records,
+                          &max_record_bytes, &release_gil, &max_output_bytes))
         return NULL;
     if (received_at_unix_nano < 0 || max_records < 0) {
         PyBuffer_Release(&data);
@@ -1450,6 +1458,8 @@ static PyObject *encode_request(PyObject *module, PyObject *args) {
     w.max_record_bytes = max_record_bytes;
     w.first_id = first_id;
     w.received_us = received_at_unix_nano / 1000;
+    w.max_output = max_output_bytes < 0 ? -1 : max_output_bytes;
+    int64_t records_total = 0;
     PyObject *result = NULL, *handed_back = NULL;
     Span request = {data.buf, (size_t)data.len};
     Split split;
@@ -1467,8 +1477,10 @@ static PyObject *encode_request(PyObject *module, PyObject *args) {
            record (the fixed-width columns), within the 3 bytes per request byte that ingest
            reserves for them (admission.NATIVE_FACTOR): growing the buffer as it fills copied it
            again and again (1 % of the receiver's CPU under load). */
-        size_t records = (size_t)(limit - w.budget.records), room = (size_t)data.len + 192 * records + 4096;
+        records_total = limit - w.budget.records;
+        size_t records = (size_t)records_total, room = (size_t)data.len + 192 * records + 4096;
         if (room > 3 * (size_t)data.len + 4096) room = 3 * (size_t)data.len + 4096;
+        if (w.max_output >= 0 && room > (size_t)w.max_output + 65536) room = (size_t)w.max_output + 65536;
         s.out.data = PyMem_RawMalloc(room);
         if (s.out.data) s.out.cap = room;
         else status = NO_MEMORY;
@@ -1482,6 +1494,15 @@ static PyObject *encode_request(PyObject *module, PyObject *args) {
     s.released = NULL;
     if (status == NO_MEMORY) {
         PyErr_NoMemory();
+        goto done;
+    }
+    if (status == OVER_BUDGET) {
+        PyObject *args = Py_BuildValue("(LLL)", (long long)s.out.len, (long long)(w.ordinal + w.oversized),
+                                       (long long)records_total);
+        if (args) {
+            PyErr_SetObject(OverBudget, args);
+            Py_DECREF(args);
+        }
         goto done;
     }
     if (status != OK) {
@@ -2006,7 +2027,8 @@ static PyMethodDef METHODS[] = {
     {"hash_seed", hash_seed_function, METH_VARARGS,
      "hash_seed([seed]) -> int: the seed of the duplicate-key and catalogue tables' hashes (set when given)"},
     {"encode_request", encode_request, METH_VARARGS,
-     "encode_request(data, received_at_unix_nano, first_id, max_records, max_record_bytes, release_gil=False)\n"
+     "encode_request(data, received_at_unix_nano, first_id, max_records, max_record_bytes, release_gil=False, "
+     "max_output_bytes=-1)\n"
      "-> (copy_bytes, count, handed_back, (oversized, repaired, future_clamped))"},
     {"decode_tuples", decode_tuples, METH_VARARGS,
      "decode_tuples(tuples, json_limit=-1) -> [tuple of column values (, entry JSON)]: COPY tuples read back"},
@@ -2042,12 +2064,18 @@ PyMODINIT_FUNC PyInit__fastpath(void) {
     if (!module) return NULL;
     Declined = PyErr_NewException("collector._fastpath.Declined", PyExc_ValueError, NULL);
     /* collector/copy_rows.py uses this extension only when its NATIVE_VERSION is this. */
-    if (PyModule_AddIntConstant(module, "VERSION", 6) < 0) {
+    if (PyModule_AddIntConstant(module, "VERSION", 7) < 0) {
         Py_DECREF(module);
         return NULL;
     }
     if (!Declined || PyModule_AddObjectRef(module, "Declined", Declined) < 0) {
         Py_CLEAR(Declined);
+        Py_DECREF(module);
+        return NULL;
+    }
+    OverBudget = PyErr_NewException("collector._fastpath.OverBudget", PyExc_Exception, NULL);
+    if (!OverBudget || PyModule_AddObjectRef(module, "OverBudget", OverBudget) < 0) {
+        Py_CLEAR(OverBudget);
         Py_DECREF(module);
         return NULL;
     }

@@ -13,9 +13,9 @@ arrays, the worst shape found) and 4.4 times for records of a usual shape, plus 
 record; ``PROTOBUF_FACTOR`` and ``RECORD_BYTES`` leave room above that. OTLP/JSON first becomes
 Python objects, up to about 30 times its size. On the native fast path a request holds its
 bytes, its COPY tuples and the key catalogue's keys read from them (``KEY_MEMORY_BYTES`` each),
-whose sizes are known once encoded; while at most two requests are being encoded (one on the
-event loop, one in a worker thread), their tuples grow beyond the estimate only within the
-per-request limits.
+whose sizes are known once encoded; the encoder stops as soon as the tuples take more than was
+reserved for them (by at most one record's tuple), and ingest reserves more before encoding again
+(collector/ingest.py).
 """
 
 from __future__ import annotations

@@ -180,7 +180,7 @@ def encode_request_reference(
 
 # Bumped with every change to what collector/_fastpath.c encodes or accepts: an extension built
 # from other sources (a stale build left in place after an update, another checkout's) is not used.
-NATIVE_VERSION = 6
+NATIVE_VERSION = 7
 
 
 @functools.cache

@@ -41,6 +41,9 @@ MAX_JSON_CONTAINERS = 200_000
 # The native fast path encodes about 1 µs per record (bench/fastpath.py), without the GIL: a
 # request larger than this is encoded in a worker thread, so that the event loop keeps its turns.
 NATIVE_INLINE_BYTES = 256 * 1024
+# Encodings of one request that ran out of reserved room (each with at least twice the room of
+# the one before) before it is refused.
+MAX_ENCODE_ATTEMPTS = 4
 
 
 @dataclass(frozen=True)
@@ -123,17 +126,23 @@ class IngestService:
         repaired, future_clamped)``, or None when it is to take the Python path (no fast path, or
         the request declined or any record handed back: the Python path then maps the whole
         request, and raises what the receivers answer for a malformed one). Its tuples take about
-        what the request's bytes do, which the reservation grows by beforehand."""
+        what the request's bytes do, which the reservation grows by beforehand. Tuples that would
+        take more than is reserved (a resource repeated into every record, escapes: hundreds of
+        times a small request's size) stop the encoder at once; the reservation is grown to what
+        the whole request will take, estimated from what was encoded, and the encoding runs again
+        (the budget refuses a request that does not fit: 503, or 413 beyond its capacity)."""
         native = self._native
         if native is None:
             return None
         reservation.resize(admission.native_cost(len(payload)))
         received_ns = copy_rows.unix_nano_of(received_at)
         limits = self.limits
+        max_output = reservation.bytes - len(payload)
 
         def encode(release_gil: bool) -> tuple[RequestRecords | None, tuple[int, int, int]]:
             tuples, count, handed_back, counts = native.encode_request(
-                payload, received_ns, 0, limits.max_records_per_request, limits.max_record_bytes, release_gil)
+                payload, received_ns, 0, limits.max_records_per_request, limits.max_record_bytes, release_gil,
+                max_output)
             if handed_back:
                 return None, counts
             # The catalogue's keys are read now, while the tuples are in the CPU's cache, rather
@@ -145,14 +154,23 @@ class IngestService:
                 keys = None
             return RequestRecords([], tuples, count, keys), counts
 
-        try:
-            if len(payload) <= NATIVE_INLINE_BYTES:
-                records, counts = encode(False)
-            else:
-                async with self._native_turns:
-                    records, counts = await asyncio.to_thread(encode, True)
-        except native.Declined:
-            return None
+        for _attempt in range(MAX_ENCODE_ATTEMPTS):
+            try:
+                if len(payload) <= NATIVE_INLINE_BYTES:
+                    records, counts = encode(False)
+                else:
+                    async with self._native_turns:
+                        records, counts = await asyncio.to_thread(encode, True)
+                break
+            except native.Declined:
+                return None
+            except native.OverBudget as exc:
+                produced, done, total = exc.args
+                max_output = max(2 * max_output, produced * max(total, 1) // max(done, 1) + 65536)
+                reservation.resize(len(payload) + max_output)
+        else:  # records of very unequal sizes: the estimates fell short every time
+            raise PayloadTooLarge(f"this request's records would take more than {max_output // 2**20} MiB stored; "
+                                  "send fewer records per request, or a smaller resource")
         if records is None:
             return None
         # Held until the commit: the request's bytes, its tuples and its catalogue keys (up to

@@ -4,6 +4,7 @@ far-future times. Every case is driven through the real receivers against a real
 from __future__ import annotations
 
 import asyncio
+import tracemalloc
 
 import aiohttp
 import grpc
@@ -12,6 +13,7 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 
 from collector import admission, copy_rows, key_catalogue
+from collector import ingest as ingest_module
 from collector.db.repository import LogFilter, Scope, query_logs
 from tests.support.otlp import request_with
 
@@ -190,6 +192,46 @@ async def test_catalogue_keys_held_until_the_commit_are_reserved(server, db):
     status, _ = await post(server, body, PROTOBUF)
     assert status == 200 and list(await stored(db)) == ["long keys"]
     assert budget.reserved == 0
+
+
+def escaped_resource_request(records: int, resource_bytes: int) -> bytes:
+    """Records that are nearly nothing on the wire under a resource whose value JSON writes six
+    bytes for each of its bytes (U+0001 is \\u0001): every record's tuple repeats it."""
+    return request_with([{"body": f"tiny {i}"} for i in range(records)],
+                        resource={"service.name": "amp", "k": "\x01" * resource_bytes}).SerializeToString()  # fmt: skip
+
+
+async def test_tuples_that_outgrow_the_reservation_are_reserved_first(server, db):
+    """On the fast path, tuples that would take more than a request reserved stop its encoding at
+    once: with room for the tuples' first estimate only, such a request is refused (retry later)
+    without its tuples ever being built, and with room it is reserved in full and stored."""
+    if copy_rows.native_module() is None:
+        pytest.skip("the native fast path is not built (or ACTIVITY_NATIVE=off)")
+    budget = server.runtime.ingest.budget
+    body = escaped_resource_request(40, 20_000)  # 20 KB on the wire, 40 × 120 KB stored
+    assert len(copy_rows.native_module().encode_request(body, 0, 0, 100, 1 << 20)[0]) > 100 * len(body)
+    hog = budget.reserve(budget.capacity - admission.native_cost(len(body)))
+    tracemalloc.start()
+    try:
+        status, _ = await post(server, body, PROTOBUF)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        hog.release()
+    assert status == 503
+    assert peak < 20 * len(body) + 2**20, f"{peak} bytes traced: the tuples were built before being reserved"
+    status, _ = await post(server, body, PROTOBUF)
+    assert status == 200 and len(await stored(db)) == 40
+    assert budget.reserved == 0
+
+
+async def test_tuples_whose_estimates_keep_falling_short_are_refused(server, db, monkeypatch):
+    if copy_rows.native_module() is None:
+        pytest.skip("the native fast path is not built (or ACTIVITY_NATIVE=off)")
+    monkeypatch.setattr(ingest_module, "MAX_ENCODE_ATTEMPTS", 1)
+    status, answer = await post(server, escaped_resource_request(40, 20_000), PROTOBUF)
+    assert status == 413 and b"send fewer records per request" in answer
+    assert server.runtime.ingest.budget.reserved == 0 and not await stored(db)
 
 
 async def test_otlp_http_does_not_announce_versions(server):

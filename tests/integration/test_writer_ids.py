@@ -159,7 +159,7 @@ class NativeSpy:
         tuples, count, handed_back, counts = self._native.encode_request(*args)
         if not handed_back:
             self.encoded.append(count)
-            self.released_gil = args[5:] == (True,)
+            self.released_gil = args[5:6] == (True,)
             self.thread = threading.current_thread()
         return tuples, count, handed_back, counts
 

@@ -68,10 +68,10 @@ def growth(call) -> int:
         tracemalloc.stop()
 
 
-def encode(data: bytes, release_gil: bool = False):  # noqa: ANN201 - the result or the exception
+def encode(data: bytes, release_gil: bool = False, max_output: int = -1):  # noqa: ANN201 - the result or the exception
     try:
-        return _fastpath.encode_request(data, RECEIVED_NS, 0, 10_000, 1 << 20, release_gil)
-    except (_fastpath.Declined, ValueError) as exc:
+        return _fastpath.encode_request(data, RECEIVED_NS, 0, 10_000, 1 << 20, release_gil, max_output)
+    except (_fastpath.Declined, _fastpath.OverBudget, ValueError) as exc:
         return exc
 
 
@@ -91,6 +91,11 @@ def test_the_corpus_takes_every_way_out():
 @pytest.mark.parametrize("release_gil", [False, True], ids=["with-gil", "without-gil"])
 def test_encode_request_keeps_nothing(data, release_gil):
     assert growth(lambda: encode(data, release_gil)) < ALLOWED_GROWTH
+
+
+def test_an_encoding_stopped_over_its_bound_keeps_nothing():
+    assert isinstance(encode(ENCODED, max_output=100), _fastpath.OverBudget)
+    assert growth(lambda: encode(ENCODED, max_output=100)) < ALLOWED_GROWTH
 
 
 def test_reading_tuples_back_keeps_nothing():
