@@ -77,6 +77,13 @@ def check(fastpath, data: bytes) -> None:
     assert fastpath.decode_tuples(native[0], limit) == copy_rows.decode_tuples_reference(native[0], limit)
     # And the key catalogue's walk of them.
     assert fastpath.tuple_keys(native[0], 64) == key_catalogue.tuple_keys_reference(native[0], 64)
+    # Bounded by what is reserved for them: the same tuples, or stopped past the bound.
+    bound = len(native[0]) - len(data) % 3
+    try:
+        assert fastpath.encode_request(data, RECEIVED_NS, FIRST_ID, 1000, 1 << 16, False, bound) == native
+    except fastpath.OverBudget as stopped:
+        produced, done, total = stopped.args
+        assert bound < produced <= len(native[0]) and done <= total
 
 
 def check_assign_ids(fastpath, data: bytes) -> None:
