@@ -1445,9 +1445,16 @@ static PyObject *encode_request(PyObject *module, PyObject *args) {
     if (!PyArg_ParseTuple(args, "y*LLLL|pL", &data, &received_at_unix_nano, &first_id, &max_records,
                           &max_record_bytes, &release_gil, &max_output_bytes))
         return NULL;
-    if (received_at_unix_nano < 0 || max_records < 0) {
+    if (received_at_unix_nano < 0 || max_records < 0 || max_records > (1LL << 40)) {
         PyBuffer_Release(&data);
-        PyErr_SetString(PyExc_ValueError, "received_at_unix_nano and max_records must not be negative");
+        PyErr_SetString(PyExc_ValueError, "received_at_unix_nano and max_records must not be negative, "
+                                          "nor max_records over 2**40");
+        return NULL;
+    }
+    /* Without the GIL the walk reads the buffer while other threads run: only an immutable one. */
+    if (release_gil && !PyBytes_Check(data.obj)) {
+        PyBuffer_Release(&data);
+        PyErr_SetString(PyExc_TypeError, "release_gil needs the request as bytes (immutable)");
         return NULL;
     }
     State s;
@@ -1550,8 +1557,8 @@ static PyObject *assign_ids(PyObject *module, PyObject *args) {
     for (Py_ssize_t i = 0; i < n; i++) {
         long long first, count;
         if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(ranges, i), "LL", &first, &count)) goto done;
-        if (count < 0 || total > INT64_MAX - count) {
-            PyErr_SetString(PyExc_ValueError, "a range of ids has a negative or too large count");
+        if (count < 0 || total > INT64_MAX - count || (count > 0 && first > INT64_MAX - (count - 1))) {
+            PyErr_SetString(PyExc_ValueError, "a range of ids has a negative or too large count, or ids past int64");
             goto done;
         }
         starts[i] = total;

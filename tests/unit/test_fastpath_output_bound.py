@@ -51,3 +51,17 @@ def test_within_the_bound_the_tuples_are_the_unbounded_ones():
     assert encode(data, len(whole[0])) == whole
     with pytest.raises(_fastpath.OverBudget):
         encode(data, len(whole[0]) - 1)
+
+
+def test_arguments_a_caller_could_get_wrong_are_refused():
+    """Not from clients, but refused all the same rather than overflowing or reading a buffer
+    another thread may change: a mutable request without the GIL, a record cap whose block
+    budget would overflow, ids past int64."""
+    with pytest.raises(TypeError):
+        _fastpath.encode_request(bytearray(escaped(1, 10)), 0, 0, 10, 1 << 20, True)
+    assert _fastpath.encode_request(bytearray(escaped(1, 10)), 0, 0, 10, 1 << 20, False)[1] == 1
+    with pytest.raises(ValueError):
+        _fastpath.encode_request(b"", 0, 0, 1 << 62, 1 << 20)
+    with pytest.raises(ValueError):
+        _fastpath.assign_ids(b"", [(2**63 - 2, 5)])
+    assert _fastpath.assign_ids(b"", [(2**63 - 5, 5)]) == b""
