@@ -18,7 +18,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from itertools import accumulate
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import orjson
 
@@ -140,6 +140,32 @@ def split_tuples(copy_bytes: bytes) -> list[bytes]:
             raise ValueError(f"the tuple at byte {start} runs past the end")
         tuples.append(copy_bytes[start:pos])
     return tuples
+
+
+def tuple_columns(copy_bytes: bytes, columns: Sequence[int]) -> Iterator[tuple[bytes | None, ...]]:
+    """The values of ``columns`` (indexes into ``COPY_COLUMNS``) of each tuple of
+    ``encode_copy_rows``' output, in order, None for NULL: only those are sliced out. Raises as
+    ``split_tuples`` does."""
+    length_at = _LENGTH.unpack_from
+
+    def value(at: int) -> bytes | None:  # the column whose length stands at `at`
+        (length,) = length_at(copy_bytes, at)
+        return None if length < 0 else copy_bytes[at + 4:at + 4 + length]
+
+    pos, end = 0, len(copy_bytes)
+    while pos < end:
+        start = pos
+        if copy_bytes[pos:pos + 2] != _FIELD_COUNT:
+            raise ValueError(f"a tuple at byte {start} is not of the {len(COPY_COLUMNS)} activity_logs columns")
+        pos += 2
+        starts = []
+        for _column in COPY_COLUMNS:
+            starts.append(pos)
+            (length,) = length_at(copy_bytes, pos)
+            pos += 4 + (length if length > 0 else 0)
+        if pos > end:
+            raise ValueError(f"the tuple at byte {start} runs past the end")
+        yield tuple([value(starts[c]) for c in columns])
 
 
 def tuple_id(encoded: bytes) -> int:
