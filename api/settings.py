@@ -52,11 +52,11 @@ class Settings(BaseModel):
                                      "decompression", ge=1024)
     max_pending_rows: int = setting(50_000, "ACTIVITY_MAX_PENDING_ROWS", "bound of the batch writer's queue; "
                                     "beyond it ingest answers retry-later", ge=100)
-    writer_flushes_in_flight: int = setting(DEFAULT_FLUSHES_IN_FLIGHT, "ACTIVITY_WRITER_FLUSHES_IN_FLIGHT", "flushes the batch writer runs "
-                                            "side by side, each on its own connection: their COPYs at once (a "
-                                            "PostgreSQL backend each), their commits in id order; 1: one at a time; "
-                                            "more for a PostgreSQL with cores to spare",
-                                            ge=1, le=8)
+    writer_flushes_in_flight: int = setting(DEFAULT_FLUSHES_IN_FLIGHT, "ACTIVITY_WRITER_FLUSHES_IN_FLIGHT",
+                                            "flushes the batch writer runs side by side, each on its own "
+                                            "connection: their COPYs at once (a PostgreSQL backend each), their "
+                                            "commits in id order; 1: one at a time; more for a PostgreSQL with "
+                                            "cores to spare", ge=1, le=8)
     max_records_per_request: int = setting(20_000, "ACTIVITY_MAX_RECORDS_PER_REQUEST", "OTLP log records per "
                                            "request; more is refused (RESOURCE_EXHAUSTED / 413) before anything "
                                            "is decoded", ge=1)

@@ -20,13 +20,13 @@ what one backend, one core, can load) and one flush's round trips and commit ove
 COPYs. Each flush costs the receiver about a millisecond of CPU whatever its size, and the rows
 queued under load are what the senders have in flight, shared out among the flushes: on two cores
 four flushes loaded no more rows per second than two, each half the size, for more CPU per row
-(README, Performance). Each takes its ids and a turn when it begins and waits for its turn just before its COMMIT
-(migration 0012; at the end of its COPY, by a statement trigger, since 0013), so commits still
-follow id order, across every process on the database (docs/replicas.md). Another flush begins
-beside those under way only with a full batch holding at least half the rows of the last one
-begun, and a writer with several free connections and two full batches queued shares the queue
-out among them: flushes of like sizes run side by side for about as long as each other, instead
-of a small one finishing first and only waiting for its turn.
+(README, Performance). Each takes its ids and a turn when it begins and waits for its turn just
+before its COMMIT (migration 0012; at the end of its COPY, by a statement trigger, since 0013), so
+commits still follow id order, across every process on the database (docs/replicas.md). Another
+flush begins beside those under way only with a full batch holding at least half the rows of the
+last one begun, and a writer with several free connections and two full batches queued shares
+the queue out among them: flushes of like sizes run side by side for about as long as each other,
+instead of a small one finishing first and only waiting for its turn.
 
 ``batch_size`` and ``flush_interval`` (from ``activity_log_settings``, re-read every few seconds)
 stay as upper bounds: no record waits longer than the interval, nor behind more than

@@ -6,7 +6,6 @@ Here the seed is set to one the test knows, so that it can craft such keys."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -14,16 +13,10 @@ import pytest
 
 from collector import copy_rows, key_catalogue
 from collector.model import ActivityRow
+from tests.support.native import FASTPATH as _fastpath, needs_fastpath
 from tests.support.otlp import request_with
 
-try:
-    from collector import _fastpath
-except ImportError:  # pragma: no cover - depends on the build
-    _fastpath = None
-
-pytestmark = pytest.mark.skipif(
-    _fastpath is None or os.environ.get("ACTIVITY_NATIVE", "").lower() == "off", reason="the native fast path is not built"
-)
+pytestmark = needs_fastpath
 
 M64 = (1 << 64) - 1
 MAX_KEY_PROBES = 32  # _fastpath.c

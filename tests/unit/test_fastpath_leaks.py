@@ -8,22 +8,15 @@ say this: LeakSanitizer is off there, since CPython itself keeps memory until ex
 from __future__ import annotations
 
 import gc
-import os
 import tracemalloc
 
 import pytest
 
 from collector import copy_rows
+from tests.support.native import FASTPATH as _fastpath, needs_fastpath
 from tests.support.otlp import SPAN, TRACE, kv, request_with
 
-try:
-    from collector import _fastpath
-except ImportError:  # pragma: no cover - depends on the build
-    _fastpath = None
-
-pytestmark = pytest.mark.skipif(
-    _fastpath is None or os.environ.get("ACTIVITY_NATIVE", "").lower() == "off", reason="the native fast path is not built"
-)
+pytestmark = needs_fastpath
 
 RECEIVED_NS = 1_764_158_400_000_000_000
 CALLS = 2000

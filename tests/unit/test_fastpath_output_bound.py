@@ -6,20 +6,12 @@ refuses the request)."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
+from tests.support.native import FASTPATH as _fastpath, needs_fastpath
 from tests.support.otlp import request_with
 
-try:
-    from collector import _fastpath
-except ImportError:  # pragma: no cover - depends on the build
-    _fastpath = None
-
-pytestmark = pytest.mark.skipif(
-    _fastpath is None or os.environ.get("ACTIVITY_NATIVE", "").lower() == "off", reason="the native fast path is not built"
-)
+pytestmark = needs_fastpath
 
 
 def escaped(records: int, resource_bytes: int) -> bytes:

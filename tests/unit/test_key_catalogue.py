@@ -4,7 +4,6 @@ on the fast path's whole corpus in test_fastpath_equivalence.py; here both run o
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timezone
 
 import pytest
@@ -14,13 +13,8 @@ from hypothesis import strategies as st
 from collector import copy_rows, key_catalogue
 from collector.key_catalogue import ADMINS_ONLY, EVERYONE, KeyCatalogue, tuple_keys_python, tuple_keys_reference
 from collector.model import ActivityRow
+from tests.support.native import FASTPATH as _fastpath, needs_fastpath
 
-try:
-    from collector import _fastpath
-except ImportError:  # pragma: no cover - depends on the build
-    _fastpath = None
-
-NATIVE = _fastpath is not None and os.environ.get("ACTIVITY_NATIVE", "").lower() != "off"
 AT = datetime(2026, 11, 28, 12, tzinfo=timezone.utc)
 
 
@@ -31,7 +25,7 @@ def encoded(*rows: ActivityRow) -> bytes:
 def both(tuples: bytes, max_keys: int = 256) -> list:
     reference = tuple_keys_reference(tuples, max_keys)
     assert tuple_keys_python(tuples, max_keys) == reference
-    if NATIVE:
+    if _fastpath is not None:
         assert _fastpath.tuple_keys(tuples, max_keys) == reference
     return reference
 
@@ -94,7 +88,7 @@ def test_keys_left_out():
     assert both(encoded(row)) == [(0, 0, "k" * 128, "int"), (0, 0, "ok", "int")]
 
 
-@pytest.mark.skipif(not NATIVE, reason="the native fast path is not built")
+@needs_fastpath
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=300))
 def test_any_bytes_are_refused_or_read_within_them(data):
